@@ -1,0 +1,22 @@
+"""idsjax: the network-intrusion attack/defense game of gym-idsgame as vectorised JAX environments."""
+
+from idsjax import bots
+from idsjax.config import GameConfig
+from idsjax.env import IdsGameEnv
+from idsjax.registry import make, registered_envs
+from idsjax.types import EnvParams, EnvState
+from idsjax.versions import VERSIONS, Mode, RewardFamily
+
+__all__ = [
+    "VERSIONS",
+    "EnvParams",
+    "EnvState",
+    "GameConfig",
+    "IdsGameEnv",
+    "Mode",
+    "RewardFamily",
+    "bots",
+    "make",
+    "registered_envs",
+]
+__version__ = "0.1.0"

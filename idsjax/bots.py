@@ -1,0 +1,123 @@
+"""The four scripted players of gym-idsgame as pure JAX policies (spec §8).
+
+Each bot is `bot(key, state, config, params) -> global action id` and reads the state before the
+step, as the reference's bots do. Their deterministic choices are the reference's exactly; where the
+reference draws at random, these draw from the same distribution.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from idsjax.actions import attack_mask
+from idsjax.config import GameConfig
+from idsjax.types import EnvParams, EnvState
+
+Bot = Callable[[jax.Array, EnvState, GameConfig, EnvParams], jax.Array]
+
+
+def uniform_choice(key: jax.Array, mask: jax.Array) -> jax.Array:
+    """A uniform index among the True entries of `mask` (one random number, no Gumbel noise);
+    uniform over all indices when `mask` is all False."""
+    mask = jnp.where(mask.any(), mask, True)
+    count = mask.sum()
+    k = jax.random.randint(key, (), 0, count)
+    return jnp.argmax(jnp.cumsum(mask) > k).astype(jnp.int32)
+
+
+def random_defense(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+    """Uniform over the defense ids of servers and the data node, maxed values included (§8.1)."""
+    del state, params
+    return jax.random.randint(key, (), 0, (config.num_nodes - 1) * (config.attack_types + 1), jnp.int32)
+
+
+def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+    """Raise the globally weakest value (§8.2, Q12).
+
+    Per server/data node the candidate is its weakest defense type, or its detection if that is
+    strictly lower. The first node holding the minimum wins, unless at least two *later* nodes tie
+    with it through a defense (not detection) candidate: then one of those later nodes is chosen
+    uniformly, and the first holder never is.
+    """
+    del params
+    a = config.attack_types
+    n = config.num_nodes
+    defendable = jnp.asarray(config.network.defendable)
+    weakest_type = jnp.argmin(state.defense, axis=1)
+    weakest = state.defense.min(axis=1)
+    use_detection = state.detection < weakest
+    value = jnp.where(use_detection, state.detection, weakest).astype(jnp.int32)
+    value = jnp.where(defendable, value, jnp.iinfo(jnp.int32).max)
+    action = jnp.arange(n) * (a + 1) + jnp.where(use_detection, a, weakest_type)
+    best = value.min()
+    first = jnp.argmax(value == best)
+    ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & defendable
+    tie_pick = uniform_choice(key, ties)
+    return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
+
+
+def attack_maximal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+    """Push the strongest attack value upward (§8.3, Q11, Q13)."""
+    legal = attack_mask(config, state, params)
+    if config.reconnaissance:
+        return _attack_maximal_recon(key, state, config, legal)
+    net = config.network
+    a = config.attack_types
+    n = config.num_nodes
+    strongest_type = jnp.argmax(state.attack, axis=1)
+    strongest = state.attack.max(axis=1).astype(jnp.int32)
+    candidate_id = jnp.arange(n) * a + strongest_type
+    upward = jnp.asarray(net.node_row) < jnp.asarray(net.node_row)[state.position]
+    candidate = jnp.asarray(net.defendable) & upward & legal[candidate_id]
+    score = jnp.where(candidate, strongest, -1)
+    best_node = jnp.argmax(score)  # lowest id among the strongest
+    fallback = uniform_choice(key, legal)  # uniform over legal ids, or over all ids when none is legal
+    return jnp.where(candidate.any(), candidate_id[best_node], fallback).astype(jnp.int32)
+
+
+def _attack_maximal_recon(key, state, config, legal):
+    """With reconnaissance: scout the first unrevealed reachable node; else attack the revealed
+    (node, type) with the smallest known margin `recon - attack`; else fall back at random. In v18
+    the fallback picks a *local* id that `step` decodes as a global one (Q11)."""
+    width = config.attack_id_width
+    n = config.num_nodes
+    is_recon_id = (jnp.arange(config.num_attack_ids) % width) == config.attack_types
+    node_of_id = jnp.arange(config.num_attack_ids) // width
+    revealed = state.revealed[node_of_id]
+    scout = legal & is_recon_id & ~revealed
+    strike = legal & ~is_recon_id & revealed
+    recon_padded = jnp.concatenate([state.recon, state.recon[:, :1]], axis=1).reshape(-1)
+    attack_padded = jnp.concatenate([state.attack, state.attack[:, :1]], axis=1).reshape(-1)
+    margin = jnp.where(strike, recon_padded.astype(jnp.int32) - attack_padded, jnp.iinfo(jnp.int32).max)
+
+    if config.spec.local_view:
+        # Legal local ids: slot s, kind k whose converted global id is legal.
+        slots = jnp.asarray(config.local_view_slots)[state.position]  # int32[S]
+        local_global = (jnp.maximum(slots, 0)[:, None] * width + jnp.arange(width)[None, :]).reshape(-1)
+        local_legal = jnp.repeat(slots >= 0, width) & legal[local_global]
+        fallback = uniform_choice(key, local_legal)  # a local id, used as a global id (Q11)
+    else:
+        fallback = uniform_choice(key, legal)
+    del n
+    choice = jnp.where(strike.any(), jnp.argmin(margin), fallback)
+    return jnp.where(scout.any(), jnp.argmax(scout), choice).astype(jnp.int32)
+
+
+def random_attack(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+    """Uniform over the legal attack ids, or over all ids when none is legal (§8.4).
+
+    With reconnaissance the reference crashes (Q10); this is its evident intent: uniform over legal
+    global ids (in v18 the legal local ids convert to exactly these, the node above).
+    """
+    return uniform_choice(key, attack_mask(config, state, params))
+
+
+BOTS: dict[str, Bot] = {
+    "random_defense": random_defense,
+    "defend_minimal": defend_minimal,
+    "attack_maximal": attack_maximal,
+    "random_attack": random_attack,
+}

@@ -1,0 +1,239 @@
+"""The gymnax environment: one class for all 110 ids, parameterised by a static `GameConfig`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from gymnax.environments import environment, spaces
+
+from idsjax import actions, layout, observations
+from idsjax.bots import BOTS
+from idsjax.config import UNKNOWN_DEFENSE, GameConfig
+from idsjax.rewards import defense_score
+from idsjax.transition import transition
+from idsjax.types import VALUE_DTYPE, EnvParams, EnvState
+from idsjax.versions import Mode
+
+ATTACKER, DEFENDER = "attacker", "defender"
+
+
+class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
+    """The network-intrusion game of gym-idsgame (Hammar & Stadler, CNSM 2020).
+
+    - Observation: the learner's view (spec §6), int8. Attacker: per node its attack values where
+      visible and a position flag (+ reconnaissance state and revealed flag in v18-v21; a 2-slot local
+      view in v14, v15, v18). Defender: per node its defense values and detection value. Two-agent ids
+      return `{"attacker": ..., "defender": ...}`.
+    - Action: a global id. Attack `node·A + type` (`node·(A+1) + k` with reconnaissance, `k = A` to
+      scout); defense `node·(A+1) + type`, `type = A` raising detection. Two-agent ids take
+      `{"attacker": a, "defender": d}`. Ids out of range are an illegal attack / no defense.
+    - Reward: the learner's (spec §7); two-agent ids return both. `info` carries both either way.
+    - Termination: hacked (the attacker reached the data node) or detected. Truncation: the step-limit
+      call that follows 101 transitions, paying (-100, -100) (spec Q4).
+    - State: `EnvState`; the opponent of single-agent ids is a scripted bot (`idsjax.bots`).
+    """
+
+    def __init__(self, config: GameConfig):
+        super().__init__()
+        self.config = config
+
+    # Environments with equal configs are interchangeable: jit caches one program per id.
+    def __hash__(self) -> int:
+        return hash(self.config)
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is type(self) and other.config == self.config
+
+    def __repr__(self) -> str:
+        return f"IdsGameEnv({self.config.env_id!r})"
+
+    @property
+    def name(self) -> str:
+        return self.config.env_id
+
+    @property
+    def learner(self) -> str:
+        """"attacker", "defender" or "both" (two-agent ids)."""
+        return self.config.mode.learner
+
+    @property
+    def num_attack_actions(self) -> int:
+        """The reference's count (v18: its 10 local ids; `step` decodes the 15 global ids)."""
+        return self.config.num_attack_actions
+
+    @property
+    def num_defense_actions(self) -> int:
+        return self.config.num_defense_actions
+
+    @property
+    def num_actions(self) -> int:
+        """Size of the learner's action space (two-agent ids: the attacker's)."""
+        if self.learner == DEFENDER:
+            return self.config.num_defense_actions
+        return self.config.num_attack_ids
+
+    # -- parameters -----------------------------------------------------------------------------
+    @property
+    def default_params(self) -> EnvParams:
+        return self.make_params(jax.random.PRNGKey(0))
+
+    def make_params(self, key: jax.Array) -> EnvParams:
+        """The numbers of one instance, with its construction-time layout drawn from `key` (Q20)."""
+        spec = self.config.spec
+        base = EnvParams(
+            max_steps_in_episode=100,
+            max_value=jnp.int32(spec.max_value),
+            detection_factor=jnp.float32(1.0),
+            visibility_p=jnp.float32(spec.visibility_p),
+            vulnerabilities_per_node=jnp.int32(spec.vulnerabilities_per_node),
+            vulnerable_servers_per_layer=jnp.int32(spec.vulnerable_servers_per_layer),
+            defense_range=jnp.array([spec.min_defense, spec.defense_value], jnp.int32),
+            attack_range=jnp.array([spec.min_attack, spec.attack_value], jnp.int32),
+            detection_range=jnp.array([spec.min_detection, spec.detection_value], jnp.int32),
+            vulnerability_range=jnp.array([spec.vulnerability_value, spec.max_vulnerability_value], jnp.int32),
+        )
+        attack, defense, detection, recon, _ = layout.draw_layout(key, self.config, base, randomize=False)
+        return self.with_initial_state(base, attack, defense, detection, recon)
+
+    def with_initial_state(self, params, attack, defense, detection, recon=None) -> EnvParams:
+        """`params` with another construction-time state, e.g. one read from the reference."""
+        defense = jnp.asarray(defense, VALUE_DTYPE)
+        if recon is None:
+            recon = jnp.full(defense.shape, UNKNOWN_DEFENSE, VALUE_DTYPE)
+        return params.replace(
+            initial_attack=jnp.asarray(attack, VALUE_DTYPE),
+            initial_defense=defense,
+            initial_detection=jnp.asarray(detection, VALUE_DTYPE),
+            initial_recon=jnp.asarray(recon, VALUE_DTYPE),
+            reference_defense_score=defense_score(self.config, defense, params.max_value),
+        )
+
+    # -- dynamics -------------------------------------------------------------------------------
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[Any, EnvState]:
+        state = self.initial_state(key, params)
+        return self.get_obs(state, params), state
+
+    def initial_state(self, key: jax.Array, params: EnvParams) -> EnvState:
+        """A fresh game (spec §3.3): the instance's layout, or a new random one in randomised versions."""
+        k_layout, k_start = jax.random.split(key)
+        n = self.config.num_nodes
+        if self.config.spec.randomize_env:
+            attack, defense, detection, recon, revealed = layout.draw_layout(
+                k_layout, self.config, params, randomize=True
+            )
+        else:
+            attack, defense, detection, recon = (
+                params.initial_attack,
+                params.initial_defense,
+                params.initial_detection,
+                params.initial_recon,
+            )
+            revealed = jnp.zeros((n,), bool)
+        false = jnp.bool_(False)
+        return EnvState(
+            time=jnp.int32(0),
+            attack=attack,
+            defense=defense,
+            detection=detection,
+            recon=recon,
+            revealed=revealed,
+            position=layout.start_position(k_start, self.config),
+            done=false,
+            hacked=false,
+            detected=false,
+            failed=jnp.zeros_like(attack),
+            num_failed=jnp.int32(0),
+            furthest_row=jnp.int32(self.config.network.rows - 1),
+            num_hacked=jnp.int32(0),
+            recon_targeted=jnp.zeros((n,), bool),
+            timed_out=false,
+        )
+
+    def joint_action(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
+        """(attack id, defense id): the caller's and, on single-agent ids, the bot's (pre-step state)."""
+        mode = self.config.mode
+        if mode is Mode.TWO_AGENT:
+            return action[ATTACKER], action[DEFENDER]
+        k_attacker, k_defender = jax.random.split(key)
+        if mode.learner == ATTACKER:
+            return action, BOTS[mode.defender_bot](k_defender, state, self.config, params)
+        return BOTS[mode.attacker_bot](k_attacker, state, self.config, params), action
+
+    def step_env(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
+        k_bots, k_detect = jax.random.split(key)
+        attack_action, defense_action = self.joint_action(k_bots, state, action, params)
+        next_state, rewards, info = transition(
+            self.config, state, attack_action, defense_action, jax.random.uniform(k_detect), params
+        )
+        info = {
+            **info,
+            "attack_action": jnp.asarray(attack_action, jnp.int32),
+            "defense_action": jnp.asarray(defense_action, jnp.int32),
+            "attacker_reward": rewards[0],
+            "defender_reward": rewards[1],
+        }
+        terminated = next_state.done & ~next_state.timed_out
+        return self.get_obs(next_state, params), next_state, self._for_learner(rewards), terminated, info
+
+    def is_truncated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return state.timed_out
+
+    def is_terminated(self, state: EnvState, params: EnvParams) -> jax.Array:
+        return state.done
+
+    def _for_learner(self, pair: Any):
+        if self.learner == ATTACKER:
+            return pair[0]
+        if self.learner == DEFENDER:
+            return pair[1]
+        return {ATTACKER: pair[0], DEFENDER: pair[1]}
+
+    # -- observations and masks -----------------------------------------------------------------
+    def get_obs(self, state: EnvState, params: EnvParams | None = None, key: jax.Array | None = None):
+        views = (
+            observations.attacker_observation(self.config, state),
+            observations.defender_observation(self.config, state),
+        )
+        return self._for_learner(views)
+
+    def attack_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """bool[num_attack_ids]: the attack ids the reference calls legal (`is_attack_legal`)."""
+        return actions.attack_mask(self.config, state, params)
+
+    def defense_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """bool[num_defense_actions]: the defense ids the reference calls legal (`is_defense_legal`)."""
+        del state, params
+        return actions.defense_mask(self.config)
+
+    def legal_action_mask(self, state: EnvState, params: EnvParams):
+        """The learner's mask; two-agent ids return both players' masks."""
+        return self._for_learner((self.attack_mask(state, params), self.defense_mask(state, params)))
+
+    # -- spaces ---------------------------------------------------------------------------------
+    def action_space(self, params: EnvParams | None = None):
+        attack = spaces.Discrete(self.config.num_attack_ids)
+        defense = spaces.Discrete(self.config.num_defense_actions)
+        return self._for_learner((attack, defense)) if self.learner != "both" else spaces.Dict(
+            {ATTACKER: attack, DEFENDER: defense}
+        )
+
+    def observation_space(self, params: EnvParams | None = None):
+        params = self.default_params if params is None else params
+        cfg = self.config
+        high = params.max_value
+        low = 0
+        if cfg.reconnaissance:
+            high = jnp.maximum(high, UNKNOWN_DEFENSE)
+        if cfg.spec.local_view:
+            low, high = -1, jnp.maximum(high, cfg.num_nodes - 1)
+        attacker = spaces.Box(low, high, cfg.attacker_observation_shape, jnp.int8)
+        defense_high = jnp.maximum(params.max_value, params.detection_range[1])
+        defender = spaces.Box(0, defense_high, cfg.defender_observation_shape, jnp.int8)
+        if self.learner == "both":
+            return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
+        return self._for_learner((attacker, defender))
+
+    def state_space(self, params: EnvParams | None = None):
+        raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")

@@ -1,0 +1,68 @@
+"""The pytrees of the game: the state of one game, and the numbers of one instance."""
+
+from __future__ import annotations
+
+import jax
+from flax import struct
+from gymnax.environments import environment
+
+# Attack, defense, detection and reconnaissance values never exceed 10 (spec §2.1), and failure counts
+# never exceed the 101 steps of an episode: one byte each keeps the state and observations small.
+VALUE_DTYPE = "int8"
+
+
+@struct.dataclass
+class EnvState(environment.EnvState):
+    """One game (spec §2). `time` is the reference's `game_step`.
+
+    attack, defense, recon: int8[N, A]; detection: int8[N]; revealed: bool[N] (nodes whose defenses
+    were revealed by reconnaissance or visibility randomisation); position: the attacker's node id;
+    failed: int8[N, A] failed attempts per (node, type) this episode (reconnaissance counts as type 0);
+    num_failed: consecutive legal non-successful attacks since the last success; furthest_row: the
+    lowest row reached (dense rewards); num_hacked: successful moves this episode; recon_targeted:
+    nodes targeted by a reconnaissance action this episode; timed_out: this transition was the
+    step-limit penalty (spec Q4).
+    """
+
+    attack: jax.Array
+    defense: jax.Array
+    detection: jax.Array
+    recon: jax.Array
+    revealed: jax.Array
+    position: jax.Array
+    done: jax.Array
+    hacked: jax.Array
+    detected: jax.Array
+    failed: jax.Array
+    num_failed: jax.Array
+    furthest_row: jax.Array
+    num_hacked: jax.Array
+    recon_targeted: jax.Array
+    timed_out: jax.Array
+
+
+@struct.dataclass
+class EnvParams(environment.EnvParams):
+    """The traced numbers of one instance: stack several and `vmap` over them.
+
+    `initial_*` is the construction-time layout (spec §3.1, Q20) that non-randomised versions restore
+    at every reset and that dense-v3 rewards measure against (`reference_defense_score`, Q23).
+    The `*_range` pairs are the inclusive bounds of the values drawn at each reset of randomised
+    versions (§3.2).
+    """
+
+    max_steps_in_episode: int = 100
+    max_value: jax.Array = 9
+    detection_factor: jax.Array = 1.0  # reconnaissance detection probability factor
+    visibility_p: jax.Array = 0.0
+    vulnerabilities_per_node: jax.Array = 1
+    vulnerable_servers_per_layer: jax.Array = 1
+    defense_range: jax.Array = (0, 0)
+    attack_range: jax.Array = (0, 0)
+    detection_range: jax.Array = (0, 0)
+    vulnerability_range: jax.Array = (0, 0)
+    initial_attack: jax.Array = None
+    initial_defense: jax.Array = None
+    initial_detection: jax.Array = None
+    initial_recon: jax.Array = None
+    reference_defense_score: jax.Array = 0.0
