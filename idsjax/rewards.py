@@ -87,7 +87,8 @@ def outcome_rewards(
     node_defense = jnp.where(jnp.arange(n)[:, None] == node, defense, 0).max(axis=0)  # int8[A]
     node_type_defense = jnp.where(jnp.arange(config.attack_types) == attack_type, node_defense, 0).max()
     row_count = jnp.asarray(net.row_prefix_count)
-    first_rows = jnp.arange(n)[:, None] < row_count[jnp.array([new_row, attacker_row])][None, None, :]
+    # bool[N, 1, 2]: node n is among the first row_count[row] nodes, for the (new, current) rows.
+    first_rows = jnp.arange(n)[:, None, None] < row_count[jnp.array([new_row, attacker_row])][None, None, :]
     row_min = jnp.where(first_rows, defense[:, :, None], jnp.iinfo(jnp.int8).max).min(axis=(0, 1))
     is_revealed = revealed[node]
     informed_new = is_revealed & (node_type_defense <= row_min[0])
