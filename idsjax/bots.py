@@ -11,6 +11,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from idsjax.actions import attack_mask
 from idsjax.config import GameConfig
@@ -19,19 +20,42 @@ from idsjax.types import EnvParams, EnvState
 Bot = Callable[[jax.Array, EnvState, GameConfig, EnvParams], jax.Array]
 
 
-def uniform_choice(key: jax.Array, mask: jax.Array) -> jax.Array:
-    """A uniform index among the True entries of `mask` (one random number, no Gumbel noise);
-    uniform over all indices when `mask` is all False."""
+def _inclusive_prefix(counts: jax.Array) -> jax.Array:
+    """Inclusive prefix sums of a short integer vector, as one tiny triangular matmul (exact in
+    float32 for counts below 2**24). `jnp.cumsum` lowers to a quadratic reduce-window on the CPU."""
+    n = counts.shape[-1]
+    upper = jnp.asarray(np.triu(np.ones((n, n), np.float32)))
+    return (counts.astype(jnp.float32) @ upper).astype(jnp.int32)
+
+
+def uniform_index(key: jax.Array, count: jax.Array) -> jax.Array:
+    """Uniform on `0 … count-1` from one uniform draw (one threefry call instead of `randint`'s
+    two or three; the bias is below count / 2**23)."""
+    return jnp.minimum((jax.random.uniform(key) * count).astype(jnp.int32), count - 1)
+
+
+def uniform_choice(key: jax.Array, mask: jax.Array, row_width: int = 1) -> jax.Array:
+    """A uniform index among the True entries of `mask`; uniform over all indices when none is True.
+
+    The k-th True entry is found in two levels, first its row of `row_width` entries (pass the
+    number of ids per node), then its column, so the cost grows with rows² + row_width² rather than
+    with the square of the mask's size.
+    """
     mask = jnp.where(mask.any(), mask, True)
-    count = mask.sum()
-    k = jax.random.randint(key, (), 0, count)
-    return jnp.argmax(jnp.cumsum(mask) > k).astype(jnp.int32)
+    rows = mask.reshape(-1, row_width)
+    per_row = rows.sum(axis=1, dtype=jnp.int32)
+    k = uniform_index(key, per_row.sum())
+    row_end = _inclusive_prefix(per_row)
+    row = (row_end <= k).sum()
+    k_in_row = k - (row_end[row] - per_row[row])
+    col = (_inclusive_prefix(rows[row].astype(jnp.int32)) <= k_in_row).sum()
+    return (row * row_width + col).astype(jnp.int32)
 
 
 def random_defense(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
     """Uniform over the defense ids of servers and the data node, maxed values included (§8.1)."""
     del state, params
-    return jax.random.randint(key, (), 0, (config.num_nodes - 1) * (config.attack_types + 1), jnp.int32)
+    return uniform_index(key, (config.num_nodes - 1) * (config.attack_types + 1))
 
 
 def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
@@ -55,7 +79,7 @@ def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: 
     best = value.min()
     first = jnp.argmax(value == best)
     ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & defendable
-    tie_pick = uniform_choice(key, ties)
+    tie_pick = uniform_choice(key, ties)  # rows of one node
     return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
 
 
@@ -74,7 +98,7 @@ def attack_maximal(key: jax.Array, state: EnvState, config: GameConfig, params: 
     candidate = jnp.asarray(net.defendable) & upward & legal[candidate_id]
     score = jnp.where(candidate, strongest, -1)
     best_node = jnp.argmax(score)  # lowest id among the strongest
-    fallback = uniform_choice(key, legal)  # uniform over legal ids, or over all ids when none is legal
+    fallback = uniform_choice(key, legal, a)  # uniform over legal ids, or over all ids when none is legal
     return jnp.where(candidate.any(), candidate_id[best_node], fallback).astype(jnp.int32)
 
 
@@ -98,9 +122,9 @@ def _attack_maximal_recon(key, state, config, legal):
         slots = jnp.asarray(config.local_view_slots)[state.position]  # int32[S]
         local_global = (jnp.maximum(slots, 0)[:, None] * width + jnp.arange(width)[None, :]).reshape(-1)
         local_legal = jnp.repeat(slots >= 0, width) & legal[local_global]
-        fallback = uniform_choice(key, local_legal)  # a local id, used as a global id (Q11)
+        fallback = uniform_choice(key, local_legal, width)  # a local id, used as a global id (Q11)
     else:
-        fallback = uniform_choice(key, legal)
+        fallback = uniform_choice(key, legal, width)
     del n
     choice = jnp.where(strike.any(), jnp.argmin(margin), fallback)
     return jnp.where(scout.any(), jnp.argmax(scout), choice).astype(jnp.int32)
@@ -112,7 +136,7 @@ def random_attack(key: jax.Array, state: EnvState, config: GameConfig, params: E
     With reconnaissance the reference crashes (Q10); this is its evident intent: uniform over legal
     global ids (in v18 the legal local ids convert to exactly these, the node above).
     """
-    return uniform_choice(key, attack_mask(config, state, params))
+    return uniform_choice(key, attack_mask(config, state, params), config.attack_id_width)
 
 
 BOTS: dict[str, Bot] = {
