@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[train,test,bench]"
+	$(PIP) install -q -e ".[train,test,bench,play]"
 	touch $@
 
 reference: $(VENV)/.reference

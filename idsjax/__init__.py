@@ -20,3 +20,6 @@ __all__ = [
     "registered_envs",
 ]
 __version__ = "0.1.0"
+
+# Importing the package registers "idsjax/<id>" with gymnasium for the 88 single-agent ids.
+from idsjax import gym_bridge as _gym_bridge  # noqa: E402,F401

@@ -1,0 +1,186 @@
+"""Policies for any side of any id, one joint step outside the bot wrappers, and action descriptions.
+
+Used by the renderer's `episode_gif`, the terminal game, the bridges and the trajectory recorder.
+
+A *policy* is one of
+
+- a bot name of `idsjax.bots.BOTS` (`"random_defense"`, `"defend_minimal"`, `"attack_maximal"`,
+  `"random_attack"`), optionally written `"bot:NAME"`;
+- `"random"`: uniform over the side's legal ids (the reference's id-level legality);
+- a callable `(key, obs, state) -> action id`, where `obs` is that side's own view (spec §6) whatever
+  the id, so a trained checkpoint plugs in as a closure over its parameters.
+
+Bots and `"random"` are pure JAX, so they run inside `jit`, `vmap` and `lax.scan`; callables must be
+too wherever they are used there (the trajectory recorder).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from idsjax import actions, observations
+from idsjax.bots import BOTS, uniform_choice
+from idsjax.network import DATA, SERVER, START
+from idsjax.transition import transition
+
+ATTACKER, DEFENDER = "attacker", "defender"
+SIDES = (ATTACKER, DEFENDER)
+
+Policy = Callable[[jax.Array, Any, Any], jax.Array]
+
+ATTACK_BOTS = ("attack_maximal", "random_attack")
+DEFENSE_BOTS = ("defend_minimal", "random_defense")
+
+
+def default_policy(env, side: str) -> str:
+    """The scripted player an id puts on `side`, or `"random"` on the side the caller plays.
+
+    Two-agent ids: `random_attack` and `random_defense`.
+    """
+    mode = env.config.mode
+    bot = mode.attacker_bot if side == ATTACKER else mode.defender_bot
+    if bot is not None:
+        return bot
+    if env.learner == "both":
+        return "random_attack" if side == ATTACKER else "random_defense"
+    return "random"
+
+
+def policy_name(policy) -> str:
+    if policy is None:
+        return "default"
+    if isinstance(policy, str):
+        return policy
+    return getattr(policy, "__name__", type(policy).__name__)
+
+
+def resolve_policy(policy, side: str, env, params) -> Policy:
+    """A policy spec (see the module docstring; `None` = `default_policy`) -> `(key, obs, state) -> id`."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'attacker' or 'defender', got {side!r}")
+    if policy is None:
+        policy = default_policy(env, side)
+    if callable(policy):
+        return policy
+    if not isinstance(policy, str):
+        raise TypeError(f"a policy is a bot name, 'random' or a callable (key, obs, state) -> id; got {policy!r}")
+    name = policy[4:] if policy.startswith("bot:") else policy
+    config = env.config
+    if name == "random":
+        if side == ATTACKER:
+            width = config.attack_id_width
+            return lambda key, obs, state: uniform_choice(key, actions.attack_mask(config, state, params), width)
+        width = config.attack_types + 1
+        return lambda key, obs, state: uniform_choice(key, actions.defense_mask(config), width)
+    if name not in BOTS:
+        raise ValueError(f"unknown policy {policy!r}: use 'random', a callable, or one of {sorted(BOTS)}")
+    allowed = ATTACK_BOTS if side == ATTACKER else DEFENSE_BOTS
+    if name not in allowed:
+        article = "an" if side == ATTACKER else "a"
+        raise ValueError(f"{name!r} is not {article} {side} bot; {side} bots: {', '.join(allowed)}")
+    bot = BOTS[name]
+    return lambda key, obs, state: bot(key, state, config, params)
+
+
+def side_observation(env, state, side: str):
+    """The view of `side` (spec §6), whichever side the id's learner plays."""
+    if side == ATTACKER:
+        return observations.attacker_observation(env.config, state)
+    return observations.defender_observation(env.config, state)
+
+
+def joint_step(env, key, state, attack_action, defense_action, params):
+    """One game transition with both players' ids given, on any id (single-agent ids included).
+
+    Exactly `env.step_env` without the bot call: `(next_state, rewards float32[2], info)`, where
+    `info` has the transition's flags plus `terminated` and `truncated`. No auto-reset.
+    """
+    next_state, rewards, info = transition(
+        env.config, state, attack_action, defense_action, jax.random.uniform(key), params
+    )
+    info = {
+        **info,
+        "attack_action": jnp.asarray(attack_action, jnp.int32),
+        "defense_action": jnp.asarray(defense_action, jnp.int32),
+        "terminated": next_state.done & ~next_state.timed_out,
+        "truncated": next_state.timed_out,
+    }
+    return next_state, rewards, info
+
+
+def make_joint_policy_step(env, params, attacker_policy=None, defender_policy=None):
+    """A pure function `(key, state) -> (attack id, defense id)` for a pair of policy specs."""
+    attack_policy = resolve_policy(attacker_policy, ATTACKER, env, params)
+    defense_policy = resolve_policy(defender_policy, DEFENDER, env, params)
+
+    def choose(key, state):
+        k_a, k_d = jax.random.split(key)
+        a = attack_policy(k_a, side_observation(env, state, ATTACKER), state)
+        d = defense_policy(k_d, side_observation(env, state, DEFENDER), state)
+        return jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
+
+    return choose
+
+
+# -- human-readable descriptions ----------------------------------------------------------------
+def node_name(config, node: int) -> str:
+    net = config.network
+    kind = int(net.node_type[node])
+    if kind == DATA:
+        return f"node {node} (data)"
+    if kind == START:
+        return f"node {node} (start)"
+    if kind == SERVER:
+        return f"node {node} (server, row {int(net.node_row[node])} col {int(net.node_col[node])})"
+    return f"node {node}"
+
+
+def decode_attack_id(config, action: int):
+    """Global attack id -> (node, type, is_reconnaissance), or None when out of range."""
+    action = int(action)
+    if not 0 <= action < config.num_attack_ids:
+        return None
+    node, kind = divmod(action, config.attack_id_width)
+    return node, kind, bool(config.reconnaissance and kind == config.attack_types)
+
+
+def decode_defense_id(config, action: int):
+    """Defense id -> (node, type, is_detection), or None when out of range."""
+    action = int(action)
+    if not 0 <= action < config.num_defense_actions:
+        return None
+    node, kind = divmod(action, config.attack_types + 1)
+    return node, kind, kind == config.attack_types
+
+
+def describe_attack(config, action: int) -> str:
+    decoded = decode_attack_id(config, action)
+    if decoded is None:
+        return f"attack id {int(action)} (out of range: an illegal attack)"
+    node, kind, recon = decoded
+    if recon:
+        return f"reconnaissance of {node_name(config, node)}"
+    return f"attack type {kind} on {node_name(config, node)}"
+
+
+def describe_defense(config, action: int) -> str:
+    decoded = decode_defense_id(config, action)
+    if decoded is None:
+        return f"defense id {int(action)} (out of range: no defense)"
+    node, kind, detection = decoded
+    if detection:
+        return f"raise detection of {node_name(config, node)}"
+    return f"raise defense type {kind} of {node_name(config, node)}"
+
+
+def legal_ids(env, state, params, side: str) -> np.ndarray:
+    """The legal ids of `side` in `state` (the reference's id-level legality), as a NumPy array."""
+    if side == ATTACKER:
+        mask = actions.attack_mask(env.config, state, params)
+    else:
+        mask = actions.defense_mask(env.config)
+    return np.flatnonzero(np.asarray(mask))

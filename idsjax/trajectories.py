@@ -1,0 +1,233 @@
+"""Record whole batched episodes on the device, save them as a compact `.npz`, load and replay them.
+
+    from idsjax.trajectories import record, save_trajectories, load_trajectories, trajectory_gif
+    traj = record("idsgame-v3", "attack_maximal", "defend_minimal", num_games=1024, seed=0)
+    traj.hack_probability                      # fraction of the games that ended in a hack
+    save_trajectories("v3.npz", traj)
+    traj = load_trajectories("v3.npz")
+    trajectory_gif(traj, game=0, path="game0.gif")
+
+`record` plays `num_games` games of one id with a pair of policies (bot names, `"random"`, or jittable
+callables `(key, obs, state) -> id`; see `idsjax.policies`) in one jitted `lax.scan` over `max_steps`
+joint steps (default: the longest possible episode, 101 transitions and the step-limit call), each game
+exactly one episode: a finished game is frozen and its later steps are marked invalid.
+
+`Trajectories` fields (B games, T steps, N nodes, A attack types):
+
+- states, `[B, T+1, ...]`: `position` int32, `attack`, `defense`, `recon` int8[N, A], `detection` int8[N],
+  `revealed` bool[N], `time` int32, `done`, `hacked`, `detected`, `timed_out` bool; index 0 is the
+  reset state, index t+1 the state after step t (finished games repeat their last state);
+- steps, `[B, T]`: `attack_action`, `defense_action` int32 (-1 where invalid), `rewards` float32[2]
+  (attacker, defender; 0 where invalid), `valid` bool, `attack_legal`, `moved` bool;
+- outcomes, `[B]`: `length` (joint steps played), `hacked`, `detected`, `timed_out`, `returns` float32[2];
+- metadata: `env_id`, `instance_seed`, `seed`, `attacker`, `defender`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from idsjax.policies import joint_step, make_joint_policy_step, policy_name, default_policy, ATTACKER, DEFENDER
+
+FORMAT_VERSION = 1
+STATE_FIELDS = ("position", "attack", "defense", "recon", "detection", "revealed", "time", "done", "hacked",
+                "detected", "timed_out")
+STEP_FIELDS = ("attack_action", "defense_action", "rewards", "valid", "attack_legal", "moved")
+OUTCOME_FIELDS = ("length", "hacked_final", "detected_final", "timed_out_final", "returns")
+
+
+@dataclasses.dataclass
+class Trajectories:
+    """Recorded games as host NumPy arrays (see the module docstring)."""
+
+    env_id: str
+    instance_seed: int
+    seed: int
+    attacker: str
+    defender: str
+    arrays: dict[str, np.ndarray]
+
+    def __getattr__(self, name: str) -> Any:
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    @property
+    def num_games(self) -> int:
+        return int(self.arrays["length"].shape[0])
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.arrays["valid"].shape[1])
+
+    @property
+    def hack_probability(self) -> float:
+        """Hacks per finished game (0.0 when no game finished)."""
+        finished = self.arrays["hacked_final"] | self.arrays["detected_final"] | self.arrays["timed_out_final"]
+        return float(self.arrays["hacked_final"].sum() / max(int(finished.sum()), 1))
+
+    def state(self, game: int, t: int):
+        """The `EnvState` of game `game` after `t` joint steps (t = 0: the reset state), for rendering.
+
+        Fields the recorder does not keep (failure counts, dense-reward bookkeeping) are zero."""
+        from idsjax.types import EnvState
+
+        a = self.arrays
+        get = lambda f: jnp.asarray(a[f][game, t])  # noqa: E731
+        attack = get("attack")
+        n = attack.shape[0]
+        return EnvState(
+            time=get("time"), attack=attack, defense=get("defense"), detection=get("detection"),
+            recon=get("recon"), revealed=get("revealed"), position=get("position"), done=get("done"),
+            hacked=get("hacked"), detected=get("detected"), failed=jnp.zeros_like(attack),
+            num_failed=jnp.int32(0), furthest_row=jnp.int32(0), num_hacked=jnp.int32(0),
+            recon_targeted=jnp.zeros((n,), bool), timed_out=get("timed_out"),
+        )
+
+    def states(self, game: int):
+        """The states of one game, reset state first, up to its last step."""
+        return [self.state(game, t) for t in range(int(self.arrays["length"][game]) + 1)]
+
+    def joint_action(self, game: int, t: int) -> tuple[int, int]:
+        return int(self.arrays["attack_action"][game, t]), int(self.arrays["defense_action"][game, t])
+
+
+def _resolve(env_or_id, instance_seed: int):
+    if isinstance(env_or_id, str):
+        import idsjax
+
+        return idsjax.make(env_or_id, seed=instance_seed)
+    return env_or_id
+
+
+def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, num_games: int,
+                  max_steps: int | None = None):
+    """A jitted `key -> dict of device arrays` playing `num_games` episodes (see `record`)."""
+    steps = int(params.max_steps_in_episode) + 2 if max_steps is None else int(max_steps)
+    if steps < 1 or num_games < 1:
+        raise ValueError("num_games and max_steps must be positive")
+    choose = make_joint_policy_step(env, params, attacker_policy, defender_policy)
+
+    def keep(state):
+        return {f: getattr(state, f) for f in STATE_FIELDS}
+
+    def one(key, state):
+        k_choose, k_step = jax.random.split(key)
+        a, d = choose(k_choose, state)
+        next_state, rewards, info = joint_step(env, k_step, state, a, d, params)
+        return a, d, next_state, rewards, info
+
+    def body(carry, keys):
+        states, alive = carry
+        a, d, next_states, rewards, info = jax.vmap(one)(keys, states)
+        freeze = lambda new, old: jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
+        next_states = jax.tree.map(freeze, next_states, states)
+        still = alive & ~(next_states.done | next_states.timed_out)
+        out = {
+            **keep(next_states),
+            "attack_action": jnp.where(alive, a, -1),
+            "defense_action": jnp.where(alive, d, -1),
+            "rewards": jnp.where(alive[:, None], rewards, 0.0),
+            "valid": alive,
+            "attack_legal": info["attack_legal"] & alive,
+            "moved": info["moved"] & alive,
+        }
+        return (next_states, still), out
+
+    @jax.jit
+    def run(key):
+        k_reset, k_steps = jax.random.split(key)
+        states = jax.vmap(env.initial_state, in_axes=(0, None))(jax.random.split(k_reset, num_games), params)
+        keys = jax.random.split(k_steps, (steps, num_games))
+        alive = jnp.ones((num_games,), bool)
+        (last, _), out = jax.lax.scan(body, (states, alive), keys)
+        out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)  # [B, T, ...]
+        first = keep(states)
+        for f in STATE_FIELDS:
+            out[f] = jnp.concatenate([first[f][:, None], out[f]], axis=1)
+        out["length"] = out["valid"].sum(axis=1).astype(jnp.int32)
+        out["hacked_final"] = last.hacked
+        out["detected_final"] = last.detected
+        out["timed_out_final"] = last.timed_out
+        out["returns"] = out["rewards"].sum(axis=1)
+        return out
+
+    return run
+
+
+def record(env_or_id, attacker_policy=None, defender_policy=None, *, num_games: int = 16,
+           max_steps: int | None = None, seed: int = 0, instance_seed: int = 0) -> Trajectories:
+    """Play `num_games` episodes of an id (or an `(env, params)` pair) on the device and return them.
+
+    Policies as in `idsjax.policies` (default: the id's bot on its bot side, `"random"` on the
+    learner's side; random bots on two-agent ids); callables must be jittable.
+    """
+    env, params = _resolve(env_or_id, instance_seed)
+    run = make_recorder(env, params, attacker_policy, defender_policy, num_games=num_games, max_steps=max_steps)
+    out = jax.device_get(run(jax.random.PRNGKey(seed)))
+    names = [policy_name(p) if p is not None else default_policy(env, side)
+             for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))]
+    return Trajectories(env_id=env.config.env_id, instance_seed=int(instance_seed), seed=int(seed),
+                        attacker=names[0], defender=names[1], arrays={k: np.asarray(v) for k, v in out.items()})
+
+
+def save_trajectories(path, traj: Trajectories) -> str:
+    """Write `traj` as a compressed `.npz` (arrays in their own compact dtypes, metadata as JSON)."""
+    path = os.fspath(path)
+    meta = {"format": FORMAT_VERSION, "env_id": traj.env_id, "instance_seed": traj.instance_seed,
+            "seed": traj.seed, "attacker": traj.attacker, "defender": traj.defender}
+    with open(path, "wb") as f:
+        np.savez_compressed(f, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **traj.arrays)
+    return path
+
+
+def load_trajectories(path) -> Trajectories:
+    """Read a file written by `save_trajectories`."""
+    with np.load(os.fspath(path), allow_pickle=False) as data:
+        if "__meta__" not in data.files:
+            raise ValueError(f"{os.fspath(path)!r} is not an idsjax trajectory file (no metadata)")
+        meta = json.loads(bytes(data["__meta__"]).decode())
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported trajectory format {meta.get('format')!r} (expected {FORMAT_VERSION})")
+        arrays = {k: np.array(data[k]) for k in data.files if k != "__meta__"}
+    return Trajectories(env_id=meta["env_id"], instance_seed=meta["instance_seed"], seed=meta["seed"],
+                        attacker=meta["attacker"], defender=meta["defender"], arrays=arrays)
+
+
+def trajectory_frames(traj: Trajectories, game: int = 0, *, view: str = "full") -> list[np.ndarray]:
+    """Render one recorded game, frame by frame (`idsjax.render.render_frame`)."""
+    import idsjax
+    from idsjax.render import render_frame
+
+    env, params = idsjax.make(traj.env_id, seed=traj.instance_seed)
+    frames = []
+    returns = np.zeros(2)
+    title = f"{traj.env_id}: {traj.attacker} vs {traj.defender} (game {game})"
+    for t in range(int(traj.arrays["length"][game]) + 1):
+        last = traj.joint_action(game, t - 1) if t else None
+        if t:
+            returns = returns + traj.arrays["rewards"][game, t - 1]
+        frames.append(render_frame(env, traj.state(game, t), params, view=view, last_action=last,
+                                   returns=(float(returns[0]), float(returns[1])), title=title,
+                                   attack_from=int(traj.arrays["position"][game, t - 1]) if t else None))
+    return frames
+
+
+def trajectory_gif(traj: Trajectories, game: int = 0, path="trajectory.gif", *, view: str = "full",
+                   fps: float = 4.0) -> str:
+    """Write one recorded game as a GIF."""
+    from idsjax.render import write_gif
+
+    return write_gif(trajectory_frames(traj, game, view=view), path, fps=fps)
+
+
+__all__ = ["Trajectories", "load_trajectories", "make_recorder", "record", "save_trajectories",
+           "trajectory_frames", "trajectory_gif"]

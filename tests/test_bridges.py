@@ -1,0 +1,115 @@
+"""Gymnasium (88 single-agent ids) and PettingZoo (22 two-agent ids) bridges.
+
+The exhaustive sweeps run the bridges op by op (`jit=False`): compiling 110 programs would dominate
+the suite, and the jitted path runs the same functions (checked on a few ids below).
+"""
+
+import warnings
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import parallel_api_test
+
+import idsjax
+from idsjax.gym_bridge import GYM_IDS, IdsGameGymEnv, IdsGameVectorEnv, gym_id, single_agent_ids
+from idsjax.pettingzoo_bridge import IdsGameParallelEnv, two_agent_ids
+
+
+def test_id_lists():
+    assert len(single_agent_ids()) == 88 and len(two_agent_ids()) == 22
+    assert set(single_agent_ids()) | set(two_agent_ids()) == set(idsjax.registered_envs())
+    assert len(GYM_IDS) == 88 and all(i in gymnasium.registry for i in GYM_IDS)
+
+
+@pytest.mark.parametrize("version", range(22))
+def test_every_id_passes_the_api_checkers(version):
+    """`check_env` for the 4 single-agent ids of a version and `parallel_api_test` for its two-agent id
+    (one test per version: the ids of a version share the shapes, hence most op-by-op compilations)."""
+    ids = [i for i in idsjax.registered_envs() if i.endswith(f"-v{version}")]
+    assert len(ids) == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # both checkers report problems as UserWarnings
+        for env_id in ids:
+            if env_id == f"idsgame-v{version}":
+                parallel_api_test(IdsGameParallelEnv(env_id, jit=False), num_cycles=25)
+                continue
+            env = IdsGameGymEnv(env_id, jit=False)
+            check_env(env, skip_render_check=True)
+            assert env.observation_space.dtype == np.int8, env_id
+            obs, info = env.reset(seed=0)
+            assert obs in env.observation_space and info["action_mask"].shape == (env.action_space.n,), env_id
+
+
+@pytest.mark.parametrize("env_id", ["idsgame-minimal_defense-v3", "idsgame-maximal_attack-v18"])
+def test_gymnasium_make_jitted_with_render(env_id):
+    env = gymnasium.make(gym_id(env_id), render_mode="rgb_array")
+    check_env(env.unwrapped)
+    obs, info = env.reset(seed=5)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3
+    # Same seed, same game; no auto-reset: the terminal observation and state stay until reset().
+    trace = []
+    for seed in (5, 5):
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(0)
+        steps = []
+        for _ in range(200):
+            action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps.append((obs.tobytes(), reward, terminated, truncated))
+            if terminated or truncated:
+                break
+        trace.append(steps)
+        assert terminated or truncated
+        state = env.unwrapped.state
+        assert bool(state.done) or bool(state.timed_out)
+        assert bool(info["hacked"]) or bool(info["detected"]) or truncated
+    assert trace[0] == trace[1]
+    assert not np.array_equal(env.render(), frame)
+
+
+def test_module_prefixed_make_and_two_agent_rejection():
+    env = gymnasium.make("idsjax.gym_bridge:idsjax/idsgame-random_defense-v0")
+    assert env.unwrapped.env_id == "idsgame-random_defense-v0"
+    with pytest.raises(ValueError, match="two-agent"):
+        IdsGameGymEnv("idsgame-v3")
+
+
+def test_vector_env():
+    envs = IdsGameVectorEnv("idsgame-minimal_defense-v0", num_envs=8)
+    obs, info = envs.reset(seed=1)
+    assert obs.shape == (8, *envs.single_observation_space.shape) and obs.dtype == np.int8
+    assert obs in envs.observation_space
+    finished = 0
+    for _ in range(40):
+        actions = np.array([np.flatnonzero(m)[0] for m in info["action_mask"]])
+        obs, rewards, terminated, truncated, info = envs.step(actions)
+        assert obs in envs.observation_space and rewards.dtype == np.float32
+        done = terminated | truncated
+        if done.any():
+            finished += int(done.sum())
+            assert info["_final_obs"].tolist() == done.tolist()
+            for i in np.flatnonzero(done):
+                assert info["final_obs"][i] in envs.single_observation_space
+                assert np.array_equal(info["final_obs"][i], info["final_observation"][i])
+    assert finished > 0
+    vec = gymnasium.make_vec("idsjax/idsgame-minimal_defense-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    assert vec.reset(seed=0)[0].shape[0] == 3
+
+
+def test_pettingzoo_jitted_game():
+    env = IdsGameParallelEnv("idsgame-v3", render_mode="rgb_array")
+    obs, infos = env.reset(seed=0)
+    assert set(obs) == {"attacker", "defender"} and obs["defender"].shape == (8, 11)
+    while env.agents:
+        actions = {a: env.action_space(a).sample(infos[a]["action_mask"]) for a in env.agents}
+        obs, rewards, terms, truncs, infos = env.step(actions)
+        assert all(o in env.observation_space(a) for a, o in obs.items())
+    assert terms["attacker"] or truncs["attacker"]
+    assert env.render().shape == (96 + 120 * 4, 600, 3)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({"attacker": 0, "defender": 0})
+    with pytest.raises(ValueError, match="single-agent"):
+        IdsGameParallelEnv("idsgame-minimal_defense-v3")
