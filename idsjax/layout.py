@@ -1,12 +1,46 @@
-"""How a game's values are laid out: at construction (once per instance) and at reset (spec §3)."""
+"""How a game's values are laid out: at construction (once per instance) and at reset (spec §3).
+
+gymnax's auto-reset draws a reset for every game at every step and keeps it only where a game ended,
+so a reset's randomness is on the hot path of every randomised version. The whole episode start is
+therefore drawn from one `jax.random.bits` call (one threefry evaluation on the CPU, where each call
+is a loop of its own), and a uniform subset of columns comes from pairwise comparisons rather than a
+double argsort.
+"""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.types import VALUE_DTYPE, EnvParams
+
+_HALF = 1.0 / (1 << 16)
+
+
+def _split_uniforms(key: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
+    """Independent uniforms on [0, 1) of the given shapes, 16 bits each, two per 32-bit word of one
+    threefry call. Every value drawn from them has a range of at most 11, so the 16-bit resolution
+    biases no value by more than 11 / 2**16 (and orders columns with ties of probability ~2**-16,
+    resolved towards the lower column)."""
+    sizes = [math.prod(shape) for shape in shapes.values()]
+    total = sum(sizes)
+    bits = jax.random.bits(key, ((total + 1) // 2,), jnp.uint32)
+    halves = jnp.concatenate([bits & 0xFFFF, bits >> 16])[:total]
+    flat = halves.astype(jnp.float32) * _HALF
+    out, start = {}, 0
+    for (name, shape), size in zip(shapes.items(), sizes):
+        out[name] = flat[start : start + size].reshape(shape)
+        start += size
+    return out
+
+
+def _uniform_int(u: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """Integers uniform on `low … high` (inclusive) from uniforms on [0, 1)."""
+    span = high - low + 1
+    return low + jnp.minimum((u * span).astype(jnp.int32), span - 1)
 
 
 def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize: bool):
@@ -23,21 +57,35 @@ def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize
     """
     net = config.network
     n, a = config.num_nodes, config.attack_types
-    k_cols, k_types, k_def, k_att, k_det, k_vul, k_vis = jax.random.split(key, 7)
+    u = _split_uniforms(
+        key,
+        {
+            "columns": (net.rows, net.cols),
+            "types": (n, a),
+            "defense": (n, a),
+            "attack": (n, a),
+            "detection": (n,),
+            "vulnerability": (n,),
+            "visibility": (n,),
+        },
+    )
 
-    def values(k, shape, bounds, use_low):
-        lo, hi = bounds[0], bounds[1]
+    def values(name, bounds, use_low):
         if randomize:
-            return jax.random.randint(k, shape, lo, hi + 1)
-        return jnp.broadcast_to(lo if use_low else hi, shape)
+            return _uniform_int(u[name], bounds[0], bounds[1])
+        return jnp.broadcast_to(bounds[0] if use_low else bounds[1], u[name].shape)
 
-    # A uniform `vpl`-subset of columns per row: rank of i.i.d. uniforms below vpl.
-    column_rank = jnp.argsort(jnp.argsort(jax.random.uniform(k_cols, (net.rows, net.cols)), axis=1), axis=1)
-    vulnerable_cell = column_rank < params.vulnerable_servers_per_layer
+    # A uniform `vpl`-subset of the columns of each row: the columns whose uniform ranks below vpl.
+    cols = u["columns"]
+    col_index = jnp.arange(net.cols)
+    beats = (cols[:, None, :] < cols[:, :, None]) | (
+        (cols[:, None, :] == cols[:, :, None]) & (col_index[None, None, :] < col_index[None, :, None])
+    )
+    vulnerable_cell = beats.sum(axis=2) < params.vulnerable_servers_per_layer
     is_data = jnp.arange(n) == net.data_node
     vulnerable_node = vulnerable_cell[net.node_row, net.node_col] | is_data
 
-    draws = jax.random.randint(k_types, (n, a), 0, a)
+    draws = _uniform_int(u["types"], 0, a - 1)  # draw j of node n is draws[n, j]
     draw_used = jnp.arange(a) < params.vulnerabilities_per_node
     vulnerable_type = jnp.any(
         (draws[:, :, None] == jnp.arange(a)[None, None, :]) & draw_used[None, :, None], axis=1
@@ -46,15 +94,15 @@ def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize
     defendable = jnp.asarray(net.defendable)
     defense = jnp.where(
         vulnerable_type,
-        values(k_vul, (n,), params.vulnerability_range, True)[:, None],
-        values(k_def, (n, a), params.defense_range, False),
+        values("vulnerability", params.vulnerability_range, True)[:, None],
+        values("defense", params.defense_range, False),
     )
     defense = jnp.where(defendable[:, None], defense, 0).astype(VALUE_DTYPE)
-    attack = jnp.where(defendable[:, None], values(k_att, (n, a), params.attack_range, False), 0).astype(VALUE_DTYPE)
-    detection = jnp.where(defendable, values(k_det, (n,), params.detection_range, False), 0).astype(VALUE_DTYPE)
+    attack = jnp.where(defendable[:, None], values("attack", params.attack_range, False), 0).astype(VALUE_DTYPE)
+    detection = jnp.where(defendable, values("detection", params.detection_range, False), 0).astype(VALUE_DTYPE)
 
     if randomize and config.spec.randomize_visibility:
-        revealed = jax.random.uniform(k_vis, (n,)) < params.visibility_p
+        revealed = u["visibility"] < params.visibility_p
     else:
         revealed = jnp.zeros((n,), bool)
     recon = jnp.where(revealed[:, None], defense, UNKNOWN_DEFENSE).astype(VALUE_DTYPE)
@@ -68,5 +116,5 @@ def start_position(key: jax.Array, config: GameConfig) -> jax.Array:
     if not config.spec.random_start:
         return jnp.int32(net.start_node)
     servers = net.layers * net.servers_per_layer
-    pick = jax.random.randint(key, (), 0, servers + net.cols)
+    pick = _uniform_int(jax.random.uniform(key), 0, servers + net.cols - 1)
     return jnp.where(pick < servers, pick + 1, net.start_node).astype(jnp.int32)
