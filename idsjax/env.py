@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -95,8 +96,10 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
             detection_range=jnp.array([spec.min_detection, spec.detection_value], jnp.int32),
             vulnerability_range=jnp.array([spec.vulnerability_value, spec.max_vulnerability_value], jnp.int32),
         )
-        attack, defense, detection, recon, _ = layout.draw_layout(key, self.config, base, randomize=False)
-        return self.with_initial_state(base, attack, defense, detection, recon)
+        # Jitted, and shared by the five modes of a version: run op by op, the draw would compile
+        # dozens of one-off programs at every `make`.
+        params = _construction_params(dataclasses.replace(self.config, mode=Mode.TWO_AGENT), key, base)
+        return params.replace(max_steps_in_episode=base.max_steps_in_episode)
 
     def with_initial_state(self, params, attack, defense, detection, recon=None) -> EnvParams:
         """`params` with another construction-time state, e.g. one read from the reference."""
@@ -275,3 +278,10 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def state_space(self, params: EnvParams | None = None):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
+
+
+@partial(jax.jit, static_argnums=0)
+def _construction_params(config: GameConfig, key: jax.Array, base: EnvParams) -> EnvParams:
+    """`base` with the construction-time layout drawn from `key` (spec §3.1, Q20)."""
+    attack, defense, detection, recon, _ = layout.draw_layout(key, config, base, randomize=False)
+    return IdsGameEnv(config).with_initial_state(base, attack, defense, detection, recon)

@@ -1,0 +1,248 @@
+"""The measurement protocol shared by the benchmarks.
+
+Random play: every step draws each player's action ids uniformly with one batch-level key
+(`jax.random.randint(key, (B,), 0, n)`), steps all games with `vmap(env.step)` (gymnax auto-reset), and
+folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
+drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
+reset and of the step scan) is measured apart from the steady state, and the first run is a warmup.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# -- environments ------------------------------------------------------------------------------
+def make_env(env_id: str):
+    """An idsjax id, or any gymnax id (e.g. `CartPole-v1`, the yardstick)."""
+    import idsjax
+
+    if env_id in idsjax.registered_envs():
+        return idsjax.make(env_id)
+    import gymnax
+
+    return gymnax.make(env_id)
+
+
+def default_ids() -> list[str]:
+    """Every version in two-agent mode, then every single-agent mode of v3."""
+    from idsjax.versions import VERSIONS, Mode, env_id
+
+    ids = [env_id(v, Mode.TWO_AGENT) for v in range(len(VERSIONS))]
+    return ids + [env_id(3, m) for m in Mode if m is not Mode.TWO_AGENT]
+
+
+def resolve_ids(names: Sequence[str]) -> list[str]:
+    """Expand the shortcuts `default` and `all` (the 110 idsjax ids); keep everything else."""
+    import idsjax
+
+    out: list[str] = []
+    for name in names:
+        if name == "default":
+            out += default_ids()
+        elif name == "all":
+            out += list(idsjax.registered_envs())
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
+# -- random play -------------------------------------------------------------------------------
+def sample_actions(space, key: jax.Array, batch: int):
+    """Uniform action ids for the whole batch from one key: Discrete, or a Dict of Discretes."""
+    if hasattr(space, "spaces"):
+        names = sorted(space.spaces)
+        keys = jax.random.split(key, len(names))
+        return {name: sample_actions(space.spaces[name], k, batch) for name, k in zip(names, keys)}
+    return jax.random.randint(key, (batch,), 0, space.n, dtype=jnp.int32)
+
+
+def fold(tree: Any, acc: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """Add every element of every leaf of `tree` (leading axis: the batch) to a checksum.
+
+    Integer leaves are summed over the batch axis in their own dtype (wrapping), then widened and
+    summed: every element is read, and the fold costs about 40 ns per idsgame-v3 game-step on CPU
+    where widening int8 to int32 before summing costs about 100 ns (benchmarks/NOTES.md). Booleans
+    count as int8; floating leaves go to the float32 total.
+    """
+    total_i, total_f = acc
+    for leaf in jax.tree.leaves(tree):
+        leaf = jnp.asarray(leaf)
+        if leaf.dtype == jnp.bool_:
+            leaf = leaf.astype(jnp.int8)
+        partial = leaf.sum(axis=0, dtype=leaf.dtype) if leaf.ndim > 1 else leaf
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            total_f = total_f + partial.sum(dtype=jnp.float32)
+        else:
+            total_i = total_i + partial.sum(dtype=jnp.int32)
+    return total_i, total_f
+
+
+def zero_checksum() -> tuple[jax.Array, jax.Array]:
+    return jnp.int32(0), jnp.float32(0.0)
+
+
+def random_play(env, params, batch: int, num_steps: int) -> tuple[Callable, Callable]:
+    """`reset(key) -> state` and `run(key, state) -> (key, state, checksum)` for `batch` games, `run`
+    playing `num_steps` random steps in one `lax.scan`.
+
+    `params` is closed over, as trainers do, so it is a compile-time constant. The reset drops its
+    observation: summing it would make XLA constant-fold a reduction over a constant batch (25 s of
+    compile for idsgame-v4 at batch 65,536), which measures the checksum, not the environment.
+    """
+    space = env.action_space(params)
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    reset_batch = jax.vmap(env.reset, in_axes=(0, None))
+
+    def reset(key):
+        _, state = reset_batch(jax.random.split(key, batch), params)
+        return state
+
+    def run(key, state):
+        def body(carry, _):
+            key, state, acc = carry
+            key, k_action, k_step = jax.random.split(key, 3)
+            action = sample_actions(space, k_action, batch)
+            obs, state, reward, terminated, truncated, _ = step(jax.random.split(k_step, batch), state, action, params)
+            acc = fold((obs, reward, terminated, truncated), acc)
+            return (key, state, acc), None
+
+        (key, state, acc), _ = jax.lax.scan(body, (key, state, zero_checksum()), None, length=num_steps)
+        return key, state, acc
+
+    return reset, run
+
+
+# -- measurement -------------------------------------------------------------------------------
+def max_rss_bytes() -> int:
+    """The process's peak resident set size so far (monotone over the whole run)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if platform.system() == "Darwin" else rss * 1024
+
+
+def program_bytes(compiled) -> int | None:
+    """Peak device memory of one compiled program: arguments + outputs + temporaries - aliased."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # noqa: BLE001 - not every backend implements it
+        return None
+    if m is None:
+        return None
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
+def compile_timed(fn: Callable, *args, donate: tuple[int, ...] = ()) -> tuple[Any, float]:
+    start = time.perf_counter()
+    compiled = jax.jit(fn, donate_argnums=donate).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+@dataclasses.dataclass
+class Measurement:
+    env_id: str
+    batch: int
+    num_steps: int
+    steps_per_s: float  # median over the repeats
+    best_steps_per_s: float
+    steps_per_cpu_s: float  # per second of process CPU time (median): robust to other processes' load
+    compile_reset_s: float
+    compile_step_s: float
+    step_program_bytes: int | None
+    reset_program_bytes: int | None
+    max_rss_bytes: int
+    checksum: float
+
+    @property
+    def compile_s(self) -> float:
+        return self.compile_reset_s + self.compile_step_s
+
+
+def measure(env_id: str, batch: int, num_steps: int, repeats: int = 3, seed: int = 0) -> Measurement:
+    """Compile, warm up once, then time `repeats` calls of the `num_steps` scan."""
+    env, params = make_env(env_id)
+    reset, run = random_play(env, params, batch, num_steps)
+    key = jax.random.PRNGKey(seed)
+    reset_c, reset_s = compile_timed(reset, key)
+    state = reset_c(key)
+    run_c, step_s = compile_timed(run, key, state, donate=(1,))
+
+    key, state, acc = jax.block_until_ready(run_c(key, state))  # warmup
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        cpu, start = time.process_time(), time.perf_counter()
+        key, state, acc = jax.block_until_ready(run_c(key, state))
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu)
+    steps = batch * num_steps
+    return Measurement(
+        env_id=env_id,
+        batch=batch,
+        num_steps=num_steps,
+        steps_per_s=steps / statistics.median(times),
+        best_steps_per_s=steps / min(times),
+        steps_per_cpu_s=steps / max(statistics.median(cpu_times), 1e-9),
+        compile_reset_s=reset_s,
+        compile_step_s=step_s,
+        step_program_bytes=program_bytes(run_c),
+        reset_program_bytes=program_bytes(reset_c),
+        max_rss_bytes=max_rss_bytes(),
+        checksum=float(acc[0]) + float(acc[1]),
+    )
+
+
+# -- output ------------------------------------------------------------------------------------
+def device_line() -> str:
+    return f"JAX {jax.__version__} on {jax.devices()} ({os.cpu_count()} CPU cores visible)"
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """`columns`: (key, header). Numbers are formatted by `fmt`."""
+    cells = [[header for _, header in columns]] + [[fmt(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    for i, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def fmt(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def mib(n: int | None) -> float | None:
+    return None if n is None else n / 2**20
+
+
+def jax_device() -> str:
+    """The first JAX device in words, e.g. `TFRT_CPU_0` or `NVIDIA H100 80GB HBM3`."""
+    d = jax.devices()[0]
+    return f"{d.platform}:{getattr(d, 'device_kind', d)}"
