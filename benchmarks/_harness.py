@@ -1,7 +1,7 @@
 """The measurement protocol shared by the benchmarks.
 
-Random play: every step draws each player's action ids uniformly with one batch-level key
-(`jax.random.randint(key, (B,), 0, n)`), steps all games with `vmap(env.step)` (gymnax auto-reset), and
+Random play: every step draws both players' action ids uniformly from one batch-level
+`jax.random.bits` call (`sample_actions`), steps all games with `vmap(env.step)` (gymnax auto-reset), and
 folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
 drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
 reset and of the step scan) is measured apart from the steady state, and the first run is a warmup.
@@ -62,12 +62,26 @@ def resolve_ids(names: Sequence[str]) -> list[str]:
 
 # -- random play -------------------------------------------------------------------------------
 def sample_actions(space, key: jax.Array, batch: int):
-    """Uniform action ids for the whole batch from one key: Discrete, or a Dict of Discretes."""
+    """Uniform action ids for the whole batch from one `jax.random.bits` call: Discrete, or a Dict of
+    up to two Discretes (one 16-bit half of each word per player).
+
+    On the CPU every threefry call is a loop of its own over the batch (about 13 ns per game), and a
+    `randint` makes two or three; one call for both players saves about 35 ns per game-step
+    (benchmarks/NOTES.md). `(h * n) >> 16` maps 16 random bits to `0 … n-1` with a bias below
+    n / 2**16 (0.4% for the 242 ids of v4-v6), invisible in a throughput benchmark.
+    """
+    words = jax.random.bits(key, (batch,), jnp.uint32)
+    halves = (words & 0xFFFF, words >> 16)
+
+    def to_ids(bits16, n):
+        return ((bits16 * jnp.uint32(n)) >> 16).astype(jnp.int32)
+
     if hasattr(space, "spaces"):
         names = sorted(space.spaces)
-        keys = jax.random.split(key, len(names))
-        return {name: sample_actions(space.spaces[name], k, batch) for name, k in zip(names, keys)}
-    return jax.random.randint(key, (batch,), 0, space.n, dtype=jnp.int32)
+        if len(names) > 2:
+            raise ValueError(f"sample_actions draws at most two players' ids, got {names}")
+        return {name: to_ids(h, space.spaces[name].n) for name, h in zip(names, halves)}
+    return to_ids(halves[1], space.n)
 
 
 def fold(tree: Any, acc: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
