@@ -1,0 +1,129 @@
+"""Advantage actor-critic (synchronous A2C): n-step returns bootstrapped by the critic.
+
+One update: a rollout of `num_steps` steps in `num_envs` environments (`lax.scan`), returns
+bootstrapped from the critic's value of the last observation (reverse `lax.scan`; with
+`gae_lambda < 1` generalised advantage estimation), one gradient step on
+`-log pi(a|s) A + vf_coef (R - V(s))^2 - ent_coef H`. Game ends (hacked, detected, the step-limit
+penalty) are terminal: nothing is bootstrapped across them.
+
+    python -m baselines.actor_critic --env idsgame-random_defense-v7
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+import chex
+import distrax
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from baselines import common
+
+ALGO = "actor_critic"
+EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
+ENV_DEFAULTS = {"env": "idsgame-random_defense-v7", "total_timesteps": 300_000, "num_envs": 32, "mask_illegal": True}
+HYPERPARAMETERS = {
+    "num_steps": (8, "pos", "rollout length per environment and update (n of the n-step return)"),
+    "lr": (1e-3, "pos", "Adam learning rate"),
+    "gamma": (0.99, "unit", "discount"),
+    "gae_lambda": (1.0, "prob", "GAE lambda (1: plain n-step returns)"),
+    "ent_coef": (0.01, "nonneg", "entropy bonus"),
+    "vf_coef": (0.5, "nonneg", "critic loss weight"),
+    "max_grad_norm": (0.5, "pos", "gradient clip (global norm)"),
+    "reward_scale": (0.1, "pos", "rewards are multiplied by this for learning"),
+    "eval_greedy": (False, "any", "evaluate the most likely action instead of sampling the policy"),
+    "hidden": (64, "pos", "units per hidden layer"),
+    "layers": (2, "pos", "hidden layers"),
+}
+
+
+class Runner(NamedTuple):
+    train_state: TrainState
+    env: common.EnvCarry
+    rng: jax.Array
+
+
+def make_train(config: dict, env, env_params) -> common.Trainer:
+    n_envs, n_steps = config["num_envs"], config["num_steps"]
+    steps_per_update = n_envs * n_steps
+    num_updates, _ = common.plan_updates(config, steps_per_update)
+    masked = config["mask_illegal"]
+    n_actions = env.action_space(env_params).n
+    network = common.ActorCritic(n_actions, config["hidden"], config["layers"])
+    tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(config["lr"]))
+
+    def policy(params, obs, mask):
+        logits, value = network.apply(params, common.preprocess(obs))
+        return distrax.Categorical(logits=common.mask_logits(logits, mask)), value
+
+    def init(rng):
+        rng, k_net, k_env = jax.random.split(rng, 3)
+        carry = common.reset_envs(env, env_params, k_env, n_envs)
+        params = network.init(k_net, common.preprocess(carry.obs[:1]))
+        return Runner(TrainState.create(apply_fn=network.apply, params=params, tx=tx), carry, rng)
+
+    def env_step(runner: Runner, _):
+        rng, k_act, k_env = jax.random.split(runner.rng, 3)
+        mask = common.legal_mask(env, env_params, runner.env, masked)
+        pi, _ = policy(runner.train_state.params, runner.env.obs, mask)
+        action = pi.sample(seed=k_act)
+        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        return Runner(runner.train_state, carry, rng), step
+
+    def loss_fn(params, steps: common.Step, last_obs):
+        flat = lambda x: x.reshape((steps_per_update,) + x.shape[2:])  # noqa: E731
+        mask = None if steps.mask is None else flat(steps.mask)
+        pi, value = policy(params, flat(steps.obs), mask)
+        _, last_value = policy(params, last_obs, None)
+        values = jax.lax.stop_gradient(value.reshape(n_steps, n_envs))
+        last_value = jax.lax.stop_gradient(last_value)
+
+        def back(carry, x):
+            adv_next, value_next = carry
+            reward, done, v = x
+            delta = reward + config["gamma"] * value_next * (1.0 - done) - v
+            adv = delta + config["gamma"] * config["gae_lambda"] * (1.0 - done) * adv_next
+            return (adv, v), adv
+
+        rewards = steps.reward * config["reward_scale"]
+        _, advantage = jax.lax.scan(
+            back, (jnp.zeros_like(last_value), last_value), (rewards, steps.done.astype(jnp.float32), values), reverse=True
+        )
+        chex.assert_shape(advantage, (n_steps, n_envs))
+        target = flat(advantage + values)
+        actor = -(pi.log_prob(flat(steps.action)) * flat(advantage)).mean()
+        critic = jnp.square(target - value).mean()
+        entropy = pi.entropy().mean()
+        total = actor + config["vf_coef"] * critic - config["ent_coef"] * entropy
+        return total, {"actor_loss": actor, "value_loss": critic, "entropy": entropy}
+
+    def update(runner: Runner):
+        runner, steps = jax.lax.scan(env_step, runner, None, n_steps)
+        grads, info = jax.grad(loss_fn, has_aux=True)(runner.train_state.params, steps, runner.env.obs)
+        ts = runner.train_state.apply_gradients(grads=grads)
+        return runner._replace(train_state=ts), {**common.episode_metrics(steps), **info}
+
+    def act(runner: Runner, obs, mask, key):
+        pi, _ = policy(runner.train_state.params, obs, mask)
+        return jnp.where(config["eval_greedy"], pi.mode(), pi.sample(seed=key))
+
+    return common.Trainer(
+        init=init,
+        update=update,
+        train=common.make_full_train(init, update, num_updates),
+        act=act,
+        num_updates=num_updates,
+        steps_per_update=steps_per_update,
+    )
+
+
+def main(argv=None):
+    return common.run(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()

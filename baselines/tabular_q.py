@@ -1,0 +1,132 @@
+"""Tabular Q-learning (epsilon-greedy, one-step targets), all environments updating one table.
+
+State index: the learner's whole observation, hashed into `table_size` rows. The observation of
+these games is small and discrete (the attacker's attack values where visible and its position; the
+defender's defense and detection values), and an episode reaches few distinct observations, so a
+multiply-shift hash of the int8 values (random odd 32-bit multipliers, top bits kept) is a lookup
+table in all but name: with the default 2^14 rows, distinct observations rarely share a row
+(raise `--table-size-log2` for larger versions). Unlike a
+hand-picked key (e.g. the attacker's node alone) it works for both sides and every version.
+
+One update: `num_steps` steps in `num_envs` environments (`lax.scan`), each step updating the
+table at once for all environments (`.at[].add` sums simultaneous updates of the same entry).
+Exploration decays linearly; evaluation is greedy.
+
+    python -m baselines.tabular_q --env idsgame-random_defense-v7
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from baselines import common
+
+ALGO = "tabular_q"
+EVAL_POLICY = "greedy in the Q-table"
+ENV_DEFAULTS = {"env": "idsgame-random_defense-v7", "total_timesteps": 300_000, "num_envs": 16}
+HYPERPARAMETERS = {
+    "num_steps": (16, "pos", "steps per environment and update"),
+    "lr": (0.1, "unit", "step size of the table update"),
+    "gamma": (0.99, "unit", "discount"),
+    "eps_start": (1.0, "prob", "initial exploration rate"),
+    "eps_end": (0.05, "prob", "final exploration rate"),
+    "eps_fraction": (0.5, "unit", "fraction of training over which exploration decays linearly"),
+    "table_size_log2": (14, "pos", "log2 of the number of table rows (hashed observations)"),
+    "q_init": (0.0, "any", "initial Q-value"),
+}
+
+
+def validate(config: dict) -> None:
+    if config["table_size_log2"] > 24:
+        raise common.UsageError("--table-size-log2 must be <= 24")
+
+
+class Runner(NamedTuple):
+    q: jax.Array  # float32[rows, actions]
+    env: common.EnvCarry
+    rng: jax.Array
+    updates: jax.Array
+
+
+def make_hash(obs_size: int, bits: int):
+    """Multiply-shift hashing of a flattened int8 observation into `bits` bits."""
+    multipliers = np.random.default_rng(12345).integers(1, 2**32, size=obs_size, dtype=np.uint64)
+    multipliers = jnp.asarray(multipliers | 1, jnp.uint32)
+
+    def index(obs):
+        flat = obs.reshape(obs.shape[0], -1).astype(jnp.int32).astype(jnp.uint32) + jnp.uint32(1)
+        h = (flat * multipliers).sum(axis=-1, dtype=jnp.uint32)
+        h = (h ^ (h >> 15)) * jnp.uint32(0x2C1B3C6D)
+        return (h >> (32 - bits)).astype(jnp.int32)
+
+    return index
+
+
+def make_train(config: dict, env, env_params) -> common.Trainer:
+    n_envs, n_steps = config["num_envs"], config["num_steps"]
+    steps_per_update = n_envs * n_steps
+    num_updates, _ = common.plan_updates(config, steps_per_update)
+    masked = config["mask_illegal"]
+    n_actions = env.action_space(env_params).n
+    obs_size = int(np.prod(env.observation_space(env_params).shape))
+    rows = 2 ** config["table_size_log2"]
+    index = make_hash(obs_size, config["table_size_log2"])
+    decay_steps = config["eps_fraction"] * num_updates * steps_per_update
+
+    def choose(q, obs, mask, key, eps):
+        values = common.mask_logits(q[index(obs)], mask)
+        k_explore, k_random, k_tie = jax.random.split(key, 3)
+        random_action = jax.random.categorical(k_random, common.mask_logits(jnp.zeros_like(values), mask))
+        # Ties (e.g. unseen rows) are broken at random, not towards id 0.
+        greedy = jnp.argmax(values + 1e-6 * jax.random.uniform(k_tie, values.shape), axis=-1)
+        explore = jax.random.uniform(k_explore, (obs.shape[0],)) < eps
+        return jnp.where(explore, random_action, greedy)
+
+    def init(rng):
+        rng, k_env = jax.random.split(rng)
+        carry = common.reset_envs(env, env_params, k_env, n_envs)
+        q = jnp.full((rows, n_actions), config["q_init"], jnp.float32)
+        return Runner(q, carry, rng, jnp.int32(0))
+
+    def env_step(runner: Runner, _):
+        rng, k_act, k_env = jax.random.split(runner.rng, 3)
+        mask = common.legal_mask(env, env_params, runner.env, masked)
+        frac = jnp.clip(runner.updates * steps_per_update / decay_steps, 0.0, 1.0)
+        eps = config["eps_start"] + frac * (config["eps_end"] - config["eps_start"])
+        action = choose(runner.q, runner.env.obs, mask, k_act, eps)
+        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        s, s_next = index(step.obs), index(step.next_obs)
+        target = step.reward + config["gamma"] * (1.0 - step.done) * runner.q[s_next].max(-1)
+        td = target - runner.q[s, action]
+        q = runner.q.at[s, action].add(config["lr"] * td)
+        return Runner(q, carry, rng, runner.updates), (step, jnp.abs(td).mean())
+
+    def update(runner: Runner):
+        runner, (steps, td) = jax.lax.scan(env_step, runner, None, n_steps)
+        metrics = {**common.episode_metrics(steps), "abs_td_error": td.mean()}
+        return runner._replace(updates=runner.updates + 1), metrics
+
+    def act(runner: Runner, obs, mask, key):
+        return choose(runner.q, obs, mask, key, 0.0)
+
+    return common.Trainer(
+        init=init,
+        update=update,
+        train=common.make_full_train(init, update, num_updates),
+        act=act,
+        num_updates=num_updates,
+        steps_per_update=steps_per_update,
+    )
+
+
+def main(argv=None):
+    return common.run(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""Tests of the baselines: probe environments with known answers, a smoke run of every command,
+resume == uninterrupted, determinism, and the command line's errors (exit code 2)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+
+import idsjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from baselines import actor_critic, common, dqn, ppo, reinforce, tabular_q
+
+ALGOS = {"ppo": ppo, "dqn": dqn, "tabular_q": tabular_q, "reinforce": reinforce, "actor_critic": actor_critic}
+
+
+# --- probe environments ---------------------------------------------------------------------------
+
+
+@struct.dataclass
+class ProbeState:
+    position: jax.Array
+    time: jax.Array
+
+
+@struct.dataclass
+class ProbeParams:
+    max_steps_in_episode: int = 4
+
+
+class ProbeEnv(environment.Environment):
+    """A chain of `length` states, 2 actions, int8 one-hot observations of the position.
+
+    Action 0 moves on (reward 0) except in the last state, where action 1 "hacks" (+1, the episode
+    ends) and action 0 fails (-1, the episode ends); action 1 before the last state also fails.
+    `length = 1` is a 2-action bandit; `length = 2` needs the observation and credit assignment one
+    step back. The answer: hack probability 1.
+    """
+
+    def __init__(self, length: int):
+        super().__init__()
+        self.length = length
+
+    @property
+    def default_params(self):
+        return ProbeParams()
+
+    def _obs(self, position):
+        return (jnp.arange(self.length) == position).astype(jnp.int8)[:, None]
+
+    def reset_env(self, key, params):
+        state = ProbeState(jnp.int32(0), jnp.int32(0))
+        return self._obs(state.position), state
+
+    def step_env(self, key, state, action, params):
+        last = state.position == self.length - 1
+        hacked = last & (action == 1)
+        failed = (action == 1) != last
+        reward = jnp.where(hacked, 1.0, jnp.where(failed & (last | (action == 1)), -1.0, 0.0)).astype(jnp.float32)
+        position = jnp.where(hacked | failed, state.position, state.position + 1)
+        state = ProbeState(position, state.time + 1)
+        info = {"hacked": hacked, "detected": failed, "attacker_reward": reward, "defender_reward": -reward}
+        return self._obs(position), state, reward, hacked | failed, info
+
+    def is_truncated(self, state, params):
+        return jnp.bool_(False)
+
+    def action_space(self, params=None):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params=None):
+        return spaces.Box(0, 1, (self.length, 1), jnp.int8)
+
+    def legal_action_mask(self, state, params):
+        return jnp.ones((2,), bool)
+
+
+PROBE_BUDGET = {
+    "ppo": ["--total-timesteps", "4096", "--num-envs", "8", "--num-steps", "16", "--lr", "3e-3"],
+    "dqn": ["--total-timesteps", "3000", "--num-envs", "8", "--learning-starts", "200", "--hidden", "32",
+            "--target-update-every", "10", "--eps-fraction", "0.5"],
+    "tabular_q": ["--total-timesteps", "2000", "--num-envs", "8", "--table-size-log2", "6", "--lr", "0.5"],
+    "reinforce": ["--total-timesteps", "8192", "--num-envs", "8", "--num-steps", "16", "--lr", "3e-3"],
+    "actor_critic": ["--total-timesteps", "6000", "--num-envs", "8", "--num-steps", "4", "--lr", "3e-3"],
+}
+
+
+@pytest.mark.parametrize("length", [1, 2], ids=["bandit", "chain"])
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_probe_learns_known_answer(algo, length):
+    module = ALGOS[algo]
+    config = common.parse_config(module, PROBE_BUDGET[algo] + ["--chunks", "1", "--no-mask-illegal"])
+    env = ProbeEnv(length)
+    trainer = module.make_train(config, env, env.default_params)
+    runner, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(jax.tree.leaves(runner)[0])).all()
+    result = jax.jit(lambda r, k: common.evaluate(env, env.default_params, trainer.act, r, k, 200, False))(
+        runner, jax.random.PRNGKey(1)
+    )
+    assert int(result["episodes"]) == 200
+    assert float(result["hack_probability"]) >= 0.95, (algo, length, result)
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+SMOKE = ["--total-timesteps", "2048", "--num-envs", "8", "--eval-episodes", "20", "--no-progress", "--chunks", "4"]
+SMOKE_EXTRA = {
+    "ppo": ["--num-steps", "16"],
+    "dqn": ["--num-steps", "4", "--learning-starts", "64", "--buffer-size", "1024"],
+    "tabular_q": ["--num-steps", "8"],
+    "reinforce": ["--num-steps", "32"],
+    "actor_critic": ["--num-steps", "8"],
+}
+KEYS = {"algo", "env", "seed", "env_steps", "train_seconds", "steps_per_second", "eval_episodes",
+        "eval_hack_probability", "eval_attacker_return", "eval_defender_return"}
+
+
+def _last_json(capsys):
+    lines = capsys.readouterr().out.strip().splitlines()
+    return json.loads(lines[-1])
+
+
+def _metrics(path):
+    with open(os.path.join(path, common.METRICS_FILE), newline="") as f:
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
+
+
+def check_outputs(out, result, algo, env, episodes):
+    assert KEYS <= set(result)
+    assert result["algo"] == algo and result["env"] == env and result["eval_episodes"] == episodes
+    assert 0.0 <= result["eval_hack_probability"] <= 1.0
+    for name in ("metrics.csv", "learning_curves.png", "config.json", "eval.json"):
+        assert (out / name).is_file(), name
+    assert (out / "checkpoints").is_dir()
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["algo"] == algo and saved["env"] == env
+    assert {int(r["seed"]) for r in _metrics(out)} == {0, 1}
+
+
+# PPO's smoke run is the uninterrupted run of the resume test below.
+@pytest.mark.parametrize("algo", ["dqn", "tabular_q", "reinforce", "actor_critic"])
+def test_smoke_command(algo, tmp_path, capsys):
+    out = tmp_path / algo
+    env = "idsgame-maximal_attack-v0" if algo == "dqn" else "idsgame-random_defense-v0"  # a defender too
+    ALGOS[algo].main(SMOKE + SMOKE_EXTRA[algo] + ["--env", env, "--output-dir", str(out), "--num-seeds", "2"])
+    result = _last_json(capsys)
+    check_outputs(out, result, algo, env, 40)
+
+
+RESUME_ARGS = ["--env", "idsgame-random_defense-v0", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps",
+               "16", "--chunks", "8", "--eval-episodes", "50", "--no-progress", "--num-seeds", "2"]
+
+
+def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path, capsys):
+    full, split = tmp_path / "full", tmp_path / "split"
+    ppo.main(RESUME_ARGS + ["--output-dir", str(full)])
+    uninterrupted = _last_json(capsys)
+    check_outputs(full, uninterrupted, "ppo", "idsgame-random_defense-v0", 100)
+    ppo.main(RESUME_ARGS + ["--output-dir", str(split), "--stop-after", "2048", "--checkpoint-every", "1024"])
+    stopped = _last_json(capsys)
+    assert stopped.get("stopped") and stopped["env_steps"] == 2048
+    ppo.main(["--resume", "--output-dir", str(split), "--no-progress"])
+    resumed = _last_json(capsys)
+    assert _metrics(full) == _metrics(split)
+    for key in ("env_steps", "eval_hack_probability", "eval_attacker_return", "eval_defender_return"):
+        assert resumed[key] == uninterrupted[key], key
+
+    # Same seed, same metrics: the chunked host loop computes what the single compiled program
+    # `train` computes (another compilation, another program): the same episodes, and losses equal
+    # up to float rounding (XLA fuses the two programs differently).
+    config = common.parse_config(ppo, RESUME_ARGS)
+    env, params = idsjax.make(config["env"])
+    trainer = ppo.make_train(config, env, params)
+    _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 2))
+    csv_rows = _metrics(full)
+    for name, values in metrics.items():
+        from_csv = np.array([[float(r[name]) for r in csv_rows if int(r["seed"]) == s] for s in (0, 1)])
+        exact = name in ("episodes", "hack_probability", "return", "attacker_return", "defender_return")
+        np.testing.assert_allclose(from_csv, np.asarray(values), rtol=1e-6 if exact else 1e-3,
+                                   atol=0 if exact else 1e-5, equal_nan=True, err_msg=name)
+
+    # A corrupt checkpoint is a clear error (exit code 2), not a traceback.
+    broken = tmp_path / "broken"
+    shutil.copytree(split, broken)
+    for root, _, files in os.walk(broken / "checkpoints"):
+        for name in files:
+            if "state" in root:
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"garbage")
+    with pytest.raises(SystemExit) as e:
+        ppo.main(["--resume", "--output-dir", str(broken), "--no-progress"])
+    assert e.value.code == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env", "idsgame-minimal_defence-v7"], "idsgame-minimal_defense-v7"),
+        (["--env", "idsgame-v7"], "baselines.selfplay"),
+        (["--env", "nonsense"], "unknown environment id"),
+        (["--total-timesteps", "0"], "--total-timesteps must be positive"),
+        (["--num-envs", "-4"], "--num-envs must be positive"),
+        (["--num-seeds", "0"], "--num-seeds must be positive"),
+        (["--lr", "-1"], "--lr must be positive"),
+        (["--gamma", "1.5"], "--gamma"),
+        (["--total-timesteps", "many"], "invalid int value"),
+    ],
+)
+def test_bad_arguments_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        ppo.main(argv + ["--no-progress"])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_without_checkpoint_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        dqn.main(["--resume", "--output-dir", str(tmp_path / "nothing"), "--no-progress"])
+    assert e.value.code == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_help_lists_common_and_algorithm_options(capsys):
+    with pytest.raises(SystemExit) as e:
+        ppo.main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--env", "--total-timesteps", "--num-envs", "--num-seeds", "--seed", "--output-dir",
+                 "--checkpoint-every", "--resume", "--clip-eps", "--gae-lambda"):
+        assert flag in text
