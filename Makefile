@@ -32,7 +32,7 @@ test-all: install reference
 	$(BIN)/python -m pytest -n 2 -q -m ""
 
 run: install
-	$(BIN)/python -m idsjax.demo
+	$(BIN)/python -m baselines.ppo
 
 demo: install
 	$(BIN)/python -m idsjax.demo
