@@ -441,6 +441,34 @@ def restore_checkpoint(output_dir: str, abstract_runner):
     return state["runner"], int(state["update"]), float(state["wall_time"])
 
 
+def load_policy(module, output_dir: str, env, env_params, seed_index: int = 0) -> Callable:
+    """The trained policy of a run as `(key, obs, state) -> action id` for one game, e.g. for
+    `idsjax.play --opponent checkpoint:PATH` or `idsjax.render`'s GIFs.
+
+    `output_dir` is the run's `--output-dir`; its latest checkpoint and saved configuration are used,
+    and `seed_index` picks one of its `--num-seeds` seeds. The id must be the one trained on (any
+    instance of it: the policy reads observations only).
+    """
+    config = load_config(output_dir)
+    if env.name != config["env"]:
+        raise UsageError(f"the checkpoint in {output_dir!r} was trained on {config['env']!r}, not {env.name!r}")
+    if not 0 <= seed_index < config["num_seeds"]:
+        raise UsageError(f"seed_index {seed_index} is outside the run's {config['num_seeds']} seeds")
+    trainer = module.make_train(config, env, env_params)
+    seeds = jax.random.split(jax.random.PRNGKey(0), config["num_seeds"])
+    abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
+    runner, _, _ = restore_checkpoint(output_dir, abstract)
+    runner = jax.tree.map(lambda x: x[seed_index], runner)
+    masked = config["mask_illegal"]
+
+    def act(key, obs, state):
+        mask = env.legal_action_mask(state, env_params)[None] if masked else None
+        return trainer.act(runner, jnp.asarray(obs)[None], mask, key)[0].astype(jnp.int32)
+
+    act.__name__ = f"{module.ALGO}:{os.path.basename(os.path.normpath(output_dir))}"
+    return act
+
+
 def _write_metrics(path: str, rows: list[dict], append: bool) -> None:
     if not rows:
         return

@@ -173,6 +173,11 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     )
 
 
+def load_policy(output_dir: str, env, env_params, seed_index: int = 0):
+    """A trained PPO policy `(key, obs, state) -> action id` from a run's `--output-dir`."""
+    return common.load_policy(sys.modules[__name__], output_dir, env, env_params, seed_index)
+
+
 def main(argv=None):
     return common.run(sys.modules[__name__], argv)
 

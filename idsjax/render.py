@@ -438,6 +438,51 @@ def save_frame(frame: np.ndarray, path) -> str:
     return path
 
 
+
+def _policy_arg(spec: str | None, env, params):
+    """A command-line policy: None, a bot name (optionally `bot:NAME`), `random`, or `checkpoint:PATH`."""
+    if spec is None or not spec.startswith("checkpoint:"):
+        return spec
+    from idsjax.play import load_checkpoint_policy  # imports the baselines only when asked to
+
+    return load_checkpoint_policy(spec[len("checkpoint:"):], env, params)
+
+
+def main(argv=None) -> int:
+    """`python -m idsjax.render`: write a GIF of games between two policies, e.g. a trained attacker
+    (`--attacker checkpoint:RUN_DIR`, a `--output-dir` of `python -m baselines.ppo`) against a bot."""
+    import argparse
+
+    import idsjax
+
+    parser = argparse.ArgumentParser(prog="python -m idsjax.render", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--env", required=True, help="an id of idsjax.registered_envs()")
+    parser.add_argument("--attacker", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
+    parser.add_argument("--defender", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
+    parser.add_argument("--out", default="episode.gif", help="GIF path (default: episode.gif)")
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="drives the games")
+    parser.add_argument("--instance-seed", type=int, default=0, help="the instance layout, as idsjax.make(id, seed)")
+    parser.add_argument("--view", choices=VIEWS, default="full")
+    parser.add_argument("--fps", type=float, default=4.0)
+    args = parser.parse_args(argv)
+    if args.episodes < 1 or args.fps <= 0:
+        parser.error("--episodes and --fps must be positive")
+    try:
+        env, params = idsjax.make(args.env, seed=args.instance_seed)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        attacker = _policy_arg(args.attacker, env, params)
+        defender = _policy_arg(args.defender, env, params)
+        path = episode_gif((env, params), attacker, defender, args.out, seed=args.seed, view=args.view,
+                           episodes=args.episodes, fps=args.fps)
+    except Exception as err:  # noqa: BLE001 - a bad policy spec or checkpoint: a message, not a traceback
+        parser.error(str(err))
+    print(path)
+    return 0
+
+
 __all__ = [
     "VIEWS",
     "episode_frames",
@@ -448,3 +493,7 @@ __all__ = [
     "save_frame",
     "write_gif",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -236,3 +236,27 @@ def test_help_lists_common_and_algorithm_options(capsys):
     for flag in ("--env", "--total-timesteps", "--num-envs", "--num-seeds", "--seed", "--output-dir",
                  "--checkpoint-every", "--resume", "--clip-eps", "--gae-lambda"):
         assert flag in text
+
+
+def test_trained_policy_plays_from_its_checkpoint(tmp_path, capsys):
+    """A run's checkpoint loads as a policy: it picks legal ids, and one command renders it as a GIF."""
+    import idsjax
+    from idsjax import render
+
+    out = tmp_path / "run"
+    ppo.main(RESUME_ARGS + ["--output-dir", str(out)])  # the resume test's configuration: compiled once
+    capsys.readouterr()
+    env, params = idsjax.make("idsgame-random_defense-v0", seed=3)  # another instance of the same id
+    act = ppo.load_policy(str(out), env, params)
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    for i in range(8):
+        action = int(act(jax.random.PRNGKey(i), obs, state))
+        assert bool(env.legal_action_mask(state, params)[action]), action
+    gif = tmp_path / "trained.gif"
+    assert render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{out}", "--out", str(gif)]) == 0
+    assert gif.stat().st_size > 0
+    with pytest.raises(common.UsageError, match="trained on"):
+        ppo.load_policy(str(out), *idsjax.make("idsgame-random_defense-v3"))
+    with pytest.raises(SystemExit) as exit_info:
+        render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{tmp_path / 'nothing'}"])
+    assert exit_info.value.code == 2
