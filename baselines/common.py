@@ -449,7 +449,14 @@ def load_policy(module, output_dir: str, env, env_params, seed_index: int = 0) -
     and `seed_index` picks one of its `--num-seeds` seeds. The id must be the one trained on (any
     instance of it: the policy reads observations only).
     """
-    config = load_config(output_dir)
+    def not_a_run(err: UsageError) -> UsageError:
+        reason = str(err).removeprefix("--resume: ")
+        return UsageError(f"cannot load a policy of python -m baselines.{module.ALGO} from {output_dir!r}: {reason}")
+
+    try:
+        config = load_config(output_dir)
+    except UsageError as err:
+        raise not_a_run(err) from None
     if env.name != config["env"]:
         raise UsageError(f"the checkpoint in {output_dir!r} was trained on {config['env']!r}, not {env.name!r}")
     if not 0 <= seed_index < config["num_seeds"]:
@@ -457,7 +464,10 @@ def load_policy(module, output_dir: str, env, env_params, seed_index: int = 0) -
     trainer = module.make_train(config, env, env_params)
     seeds = jax.random.split(jax.random.PRNGKey(0), config["num_seeds"])
     abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
-    runner, _, _ = restore_checkpoint(output_dir, abstract)
+    try:
+        runner, _, _ = restore_checkpoint(output_dir, abstract)
+    except UsageError as err:
+        raise not_a_run(err) from None
     runner = jax.tree.map(lambda x: x[seed_index], runner)
     masked = config["mask_illegal"]
 
