@@ -479,6 +479,17 @@ def load_policy(module, output_dir: str, env, env_params, seed_index: int = 0) -
     return act
 
 
+def start_fresh_run(output_dir: str, config: dict) -> None:
+    """Save the resolved configuration; a fresh run replaces the metrics and checkpoints that an
+    earlier run left in the same directory."""
+    with open(os.path.join(output_dir, CONFIG_FILE), "w") as f:
+        json.dump(_jsonable(config), f, indent=2, sort_keys=True)
+    metrics_path = os.path.join(output_dir, METRICS_FILE)
+    if os.path.isfile(metrics_path):
+        os.remove(metrics_path)
+    shutil.rmtree(os.path.join(output_dir, CKPT_DIR), ignore_errors=True)
+
+
 def _write_metrics(path: str, rows: list[dict], append: bool) -> None:
     if not rows:
         return
@@ -616,12 +627,7 @@ def _run(module, config: dict) -> dict:
         runner, done_updates, wall_before = restore_checkpoint(out, abstract)
         _truncate_metrics(metrics_path, done_updates)
     else:
-        with open(os.path.join(out, CONFIG_FILE), "w") as f:
-            json.dump(_jsonable(config), f, indent=2, sort_keys=True)
-        # A fresh run replaces what an earlier run left in the same directory.
-        if os.path.isfile(metrics_path):
-            os.remove(metrics_path)
-        shutil.rmtree(os.path.join(out, CKPT_DIR), ignore_errors=True)
+        start_fresh_run(out, config)
         runner = compiled["init"](rngs)
         done_updates, wall_before = 0, 0.0
 

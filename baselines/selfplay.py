@@ -47,7 +47,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import sys
 import time
 from typing import Any, Callable, NamedTuple
@@ -926,11 +925,7 @@ def _run(config: dict) -> dict:
         runner, done_updates, wall_before = common.restore_checkpoint(out, abstract)
         common._truncate_metrics(metrics_path, done_updates)
     else:
-        with open(os.path.join(out, common.CONFIG_FILE), "w") as f:
-            json.dump(common._jsonable(config), f, indent=2, sort_keys=True)
-        if os.path.isfile(metrics_path):
-            os.remove(metrics_path)
-        shutil.rmtree(os.path.join(out, common.CKPT_DIR), ignore_errors=True)
+        common.start_fresh_run(out, config)
         runner = jax.jit(jax.vmap(trainer.init))(rngs)
         done_updates, wall_before = 0, 0.0
 
