@@ -1,7 +1,8 @@
 """The measurement protocol shared by the benchmarks.
 
 Random play: every step draws both players' action ids uniformly from one batch-level
-`jax.random.bits` call (`sample_actions`), steps all games with `vmap(env.step)` (gymnax auto-reset), and
+`jax.random.bits` call (`sample_actions`), steps all games with gymnax's auto-reset (`vmap(env.step)`;
+for idsjax ids `idsjax.batched.step`, which returns the same values bit for bit), and
 folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
 drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
 reset and of the step scan) is measured apart from the steady state, and the first run is a warmup.
@@ -21,6 +22,9 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+
+from idsjax import batched
+from idsjax.env import IdsGameEnv
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -118,7 +122,12 @@ def random_play(env, params, batch: int, num_steps: int) -> tuple[Callable, Call
     compile for idsgame-v4 at batch 65,536), which measures the checksum, not the environment.
     """
     space = env.action_space(params)
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    if isinstance(env, IdsGameEnv):
+        # Same results as vmap(env.step), drawing auto-reset games only for the games that ended.
+        def step(keys, state, action, params):
+            return batched.step(env, keys, state, action, params)
+    else:
+        step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_batch = jax.vmap(env.reset, in_axes=(0, None))
 
     def reset(key):

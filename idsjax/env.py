@@ -174,17 +174,14 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         where a draw needs them (non-random resets and two-agent ids draw nothing else).
         """
         params = self.default_params if params is None else params
-        if self._reset_is_random:
-            key, key_reset = jax.random.split(key)
-        else:
-            key_reset = key  # unused: the reset of this id draws nothing
+        key, key_reset = self.split_reset_key(key)
         _, state_st, reward, terminated, info = self.step_env(key, state, action, params)
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
         state_re = self.initial_state(key_reset, params)
         state = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), state_re, state_st)
         obs_st = self.get_obs(state_st, params)
-        if self._reset_is_random:
+        if self.reset_is_random:
             obs = self.get_obs(state, params)  # one observation instead of two
         else:
             # The reset state is the same for every game of a batch: observing it costs nothing
@@ -194,8 +191,15 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
         return obs, state, reward, terminated, truncated, info
 
+    def split_reset_key(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(key for the transition, key for the auto-reset): split only when the reset draws."""
+        if self.reset_is_random:
+            return tuple(jax.random.split(key))
+        return key, key  # the reset of this id draws nothing, so the second key is never used
+
     @property
-    def _reset_is_random(self) -> bool:
+    def reset_is_random(self) -> bool:
+        """Whether a reset draws anything (a fresh layout, a random start): v12 and v14-v21."""
         spec = self.config.spec
         return spec.randomize_env or spec.random_start
 
