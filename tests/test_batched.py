@@ -1,6 +1,6 @@
 """`idsjax.batched.step` is `vmap(env.step)`, bit for bit: observations, state, rewards, flags and info,
-on every id whose reset draws, through steps where few games end (the compact draw) and steps where more
-games end than the capacity (the fallback draw)."""
+through steps where few games end (the compact reset) and steps where more games end than the capacity
+(the fallback)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from benchmarks._harness import sample_actions
 from idsjax import batched
 from idsjax.versions import Mode, env_id
 
-# Every version whose reset draws, plus a bot on each side (the bots' draws share the step's key).
-RANDOM_RESET_IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 15, 16, 17, 18, 19, 20, 21)] + [
+# Every version whose reset draws, a bot on each side (the bots' draws share the step's key), and
+# fixed-layout versions of each size, whose resets are a constant.
+IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 15, 16, 17, 18, 19, 20, 21)] + [
     env_id(19, Mode.MINIMAL_DEFENSE),
     env_id(19, Mode.MAXIMAL_ATTACK),
+    env_id(0, Mode.TWO_AGENT),
+    env_id(3, Mode.RANDOM_DEFENSE),
+    env_id(5, Mode.TWO_AGENT),
+    env_id(7, Mode.RANDOM_ATTACK),
 ]
 BATCH, STEPS = 256, 30
 
@@ -45,18 +50,18 @@ def lockstep(env, params, capacities):
     return jax.jit(run)(jax.random.PRNGKey(3))
 
 
-@pytest.mark.parametrize("eid", RANDOM_RESET_IDS)
+@pytest.mark.parametrize("eid", IDS)
 def test_batched_step_equals_vmap_step(eid):
     env, params = idsjax.make(eid)
     # The games that end per step do not depend on the capacity: a first run finds them, and a
-    # capacity at their median makes the second run take the compact draw and the fallback.
+    # capacity at their median makes the second run take the compact reset and the fallback.
     same, num_done = lockstep(env, params, ())
     assert bool(same.all()), f"first difference at step {int(jnp.argmin(same))}"
     capacity = int(jnp.median(num_done))
     same, _ = lockstep(env, params, (capacity / BATCH,))
     assert bool(same.all()), f"first difference at step {int(jnp.argmin(same))}"
-    assert bool(((num_done > 0) & (num_done <= capacity)).any()), "the compact draw was never used"
-    assert bool((num_done > capacity).any()), "the fallback draw was never used"
+    assert bool(((num_done > 0) & (num_done <= capacity)).any()), "the compact reset was never used"
+    assert bool((num_done > capacity).any()), "the fallback was never used"
 
 
 def test_default_capacities_and_no_capacity_agree():
@@ -64,9 +69,3 @@ def test_default_capacities_and_no_capacity_agree():
     for capacities in (batched.DEFAULT_CAPACITIES, ()):
         same, _ = lockstep(env, params, capacities)
         assert bool(same.all())
-
-
-def test_ids_without_random_resets_are_vmap_step():
-    env, params = idsjax.make("idsgame-v3")
-    same, num_done = lockstep(env, params, (1 / 16,))
-    assert bool(same.all()) and int(num_done.sum()) > 0
