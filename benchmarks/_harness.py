@@ -113,16 +113,17 @@ def zero_checksum() -> tuple[jax.Array, jax.Array]:
     return jnp.int32(0), jnp.float32(0.0)
 
 
-def random_play(env, params, batch: int, num_steps: int) -> tuple[Callable, Callable]:
+def random_play(env, params, batch: int, num_steps: int, batched_step: bool = True) -> tuple[Callable, Callable]:
     """`reset(key) -> state` and `run(key, state) -> (key, state, checksum)` for `batch` games, `run`
     playing `num_steps` random steps in one `lax.scan`.
 
     `params` is closed over, as trainers do, so it is a compile-time constant. The reset drops its
     observation: summing it would make XLA constant-fold a reduction over a constant batch (25 s of
     compile for idsgame-v4 at batch 65,536), which measures the checksum, not the environment.
+    `batched_step=False` steps idsjax ids with plain `vmap(env.step)` (same values, for comparison).
     """
     space = env.action_space(params)
-    if isinstance(env, IdsGameEnv):
+    if batched_step and isinstance(env, IdsGameEnv):
         # Same results as vmap(env.step), drawing auto-reset games only for the games that ended.
         def step(keys, state, action, params):
             return batched.step(env, keys, state, action, params)

@@ -17,9 +17,12 @@ are inside the timed program. Every variant carries the game state and folds wha
   reset_env       the reset state alone (`env.reset_env`, which gymnax's auto-reset runs at every step;
                   in non-randomised versions it does not depend on the key and XLA hoists it)
   env.step[xs ids]  `vmap(env.step)` with the ids fed as scan inputs and per-game keys split in the
-                  scan. On CPU this ran over twice as slow as `env.step+random` (ids drawn inside
+                  scan. On CPU this ran over twice as slow as `vmap(env.step)+random` (ids drawn inside
                   the scan) on the same program otherwise; see benchmarks/NOTES.md
-  env.step+random the benchmark protocol: random ids from one batch key, per-game key split inside
+  vmap(env.step)+random  random ids from one batch key, per-game key split inside the scan, gymnax's
+                  auto-reset under vmap
+  batched.step+random  the benchmark protocol: the same with `idsjax.batched.step`, which returns the
+                  same values and resets only the games that ended
 
 Variants are timed round-robin (`--rounds` rounds) so a load spike on a shared machine hits them all.
 The table leads with the median process CPU time per game-step, which other processes' load barely
@@ -164,14 +167,15 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
     variants["env.step[xs ids]"] = v_env_step
 
-    _, run = h.random_play(env, params, batch, steps)
+    for name, use_batched in (("vmap(env.step)+random", False), ("batched.step+random", True)):
+        _, run = h.random_play(env, params, batch, steps, batched_step=use_batched)
 
-    def v_random(state, xs):
-        del xs
-        _, state, acc = run(k_run, state)
-        return state, acc
+        def v_random(state, xs, run=run):
+            del xs
+            _, state, acc = run(k_run, state)
+            return state, acc
 
-    variants["env.step+random"] = v_random
+        variants[name] = v_random
     return {name: (fn, (state0, xs)) for name, fn in variants.items()}
 
 

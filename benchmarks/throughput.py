@@ -5,12 +5,14 @@
     python -m benchmarks.throughput --envs idsgame-v3 CartPole-v1 --batch-sizes 1024 8192
 
 Protocol (`benchmarks/_harness.py`): uniform random action ids drawn with one batch-level key per
-step, `vmap(env.step)` with gymnax auto-reset, every observation, reward and done flag folded into a
-checksum carried through one jitted `lax.scan` of a fixed number of steps; compile (lower + compile
-of the reset and of the scan) and one warmup call excluded from the timing; `block_until_ready`.
-Steady-state speed is the median of `--repeats` calls; the CSV adds the best call and the steps per
-second of process CPU time, which other processes' load on a shared machine barely moves (XLA runs
-these programs on one thread on CPU, so on an idle machine it equals the wall-clock figure).
+step, gymnax auto-reset (`idsjax.batched.step` for idsjax ids, bit for bit `vmap(env.step)` but
+resetting only the games that ended; `vmap(env.step)` for gymnax ids), every observation, reward and
+done flag folded into a checksum carried through one jitted `lax.scan` of a fixed number of steps;
+compile (lower + compile of the reset and of the scan) and one warmup call excluded from the timing;
+`block_until_ready`. Steady-state speed is the median of `--repeats` calls; the CSV adds the best
+call and the steps per second of process CPU time, which other processes' load on a shared machine
+barely moves (on an idle 2-core machine XLA spreads a program over both cores, about 1.8 CPU-seconds
+per second).
 Writes `throughput.csv` and `throughput.png` (steps/s against batch size, log-log) to `--out`.
 """
 
