@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common
+from baselines import common, policy_gradient
 
 ALGO = "actor_critic"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -82,19 +82,12 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         values = jax.lax.stop_gradient(value.reshape(n_steps, n_envs))
         last_value = jax.lax.stop_gradient(last_value)
 
-        def back(carry, x):
-            adv_next, value_next = carry
-            reward, done, v = x
-            delta = reward + config["gamma"] * value_next * (1.0 - done) - v
-            adv = delta + config["gamma"] * config["gae_lambda"] * (1.0 - done) * adv_next
-            return (adv, v), adv
-
-        rewards = steps.reward * config["reward_scale"]
-        _, advantage = jax.lax.scan(
-            back, (jnp.zeros_like(last_value), last_value), (rewards, steps.done.astype(jnp.float32), values), reverse=True
+        advantage, returns = policy_gradient.gae(
+            steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), values, last_value,
+            config["gamma"], config["gae_lambda"],
         )
         chex.assert_shape(advantage, (n_steps, n_envs))
-        target = flat(advantage + values)
+        target = flat(returns)
         actor = -(pi.log_prob(flat(steps.action)) * flat(advantage)).mean()
         critic = jnp.square(target - value).mean()
         entropy = pi.entropy().mean()

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common
+from baselines import common, policy_gradient
 
 ALGO = "ppo"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -76,7 +76,6 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     steps_per_update = n_envs * n_steps
     num_updates, _ = common.plan_updates(config, steps_per_update)
     n_mb, epochs = config["num_minibatches"], config["update_epochs"]
-    mb_size = steps_per_update // n_mb
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
     network = common.ActorCritic(n_actions, config["hidden"], config["layers"])
@@ -106,58 +105,26 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
         return Runner(runner.train_state, carry, rng), (step, pi.log_prob(action), value)
 
-    def gae(steps: common.Step, values, last_value):
-        rewards = steps.reward * config["reward_scale"]
-
-        def back(carry, x):
-            adv_next, value_next = carry
-            reward, done, value = x
-            delta = reward + config["gamma"] * value_next * (1 - done) - value
-            adv = delta + config["gamma"] * config["gae_lambda"] * (1 - done) * adv_next
-            return (adv, value), adv
-
-        _, adv = jax.lax.scan(
-            back, (jnp.zeros_like(last_value), last_value), (rewards, steps.done.astype(jnp.float32), values),
-            reverse=True,
-        )
-        return adv, adv + values
-
     def loss_fn(params, b: Batch):
         pi, value = policy(params, b.obs, b.mask)
-        log_prob = pi.log_prob(b.action)
-        ratio = jnp.exp(log_prob - b.log_prob)
-        adv = (b.advantage - b.advantage.mean()) / (b.advantage.std() + 1e-8)
-        actor = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - config["clip_eps"], 1 + config["clip_eps"]) * adv).mean()
-        critic = 0.5 * jnp.square(value - b.target).mean()
-        entropy = pi.entropy().mean()
-        total = actor + config["vf_coef"] * critic - config["ent_coef"] * entropy
-        return total, {"actor_loss": actor, "value_loss": critic, "entropy": entropy}
+        return policy_gradient.clipped_loss(
+            pi, value, b.action, b.log_prob, b.advantage, b.target,
+            config["clip_eps"], config["vf_coef"], config["ent_coef"],
+        )
 
     def update(runner: Runner):
         runner, (steps, log_prob, values) = jax.lax.scan(env_step, runner, None, n_steps)
         _, last_value = policy(runner.train_state.params, runner.env.obs, None)
-        advantage, target = gae(steps, values, last_value)
+        advantage, target = policy_gradient.gae(
+            steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), values, last_value,
+            config["gamma"], config["gae_lambda"],
+        )
         chex.assert_shape([advantage, target, log_prob], (n_steps, n_envs))
         batch = Batch(steps.obs, steps.action, log_prob, steps.mask, advantage, target)
         batch = jax.tree.map(lambda x: x.reshape((steps_per_update,) + x.shape[2:]), batch)
-
-        def epoch(carry, _):
-            ts, rng = carry
-            rng, k_perm = jax.random.split(rng)
-            perm = jax.random.permutation(k_perm, steps_per_update)
-            shuffled = jax.tree.map(lambda x: x[perm].reshape((n_mb, mb_size) + x.shape[1:]), batch)
-
-            def minibatch(ts, b):
-                grads, info = jax.grad(loss_fn, has_aux=True)(ts.params, b)
-                return ts.apply_gradients(grads=grads), info
-
-            ts, info = jax.lax.scan(minibatch, ts, shuffled)
-            return (ts, rng), info
-
         rng, k_epochs = jax.random.split(runner.rng)
-        (ts, _), info = jax.lax.scan(epoch, (runner.train_state, k_epochs), None, epochs)
-        metrics = {**common.episode_metrics(steps), **jax.tree.map(jnp.mean, info)}
-        return Runner(ts, runner.env, rng), metrics
+        ts, info = policy_gradient.minibatch_epochs(runner.train_state, batch, loss_fn, k_epochs, epochs, n_mb)
+        return Runner(ts, runner.env, rng), {**common.episode_metrics(steps), **info}
 
     def act(runner: Runner, obs, mask, key):
         pi, _ = policy(runner.train_state.params, obs, mask)

@@ -62,7 +62,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 import idsjax
-from baselines import common, ppo
+from baselines import common, policy_gradient, ppo
 from idsjax.bots import BOTS
 
 ALGO = "selfplay"
@@ -438,7 +438,6 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     num_updates, _ = common.plan_updates(config, steps_per_update)
     n_mb, epochs = config["num_minibatches"], config["update_epochs"]
     batch_size = n_side * n_steps
-    mb_size = batch_size // n_mb
     masked = config["mask_illegal"]
     pols = side_policies(config, env)
     cfg = env.config
@@ -544,55 +543,27 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         )
         return runner, out
 
-    def gae(rewards, dones, values, last_value):
-        def back(carry, x):
-            adv_next, value_next = carry
-            reward, done, value = x
-            delta = reward + config["gamma"] * value_next * (1 - done) - value
-            adv = delta + config["gamma"] * config["gae_lambda"] * (1 - done) * adv_next
-            return (adv, value), adv
-
-        _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), (rewards, dones, values), reverse=True)
-        return adv, adv + values
-
     def loss_fn(params, b: SideBatch, side):
         pi, value = pols[side].dist(params, b.obs, b.mask)
-        log_prob = pi.log_prob(b.action)
-        ratio = jnp.exp(log_prob - b.log_prob)
-        adv = (b.advantage - b.advantage.mean()) / (b.advantage.std() + 1e-8)
-        clip = config["clip_eps"]
-        actor = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip, 1 + clip) * adv).mean()
-        critic = 0.5 * jnp.square(value - b.target).mean()
-        entropy = pi.entropy().mean()
-        total = actor + config["vf_coef"] * critic - config["ent_coef"] * entropy
-        return total, {"actor_loss": actor, "value_loss": critic, "entropy": entropy}
+        return policy_gradient.clipped_loss(
+            pi, value, b.action, b.log_prob, b.advantage, b.target,
+            config["clip_eps"], config["vf_coef"], config["ent_coef"],
+        )
 
     def ppo_update(ts: TrainState, side: str, traj: dict, lo: int, hi: int, last_obs, last_mask, key):
         """One PPO update of `side` on the games [lo, hi) of the rollout."""
         cut = lambda x: None if x is None else x[:, lo:hi]  # noqa: E731
         _, last_value = pols[side].dist(ts.params, last_obs[lo:hi], None if last_mask is None else last_mask[lo:hi])
         rewards = cut(traj["reward"][side]) * config["reward_scale"]
-        adv, target = gae(rewards, cut(traj["done"]).astype(jnp.float32), cut(traj["value"][side]), last_value)
+        adv, target = policy_gradient.gae(
+            rewards, cut(traj["done"]).astype(jnp.float32), cut(traj["value"][side]), last_value,
+            config["gamma"], config["gae_lambda"],
+        )
         batch = SideBatch(cut(traj["obs"][side]), cut(traj["action"][side]), cut(traj["log_prob"][side]),
                           cut(traj["mask"][side]), adv, target)
         chex.assert_shape([adv, target], (n_steps, hi - lo))
         batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
-
-        def epoch(carry, _):
-            ts, rng = carry
-            rng, k_perm = jax.random.split(rng)
-            perm = jax.random.permutation(k_perm, batch_size)
-            shuffled = jax.tree.map(lambda x: x[perm].reshape((n_mb, mb_size) + x.shape[1:]), batch)
-
-            def minibatch(ts, b):
-                grads, info = jax.grad(loss_fn, has_aux=True)(ts.params, b, side)
-                return ts.apply_gradients(grads=grads), info
-
-            ts, info = jax.lax.scan(minibatch, ts, shuffled)
-            return (ts, rng), info
-
-        (ts, _), info = jax.lax.scan(epoch, (ts, key), None, epochs)
-        return ts, jax.tree.map(jnp.mean, info)
+        return policy_gradient.minibatch_epochs(ts, batch, lambda p, b: loss_fn(p, b, side), key, epochs, n_mb)
 
     def update(runner: Runner):
         runner, traj = jax.lax.scan(env_step, runner, None, n_steps)

@@ -1,0 +1,65 @@
+"""The pieces that PPO, actor-critic and self-play share: generalised advantage estimation, the clipped
+PPO loss, and PPO's epochs of shuffled minibatches. Pure functions of arrays, used inside the
+trainers' compiled programs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import distrax
+import jax
+import jax.numpy as jnp
+
+
+def gae(rewards, dones, values, last_value, gamma: float, lam: float):
+    """(advantage, value target), each [T, E], from a rollout's rewards, done flags (float) and values
+    [T, E] and the value of the observation after it [E]. Nothing is bootstrapped across a game's end;
+    `lam = 1` gives plain n-step returns."""
+
+    def back(carry, x):
+        adv_next, value_next = carry
+        reward, done, value = x
+        delta = reward + gamma * value_next * (1 - done) - value
+        adv = delta + gamma * lam * (1 - done) * adv_next
+        return (adv, value), adv
+
+    _, adv = jax.lax.scan(back, (jnp.zeros_like(last_value), last_value), (rewards, dones, values), reverse=True)
+    return adv, adv + values
+
+
+def clipped_loss(
+    pi: distrax.Categorical, value, action, old_log_prob, advantage, target, clip_eps, vf_coef, ent_coef
+):
+    """PPO's clipped surrogate, the value loss and the entropy bonus on one minibatch; advantages are
+    normalised within it. Returns `(total, {"actor_loss", "value_loss", "entropy"})`."""
+    log_prob = pi.log_prob(action)
+    ratio = jnp.exp(log_prob - old_log_prob)
+    adv = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    actor = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+    critic = 0.5 * jnp.square(value - target).mean()
+    entropy = pi.entropy().mean()
+    total = actor + vf_coef * critic - ent_coef * entropy
+    return total, {"actor_loss": actor, "value_loss": critic, "entropy": entropy}
+
+
+def minibatch_epochs(train_state, batch, loss_fn: Callable, key, epochs: int, num_minibatches: int):
+    """`epochs` passes over `batch` (leading axis: samples) in shuffled minibatches, one gradient step
+    on `loss_fn(params, minibatch) -> (loss, info)` each. Returns the new train state and the mean info."""
+    size = jax.tree.leaves(batch)[0].shape[0]
+    mb_size = size // num_minibatches
+
+    def epoch(carry, _):
+        ts, rng = carry
+        rng, k_perm = jax.random.split(rng)
+        perm = jax.random.permutation(k_perm, size)
+        shuffled = jax.tree.map(lambda x: x[perm].reshape((num_minibatches, mb_size) + x.shape[1:]), batch)
+
+        def minibatch(ts, b):
+            grads, info = jax.grad(loss_fn, has_aux=True)(ts.params, b)
+            return ts.apply_gradients(grads=grads), info
+
+        ts, info = jax.lax.scan(minibatch, ts, shuffled)
+        return (ts, rng), info
+
+    (train_state, _), info = jax.lax.scan(epoch, (train_state, key), None, epochs)
+    return train_state, jax.tree.map(jnp.mean, info)
