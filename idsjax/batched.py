@@ -8,6 +8,7 @@ only 5-8% of games end on a given step of random play (23% in v12). `step` inste
 with a prefix sum, resets the first `capacity` of them from their own reset keys, and scatters their
 rows into the batch in place: every game gets exactly the reset that `vmap(env.step)` would give it.
 When more games end than the largest capacity, it falls back to resetting all of them and selecting.
+Fixed-layout versions with large grids (v4-v6) keep vmap's select, which is cheaper there.
 
     obs, state = idsjax.batched.reset(env, keys, params)
     obs, state, reward, terminated, truncated, info = idsjax.batched.step(env, keys, state, action, params)
@@ -26,6 +27,10 @@ from idsjax.types import EnvParams, EnvState
 # Fractions of the batch for which fresh games are drawn, tried in order; the full batch is the last
 # resort. 1/16 covers random play on v14-v21 (5-8% of games end per step), 1/4 covers v12 (23%).
 DEFAULT_CAPACITIES = (1 / 16, 1 / 4)
+# XLA's scatter on the CPU pays per element: past this many (node, type) cells per game, a fixed reset
+# is cheaper as vmap's select over every game (v4-v6, 220 cells: 4-20% faster; v0-v3 and v7-v13, at
+# most 80 cells: batched is 15-45% faster; benchmarks/NOTES.md §5).
+SCATTER_ROW_LIMIT = 128
 
 
 def reset(env: IdsGameEnv, keys: jax.Array, params: EnvParams):
@@ -47,6 +52,8 @@ def step(
     `capacities`: fractions of the batch (static) for which resets are drawn before falling back to
     all games; they change the speed, never the result.
     """
+    if not env.reset_is_random and env.config.num_nodes * env.config.attack_types > SCATTER_ROW_LIMIT:
+        return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
     keys, keys_reset = jax.vmap(env.split_reset_key)(keys)
     _, state_st, reward, terminated, info = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
         keys, state, action, params
