@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from idsjax.config import GameConfig
 from idsjax.types import EnvParams
@@ -16,13 +17,36 @@ from idsjax.versions import RewardFamily
 
 def defense_score(config: GameConfig, defense: jax.Array, max_value: jax.Array) -> jax.Array:
     """The reference's `defense_score` (§1.8, Q24): running sum of per-row minimum defenses, row by row
-    from the data row, stopping at the first row whose minimum is below `M`; +inf if none is."""
+    from the data row, stopping at the first row whose minimum is below `M`; +inf if none is.
+
+    Rows and their nodes are static, so the sums and the stop are unrolled over rows: on a CPU this
+    fuses into a handful of elementwise operations on the batch instead of masked reductions and a
+    cumulative sum over a [rows, nodes] grid per game (benchmarks/NOTES.md §6).
+    """
     net = config.network
-    node_min = jnp.where(jnp.asarray(net.defendable), defense.min(axis=1).astype(jnp.float32), jnp.inf)
-    in_row = jnp.asarray(net.node_row)[None, :] == jnp.arange(net.rows)[:, None]  # bool[R, N]
-    row_min = jnp.where(in_row, node_min[None, :], jnp.inf).min(axis=1)
-    below = row_min < max_value
-    return jnp.where(below.any(), jnp.cumsum(row_min)[jnp.argmax(below)], jnp.inf)
+    node_min = defense.min(axis=1).astype(jnp.float32)
+    row_mins = []
+    for r in range(net.rows):
+        m = jnp.float32(jnp.inf)
+        for i in np.flatnonzero((np.asarray(net.node_row) == r) & np.asarray(net.defendable)):
+            m = jnp.minimum(m, node_min[int(i)])
+        row_mins.append(m)
+    running, prefix = jnp.float32(0.0), []
+    for m in row_mins:
+        running = running + m
+        prefix.append(running)
+    score = jnp.float32(jnp.inf)
+    for m, total in zip(reversed(row_mins), reversed(prefix)):
+        score = jnp.where(m < max_value, total, score)
+    return score
+
+
+def _prefix_min(values: jax.Array) -> jax.Array:
+    """`out[i] = min(values[:i + 1])` for a short vector, unrolled (fuses on a CPU; see above)."""
+    out = [values[0]]
+    for i in range(1, values.shape[0]):
+        out.append(jnp.minimum(out[-1], values[i]))
+    return jnp.stack(out)
 
 
 def _pair(attacker, defender) -> jax.Array:
@@ -84,18 +108,25 @@ def outcome_rewards(
     # (row-local indices used as node ids, Q9), the row being the new one on success and the current
     # one on detection.
     n = config.num_nodes
-    node_defense = jnp.where(jnp.arange(n)[:, None] == node, defense, 0).max(axis=0)  # int8[A]
-    node_type_defense = jnp.where(jnp.arange(config.attack_types) == attack_type, node_defense, 0).max()
-    row_count = jnp.asarray(net.row_prefix_count)
-    # bool[N, 1, 2]: node n is among the first row_count[row] nodes, for the (new, current) rows.
-    first_rows = jnp.arange(n)[:, None, None] < row_count[jnp.array([new_row, attacker_row])][None, None, :]
-    row_min = jnp.where(first_rows, defense[:, :, None], jnp.iinfo(jnp.int8).max).min(axis=(0, 1))
+    node_type_defense = defense[node, attack_type]
+    # Minimum defense over nodes 0 … count-1 and every type, where count is the new or current row's
+    # cell count; rows are few and static, so each row's value is selected rather than gathered.
+    prefix_min = _prefix_min(defense.min(axis=1))
+    none = jnp.iinfo(jnp.int8).max
+
+    def row_min(row):
+        out = jnp.asarray(none, defense.dtype)
+        for r, count in enumerate(np.asarray(net.row_prefix_count)):
+            out = jnp.where(row == r, prefix_min[count - 1] if count > 0 else none, out)
+        return out
+
     is_revealed = revealed[node]
-    informed_new = is_revealed & (node_type_defense <= row_min[0])
-    informed_current = is_revealed & (node_type_defense <= row_min[1])
+    informed_new = is_revealed & (node_type_defense <= row_min(new_row))
+    informed_current = is_revealed & (node_type_defense <= row_min(attacker_row))
 
     good = 1 + failed[node, attack_type].astype(jnp.int32)
-    bad = jnp.sum((failed > 0) & (jnp.arange(n) != node)[:, None])
+    failed_cells = (failed > 0).sum(axis=1, dtype=jnp.int32)  # per node
+    bad = failed_cells.sum() - jnp.where(jnp.arange(n) == node, failed_cells, 0).sum()
     gain = jnp.maximum(good - bad * bad, 0)
     score = defense_score(config, defense, params.max_value)
     score_change = score - params.reference_defense_score
