@@ -67,9 +67,9 @@ def reset_done(
 ) -> tuple[EnvState, Any]:
     """`(state, obs)` with every done game's rows replaced by `env.reset(keys[i], params)`'s.
 
-    The done games are reset `chunk · batch` at a time (their ranks `[lo, lo + chunk)` in each round of
-    a loop that runs as many rounds as needed, none when no game ended), so one compiled draw serves
-    every number of ended games.
+    The done games are reset `chunk · batch` at a time, in rank order, in a loop that runs as many
+    rounds as needed (none when no game ended), so one compiled draw serves every number of ended
+    games.
     """
     batch = done.shape[0]
     size = min(batch, max(1, int(chunk * batch)))
@@ -77,13 +77,15 @@ def reset_done(
     num_done = rank[-1] + 1
     fresh_for = jax.vmap(env.reset_env, in_axes=(0, None))  # (obs, state) of fresh games
 
+    # order[j]: the game of rank j among the done games; past the last one, `batch`, which the
+    # scatters below drop. Built once, so a round costs in proportion to its chunk, not to the batch.
+    slot = jnp.where(done, rank, batch + size)  # out of range: dropped
+    order = jnp.full((batch + size,), batch, jnp.int32).at[slot].set(jnp.arange(batch, dtype=jnp.int32), mode="drop")
+
     def one_round(j, carry):
-        lo = j * size
-        slot = jnp.where(done & (rank >= lo), rank - lo, size)  # past this round's chunk: dropped
-        # Unused slots point past the batch: the scatter below drops their rows, and writes the
-        # others in place, so the games that go on are not copied.
-        games = jnp.full((size,), batch, jnp.int32).at[slot].set(jnp.arange(batch, dtype=jnp.int32), mode="drop")
+        games = jax.lax.dynamic_slice(order, (j * size,), (size,))
         fresh = fresh_for(keys[jnp.minimum(games, batch - 1)], params)
+        # Rows are written in place, so the games that go on are not copied.
         return jax.tree.map(lambda old, new: old.at[games].set(new, mode="drop"), carry, fresh[::-1])
 
     return jax.lax.fori_loop(0, (num_done + size - 1) // size, one_round, (state, obs))
