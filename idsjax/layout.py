@@ -86,7 +86,9 @@ def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize
     vulnerable_node = vulnerable_cell[net.node_row, net.node_col] | is_data
 
     draws = _uniform_int(u["types"], 0, a - 1)  # draw j of node n is draws[n, j]
-    draw_used = jnp.arange(a) < params.vulnerabilities_per_node
+    # The barrier keeps XLA from constant-folding the draw over the whole batch when params are
+    # compile-time constants and no type is drawn (v12, v21: seconds of compile at large batches).
+    draw_used = jax.lax.optimization_barrier(jnp.arange(a) < params.vulnerabilities_per_node)
     vulnerable_type = jnp.any(
         (draws[:, :, None] == jnp.arange(a)[None, None, :]) & draw_used[None, :, None], axis=1
     ) & vulnerable_node[:, None]
