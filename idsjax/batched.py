@@ -22,8 +22,9 @@ import jax.numpy as jnp
 from idsjax.env import IdsGameEnv
 from idsjax.types import EnvParams, EnvState
 
-# Games reset per round, as a fraction of the batch: one round covers random play on v0-v3 and v14-v21
-# (5-8% of games end per step); v12 (23%) takes four.
+# Games reset per round, as a fraction of the batch. Random play ends 5-8% of games per step on v0-v3
+# and v14-v21 (one or two rounds) and 23% on v12 (four); smaller chunks measured no faster
+# (benchmarks/NOTES.md §5).
 DEFAULT_CHUNK = 1 / 16
 
 
