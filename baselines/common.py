@@ -603,20 +603,28 @@ def _programs(module, config: dict):
     return _PROGRAMS[key]
 
 
-def _run(module, config: dict) -> dict:
+def resumed_config(config: dict, algo: str) -> dict:
+    """`config`, or with `--resume` the run's saved configuration: it wins, so the result equals an
+    uninterrupted run's; only the progress bar, `--stop-after` and the output folder may change."""
+    if not config["resume"]:
+        return config
+    out = config["output_dir"]
+    saved = load_config(out)
+    if saved.get("algo") != algo:
+        raise UsageError(f"--resume: {out!r} holds a {saved.get('algo')!r} run, not {algo!r}")
+    return {**saved, "resume": True, "progress": config["progress"], "stop_after": config["stop_after"],
+            "output_dir": out}
+
+
+def train_chunks(config: dict, trainer, rngs, init_fn, chunk_fn, desc: str, plot_title: str):
+    """The host loop every trainer shares: start fresh or resume from `config["output_dir"]`, run
+    `chunk_fn` (`k_chunk` updates of every seed) until done or `--stop-after`, appending metrics.csv,
+    showing a progress bar, checkpointing every `--checkpoint-every` steps and at the end, and plotting
+    the learning curves. Returns `(runner, done_updates, train_seconds, stopped)`."""
     from tqdm import tqdm
 
-    out = config["output_dir"]
-    progress, stop_after = config["progress"], config["stop_after"]
-    if config["resume"]:
-        saved = load_config(out)
-        if saved.get("algo") != module.ALGO:
-            raise UsageError(f"--resume: {out!r} holds a {saved.get('algo')!r} run, not {module.ALGO!r}")
-        # The saved configuration wins (same result as an uninterrupted run); only these may change.
-        config = {**saved, "resume": True, "progress": progress, "stop_after": stop_after, "output_dir": out}
-    env, env_params, trainer, compiled = _programs(module, config)
+    out, progress, stop_after = config["output_dir"], config["progress"], config["stop_after"]
     num_seeds = config["num_seeds"]
-    rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
     os.makedirs(out, exist_ok=True)
     metrics_path = os.path.join(out, METRICS_FILE)
@@ -628,17 +636,15 @@ def _run(module, config: dict) -> dict:
         _truncate_metrics(metrics_path, done_updates)
     else:
         start_fresh_run(out, config)
-        runner = compiled["init"](rngs)
+        runner = init_fn(rngs)
         done_updates, wall_before = 0, 0.0
 
-    chunk_fn = compiled["chunk"]
     spu = trainer.steps_per_update
     ckpt_every = config["checkpoint_every"]
     next_ckpt = (done_updates * spu // ckpt_every + 1) * ckpt_every if ckpt_every else None
     bar = tqdm(
         total=trainer.num_updates * spu * num_seeds, initial=done_updates * spu * num_seeds, unit="step",
-        unit_scale=True, disable=not progress, file=sys.stderr, dynamic_ncols=True,
-        desc=f"{module.ALGO} {config['env']}",
+        unit_scale=True, disable=not progress, file=sys.stderr, dynamic_ncols=True, desc=desc,
     )
     stopped = False
     while done_updates < trainer.num_updates:
@@ -663,7 +669,21 @@ def _run(module, config: dict) -> dict:
     jax.block_until_ready(runner)
     train_seconds = wall_before + time.perf_counter() - t0
     save_checkpoint(out, done_updates, runner, train_seconds, config)
-    plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"), f"{module.ALGO} on {config['env']}")
+    plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"), plot_title)
+    return runner, done_updates, train_seconds, stopped
+
+
+def _run(module, config: dict) -> dict:
+    config = resumed_config(config, module.ALGO)
+    out = config["output_dir"]
+    env, env_params, trainer, compiled = _programs(module, config)
+    num_seeds = config["num_seeds"]
+    rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
+    runner, done_updates, train_seconds, stopped = train_chunks(
+        config, trainer, rngs, compiled["init"], compiled["chunk"],
+        desc=f"{module.ALGO} {config['env']}", plot_title=f"{module.ALGO} on {config['env']}",
+    )
+    spu = trainer.steps_per_update
     env_steps = done_updates * spu
     result = {
         "algo": module.ALGO,

@@ -873,64 +873,20 @@ def main(argv=None) -> dict:
 
 
 def _run(config: dict) -> dict:
-    from tqdm import tqdm
-
+    config = common.resumed_config(config, ALGO)
     out = config["output_dir"]
-    progress, stop_after = config["progress"], config["stop_after"]
-    if config["resume"]:
-        saved = common.load_config(out)
-        if saved.get("algo") != ALGO:
-            raise common.UsageError(f"--resume: {out!r} holds a {saved.get('algo')!r} run, not {ALGO!r}")
-        config = {**saved, "resume": True, "progress": progress, "stop_after": stop_after, "output_dir": out}
     env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
     trainer = make_train(config, env, env_params)
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     _, k_chunk = common.plan_updates(config, trainer.steps_per_update)
-    os.makedirs(out, exist_ok=True)
-    metrics_path = os.path.join(out, common.METRICS_FILE)
-
-    t0 = time.perf_counter()
-    if config["resume"]:
-        abstract = jax.eval_shape(jax.vmap(trainer.init), rngs)
-        runner, done_updates, wall_before = common.restore_checkpoint(out, abstract)
-        common._truncate_metrics(metrics_path, done_updates)
-    else:
-        common.start_fresh_run(out, config)
-        runner = jax.jit(jax.vmap(trainer.init))(rngs)
-        done_updates, wall_before = 0, 0.0
-
-    chunk_fn = jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk)))
-    spu = trainer.steps_per_update
-    ckpt_every = config["checkpoint_every"]
-    next_ckpt = (done_updates * spu // ckpt_every + 1) * ckpt_every if ckpt_every else None
-    bar = tqdm(
-        total=trainer.num_updates * spu * num_seeds, initial=done_updates * spu * num_seeds, unit="step",
-        unit_scale=True, disable=not progress, file=sys.stderr, dynamic_ncols=True,
+    runner, done_updates, train_seconds, stopped = common.train_chunks(
+        config, trainer, rngs, jax.jit(jax.vmap(trainer.init)),
+        jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk))),
         desc=f"{ALGO}/{config['mode']} {config['env']}",
+        plot_title=f"self-play ({config['mode']}, {config['policy']}) on {config['env']} — learner vs learner",
     )
-    stopped = False
-    while done_updates < trainer.num_updates:
-        runner, metrics = chunk_fn(runner)
-        jax.block_until_ready(metrics)
-        wall = wall_before + time.perf_counter() - t0
-        common._write_metrics(metrics_path, common._rows(metrics, done_updates, spu, wall, num_seeds), append=True)
-        done_updates += k_chunk
-        bar.update(k_chunk * spu * num_seeds)
-        bar.set_postfix(hack_p=f"{np.nanmean(np.asarray(metrics['hack_probability'])[:, -1]):.3f}", refresh=False)
-        steps = done_updates * spu
-        if next_ckpt is not None and steps >= next_ckpt and done_updates < trainer.num_updates:
-            common.save_checkpoint(out, done_updates, runner, wall, config)
-            next_ckpt = (steps // ckpt_every + 1) * ckpt_every
-        if stop_after and steps >= stop_after and done_updates < trainer.num_updates:
-            stopped = True
-            break
-    bar.close()
-    jax.block_until_ready(runner)
-    train_seconds = wall_before + time.perf_counter() - t0
-    common.save_checkpoint(out, done_updates, runner, train_seconds, config)
-    common.plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"),
-                        f"self-play ({config['mode']}, {config['policy']}) on {config['env']} — learner vs learner")
+    spu = trainer.steps_per_update
     env_steps = done_updates * spu
     f = common._fmt
     result = {
