@@ -57,10 +57,14 @@ COMMON_DEFAULTS: dict[str, Any] = {
 class Trainer(NamedTuple):
     init: Callable[[jax.Array], Any]
     update: Callable[[Any], tuple[Any, dict]]
-    train: Callable[[jax.Array], tuple[Any, dict]]
     act: Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
     num_updates: int
     steps_per_update: int
+
+    def train(self, rng: jax.Array) -> tuple[Any, dict]:
+        """The whole run as one program: `init` then `num_updates` scanned updates."""
+        runner = self.init(rng)
+        return jax.lax.scan(lambda r, _: self.update(r), runner, None, self.num_updates)
 
 
 class UsageError(Exception):
@@ -348,16 +352,6 @@ def plan_updates(config: dict, steps_per_update: int) -> tuple[int, int]:
     updates = max(1, math.ceil(config["total_timesteps"] / steps_per_update))
     chunk = math.ceil(updates / config["chunks"])
     return math.ceil(updates / chunk) * chunk, chunk
-
-
-def make_full_train(init, update, num_updates):
-    """The whole run as one program: `init` then `num_updates` scanned updates."""
-
-    def train(rng):
-        runner = init(rng)
-        return jax.lax.scan(lambda r, _: update(r), runner, None, num_updates)
-
-    return train
 
 
 # --- host loop: progress, metrics, checkpoints ----------------------------------------------------

@@ -1,6 +1,6 @@
-"""The pieces that PPO, actor-critic and self-play share: generalised advantage estimation, the clipped
-PPO loss, and PPO's epochs of shuffled minibatches. Pure functions of arrays, used inside the
-trainers' compiled programs."""
+"""The pieces that the policy-gradient trainers (PPO, REINFORCE, actor-critic, self-play) share: the
+masked categorical policy and its evaluation action, generalised advantage estimation, the clipped PPO
+loss, and PPO's epochs of shuffled minibatches. Pure functions, used inside the compiled programs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,30 @@ from typing import Callable
 import distrax
 import jax
 import jax.numpy as jnp
+
+from baselines import common
+
+
+def masked_policy(network):
+    """`policy(params, obs, mask) -> (Categorical over legal ids, value)` for an actor-critic network;
+    `mask=None` leaves every id possible."""
+
+    def policy(params, obs, mask):
+        logits, value = network.apply(params, common.preprocess(obs))
+        return distrax.Categorical(logits=common.mask_logits(logits, mask)), value
+
+    return policy
+
+
+def evaluation_act(policy, greedy: bool):
+    """The Trainer's `act(runner, obs, mask, key)`: the policy's most likely id when `greedy`, else a
+    sample (`runner.train_state` holds the parameters)."""
+
+    def act(runner, obs, mask, key):
+        pi, _ = policy(runner.train_state.params, obs, mask)
+        return jnp.where(greedy, pi.mode(), pi.sample(seed=key))
+
+    return act
 
 
 def gae(rewards, dones, values, last_value, gamma: float, lam: float):

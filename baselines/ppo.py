@@ -17,7 +17,6 @@ import sys
 from typing import NamedTuple
 
 import chex
-import distrax
 import jax
 import jax.numpy as jnp
 import optax
@@ -86,9 +85,7 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
 
     tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
 
-    def policy(params, obs, mask):
-        logits, value = network.apply(params, common.preprocess(obs))
-        return distrax.Categorical(logits=common.mask_logits(logits, mask)), value
+    policy = policy_gradient.masked_policy(network)
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
@@ -126,15 +123,10 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         ts, info = policy_gradient.minibatch_epochs(runner.train_state, batch, loss_fn, k_epochs, epochs, n_mb)
         return Runner(ts, runner.env, rng), {**common.episode_metrics(steps), **info}
 
-    def act(runner: Runner, obs, mask, key):
-        pi, _ = policy(runner.train_state.params, obs, mask)
-        return jnp.where(config["eval_greedy"], pi.mode(), pi.sample(seed=key))
-
     return common.Trainer(
         init=init,
         update=update,
-        train=common.make_full_train(init, update, num_updates),
-        act=act,
+        act=policy_gradient.evaluation_act(policy, config["eval_greedy"]),
         num_updates=num_updates,
         steps_per_update=steps_per_update,
     )

@@ -17,13 +17,12 @@ import sys
 from typing import NamedTuple
 
 import chex
-import distrax
 import jax
 import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common
+from baselines import common, policy_gradient
 
 ALGO = "reinforce"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -73,9 +72,7 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     network = common.ActorCritic(n_actions, config["hidden"], config["layers"])
     tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(config["lr"]))
 
-    def policy(params, obs, mask):
-        logits, value = network.apply(params, common.preprocess(obs))
-        return distrax.Categorical(logits=common.mask_logits(logits, mask)), value
+    policy = policy_gradient.masked_policy(network)
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
@@ -114,15 +111,10 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         metrics = {**common.episode_metrics(steps), **info, "used_fraction": weight.mean()}
         return runner._replace(train_state=ts), metrics
 
-    def act(runner: Runner, obs, mask, key):
-        pi, _ = policy(runner.train_state.params, obs, mask)
-        return jnp.where(config["eval_greedy"], pi.mode(), pi.sample(seed=key))
-
     return common.Trainer(
         init=init,
         update=update,
-        train=common.make_full_train(init, update, num_updates),
-        act=act,
+        act=policy_gradient.evaluation_act(policy, config["eval_greedy"]),
         num_updates=num_updates,
         steps_per_update=steps_per_update,
     )

@@ -632,7 +632,7 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         return pi.sample(seed=key)
 
     return common.Trainer(
-        init=init, update=update, train=common.make_full_train(init, update, num_updates), act=act,
+        init=init, update=update, act=act,
         num_updates=num_updates, steps_per_update=steps_per_update,
     )
 

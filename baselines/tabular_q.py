@@ -117,7 +117,6 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     return common.Trainer(
         init=init,
         update=update,
-        train=common.make_full_train(init, update, num_updates),
         act=act,
         num_updates=num_updates,
         steps_per_update=steps_per_update,
