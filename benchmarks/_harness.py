@@ -1,7 +1,7 @@
 """The measurement protocol shared by the benchmarks.
 
-Random play: every step draws both players' action ids uniformly from one batch-level
-`jax.random.bits` call (`sample_actions`), steps all games with gymnax's auto-reset (`vmap(env.step)`;
+Random play: every step draws both players' action ids uniformly from one batch-level `bits` draw
+(`sample_actions`), splits one key per game, steps all games with gymnax's auto-reset (`vmap(env.step)`;
 for idsjax ids `idsjax.batched.step`, which returns the same values bit for bit), and
 folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
 drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from idsjax import batched
+from idsjax import batched, threefry
 from idsjax.env import IdsGameEnv
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -66,15 +66,16 @@ def resolve_ids(names: Sequence[str]) -> list[str]:
 
 # -- random play -------------------------------------------------------------------------------
 def sample_actions(space, key: jax.Array, batch: int):
-    """Uniform action ids for the whole batch from one `jax.random.bits` call: Discrete, or a Dict of
-    up to two Discretes (one 16-bit half of each word per player).
+    """Uniform action ids for the whole batch from one `bits` draw: Discrete, or a Dict of up to two
+    Discretes (one 16-bit half of each word per player).
 
-    On the CPU every threefry call is a loop of its own over the batch (about 13 ns per game), and a
-    `randint` makes two or three; one call for both players saves about 35 ns per game-step
-    (benchmarks/NOTES.md). `(h * n) >> 16` maps 16 random bits to `0 … n-1` with a bias below
+    One 32-bit word per game serves both players, where two `randint`s would draw four or six
+    (benchmarks/NOTES.md §1). Keys and bits come from `idsjax.threefry`, which returns what
+    `jax.random` returns without its CPU lowering's rolled loop (NOTES §7), for every environment
+    of the run, the yardstick included. `(h * n) >> 16` maps 16 random bits to `0 … n-1` with a bias below
     n / 2**16 (0.4% for the 242 ids of v4-v6), invisible in a throughput benchmark.
     """
-    words = jax.random.bits(key, (batch,), jnp.uint32)
+    words = threefry.bits(key, (batch,))
     halves = (words & 0xFFFF, words >> 16)
 
     def to_ids(bits16, n):
@@ -138,9 +139,9 @@ def random_play(env, params, batch: int, num_steps: int, batched_step: bool = Tr
     def run(key, state):
         def body(carry, _):
             key, state, acc = carry
-            key, k_action, k_step = jax.random.split(key, 3)
+            key, k_action, k_step = threefry.split(key, 3)
             action = sample_actions(space, k_action, batch)
-            obs, state, reward, terminated, truncated, _ = step(jax.random.split(k_step, batch), state, action, params)
+            obs, state, reward, terminated, truncated, _ = step(threefry.split(k_step, batch), state, action, params)
             acc = fold((obs, reward, terminated, truncated), acc)
             return (key, state, acc), None
 

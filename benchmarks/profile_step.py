@@ -45,6 +45,7 @@ import jax.numpy as jnp
 
 import idsjax
 from benchmarks import _harness as h
+from idsjax import threefry
 from idsjax.bots import BOTS
 from idsjax.observations import attacker_observation, defender_observation
 from idsjax.transition import transition
@@ -99,7 +100,7 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
     def v_with_keys(state, xs):
         def body(state, acc, x):
-            u = jax.vmap(jax.random.uniform)(jax.random.split(x["key"], batch))
+            u = jax.vmap(threefry.uniform)(threefry.split(x["key"], batch))
             state, reward, _ = v_transition(state, x["attack"], x["defense"], u)
             return state, h.fold((reward, v_obs(state)), acc)
 
@@ -107,11 +108,11 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
     def v_with_random_ids(state, xs):
         def body(state, acc, x):
-            k_ids, k_games = jax.random.split(x["key"])
-            k_attack, k_defense = jax.random.split(k_ids)
+            k_ids, k_games = threefry.split(x["key"])
+            k_attack, k_defense = threefry.split(k_ids)
             attack = jax.random.randint(k_attack, (batch,), 0, config.num_attack_ids, jnp.int32)
             defense = jax.random.randint(k_defense, (batch,), 0, config.num_defense_actions, jnp.int32)
-            u = jax.vmap(jax.random.uniform)(jax.random.split(k_games, batch))
+            u = jax.vmap(threefry.uniform)(threefry.split(k_games, batch))
             state, reward, _ = v_transition(state, attack, defense, u)
             return state, h.fold((reward, v_obs(state)), acc)
 
@@ -128,11 +129,11 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
         def v_with_bot(state, xs, bot=bot, is_defender_bot=is_defender_bot):
             def body(state, acc, x):
-                k_bot, k_detect = jax.vmap(jax.random.split, out_axes=1)(jax.random.split(x["key"], batch))
+                k_bot, k_detect = jax.vmap(threefry.split, out_axes=1)(threefry.split(x["key"], batch))
                 chosen = jax.vmap(lambda k, s: bot(k, s, config, params))(k_bot, state)
                 attack = x["attack"] if is_defender_bot else chosen
                 defense = chosen if is_defender_bot else x["defense"]
-                u = jax.vmap(jax.random.uniform)(k_detect)
+                u = jax.vmap(threefry.uniform)(k_detect)
                 state, reward, _ = v_transition(state, attack, defense, u)
                 return state, h.fold((reward, v_obs(state), chosen), acc)
 
@@ -144,7 +145,7 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
         def body(state, acc, x):
             # The observation is dropped: in non-randomised versions the reset is a constant, and a
             # checksum of a constant batch makes XLA constant-fold a large reduction at compile time.
-            _, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(x["key"], batch), params)
+            _, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(threefry.split(x["key"], batch), params)
             return fresh.replace(time=fresh.time + state.time), acc
 
         return scan(body, state, xs)
@@ -159,7 +160,7 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
     def v_env_step(state, xs):
         def body(state, acc, x):
             obs, state, reward, term, trunc, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(x["key"], batch), state, action_of(x), params
+                threefry.split(x["key"], batch), state, action_of(x), params
             )
             return state, h.fold((obs, reward, term, trunc), acc)
 

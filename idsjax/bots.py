@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from idsjax import threefry
 from idsjax.actions import attack_mask
 from idsjax.config import GameConfig
 from idsjax.types import EnvParams, EnvState
@@ -29,9 +30,9 @@ def _inclusive_prefix(counts: jax.Array) -> jax.Array:
 
 
 def uniform_index(key: jax.Array, count: jax.Array) -> jax.Array:
-    """Uniform on `0 … count-1` from one uniform draw (one threefry call instead of `randint`'s
+    """Uniform on `0 … count-1` from one uniform draw (one threefry hash instead of `randint`'s
     two or three; the bias is below count / 2**23)."""
-    return jnp.minimum((jax.random.uniform(key) * count).astype(jnp.int32), count - 1)
+    return jnp.minimum((threefry.uniform(key) * count).astype(jnp.int32), count - 1)
 
 
 def uniform_choice(key: jax.Array, mask: jax.Array, row_width: int = 1) -> jax.Array:

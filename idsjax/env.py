@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from idsjax import actions, layout, observations
+from idsjax import actions, layout, observations, threefry
 from idsjax.bots import BOTS
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.rewards import defense_score
@@ -121,7 +121,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def initial_state(self, key: jax.Array, params: EnvParams) -> EnvState:
         """A fresh game (spec §3.3): the instance's layout, or a new random one in randomised versions."""
-        k_layout, k_start = jax.random.split(key)
+        k_layout, k_start = threefry.split(key)
         n = self.config.num_nodes
         if self.config.spec.randomize_env:
             attack, defense, detection, recon, revealed = layout.draw_layout(
@@ -194,7 +194,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     def split_reset_key(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(key for the transition, key for the auto-reset): split only when the reset draws."""
         if self.reset_is_random:
-            return tuple(jax.random.split(key))
+            return tuple(threefry.split(key))
         return key, key  # the reset of this id draws nothing, so the second key is never used
 
     @property
@@ -207,10 +207,10 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         if self.config.mode is Mode.TWO_AGENT:
             k_bots, k_detect = key, key  # no bot draws: the detection draw is the only one
         else:
-            k_bots, k_detect = jax.random.split(key)
+            k_bots, k_detect = threefry.split(key)
         attack_action, defense_action = self.joint_action(k_bots, state, action, params)
         next_state, rewards, info = transition(
-            self.config, state, attack_action, defense_action, jax.random.uniform(k_detect), params
+            self.config, state, attack_action, defense_action, threefry.uniform(k_detect), params
         )
         info = {
             **info,

@@ -2,8 +2,8 @@
 
 gymnax's auto-reset draws a reset for every game at every step and keeps it only where a game ended,
 so a reset's randomness is on the hot path of every randomised version. The whole episode start is
-therefore drawn from one `jax.random.bits` call (one threefry evaluation on the CPU, where each call
-is a loop of its own), and a uniform subset of columns comes from pairwise comparisons rather than a
+therefore drawn from one `bits` call (one threefry hash per pair of words, fused into the draw by
+`idsjax.threefry`), and a uniform subset of columns comes from pairwise comparisons rather than a
 double argsort.
 """
 
@@ -14,6 +14,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from idsjax import threefry
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.types import VALUE_DTYPE, EnvParams
 
@@ -27,7 +28,9 @@ def _split_uniforms(key: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[
     resolved towards the lower column)."""
     sizes = [math.prod(shape) for shape in shapes.values()]
     total = sum(sizes)
-    bits = jax.random.bits(key, ((total + 1) // 2,), jnp.uint32)
+    # The barrier materialises the words: fused into each of their many consumers, XLA would
+    # recompute the hash for every one of them (v12's step ran at half speed).
+    bits = jax.lax.optimization_barrier(threefry.bits(key, ((total + 1) // 2,)))
     halves = jnp.concatenate([bits & 0xFFFF, bits >> 16])[:total]
     flat = halves.astype(jnp.float32) * _HALF
     out, start = {}, 0
@@ -118,5 +121,5 @@ def start_position(key: jax.Array, config: GameConfig) -> jax.Array:
     if not config.spec.random_start:
         return jnp.int32(net.start_node)
     servers = net.layers * net.servers_per_layer
-    pick = _uniform_int(jax.random.uniform(key), 0, servers + net.cols - 1)
+    pick = _uniform_int(threefry.uniform(key), 0, servers + net.cols - 1)
     return jnp.where(pick < servers, pick + 1, net.start_node).astype(jnp.int32)
