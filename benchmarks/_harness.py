@@ -6,6 +6,12 @@ for idsjax ids `idsjax.batched.step`, which returns the same values bit for bit)
 folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
 drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
 reset and of the step scan) is measured apart from the steady state, and the first run is a warmup.
+
+The batch is split evenly over the devices of the default backend (`shard_map`), each device playing
+its share with its own key: one device on a GPU host, and on a CPU host one device per core when the
+command line set that up (`benchmarks.cpu_devices`) before JAX started. XLA otherwise runs one CPU
+program over both cores by cutting every kernel in two, and pays a synchronisation per kernel
+(benchmarks/NOTES.md §8).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from idsjax import batched, threefry
 from idsjax.env import IdsGameEnv
@@ -175,62 +184,114 @@ def compile_timed(fn: Callable, *args, donate: tuple[int, ...] = ()) -> tuple[An
     return compiled, time.perf_counter() - start
 
 
+def play_devices(batch: int, devices: int | None = None) -> list:
+    """The devices that share a batch: the first `devices` of the default backend (default: all),
+    fewer if they do not divide `batch` evenly."""
+    available = jax.devices()
+    n = len(available) if devices is None else devices
+    if not 1 <= n <= len(available):
+        raise ValueError(f"devices must be between 1 and {len(available)} ({available}), got {n}")
+    while batch % n:
+        n -= 1
+    return available[:n]
+
+
+def sharded_play(env, params, batch: int, num_steps: int, devices: Sequence) -> tuple[Callable, Callable, Callable]:
+    """`random_play` with the batch split evenly over `devices`, each shard stepped on its own device
+    with its own key: `keys(seed)`, `reset(keys) -> state` and `run(keys, state) -> (keys, state,
+    per-device checksums)`."""
+    mesh = Mesh(np.asarray(devices), ("games",))
+    shard = P("games")
+    reset_local, run_local = random_play(env, params, batch // len(devices), num_steps)
+
+    def reset(keys):
+        return reset_local(keys[0])
+
+    def run(keys, state):
+        key, state, acc = run_local(keys[0], state)
+        return key[None], state, jax.tree.map(lambda x: x[None], acc)
+
+    # The scan's carry mixes per-device values with replicated constants; nothing crosses devices.
+    reset = jax.shard_map(reset, mesh=mesh, in_specs=shard, out_specs=shard, check_vma=False)
+    run = jax.shard_map(run, mesh=mesh, in_specs=(shard, shard), out_specs=shard, check_vma=False)
+
+    def keys(seed: int):
+        return jax.device_put(jax.random.split(jax.random.PRNGKey(seed), len(devices)), NamedSharding(mesh, shard))
+
+    return keys, reset, run
+
+
 @dataclasses.dataclass
 class Measurement:
     env_id: str
     batch: int
     num_steps: int
+    devices: int  # devices the batch was split over
     steps_per_s: float  # median over the repeats
     best_steps_per_s: float
     steps_per_cpu_s: float  # per second of process CPU time (median): robust to other processes' load
     compile_reset_s: float
     compile_step_s: float
-    step_program_bytes: int | None
+    step_program_bytes: int | None  # summed over the devices
     reset_program_bytes: int | None
     max_rss_bytes: int
     checksum: float
+    repeats: int
 
     @property
     def compile_s(self) -> float:
         return self.compile_reset_s + self.compile_step_s
 
 
-def measure(env_id: str, batch: int, num_steps: int, repeats: int = 3, seed: int = 0) -> Measurement:
-    """Compile, warm up once, then time `repeats` calls of the `num_steps` scan."""
+def measure(
+    env_id: str,
+    batch: int,
+    num_steps: int,
+    repeats: int = 3,
+    seed: int = 0,
+    devices: int | None = None,
+    min_seconds: float = 0.5,
+) -> Measurement:
+    """Compile, warm up once, then time at least `repeats` calls of the `num_steps` scan, and more
+    until `min_seconds` of timed play: a short call on a busy machine is at the mercy of one hiccup."""
     env, params = make_env(env_id)
-    reset, run = random_play(env, params, batch, num_steps)
-    key = jax.random.PRNGKey(seed)
-    reset_c, reset_s = compile_timed(reset, key)
-    state = reset_c(key)
-    run_c, step_s = compile_timed(run, key, state, donate=(1,))
+    used = play_devices(batch, devices)
+    make_keys, reset, run = sharded_play(env, params, batch, num_steps, used)
+    keys = make_keys(seed)
+    reset_c, reset_s = compile_timed(reset, keys)
+    state = reset_c(keys)
+    run_c, step_s = compile_timed(run, keys, state, donate=(1,))
 
-    key, state, acc = jax.block_until_ready(run_c(key, state))  # warmup
+    keys, state, acc = jax.block_until_ready(run_c(keys, state))  # warmup
     times, cpu_times = [], []
-    for _ in range(repeats):
+    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
         cpu, start = time.process_time(), time.perf_counter()
-        key, state, acc = jax.block_until_ready(run_c(key, state))
+        keys, state, acc = jax.block_until_ready(run_c(keys, state))
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu)
     steps = batch * num_steps
+    per_device = [program_bytes(run_c), program_bytes(reset_c)]
     return Measurement(
         env_id=env_id,
         batch=batch,
         num_steps=num_steps,
+        devices=len(used),
         steps_per_s=steps / statistics.median(times),
         best_steps_per_s=steps / min(times),
         steps_per_cpu_s=steps / max(statistics.median(cpu_times), 1e-9),
         compile_reset_s=reset_s,
         compile_step_s=step_s,
-        step_program_bytes=program_bytes(run_c),
-        reset_program_bytes=program_bytes(reset_c),
+        step_program_bytes=None if per_device[0] is None else per_device[0] * len(used),
+        reset_program_bytes=None if per_device[1] is None else per_device[1] * len(used),
         max_rss_bytes=max_rss_bytes(),
-        checksum=float(acc[0]) + float(acc[1]),
+        checksum=float(np.sum(acc[0])) + float(np.sum(acc[1])),
+        repeats=len(times),
     )
 
 
 # -- output ------------------------------------------------------------------------------------
 def device_line() -> str:
-    return f"JAX {jax.__version__} on {jax.devices()} ({os.cpu_count()} CPU cores visible)"
+    return f"JAX {jax.__version__} on {len(jax.devices())} device(s) {jax.devices()} ({os.cpu_count()} CPU cores visible)"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

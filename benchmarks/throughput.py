@@ -22,6 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmarks import cpu_devices  # noqa: F401 - first: one JAX device per core
 from benchmarks import _harness as h
 
 DEFAULT_BATCH_SIZES = (1, 1024, 8192, 65536)
@@ -50,6 +51,8 @@ def parse_args(argv):
                    help=f"scan length per timed call (default: {TARGET_STEPS_PER_CALL} // batch, "
                    f"clipped to {MIN_SCAN}..{MAX_SCAN})")
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="devices to split the batch over (default: all; on a CPU one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -77,12 +80,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             steps = args.steps or default_num_steps(batch, TARGET_STEPS_PER_CALL // (8 if args.quick else 1))
             row = {"env_id": env_id, "batch": batch, "num_steps": steps}
             try:
-                m = h.measure(env_id, batch, steps, repeats=args.repeats, seed=args.seed)
+                m = h.measure(env_id, batch, steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
             except Exception as e:  # noqa: BLE001 - one broken id must not lose the others' results
                 row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
                 print(f"  {env_id} batch {batch}: FAILED {row['error']}", file=sys.stderr, flush=True)
             else:
                 row.update(
+                    devices=m.devices,
                     steps_per_s=m.steps_per_s,
                     best_steps_per_s=m.best_steps_per_s,
                     steps_per_cpu_s=m.steps_per_cpu_s,
@@ -100,13 +104,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append(row)
 
     columns = [
-        ("env_id", "env"), ("batch", "batch"), ("num_steps", "scan"), ("steps_per_s", "steps/s (median)"),
+        ("env_id", "env"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"), ("steps_per_s", "steps/s (median)"),
         ("best_steps_per_s", "best"), ("steps_per_cpu_s", "steps/CPU-s"), ("compile_reset_s", "compile reset s"), ("compile_step_s", "compile scan s"),
         ("step_program_mib", "scan program MiB"), ("max_rss_mib", "max RSS MiB"), ("error", "error"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "batch", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s", "compile_reset_s", "compile_step_s",
+    keys = ["env_id", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s", "compile_reset_s", "compile_step_s",
             "compile_s", "step_program_mib", "reset_program_mib", "max_rss_mib", "checksum", "error"]
     table = [{k: row.get(k, "") for k in keys} | {"device": str(h.jax_device()), "jax": h.jax.__version__}
              for row in rows]

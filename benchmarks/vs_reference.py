@@ -25,6 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
+from benchmarks import cpu_devices  # noqa: F401 - first: one JAX device per core
 from benchmarks import _harness as h
 
 YARDSTICK = "CartPole-v1"
@@ -107,6 +108,8 @@ def parse_args(argv):
                    help="seconds of reference play per id (default: %(default)s)")
     p.add_argument("--no-reference", action="store_true", help="skip the reference (idsjax and CartPole only)")
     p.add_argument("--no-yardstick", action="store_true", help=f"skip gymnax {YARDSTICK}")
+    p.add_argument("--devices", type=int, default=None,
+                   help="devices to split the batch over (default: all; on a CPU one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     yardstick = None
     if not args.no_yardstick:
-        yardstick = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed)
+        yardstick = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
         print(f"  {YARDSTICK} batch {args.batch}: {yardstick.steps_per_s:,.0f} steps/s", file=sys.stderr, flush=True)
 
     rows: list[dict] = []
@@ -152,11 +155,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         elif env_id in REFERENCE_CRASHES:
             errors.append("reference crashes on this id (Q10)")
         try:
-            m = h.measure(env_id, args.batch, args.steps, repeats=args.repeats, seed=args.seed)
+            m = h.measure(env_id, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
         except Exception as e:  # noqa: BLE001
             errors.append(f"idsjax {type(e).__name__}: {e}".splitlines()[0][:160])
         else:
             row.update(
+                devices=m.devices,
                 idsjax_steps_per_s=m.steps_per_s,
                 idsjax_best_steps_per_s=m.best_steps_per_s,
                 idsjax_steps_per_cpu_s=m.steps_per_cpu_s,
@@ -178,7 +182,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
               file=sys.stderr, flush=True)
         rows.append(row)
 
-    print(f"\nbatch {args.batch}, {args.steps}-step scans; reference: one environment, {args.ref_seconds} s per id")
+    devices = yardstick.devices if yardstick is not None else (rows[0].get("devices") if rows else "-")
+    print(f"\nbatch {args.batch} over {devices} device(s), {args.steps}-step scans; "
+          f"reference: one environment, {args.ref_seconds} s per id")
     if yardstick is not None:
         print(f"{YARDSTICK} (gymnax, same protocol): {yardstick.steps_per_s:,.0f} steps/s, "
               f"{yardstick.steps_per_cpu_s:,.0f} steps per CPU-second (compile {yardstick.compile_s:.2f} s)")
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "batch", "reference_steps_per_s", "reference_steps", "reference_steps_per_cpu_s",
+    keys = ["env_id", "batch", "devices", "reference_steps_per_s", "reference_steps", "reference_steps_per_cpu_s",
             "idsjax_steps_per_s", "idsjax_best_steps_per_s", "idsjax_steps_per_cpu_s", "speedup", "speedup_cpu", "cartpole_steps_per_s", "fraction_of_cartpole",
             "cartpole_steps_per_cpu_s", "fraction_of_cartpole_cpu",
             "compile_reset_s", "compile_step_s", "compile_s", "note"]

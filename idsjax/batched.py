@@ -5,7 +5,8 @@ Under `vmap`, gymnax's auto-reset builds a fresh game for *every* game at *every
 where the game is done: one more pass over every game's state and observation, and, in the randomised
 versions (v12, v14-v21), a fresh layout drawn per game that costs several times the transition. Yet
 only 5-8% of games end on a given step of random play (23% in v12). `step` instead ranks the done games
-with a prefix sum, resets them a chunk at a time from their own reset keys, and scatters their rows
+with a prefix sum, draws their fresh layouts a chunk at a time from their own reset keys (all of a
+chunk's games at once, games along the last axis, where the work vectorises), and writes their rows
 into the batch in place: every game gets exactly the reset that `vmap(env.step)` would give it.
 
     obs, state = idsjax.batched.reset(env, keys, params)
@@ -14,6 +15,7 @@ into the batch in place: every game gets exactly the reset that `vmap(env.step)`
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -51,8 +53,18 @@ def step(
         keys, state, action, params
     )
     truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(state_st, params)
-    obs_st = jax.vmap(env.get_obs, in_axes=(0, None))(state_st, params)
-    state, obs = reset_done(env, keys_reset, state_st, obs_st, terminated | truncated, params, chunk)
+    observe = jax.vmap(env.get_obs, in_axes=(0, None))
+    obs_st = observe(state_st, params)
+    done = terminated | truncated
+    if env.reset_is_random:
+        # Observations are a function of the state: observing the new batch once costs less than
+        # observing each fresh game apart, whose rows of 2-10 values do not vectorise (NOTES §7).
+        state = reset_done(env, keys_reset, state_st, done, params, chunk)
+        obs = observe(state, params)
+    else:
+        # A fresh game and its observation are constants here: their rows are written in place into
+        # the observations that the transition's fused kernels produced.
+        state, obs = reset_done(env, keys_reset, state_st, done, params, chunk, obs=obs_st)
     info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
     return obs, state, reward, terminated, truncated, info
 
@@ -61,22 +73,24 @@ def reset_done(
     env: IdsGameEnv,
     keys: jax.Array,
     state: EnvState,
-    obs: Any,
     done: jax.Array,
     params: EnvParams,
     chunk: float = DEFAULT_CHUNK,
-) -> tuple[EnvState, Any]:
-    """`(state, obs)` with every done game's rows replaced by `env.reset(keys[i], params)`'s.
+    obs: Any = None,
+):
+    """`state` with every done game `i` replaced by `env.initial_state(keys[i], params)`; given the
+    batch's observations `obs`, returns `(state, obs)` with theirs replaced too.
 
     The done games are reset `chunk · batch` at a time, in rank order, in a loop that runs as many
     rounds as needed (none when no game ended), so one compiled draw serves every number of ended
-    games.
+    games. A round draws only what a reset draws (`env.reset_draws`, for the round's games at once);
+    the rest of a fresh game is `env.reset_template`, the same for all.
     """
     batch = done.shape[0]
     size = min(batch, max(1, int(chunk * batch)))
     rank = jax.lax.associative_scan(jnp.add, done.astype(jnp.int32)) - 1  # rank among the done games
     num_done = rank[-1] + 1
-    fresh_for = jax.vmap(env.reset_env, in_axes=(0, None))  # (obs, state) of fresh games
+    template = env.reset_template(params)
 
     # order[j]: the game of rank j among the done games; past the last one, `batch`, which the
     # scatters below drop. Built once, so a round costs in proportion to its chunk, not to the batch.
@@ -84,9 +98,25 @@ def reset_done(
     order = jnp.full((batch + size,), batch, jnp.int32).at[slot].set(jnp.arange(batch, dtype=jnp.int32), mode="drop")
 
     def one_round(j, carry):
+        state, obs = carry
         games = jax.lax.dynamic_slice(order, (j * size,), (size,))
-        fresh = fresh_for(keys[jnp.minimum(games, batch - 1)], params)
-        # Rows are written in place, so the games that go on are not copied.
-        return jax.tree.map(lambda old, new: old.at[games].set(new, mode="drop"), carry, fresh[::-1])
+        drawn = env.reset_draws(keys[jnp.minimum(games, batch - 1)], params)
+        # Rows are written in place, so the games that go on are not copied; the template's values
+        # are broadcast over the round's rows.
+        fresh = {name: drawn.get(name, getattr(template, name)) for name in _fields(template)}
+        state = state.replace(**{name: getattr(state, name).at[games].set(value, mode="drop") for name, value in fresh.items()})
+        if obs is not None:
+            if drawn:
+                rows = jax.tree.map(lambda v: jnp.broadcast_to(v, (size,) + v.shape), template)
+                fresh_obs = jax.vmap(env.get_obs, in_axes=(0, None))(rows.replace(**drawn), params)
+            else:
+                fresh_obs = env.get_obs(template, params)
+            obs = jax.tree.map(lambda old, new: old.at[games].set(new, mode="drop"), obs, fresh_obs)
+        return state, obs
 
-    return jax.lax.fori_loop(0, (num_done + size - 1) // size, one_round, (state, obs))
+    state, obs = jax.lax.fori_loop(0, (num_done + size - 1) // size, one_round, (state, obs))
+    return state if obs is None else (state, obs)
+
+
+def _fields(state: EnvState) -> list[str]:
+    return [f.name for f in dataclasses.fields(state)]

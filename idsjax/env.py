@@ -121,39 +121,56 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def initial_state(self, key: jax.Array, params: EnvParams) -> EnvState:
         """A fresh game (spec §3.3): the instance's layout, or a new random one in randomised versions."""
-        k_layout, k_start = threefry.split(key)
+        return self.reset_template(params).replace(**self.reset_draws(key, params))
+
+    def reset_template(self, params: EnvParams) -> EnvState:
+        """A fresh game as far as it does not depend on the reset key: the instance's layout and start.
+        The fields of `reset_draws` replace the corresponding ones in randomised versions."""
         n = self.config.num_nodes
-        if self.config.spec.randomize_env:
-            attack, defense, detection, recon, revealed = layout.draw_layout(
-                k_layout, self.config, params, randomize=True
-            )
-        else:
-            attack, defense, detection, recon = (
-                params.initial_attack,
-                params.initial_defense,
-                params.initial_detection,
-                params.initial_recon,
-            )
-            revealed = jnp.zeros((n,), bool)
         false = jnp.bool_(False)
         return EnvState(
             time=jnp.int32(0),
-            attack=attack,
-            defense=defense,
-            detection=detection,
-            recon=recon,
-            revealed=revealed,
-            position=layout.start_position(k_start, self.config),
+            attack=params.initial_attack,
+            defense=params.initial_defense,
+            detection=params.initial_detection,
+            recon=params.initial_recon,
+            revealed=jnp.zeros((n,), bool),
+            position=jnp.int32(self.config.network.start_node),
             done=false,
             hacked=false,
             detected=false,
-            failed=jnp.zeros_like(attack),
+            failed=jnp.zeros_like(params.initial_attack),
             num_failed=jnp.int32(0),
             furthest_row=jnp.int32(self.config.network.rows - 1),
             num_hacked=jnp.int32(0),
             recon_targeted=jnp.zeros((n,), bool),
             timed_out=false,
         )
+
+    def reset_draws(self, key: jax.Array, params: EnvParams) -> dict[str, jax.Array]:
+        """The fields a reset draws from its key: a fresh layout in randomised versions, the start in
+        those with random starts, nothing otherwise.
+
+        `key` may also be a batch of keys (one leading axis): the fields then come for every game,
+        games first, each exactly what its own key gives; the layout is drawn with the games along
+        the last axis, where its element-wise work vectorises (`layout.draw_layout`).
+        """
+        spec = self.config.spec
+        if not self.reset_is_random:
+            return {}
+        one_key = key.ndim == (0 if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else 1)
+        split = threefry.split if one_key else jax.vmap(threefry.split, out_axes=1)
+        k_layout, k_start = split(key)
+        drawn = {}
+        if spec.randomize_env:
+            attack, defense, detection, recon, revealed = layout.draw_layout(
+                k_layout, self.config, params, randomize=True
+            )
+            drawn.update(attack=attack, defense=defense, detection=detection, recon=recon, revealed=revealed)
+        if spec.random_start:
+            start = partial(layout.start_position, config=self.config)
+            drawn["position"] = start(k_start) if one_key else jax.vmap(start)(k_start)
+        return drawn
 
     def joint_action(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
         """(attack id, defense id): the caller's and, on single-agent ids, the bot's (pre-step state)."""

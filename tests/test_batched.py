@@ -78,3 +78,45 @@ def test_step_limit_truncations_are_reset_too():
     same, num_done = lockstep(env, params, 1 / 16)
     assert bool(same.all())
     assert int(num_done.max()) > BATCH // 2  # the truncation steps end most games at once
+
+
+@pytest.mark.parametrize("eid", ["idsgame-v12", "idsgame-v15", "idsgame-v19", "idsgame-v3"])
+def test_reset_draws_for_a_batch_are_each_keys_own(eid):
+    """`env.reset_draws(keys)` (games along the last axis inside) equals the draws of each key alone,
+    and a template with them is `env.initial_state`."""
+    env, params = idsjax.make(eid)
+    keys = jax.random.split(jax.random.PRNGKey(11), 64)
+    many = jax.jit(env.reset_draws)(keys, params)
+    one = jax.vmap(env.reset_draws, in_axes=(0, None))(keys, params)
+    assert many.keys() == one.keys()
+    assert bool(env.reset_is_random) == bool(many)
+    for name in many:
+        assert many[name].shape == one[name].shape and bool(jnp.array_equal(many[name], one[name])), name
+    initial = jax.vmap(env.initial_state, in_axes=(0, None))(keys, params)
+    for name in many:
+        assert bool(jnp.array_equal(getattr(initial, name), many[name])), name
+
+
+@pytest.mark.parametrize("eid", ["idsgame-v19", "idsgame-v0"])
+def test_reset_done_with_observations(eid):
+    """Given observations, `reset_done` replaces the done games' observations by their fresh games'."""
+    env, params = idsjax.make(eid)
+    n = 64
+    key = jax.random.PRNGKey(5)
+    _, state = batched.reset(env, jax.random.split(key, n), params)
+    action = sample_actions(env.action_space(params), key, n)
+    obs_st, state_st, *_ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, action, params)
+    done = jnp.arange(n) % 3 == 0
+    keys = jax.random.split(jax.random.PRNGKey(6), n)
+    state_new, obs_new = jax.jit(
+        lambda k, s, d, o: batched.reset_done(env, k, s, d, params, 5 / n, obs=o)
+    )(keys, state_st, done, obs_st)
+    fresh_obs, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
+
+    def expected(f, s):
+        return jnp.where(done.reshape((n,) + (1,) * (s.ndim - 1)), f, s)
+
+    for a, b in zip(jax.tree.leaves(state_new), jax.tree.leaves(jax.tree.map(expected, fresh, state_st))):
+        assert bool(jnp.array_equal(a, b))
+    for a, b in zip(jax.tree.leaves(obs_new), jax.tree.leaves(jax.tree.map(expected, fresh_obs, obs_st))):
+        assert bool(jnp.array_equal(a, b))
