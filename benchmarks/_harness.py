@@ -84,7 +84,7 @@ def sample_actions(space, key: jax.Array, batch: int):
     of the run, the yardstick included. `(h * n) >> 16` maps 16 random bits to `0 … n-1` with a bias below
     n / 2**16 (0.4% for the 242 ids of v4-v6), invisible in a throughput benchmark.
     """
-    words = threefry.bits(key, (batch,))
+    words = batched.materialise(threefry.bits(key, (batch,)))  # one hash per word, not one per reader
     halves = (words & 0xFFFF, words >> 16)
 
     def to_ids(bits16, n):

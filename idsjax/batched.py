@@ -29,6 +29,11 @@ from idsjax.types import EnvParams, EnvState
 # (benchmarks/NOTES.md §5).
 DEFAULT_CHUNK = 1 / 16
 
+# Fixed-layout games with at most this many state and observation values are reset by a select over
+# the batch instead (v11, v13: 43 values, +16% in random play; v0, 204 values, and larger lose by
+# 15-50%; benchmarks/NOTES.md §8).
+SELECT_RESET_MAX_VALUES = 64
+
 
 def reset(env: IdsGameEnv, keys: jax.Array, params: EnvParams):
     """`jax.vmap(env.reset)` over `keys` (one per game), for symmetry with `step`."""
@@ -48,9 +53,10 @@ def step(
     `keys`: one key per game; `state`, `action`: batched along the first axis; `params`: shared.
     `chunk`: the fraction of the batch (static) reset per round; it changes the speed, never the result.
     """
-    keys, keys_reset = jax.vmap(env.split_reset_key)(keys)
-    _, state_st, reward, terminated, info = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
-        keys, state, action, params
+    keys, keys_reset = jax.vmap(env.split_reset_key)(materialise(keys))
+    drawn = materialise(jax.vmap(env.draw_step, in_axes=(0, 0, 0, None))(keys, state, action, params))
+    _, state_st, reward, terminated, info = jax.vmap(env.apply_step, in_axes=(0, 0, 0, 0, None))(
+        state, *drawn, params
     )
     truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(state_st, params)
     observe = jax.vmap(env.get_obs, in_axes=(0, None))
@@ -61,6 +67,17 @@ def step(
         # observing each fresh game apart, whose rows of 2-10 values do not vectorise (NOTES §7).
         state = reset_done(env, keys_reset, state_st, done, params, chunk)
         obs = observe(state, params)
+    elif _values_per_game((state_st, obs_st)) <= SELECT_RESET_MAX_VALUES:
+        # A game this small is cheaper to select over the whole batch than to write row by row in
+        # rounds of a few dozen small kernels. `done` is materialised first: otherwise every select
+        # kernel would recompute the transition that decides it.
+        fresh, fresh_obs = env.reset_template(params), env.get_obs(env.reset_template(params), params)
+        done = materialise(done)
+
+        def select(new, old):
+            return jnp.where(done.reshape(done.shape + (1,) * new.ndim), new, old)
+
+        state, obs = jax.tree.map(select, (fresh, fresh_obs), (state_st, obs_st))
     else:
         # A fresh game and its observation are constants here: their rows are written in place into
         # the observations that the transition's fused kernels produced.
@@ -120,3 +137,30 @@ def reset_done(
 
 def _fields(state: EnvState) -> list[str]:
     return [f.name for f in dataclasses.fields(state)]
+
+
+def materialise(tree: Any) -> Any:
+    """`tree`, unchanged, computed into memory before anything that reads it.
+
+    XLA's CPU fusion copies a cheap element-wise producer into every kernel that consumes it, and the
+    threefry hash behind a key, an action id or the detection uniform is a hundred cheap operations:
+    read by two dozen kernels of a step, it was computed two dozen times, most of a step's time
+    (benchmarks/NOTES.md §8). `lax.optimization_barrier` is dropped before fusion on the CPU; a
+    conditional is not. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
+    so the branch that would change the values never runs. Under an outer `vmap` the conditional
+    becomes a select of the same values: still exact, just no barrier.
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return tree
+    witness = jnp.ravel(leaves[0])[0]
+    if jnp.issubdtype(witness.dtype, jax.dtypes.prng_key):
+        witness = jnp.ravel(jax.random.key_data(witness))[0]
+    always = (witness.astype(jnp.int32) | 1) != 0
+    # The other branch reverses each array: not what XLA can prove equal, and never taken.
+    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(lambda x: x[::-1] if x.ndim else x, t), tree)
+
+
+def _values_per_game(tree: Any) -> int:
+    """Values per game in a batched pytree (static)."""
+    return sum(leaf.size // leaf.shape[0] for leaf in jax.tree.leaves(tree))

@@ -221,18 +221,31 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         return spec.randomize_env or spec.random_start
 
     def step_env(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
+        return self.apply_step(state, *self.draw_step(key, state, action, params), params)
+
+    def draw_step(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
+        """What a step draws or is given: (attack id, defense id, detection uniform). On single-agent
+        ids the bot's id is drawn from the pre-step state."""
         if self.config.mode is Mode.TWO_AGENT:
             k_bots, k_detect = key, key  # no bot draws: the detection draw is the only one
         else:
             k_bots, k_detect = threefry.split(key)
         attack_action, defense_action = self.joint_action(k_bots, state, action, params)
+        return (
+            jnp.asarray(attack_action, jnp.int32),
+            jnp.asarray(defense_action, jnp.int32),
+            threefry.uniform(k_detect),
+        )
+
+    def apply_step(self, state: EnvState, attack_action, defense_action, detection_u, params: EnvParams):
+        """`step_env` once `draw_step` has drawn: the transition, the observation, the learner's reward."""
         next_state, rewards, info = transition(
-            self.config, state, attack_action, defense_action, threefry.uniform(k_detect), params
+            self.config, state, attack_action, defense_action, detection_u, params
         )
         info = {
             **info,
-            "attack_action": jnp.asarray(attack_action, jnp.int32),
-            "defense_action": jnp.asarray(defense_action, jnp.int32),
+            "attack_action": attack_action,
+            "defense_action": defense_action,
             "attacker_reward": rewards[0],
             "defender_reward": rewards[1],
         }

@@ -18,6 +18,8 @@ IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 15, 16, 17, 18, 19, 20, 21)] 
     env_id(19, Mode.MINIMAL_DEFENSE),
     env_id(19, Mode.MAXIMAL_ATTACK),
     env_id(0, Mode.TWO_AGENT),
+    env_id(13, Mode.TWO_AGENT),  # small enough for the select reset
+    env_id(11, Mode.MINIMAL_DEFENSE),
     env_id(3, Mode.RANDOM_DEFENSE),
     env_id(5, Mode.TWO_AGENT),
     env_id(7, Mode.RANDOM_ATTACK),
@@ -120,3 +122,39 @@ def test_reset_done_with_observations(eid):
         assert bool(jnp.array_equal(a, b))
     for a, b in zip(jax.tree.leaves(obs_new), jax.tree.leaves(jax.tree.map(expected, fresh_obs, obs_st))):
         assert bool(jnp.array_equal(a, b))
+
+
+def test_materialise_returns_its_input_for_every_dtype():
+    tree = {
+        "ints": jnp.arange(-5, 5, dtype=jnp.int32),
+        "bools": jnp.arange(6) % 2 == 0,
+        "floats": jnp.linspace(-1.0, 1.0, 7),
+        "int8": jnp.arange(8, dtype=jnp.int8).reshape(2, 4),
+        "scalar": jnp.int32(0),
+        "keys": jax.random.split(jax.random.key(1), 3),
+        "raw_keys": jax.random.split(jax.random.PRNGKey(1), 3),
+    }
+    zeros_first = {**tree, "ints": jnp.zeros(10, jnp.int32)}  # a witness of 0 must not flip the branch
+    for t in (tree, zeros_first):
+        for out in (batched.materialise(t), jax.jit(batched.materialise)(t)):
+            for name in t:
+                a, b = out[name], t[name]
+                if jnp.issubdtype(b.dtype, jax.dtypes.prng_key):
+                    a, b = jax.random.key_data(a), jax.random.key_data(b)
+                assert bool(jnp.array_equal(a, b)), name
+    batched_out = jax.vmap(batched.materialise)(jnp.arange(12).reshape(3, 4))
+    assert bool(jnp.array_equal(batched_out, jnp.arange(12).reshape(3, 4)))
+
+
+def test_batched_step_with_typed_keys():
+    env, params = idsjax.make("idsgame-v19")
+    keys = jax.random.split(jax.random.key(4), 64)
+    _, state = batched.reset(env, keys, params)
+    action = sample_actions(env.action_space(params), jax.random.PRNGKey(2), 64)
+    for _ in range(3):
+        ours = jax.jit(lambda k, s: batched.step(env, k, s, action, params))(keys, state)
+        theirs = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+            assert bool(jnp.array_equal(a, b))
+        state = ours[1]
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
