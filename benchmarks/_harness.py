@@ -329,6 +329,11 @@ def mib(n: int | None) -> float | None:
 
 
 def jax_device() -> str:
-    """The first JAX device in words, e.g. `TFRT_CPU_0` or `NVIDIA H100 80GB HBM3`."""
+    """The first JAX device in words, e.g. `cpu:cpu` or `gpu:NVIDIA H100 80GB HBM3`."""
     d = jax.devices()[0]
     return f"{d.platform}:{getattr(d, 'device_kind', d)}"
+
+
+def devices_line() -> str:
+    """The default backend's devices in words, e.g. `2 x cpu:cpu`."""
+    return f"{len(jax.devices())} x {jax_device()}"

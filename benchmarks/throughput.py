@@ -8,11 +8,11 @@ Protocol (`benchmarks/_harness.py`): uniform random action ids drawn with one ba
 step, gymnax auto-reset (`idsjax.batched.step` for idsjax ids, bit for bit `vmap(env.step)` but
 resetting only the games that ended; `vmap(env.step)` for gymnax ids), every observation, reward and
 done flag folded into a checksum carried through one jitted `lax.scan` of a fixed number of steps;
-compile (lower + compile of the reset and of the scan) and one warmup call excluded from the timing;
-`block_until_ready`. Steady-state speed is the median of `--repeats` calls; the CSV adds the best
-call and the steps per second of process CPU time, which other processes' load on a shared machine
-barely moves (on an idle 2-core machine XLA spreads a program over both cores, about 1.8 CPU-seconds
-per second).
+the batch split over the devices (one per CPU core; `--devices`); compile (lower + compile of the
+reset and of the scan) and one warmup call excluded from the timing; `block_until_ready`.
+Steady-state speed is the median of at least `--repeats` calls and 0.5 s of play; the CSV adds the
+best call and the steps per second of process CPU time (about 2 CPU-seconds per second on an idle
+2-core machine).
 Writes `throughput.csv` and `throughput.png` (steps/s against batch size, log-log) to `--out`.
 """
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def plot(rows: list[dict], path: Path) -> None:
     """Steps/s against batch size, log-log; on a CPU a second panel shows steps per CPU-second,
-    which is what to read when the machine is shared (XLA runs these programs on one thread)."""
+    which is what to read when the machine is shared with other work."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,7 +154,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.suptitle(f"idsjax random play, every observation consumed — {h.jax_device()}")
+    fig.suptitle(f"idsjax random play, every observation consumed — {h.devices_line()}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
