@@ -8,6 +8,8 @@ only 5-8% of games end on a given step of random play (23% in v12). `step` inste
 with a prefix sum, draws their fresh layouts a chunk at a time from their own reset keys (all of a
 chunk's games at once, games along the last axis, where the work vectorises), and writes their rows
 into the batch in place: every game gets exactly the reset that `vmap(env.step)` would give it.
+Each game's random draws are computed once into memory first (`materialise`): left to XLA's CPU
+fusion, they were recomputed inside every kernel that reads them.
 
     obs, state = idsjax.batched.reset(env, keys, params)
     obs, state, reward, terminated, truncated, info = idsjax.batched.step(env, keys, state, action, params)
@@ -30,8 +32,8 @@ from idsjax.types import EnvParams, EnvState
 DEFAULT_CHUNK = 1 / 16
 
 # Fixed-layout games with at most this many state and observation values are reset by a select over
-# the batch instead (v11, v13: 43 values, +16% in random play; v0, 204 values, and larger lose by
-# 15-50%; benchmarks/NOTES.md §8).
+# the batch instead (v11, v13: 43 values, +16-17% in random play; v0 with 204 values, v3 and v4 lost
+# 15-31% that way; benchmarks/NOTES.md §8.3).
 SELECT_RESET_MAX_VALUES = 64
 
 
