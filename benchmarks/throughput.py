@@ -60,6 +60,9 @@ def parse_args(argv):
                    help=f"smoke run: {' '.join(QUICK_ENVS)} at batch {' '.join(map(str, QUICK_BATCH_SIZES))}, "
                    "short scans, 2 repeats (unless --envs/--batch-sizes/--steps/--repeats are given)")
     args = p.parse_args(argv)
+    available = len(h.jax.devices())
+    if args.devices is not None and not 1 <= args.devices <= available:
+        p.error(f"--devices must be between 1 and {available} (the devices JAX sees here), got {args.devices}")
     if args.quick:
         if args.envs == ["default"]:
             args.envs = list(QUICK_ENVS)

@@ -117,6 +117,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {' '.join(QUICK_ENVS)}, 0.3 s of reference, 16-step scans, 2 repeats")
     args = p.parse_args(argv)
+    available = len(h.jax.devices())
+    if args.devices is not None and not 1 <= args.devices <= available:
+        p.error(f"--devices must be between 1 and {available} (the devices JAX sees here), got {args.devices}")
     if args.quick:
         given = argv if argv is not None else sys.argv[1:]
         if args.envs == ["default"]:

@@ -1,6 +1,10 @@
 """The benchmark modules run end to end with tiny arguments (seconds, not minutes)."""
 
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +32,33 @@ def test_vs_reference_smoke(tmp_path):
     assert row["reference_steps_per_s"] > 0 and row["idsjax_steps_per_s"] > 0 and row["cartpole_steps_per_s"] > 0
     assert row["speedup"] == pytest.approx(row["idsjax_steps_per_s"] / row["reference_steps_per_s"])
     assert (tmp_path / "vs_reference.csv").exists() and (tmp_path / "vs_reference.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("module", [throughput, vs_reference])
+@pytest.mark.parametrize("devices", ["0", "-1", "100000"])
+def test_bad_device_count_is_a_usage_error(module, devices, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(TINY + ["--devices", devices])
+    assert exit_info.value.code == 2
+    assert "--devices must be between 1 and" in capsys.readouterr().err
+
+
+def test_one_device_splits_nothing(tmp_path):
+    rows = throughput.main(TINY + ["--batch-sizes", "4", "--devices", "1", "--no-plot", "--out", str(tmp_path)])
+    assert rows[0]["devices"] == 1 and rows[0]["error"] == ""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU core: nothing to split the batch over")
+def test_command_line_splits_the_batch_over_every_core(tmp_path):
+    """`python -m benchmarks.throughput` asks JAX for one CPU device per core before it starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.throughput", *TINY, "--batch-sizes", "8", "--no-plot", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(tmp_path / "throughput.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    expected = os.cpu_count()  # one device per core, as many of them as divide the batch of 8
+    while 8 % expected:
+        expected -= 1
+    assert int(row["devices"]) == expected >= 2 and row["error"] == ""
