@@ -21,13 +21,14 @@ are inside the timed program. Every variant carries the game state and folds wha
                   the scan) on the same program otherwise; see benchmarks/NOTES.md
   vmap(env.step)+random  random ids from one batch key, per-game key split inside the scan, gymnax's
                   auto-reset under vmap
-  batched.step+random  the benchmark protocol: the same with `idsjax.batched.step`, which returns the
-                  same values and resets only the games that ended
+  batched.step+random  the benchmark protocol on one device: the same with `idsjax.batched.step`,
+                  which returns the same values and resets only the games that ended (the
+                  throughput and vs_reference command lines split the batch over one device per core)
 
 Variants are timed round-robin (`--rounds` rounds) so a load spike on a shared machine hits them all.
 The table leads with the median process CPU time per game-step, which other processes' load barely
-moves (XLA ran these programs on one thread on CPU: CPU time = wall time on an idle machine), then the
-best and median wall times; "x transition" compares CPU times. `--dump-hlo` writes each variant's StableHLO
+moves (XLA spreads one program over the cores, so on an idle 2-core machine CPU time is about twice
+the wall time), then the best and median wall times; "x transition" compares CPU times. `--dump-hlo` writes each variant's StableHLO
 (`jax.jit(f).lower(...).as_text()`) and optimised HLO (`.compile().as_text()`) to
 `benchmarks/results/hlo/`.
 """
