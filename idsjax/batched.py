@@ -73,7 +73,8 @@ def step(
         # A game this small is cheaper to select over the whole batch than to write row by row in
         # rounds of a few dozen small kernels. `done` is materialised first: otherwise every select
         # kernel would recompute the transition that decides it.
-        fresh, fresh_obs = env.reset_template(params), env.get_obs(env.reset_template(params), params)
+        fresh = env.reset_template(params)
+        fresh_obs = env.get_obs(fresh, params)
         done = materialise(done)
 
         def select(new, old):
@@ -147,8 +148,8 @@ def materialise(tree: Any) -> Any:
     XLA's CPU fusion copies a cheap element-wise producer into every kernel that consumes it, and the
     threefry hash behind a key, an action id or the detection uniform is a hundred cheap operations:
     read by two dozen kernels of a step, it was computed two dozen times, most of a step's time
-    (benchmarks/NOTES.md §8). `lax.optimization_barrier` is dropped before fusion on the CPU; a
-    conditional is not. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
+    (benchmarks/NOTES.md §8.2). A `lax.optimization_barrier` on those values left the copies where
+    they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
     so the branch that would change the values never runs. Under an outer `vmap` the conditional
     becomes a select of the same values: still exact, just no barrier.
     """
