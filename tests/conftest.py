@@ -1,10 +1,38 @@
-"""Shared test setup: a persistent JAX compilation cache, one directory per jaxlib version."""
+"""Shared test setup: a persistent JAX compilation cache, one directory per jaxlib version, and the
+reference oracle required where CI runs (`IDSJAX_REQUIRE_REFERENCE=1`, set by `make test`)."""
 
+import os
+import warnings
 from pathlib import Path
 
 import jax
 import jaxlib
+import pytest
 
 _CACHE = Path(__file__).resolve().parent.parent / ".jax_cache" / f"jaxlib-{jaxlib.__version__}"
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def pytest_sessionstart(session):
+    """Without the oracle the parity tests skip; where it is required, a missing oracle is an error,
+    so a broken install can never pass as 110 skipped parity tests."""
+    if not _flag("IDSJAX_REQUIRE_REFERENCE"):
+        return
+    if _flag("IDSJAX_TESTS_WITHOUT_REFERENCE"):
+        raise pytest.UsageError(
+            "IDSJAX_REQUIRE_REFERENCE and IDSJAX_TESTS_WITHOUT_REFERENCE are both set; unset one of them"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import gym_idsgame.envs.idsgame_env  # noqa: F401
+    except Exception as err:  # noqa: BLE001 — any failure to import means the oracle is unusable
+        raise pytest.UsageError(
+            f"IDSJAX_REQUIRE_REFERENCE is set but the reference oracle (gym-idsgame 1.0.13) cannot be "
+            f"imported ({type(err).__name__}: {err}); run `make reference` to install it"
+        ) from None
