@@ -3,33 +3,47 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
+# The lock: every install takes its versions from it, so a fresh clone gets the versions tested when it
+# was written. `make lock` refreshes it (after changing a dependency in either pyproject.toml).
+LOCK      := constraints.txt
+LOCK_VENV := $(VENV)/lock
+# The extras of idsjax that the checkout uses (tests, benchmarks, the views, the linter).
+EXTRAS := test,bench,play,lint
 # The oracle for the parity tests: gym-idsgame 1.0.13 (old gym API) without its heavy extras.
 REFERENCE_PKGS := gym-idsgame==1.0.13 gym==0.26.2
 REFERENCE_DEPS := gym-notices cloudpickle matplotlib seaborn opencv-python-headless jsonpickle tqdm
 
-.PHONY: install reference test test-all run demo bench clean
+.PHONY: install reference test test-all lint run demo bench lock clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The library (with its extras) and the research kit `idsjax-baselines` (baselines/pyproject.toml),
+# both editable. setuptools >= 77 is there for tests/test_packaging.py's wheel builds.
+$(VENV)/.installed: pyproject.toml baselines/pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[train,test,bench,play]"
+	$(PIP) install -q -c $(LOCK) "setuptools>=77" wheel
+	$(PIP) install -q -c $(LOCK) -e ".[$(EXTRAS)]" -e ./baselines
 	touch $@
 
 reference: $(VENV)/.reference
 
 $(VENV)/.reference: $(VENV)/.installed
 	$(PIP) install -q --no-deps $(REFERENCE_PKGS)
-	$(PIP) install -q $(REFERENCE_DEPS)
+	$(PIP) install -q -c $(LOCK) $(REFERENCE_DEPS)
 	$(BIN)/python -c "import warnings; warnings.filterwarnings('ignore'); import gym_idsgame.envs.idsgame_env"
 	touch $@
 
+# IDSJAX_REQUIRE_REFERENCE=1: the parity tests fail, instead of skipping, when the oracle is missing.
 test: install reference
-	$(BIN)/python -m pytest -n 2 -q
+	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q
 
 test-all: install reference
-	$(BIN)/python -m pytest -n 2 -q -m ""
+	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m ""
+
+# `ruff format --check .` joins this once the tree has been formatted.
+lint: install
+	$(BIN)/ruff check .
 
 run: install
 	$(BIN)/python -m baselines.ppo
@@ -40,6 +54,21 @@ demo: install
 bench: install reference
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.vs_reference
+
+# Re-resolve every dependency to the newest versions the pyproject files allow, in a scratch venv, and
+# pin them all (the reference oracle's dependencies included; gym-idsgame and gym are pinned above).
+# Then `make clean test` tries them; commit constraints.txt with the change that needed it.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
+	$(LOCK_VENV)/bin/python -m pip install -q -e ".[$(EXTRAS)]" -e ./baselines $(REFERENCE_DEPS)
+	{ echo "# The lock: \`make install\` installs with -c $(LOCK). Regenerate with \`make lock\`, never by hand."; \
+	  $(LOCK_VENV)/bin/python -c "import platform as p; print(f'# Resolved on Python {p.python_version()}, {p.system()} {p.machine()}.')"; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -i -E '^(pip|idsjax|idsjax-baselines)=='; \
+	} > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

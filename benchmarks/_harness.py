@@ -23,8 +23,9 @@ import platform
 import resource
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -94,7 +95,7 @@ def sample_actions(space, key: jax.Array, batch: int):
         names = sorted(space.spaces)
         if len(names) > 2:
             raise ValueError(f"sample_actions draws at most two players' ids, got {names}")
-        return {name: to_ids(h, space.spaces[name].n) for name, h in zip(names, halves)}
+        return {name: to_ids(h, space.spaces[name].n) for name, h in zip(names, halves, strict=False)}
     return to_ids(halves[1], space.n)
 
 
@@ -291,7 +292,8 @@ def measure(
 
 # -- output ------------------------------------------------------------------------------------
 def device_line() -> str:
-    return f"JAX {jax.__version__} on {len(jax.devices())} device(s) {jax.devices()} ({os.cpu_count()} CPU cores visible)"
+    devices = jax.devices()
+    return f"JAX {jax.__version__} on {len(devices)} device(s) {devices} ({os.cpu_count()} CPU cores visible)"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -307,7 +309,7 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     cells = [[header for _, header in columns]] + [[fmt(row.get(key)) for key, _ in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     for i, r in enumerate(cells):
-        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
 

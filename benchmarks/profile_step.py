@@ -28,8 +28,8 @@ are inside the timed program. Every variant carries the game state and folds wha
 Variants are timed round-robin (`--rounds` rounds) so a load spike on a shared machine hits them all.
 The table leads with the median process CPU time per game-step, which other processes' load barely
 moves (XLA spreads one program over the cores, so on an idle 2-core machine CPU time is about twice
-the wall time), then the best and median wall times; "x transition" compares CPU times. `--dump-hlo` writes each variant's StableHLO
-(`jax.jit(f).lower(...).as_text()`) and optimised HLO (`.compile().as_text()`) to
+the wall time), then the best and median wall times; "x transition" compares CPU times. `--dump-hlo` writes
+each variant's StableHLO (`jax.jit(f).lower(...).as_text()`) and optimised HLO (`.compile().as_text()`) to
 `benchmarks/results/hlo/`.
 """
 

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from benchmarks import cpu_devices  # noqa: F401 - first: one JAX device per core
+
+# isort: split
 from benchmarks import _harness as h
 
 DEFAULT_BATCH_SIZES = (1, 1024, 8192, 65536)
@@ -107,14 +109,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append(row)
 
     columns = [
-        ("env_id", "env"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"), ("steps_per_s", "steps/s (median)"),
-        ("best_steps_per_s", "best"), ("steps_per_cpu_s", "steps/CPU-s"), ("compile_reset_s", "compile reset s"), ("compile_step_s", "compile scan s"),
+        ("env_id", "env"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"),
+        ("steps_per_s", "steps/s (median)"), ("best_steps_per_s", "best"), ("steps_per_cpu_s", "steps/CPU-s"),
+        ("compile_reset_s", "compile reset s"), ("compile_step_s", "compile scan s"),
         ("step_program_mib", "scan program MiB"), ("max_rss_mib", "max RSS MiB"), ("error", "error"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s", "compile_reset_s", "compile_step_s",
-            "compile_s", "step_program_mib", "reset_program_mib", "max_rss_mib", "checksum", "error"]
+    keys = ["env_id", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s",
+            "compile_reset_s", "compile_step_s", "compile_s", "step_program_mib", "reset_program_mib", "max_rss_mib",
+            "checksum", "error"]
     table = [{k: row.get(k, "") for k in keys} | {"device": str(h.jax_device()), "jax": h.jax.__version__}
              for row in rows]
     csv_path = args.out / "throughput.csv"
@@ -141,12 +145,12 @@ def plot(rows: list[dict], path: Path) -> None:
     ids = list(dict.fromkeys(r["env_id"] for r in rows))
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics) + 3, 6.5), squeeze=False, sharey=True)
     cmap = plt.get_cmap("tab20")
-    for ax, (metric, label) in zip(axes[0], metrics):
+    for ax, (metric, label) in zip(axes[0], metrics, strict=True):
         for i, env_id in enumerate(ids):
             pts = sorted((r["batch"], r[metric]) for r in rows if r["env_id"] == env_id and r.get(metric))
             if not pts:
                 continue
-            x, y = zip(*pts)
+            x, y = zip(*pts, strict=True)
             bold = env_id in ("idsgame-v3", "CartPole-v1")
             color = "black" if env_id == "CartPole-v1" else cmap(i % 20)
             ax.plot(x, y, marker="o", ms=3, lw=2.5 if bold else 1, color=color,

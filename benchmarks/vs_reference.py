@@ -27,6 +27,8 @@ import warnings
 from pathlib import Path
 
 from benchmarks import cpu_devices  # noqa: F401 - first: one JAX device per core
+
+# isort: split
 from benchmarks import _harness as h
 
 YARDSTICK = "CartPole-v1"
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     yardstick = None
     if not args.no_yardstick:
-        yardstick = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
+        yardstick = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed,
+                              devices=args.devices)
         print(f"  {YARDSTICK} batch {args.batch}: {yardstick.steps_per_s:,.0f} steps/s", file=sys.stderr, flush=True)
 
     rows: list[dict] = []
@@ -196,13 +199,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("env_id", "env"), ("reference_steps_per_s", "reference steps/s"), ("idsjax_steps_per_s", "idsjax steps/s"),
         ("idsjax_steps_per_cpu_s", "idsjax steps/CPU-s"), ("speedup", "x reference"),
         ("speedup_cpu", "x reference (CPU)"),
-        ("fraction_of_cartpole", "/ CartPole"), ("fraction_of_cartpole_cpu", "/ CartPole (CPU)"), ("compile_s", "compile s"),
+        ("fraction_of_cartpole", "/ CartPole"), ("fraction_of_cartpole_cpu", "/ CartPole (CPU)"),
+        ("compile_s", "compile s"),
         ("note", "note"),
     ]
     print()
     h.print_table(rows, columns)
     keys = ["env_id", "batch", "devices", "reference_steps_per_s", "reference_steps", "reference_steps_per_cpu_s",
-            "idsjax_steps_per_s", "idsjax_best_steps_per_s", "idsjax_steps_per_cpu_s", "speedup", "speedup_cpu", "cartpole_steps_per_s", "fraction_of_cartpole",
+            "idsjax_steps_per_s", "idsjax_best_steps_per_s", "idsjax_steps_per_cpu_s", "speedup", "speedup_cpu",
+            "cartpole_steps_per_s", "fraction_of_cartpole",
             "cartpole_steps_per_cpu_s", "fraction_of_cartpole_cpu",
             "compile_reset_s", "compile_step_s", "compile_s", "note"]
     table = [{k: row.get(k, "") for k in keys} | {"device": h.jax_device(), "jax": h.jax.__version__}

@@ -36,7 +36,8 @@ def train(env_id: str, episodes: int, seed: int, alpha=0.2, gamma=0.99, eps_star
             legal = np.flatnonzero(mask)
             action = int(rng.choice(legal)) if rng.random() < eps else greedy(q[state], mask)
             obs, reward, terminated, truncated, info = env.step(action)
-            target = reward if terminated or truncated else reward + gamma * q[obs.tobytes()][info["action_mask"].astype(bool)].max()
+            next_legal = info["action_mask"].astype(bool)
+            target = reward if terminated or truncated else reward + gamma * q[obs.tobytes()][next_legal].max()
             q[state][action] += alpha * (target - q[state][action])
             done = terminated or truncated
         obs, info = env.reset()
