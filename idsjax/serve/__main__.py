@@ -1,0 +1,97 @@
+"""python -m idsjax.serve: serve batched idsjax games to remote agents (HTTP, WebSocket, a browser page).
+
+    python -m idsjax.serve --env idsgame-v3 --port 8000 --record runs/games
+    python -m idsjax.serve --env idsgame-v3 --opponent bot:defend_minimal --opponent attacker=random
+
+Roles no remote agent plays are played by `--opponent` policies: a bot name goes to its side
+(`bot:attack_maximal`, `bot:random_attack` attack; `bot:defend_minimal`, `bot:random_defense` defend);
+`SIDE=SPEC` names the side (`defender=checkpoint:runs/ppo/...`, `attacker=random`). Default: the id's
+bots (random bots on two-agent ids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from idsjax.policies import ATTACK_BOTS, ATTACKER, DEFENDER, DEFENSE_BOTS, SIDES
+
+
+def _opponents(specs: list[str]) -> dict:
+    out = {}
+    for spec in specs:
+        side, sep, policy = spec.partition("=")
+        if not sep:
+            policy = spec
+            name = spec[4:] if spec.startswith("bot:") else spec
+            if name in ATTACK_BOTS:
+                side = ATTACKER
+            elif name in DEFENSE_BOTS:
+                side = DEFENDER
+            else:
+                raise ValueError(f"--opponent {spec!r}: say which side it plays, e.g. defender={spec}")
+        if side not in SIDES:
+            raise ValueError(f"--opponent {spec!r}: the side must be 'attacker' or 'defender'")
+        out[side] = policy
+    return out
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="python -m idsjax.serve", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--env", default="idsgame-v3", help="any of the 110 ids (default idsgame-v3)")
+    p.add_argument("--instance-seed", type=int, default=0, help="the instance's construction seed")
+    p.add_argument("--max-games", type=int, default=256, help="games at once (the batch doubles up to it)")
+    p.add_argument("--max-agents", type=int, default=None, help="agents at once (default 2 x max-games)")
+    p.add_argument("--opponent", action="append", default=[], metavar="[SIDE=]SPEC",
+                   help="who plays a role no agent plays: bot:NAME, random, checkpoint:PATH (repeatable)")
+    p.add_argument("--idle-timeout", type=float, default=60.0, help="seconds an agent may stay silent")
+    p.add_argument("--on-idle", choices=("bot", "end"), default="bot",
+                   help="when an agent idles: a bot takes its role, or the game ends")
+    p.add_argument("--record", default=None, metavar="DIR", help="write every game's trajectories here")
+    p.add_argument("--window-ms", type=float, default=2.0, help="gathering window before a tick")
+    p.add_argument("--join-rate", type=float, default=50.0, help="joins per second per client address")
+    p.add_argument("--client-rate", type=float, default=2000.0, help="messages per second per client address")
+    p.add_argument("--warm-up", action="store_true", help="compile every batch size before serving")
+    p.add_argument("--log-level", default="warning")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    try:
+        import uvicorn
+
+        from idsjax.serve.app import create_app
+        from idsjax.serve.coordinator import Coordinator
+    except ImportError as err:
+        print(f"the server needs its extra: pip install 'idsjax[serve]' ({err})", file=sys.stderr)
+        return 2
+    try:
+        if not 1 <= args.port <= 65535:
+            raise ValueError(f"--port must be in 1..65535, got {args.port}")
+        if args.max_games < 1:
+            raise ValueError(f"--max-games must be positive, got {args.max_games}")
+        if args.idle_timeout <= 0 or args.window_ms < 0:
+            raise ValueError("--idle-timeout must be positive and --window-ms non-negative")
+        coordinator = Coordinator(args.env, instance_seed=args.instance_seed, max_games=args.max_games,
+                                  max_agents=args.max_agents, opponents=_opponents(args.opponent),
+                                  idle_timeout=args.idle_timeout, on_idle=args.on_idle, record_dir=args.record,
+                                  window=args.window_ms / 1000)
+    except Exception as err:  # noqa: BLE001 — bad options of any kind: one sentence, exit code 2
+        print(f"python -m idsjax.serve: {err}", file=sys.stderr)
+        return 2
+    if args.warm_up:
+        coordinator.engine.warm_up()
+    app = create_app(coordinator, join_rate=args.join_rate, client_rate=args.client_rate,
+                     client_burst=2 * args.client_rate)
+    print(f"idsjax.serve: {args.env} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: the app's lifespan then writes the records.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws_max_size=16_384,
+                ws="websockets-sansio", timeout_graceful_shutdown=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""The coordinator: games by id, agents by role and secret token, one batched tick for all ready games.
+
+Transport-free (the HTTP and WebSocket layers in `idsjax.serve.app` call it), single-threaded on one
+asyncio loop. A game steps when every role reserved for remote agents (`players`) has submitted an
+action; the other roles are played by the server's opponent policies. Each agent sees only its own
+view: its observation, its reward, its legal ids, the step's end flags and its episode counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+import idsjax
+from idsjax.policies import ATTACKER, DEFENDER, SIDES, default_policy, policy_name, resolve_policy
+from idsjax.serve.engine import BatchEngine, game_key
+from idsjax.serve.recorder import GameRecorder
+from idsjax.serve.text import text_view
+
+GAME_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_SEED = 2**31 - 1
+ON_IDLE = ("bot", "end")
+
+
+class ServeError(Exception):
+    """A refused request: an HTTP-like status and one sentence for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(eq=False)
+class Agent:
+    token: str
+    game: "Game"
+    role: str
+    last_seen: float
+    waiter: asyncio.Future | None = None
+
+
+@dataclass(eq=False)
+class Game:
+    id: str
+    slot: int
+    seed: int
+    key: np.ndarray
+    players: set
+    created: float
+    agents: dict = field(default_factory=dict)   # role -> Agent
+    pending: dict = field(default_factory=dict)  # role -> action id of the current step
+    episode: int = 0       # the current episode (0, 1, ...)
+    t: int = 0             # joint steps over all episodes: the step-key counter
+    episode_step: int = 0
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))
+    episodes: int = 0      # finished episodes
+    hacks: int = 0
+    detections: int = 0
+    obs: dict = field(default_factory=dict)
+    attack_legal: list = field(default_factory=list)
+    last: dict = field(default_factory=dict)     # role -> what the last step was for that role
+    last_joint: tuple | None = None
+    recorder: GameRecorder | None = None
+    closed: bool = False
+    requested: tuple = (None, None)  # (players, seed) as the creator asked
+
+
+class Coordinator:
+    """All games of one environment id (see the module docstring)."""
+
+    def __init__(self, env_id: str = "idsgame-v3", *, instance_seed: int = 0, max_games: int = 256,
+                 max_agents: int | None = None, opponents: dict | None = None, idle_timeout: float = 60.0,
+                 on_idle: str = "bot", record_dir: str | None = None, window: float = 0.002,
+                 initial_slots: int = 8, clock=time.monotonic):
+        if on_idle not in ON_IDLE:
+            raise ValueError(f"on_idle must be one of {ON_IDLE}, got {on_idle!r}")
+        self.env, self.params = idsjax.make(env_id, seed=instance_seed)
+        self.env_id, self.instance_seed = env_id, instance_seed
+        self.config = self.env.config
+        opponents = dict(opponents or {})
+        self.opponent_specs = {side: opponents.get(side) or default_policy(self.env, side) for side in SIDES}
+        policies = {side: resolve_policy(spec, side, self.env, self.params)
+                    for side, spec in self.opponent_specs.items()}
+        self.engine = BatchEngine(self.env, self.params, policies[ATTACKER], policies[DEFENDER],
+                                  max_games=max_games, initial=initial_slots)
+        self.max_games = max_games
+        self.max_agents = 2 * max_games if max_agents is None else max_agents
+        self.idle_timeout, self.on_idle = float(idle_timeout), on_idle
+        self.record_dir = record_dir
+        if record_dir:
+            os.makedirs(record_dir, exist_ok=True)
+        self.window = window
+        self.clock = clock
+        self.games: dict[str, Game] = {}
+        self.agents: dict[str, Agent] = {}
+        self._ready: set[Game] = set()
+        self._wake: asyncio.Event | None = None
+        self.defense_legal = np.flatnonzero(np.asarray(self.env.defense_mask(None, self.params))).tolist()
+        self.num_ids = {ATTACKER: self.config.num_attack_ids, DEFENDER: self.config.num_defense_actions}
+        self.ticks = 0
+        self.steps = 0
+        self.written: list[str] = []  # trajectory files written so far
+
+    # -- agents and games ---------------------------------------------------------------------------
+    def join(self, game_id: str | None, role: str, players=None, seed: int | None = None,
+             text: bool = False) -> tuple[str, dict]:
+        """Create game `game_id` (or a fresh id) or join it as `role`: (secret token, the role's view)."""
+        if role not in SIDES:
+            raise ServeError(422, f"role must be 'attacker' or 'defender', got {role!r}")
+        if game_id is not None and (not isinstance(game_id, str) or not GAME_ID.match(game_id)):
+            raise ServeError(422, "game_id must be 1-64 letters, digits, '_' or '-'")
+        if len(self.agents) >= self.max_agents:
+            raise ServeError(503, f"the server is full ({self.max_agents} agents); try again later")
+        game = self.games.get(game_id) if game_id is not None else None
+        if game is None:
+            game = self._create(game_id, role, players, seed)
+        else:
+            # Joiners may repeat the creator's request (two agents started with the same command);
+            # anything else would silently not apply.
+            if (players is not None and set(players) != game.requested[0]) or (
+                    seed is not None and seed != game.requested[1]):
+                raise ServeError(409, f"game {game_id!r} exists with other players or seed; join it with a role only")
+            if role in game.agents:
+                raise ServeError(409, f"the {role} of game {game_id!r} is taken")
+            game.players.add(role)  # a bot-played role may be taken over from the next step
+        token = secrets.token_urlsafe(32)
+        agent = Agent(token, game, role, self.clock())
+        game.agents[role] = agent
+        self.agents[token] = agent
+        return token, self.view(game, role, text)
+
+    def _create(self, game_id, role, players, seed) -> Game:
+        if players is None:
+            players = {role}
+        else:
+            players = set(players)
+            if not players <= set(SIDES) or role not in players:
+                raise ServeError(422, "players must list 'attacker' and/or 'defender', including your role")
+        secret_seed = seed is None
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED + 1)  # unknown to every client: no one can predict the draws
+        elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ServeError(422, f"seed must be an integer in 0..{MAX_SEED}")
+        if game_id is None:
+            game_id = secrets.token_hex(8)
+        if len(self.games) >= self.max_games:
+            raise ServeError(503, f"the server is full ({self.max_games} games); try again later")
+        slot = self.engine.allocate()
+        if slot is None:
+            raise ServeError(503, f"the server is full ({self.max_games} games); try again later")
+        game = Game(game_id, slot, seed, game_key(seed), players, self.clock(),
+                    requested=(set(players), None if secret_seed else seed))
+        if self.record_dir:
+            game.recorder = GameRecorder(self.record_dir, game_id, self.env_id, self.instance_seed, seed,
+                                         written=self.written)
+        self.games[game_id] = game
+        self._start_episode(game)
+        return game
+
+    def _start_episode(self, game: Game) -> None:
+        out = self.engine.reset(game.slot, game.key, game.episode)
+        self._set_views(game, out)
+        if game.recorder is not None:
+            game.recorder.start(out["fresh"])
+
+    def _set_views(self, game: Game, out: dict, index=()) -> None:
+        game.obs = {ATTACKER: out["obs_attacker"][index], DEFENDER: out["obs_defender"][index]}
+        game.attack_legal = np.flatnonzero(out["attack_mask"][index]).tolist()
+
+    def agent(self, token) -> Agent:
+        """The agent of `token` (refused with 401 otherwise); marks it active."""
+        agent = self.agents.get(token) if isinstance(token, str) else None
+        if agent is None:
+            raise ServeError(401, "unknown or expired token")
+        agent.last_seen = self.clock()
+        return agent
+
+    def submit(self, token, action) -> asyncio.Future:
+        """Queue the agent's action for its game's next step; the future resolves to its next view."""
+        agent = self.agent(token)
+        game, role = agent.game, agent.role
+        if isinstance(action, bool) or not isinstance(action, int):
+            raise ServeError(422, "action must be an integer id")
+        n = self.num_ids[role]
+        if not 0 <= action < n:
+            raise ServeError(422, f"action {action} is out of range: the {role}'s ids are 0..{n - 1}")
+        if role in game.pending:
+            raise ServeError(409, "you already acted in this step; wait for its result")
+        game.pending[role] = action
+        agent.waiter = asyncio.get_running_loop().create_future()
+        self._check_ready(game)
+        return agent.waiter
+
+    def _check_ready(self, game: Game) -> None:
+        if game.closed:
+            return
+        if all(role in game.pending for role in game.players) and all(r in game.agents for r in game.players):
+            self._ready.add(game)
+            if self._wake is not None:
+                self._wake.set()
+
+    def reset(self, token, text: bool = False) -> dict:
+        """Start a new episode now (a no-op at an episode's first step); the other agents' actions of the
+        abandoned step are dropped and they are answered with the new episode's view."""
+        agent = self.agent(token)
+        game = agent.game
+        if game.episode_step > 0:
+            game.episode += 1
+            game.episode_step = 0
+            game.returns[:] = 0
+            game.last = {}
+            game.last_joint = None
+            game.pending.clear()
+            self._ready.discard(game)
+            self._start_episode(game)
+            for other in game.agents.values():
+                if other.waiter is not None and not other.waiter.done():
+                    view = self.view(game, other.role)
+                    view["note"] = f"the {agent.role} reset the episode; your action was not played"
+                    other.waiter.set_result(view)
+                other.waiter = None
+        return self.view(game, agent.role, text)
+
+    def state(self, token, text: bool = False) -> dict:
+        agent = self.agent(token)
+        return self.view(agent.game, agent.role, text)
+
+    def leave(self, token) -> None:
+        """Remove the agent; a bot takes its role, and a game without agents closes."""
+        agent = self.agent(token)
+        self._remove(agent, "you left the game")
+
+    def _remove(self, agent: Agent, reason: str) -> None:
+        game = agent.game
+        self.agents.pop(agent.token, None)
+        game.agents.pop(agent.role, None)
+        game.players.discard(agent.role)
+        game.pending.pop(agent.role, None)
+        if agent.waiter is not None and not agent.waiter.done():
+            agent.waiter.set_exception(ServeError(410, reason))
+        if not game.agents:
+            self.close_game(game, "every agent left")
+        else:
+            self._check_ready(game)
+
+    def close_game(self, game: Game, reason: str) -> None:
+        if game.closed:
+            return
+        game.closed = True
+        self._ready.discard(game)
+        for agent in list(game.agents.values()):
+            self.agents.pop(agent.token, None)
+            if agent.waiter is not None and not agent.waiter.done():
+                agent.waiter.set_exception(ServeError(410, f"game {game.id!r} ended: {reason}"))
+        game.agents.clear()
+        self.games.pop(game.id, None)
+        self.engine.release(game.slot)
+        if game.recorder is not None:
+            game.recorder.flush(final=True)
+
+    def reap(self, now: float | None = None) -> int:
+        """Apply the idle rule to agents (and reserved roles nobody took) silent for `idle_timeout`;
+        returns how many were reclaimed."""
+        now = self.clock() if now is None else now
+        reclaimed = 0
+        for game in list(self.games.values()):
+            for role in sorted(game.players):
+                agent = game.agents.get(role)
+                if agent is None:
+                    idle = now - game.created > self.idle_timeout
+                else:
+                    idle = role not in game.pending and now - agent.last_seen > self.idle_timeout
+                if not idle or game.closed:
+                    continue
+                reclaimed += 1
+                if self.on_idle == "end":
+                    self.close_game(game, f"the {role} was idle for {self.idle_timeout:g} s")
+                elif agent is None:
+                    game.players.discard(role)
+                    self._check_ready(game)
+                else:
+                    self._remove(agent, f"you were idle for {self.idle_timeout:g} s; a bot took your role")
+        return reclaimed
+
+    def close(self) -> list[str]:
+        """Shutdown: close every game, writing everything recorded; the files written."""
+        for game in list(self.games.values()):
+            self.close_game(game, "the server is shutting down")
+        return list(self.written)
+
+    # -- stepping -----------------------------------------------------------------------------------
+    def tick(self) -> int:
+        """One batched step of every ready game; returns how many games stepped."""
+        ready = [g for g in self._ready if not g.closed]
+        self._ready.clear()
+        ready = [g for g in ready if all(r in g.pending for r in g.players)]
+        if not ready:
+            return 0
+        cap = self.engine.capacity
+        keys = np.zeros((cap, 2), np.uint32)
+        t = np.zeros(cap, np.int32)
+        episode = np.zeros(cap, np.int32)
+        attack = np.zeros(cap, np.int32)
+        defense = np.zeros(cap, np.int32)
+        bot_attack = np.ones(cap, bool)
+        bot_defense = np.ones(cap, bool)
+        active = np.zeros(cap, bool)
+        for g in ready:
+            s = g.slot
+            keys[s], t[s], episode[s], active[s] = g.key, g.t, g.episode, True
+            attack[s] = g.pending.get(ATTACKER, 0)
+            defense[s] = g.pending.get(DEFENDER, 0)
+            bot_attack[s] = ATTACKER not in g.players
+            bot_defense[s] = DEFENDER not in g.players
+        out = self.engine.tick(keys, t, episode, attack, defense, bot_attack, bot_defense, active)
+        self.ticks += 1
+        self.steps += len(ready)
+        for g in ready:
+            self._advance(g, out, g.slot)
+        return len(ready)
+
+    def _advance(self, game: Game, out: dict, s: int) -> None:
+        a, d = int(out["attack_action"][s]), int(out["defense_action"][s])
+        rewards = out["rewards"][s]
+        done = bool(out["done"][s])
+        game.returns += rewards
+        if game.recorder is not None:
+            who = {side: ("remote" if side in game.players else policy_name(self.opponent_specs[side]))
+                   for side in SIDES}
+            game.recorder.step({f: v[s] for f, v in out["stepped"].items()}, a, d, rewards,
+                               bool(out["attack_legal"][s]), bool(out["moved"][s]), done, who)
+        hacked, detected = bool(out["hacked"][s]) and done, bool(out["detected"][s]) and done
+        for i, role in enumerate(SIDES):
+            game.last[role] = {
+                "action": a if role == ATTACKER else d,
+                "reward": float(rewards[i]),
+                "done": done,
+                "terminated": bool(out["terminated"][s]),
+                "truncated": bool(out["truncated"][s]),
+                "hacked": hacked,
+                "detected": detected,
+                "return": float(game.returns[i]),
+                "final_observation": out[f"final_obs_{role}"][s].tolist() if done else None,
+            }
+        game.last_joint = (a, d)
+        game.t += 1
+        game.episode_step += 1
+        if done:
+            game.episodes += 1
+            game.hacks += hacked
+            game.detections += detected
+            game.episode += 1
+            game.episode_step = 0
+            game.returns[:] = 0
+            if game.recorder is not None:
+                game.recorder.start({f: v[s] for f, v in out["fresh"].items()})
+        self._set_views(game, out, s)
+        game.pending.clear()
+        now = self.clock()
+        for agent in game.agents.values():
+            if agent.waiter is not None and not agent.waiter.done():
+                agent.waiter.set_result(self.view(game, agent.role))
+            agent.waiter = None
+            agent.last_seen = now  # its idle time counts from the answer, not from its last message
+
+    # -- views --------------------------------------------------------------------------------------
+    def view(self, game: Game, role: str, text: bool = False) -> dict:
+        """What `role` may know of `game` now (never the other side's observation or action)."""
+        last = game.last.get(role)
+        view = {
+            "game_id": game.id,
+            "role": role,
+            "env_id": self.env_id,
+            "episode": game.episode,
+            "step": game.episode_step,
+            "observation": game.obs[role].tolist(),
+            "legal_actions": game.attack_legal if role == ATTACKER else self.defense_legal,
+            "num_actions": self.num_ids[role],
+            "reward": last["reward"] if last else 0.0,
+            "done": last["done"] if last else False,
+            "terminated": last["terminated"] if last else False,
+            "truncated": last["truncated"] if last else False,
+            "hacked": last["hacked"] if last else False,
+            "detected": last["detected"] if last else False,
+            "action": last["action"] if last else None,
+            "final_observation": last["final_observation"] if last else None,
+            "episode_return": last["return"] if last and last["done"] else float(game.returns[SIDES.index(role)]),
+            "episodes": game.episodes,
+            "hacks": game.hacks,
+            "detections": game.detections,
+            "players": sorted(game.players),
+            "waiting_for": sorted(r for r in game.players if r not in game.pending),
+        }
+        if text:
+            view["text"] = text_view(self.config, view)
+        return view
+
+    def frame_png(self, token) -> bytes:
+        """The board as `idsjax.render` draws it for the agent's side, as PNG bytes."""
+        from idsjax.render import render_frame  # Pillow: only needed by the browser page
+        from PIL import Image
+
+        agent = self.agent(token)
+        game = agent.game
+        state = jax.tree.map(lambda x: x[game.slot], self.engine.states)
+        title = f"{self.env_id} · game {game.id} · you play the {agent.role}"
+        frame = render_frame(self.env, state, self.params, view=agent.role, last_action=game.last_joint,
+                             title=title)
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="PNG")
+        return buf.getvalue()
+
+    # -- the loop -----------------------------------------------------------------------------------
+    async def run(self, reap_every: float = 1.0) -> None:
+        """Tick whenever a game is ready (after a short gathering window) and reap idle agents."""
+        self._wake = asyncio.Event()
+        last_reap = self.clock()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=reap_every)
+            except asyncio.TimeoutError:
+                pass
+            if self._ready and self.window > 0:
+                await asyncio.sleep(self.window)  # let the other games of this round submit too
+            self._wake.clear()
+            self.tick()
+            if self.clock() - last_reap >= reap_every:
+                self.reap()
+                last_reap = self.clock()
+
+    def stats(self) -> dict:
+        return {"env_id": self.env_id, "games": len(self.games), "agents": len(self.agents),
+                "capacity": self.engine.capacity, "max_games": self.max_games, "ticks": self.ticks,
+                "steps": self.steps}

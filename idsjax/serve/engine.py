@@ -1,0 +1,157 @@
+"""The batched JAX model behind the server: every live game of one environment is a slot of one state.
+
+One jitted `tick` advances every slot whose actions are complete; the slot count doubles (up to the
+server's `--max-games`) so the tick compiles at most `log2(max_games / initial) + 1` times.
+
+Randomness is a pure function of the game's seed, so a game can be replayed in-process exactly:
+
+- `k_steps, k_resets = jax.random.split(jax.random.PRNGKey(seed))`;
+- episode `e` (0, 1, ...) starts from `env.initial_state(jax.random.fold_in(k_resets, e), params)`;
+- the game's `t`-th joint step (counted over all its episodes, from 0) uses
+  `k_attacker, k_defender, k_env = jax.random.split(jax.random.fold_in(k_steps, t), 3)`: the two bot
+  keys (used only where a bot plays that side) and `idsjax.policies.joint_step(env, k_env, ...)`.
+- an episode ends when the step is terminated (hacked, detected) or truncated (the step limit); the
+  next episode starts at once from its reset key.
+
+`step_keys` and `reset_key` below are those derivations; `tests/test_serve.py` replays with them.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from idsjax.policies import ATTACKER, DEFENDER, joint_step, side_observation
+
+# The state fields a recorded trajectory keeps (the order of `idsjax.trajectories.STATE_FIELDS`).
+RECORD_FIELDS = ("position", "attack", "defense", "recon", "detection", "revealed", "time", "done", "hacked",
+                 "detected", "timed_out")
+
+
+def game_key(seed: int) -> np.ndarray:
+    """The raw key (uint32[2]) of a game's seed."""
+    return np.asarray(jax.random.PRNGKey(seed), np.uint32)
+
+
+def step_keys(key: jax.Array, t) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(attacker bot key, defender bot key, environment key) of a game's `t`-th joint step."""
+    k_steps, _ = jax.random.split(key)
+    k_att, k_def, k_env = jax.random.split(jax.random.fold_in(k_steps, t), 3)
+    return k_att, k_def, k_env
+
+
+def reset_key(key: jax.Array, episode) -> jax.Array:
+    """The key that draws episode `episode` of a game (its first state)."""
+    _, k_resets = jax.random.split(key)
+    return jax.random.fold_in(k_resets, episode)
+
+
+def _keep(state) -> dict:
+    return {f: getattr(state, f) for f in RECORD_FIELDS}
+
+
+def _views(env, params, state) -> dict:
+    return {
+        "obs_attacker": side_observation(env, state, ATTACKER),
+        "obs_defender": side_observation(env, state, DEFENDER),
+        "attack_mask": env.attack_mask(state, params),
+    }
+
+
+def _tick(env, params, attack_policy, defense_policy, states, keys, t, episode, attack, defense, bot_attack,
+          bot_defense, active):
+    """Advance the `active` slots by one joint step (bots where `bot_*`), resetting those that end."""
+
+    def one(state, key, t, episode, attack, defense, bot_attack, bot_defense):
+        k_att, k_def, k_env = step_keys(key, t)
+        a = jnp.where(bot_attack, attack_policy(k_att, side_observation(env, state, ATTACKER), state), attack)
+        d = jnp.where(bot_defense, defense_policy(k_def, side_observation(env, state, DEFENDER), state), defense)
+        a, d = jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
+        stepped, rewards, info = joint_step(env, k_env, state, a, d, params)
+        done = info["terminated"] | info["truncated"]
+        fresh = env.initial_state(reset_key(key, episode + 1), params)
+        nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh, stepped)
+        out = {
+            "attack_action": a, "defense_action": d, "rewards": rewards, "done": done,
+            "terminated": info["terminated"], "truncated": info["truncated"], "hacked": info["hacked"],
+            "detected": info["detected"], "attack_legal": info["attack_legal"], "moved": info["moved"],
+            "final_obs_attacker": side_observation(env, stepped, ATTACKER),
+            "final_obs_defender": side_observation(env, stepped, DEFENDER),
+            "stepped": _keep(stepped), "fresh": _keep(nxt),
+            **_views(env, params, nxt),
+        }
+        return nxt, out
+
+    nxt, out = jax.vmap(one)(states, keys, t, episode, attack, defense, bot_attack, bot_defense)
+    states = jax.tree.map(lambda n, s: jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, s),
+                          nxt, states)
+    return states, out
+
+
+def _reset_slot(env, params, states, slot, key, episode):
+    state = env.initial_state(reset_key(key, episode), params)
+    states = jax.tree.map(lambda s, n: s.at[slot].set(n), states, state)
+    return states, {**_views(env, params, state), "fresh": _keep(state)}
+
+
+class BatchEngine:
+    """Slots of one batched `EnvState`; `tick` steps a set of them, `reset` (re)starts one."""
+
+    def __init__(self, env, params, attack_policy, defense_policy, *, max_games: int, initial: int = 8):
+        if max_games < 1:
+            raise ValueError("max_games must be positive")
+        self.env, self.params = env, params
+        self.max_games = int(max_games)
+        self.capacity = min(int(initial), self.max_games)
+        self._tick = jax.jit(partial(_tick, env, params, attack_policy, defense_policy))
+        self._reset = jax.jit(partial(_reset_slot, env, params))
+        blank = env.initial_state(jax.random.PRNGKey(0), params)
+        self.states = jax.tree.map(lambda x: jnp.repeat(x[None], self.capacity, axis=0), blank)
+        self._free = list(range(self.capacity - 1, -1, -1))
+
+    @property
+    def live(self) -> int:
+        return self.capacity - len(self._free)
+
+    def allocate(self) -> int | None:
+        """A free slot (growing the batch by doubling when full), or None at `max_games`."""
+        if not self._free:
+            if self.capacity >= self.max_games:
+                return None
+            new = min(2 * self.capacity, self.max_games)
+            extra = new - self.capacity
+            self.states = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]),
+                                       self.states)
+            self._free = list(range(new - 1, self.capacity - 1, -1))
+            self.capacity = new
+        return self._free.pop()
+
+    def release(self, slot: int) -> None:
+        self._free.append(slot)
+
+    def reset(self, slot: int, key: np.ndarray, episode: int) -> dict:
+        """Start episode `episode` of the game with raw key `key` in `slot`; its first views (host arrays)."""
+        self.states, out = self._reset(self.states, np.int32(slot), key, np.int32(episode))
+        return jax.device_get(out)
+
+    def tick(self, keys, t, episode, attack, defense, bot_attack, bot_defense, active) -> dict:
+        """Step the `active` slots (arrays of length `capacity`); per-slot results as host arrays."""
+        self.states, out = self._tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense,
+                                      active)
+        return jax.device_get(out)
+
+    def warm_up(self) -> None:
+        """Compile the tick and reset for every capacity up to `max_games` (so no request waits for it)."""
+        cap = self.capacity
+        while True:
+            dummy = jax.tree.map(lambda x: jnp.repeat(x[:1], cap, axis=0), self.states)
+            z = np.zeros(cap, np.int32)
+            f = np.zeros(cap, bool)
+            jax.block_until_ready(self._tick(dummy, np.zeros((cap, 2), np.uint32), z, z, z, z, f, f, f))
+            jax.block_until_ready(self._reset(dummy, np.int32(0), np.zeros(2, np.uint32), np.int32(0)))
+            if cap >= self.max_games:
+                break
+            cap = min(2 * cap, self.max_games)

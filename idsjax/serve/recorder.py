@@ -1,0 +1,92 @@
+"""Per-game trajectory recording in `idsjax.trajectories`' format (one row per episode)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from idsjax.serve.engine import RECORD_FIELDS
+from idsjax.trajectories import Trajectories, save_trajectories
+
+FLUSH_EVERY = 32  # episodes kept in memory per game before they are written
+
+
+class GameRecorder:
+    """Collects one game's episodes on the host and writes them as `DIR/<game>.<part>.npz`."""
+
+    def __init__(self, directory: str, game_id: str, env_id: str, instance_seed: int, seed: int,
+                 written: list | None = None):
+        self.directory, self.game_id = directory, game_id
+        self.env_id, self.instance_seed, self.seed = env_id, instance_seed, seed
+        self.players = {"attacker": set(), "defender": set()}
+        self.episodes: list[dict] = []
+        self.current: dict | None = None
+        self.part = 0
+        self.written = [] if written is None else written  # every path written (shared by a server's games)
+
+    def start(self, first: dict) -> None:
+        """A new episode from its first state (record fields of one slot)."""
+        if self.current is not None and self.current["steps"]:
+            self.episodes.append(self.current)  # abandoned by a reset: kept, with its steps so far
+        self.current = {"states": [first], "steps": [], "end": (False, False, False)}
+
+    def step(self, stepped: dict, attack: int, defense: int, rewards, attack_legal: bool, moved: bool,
+             done: bool, players: dict) -> None:
+        for side, who in players.items():
+            self.players[side].add(who)
+        cur = self.current
+        cur["states"].append(stepped)
+        cur["steps"].append((attack, defense, np.asarray(rewards, np.float32), attack_legal, moved))
+        if done:
+            cur["end"] = (bool(stepped["hacked"]), bool(stepped["detected"]), bool(stepped["timed_out"]))
+            self.episodes.append(cur)
+            self.current = None
+            if len(self.episodes) >= FLUSH_EVERY:
+                self.flush()
+
+    def flush(self, final: bool = False) -> str | None:
+        """Write the finished episodes (and, when `final`, the unfinished one with its steps so far)."""
+        episodes = list(self.episodes)
+        if final and self.current is not None and self.current["steps"]:
+            episodes.append(self.current)
+            self.current = None
+        self.episodes = []
+        if not episodes:
+            return None
+        path = os.path.join(self.directory, f"{self.game_id}.{self.part}.npz")
+        self.part += 1
+        save_trajectories(path, self._trajectories(episodes))
+        self.written.append(path)
+        return path
+
+    def _trajectories(self, episodes: list[dict]) -> Trajectories:
+        b = len(episodes)
+        t = max(len(e["steps"]) for e in episodes)
+        arrays: dict[str, np.ndarray] = {}
+        for f in RECORD_FIELDS:
+            rows = []
+            for e in episodes:
+                seq = [np.asarray(s[f]) for s in e["states"]]
+                seq += [seq[-1]] * (t + 1 - len(seq))  # finished games repeat their last state
+                rows.append(np.stack(seq))
+            arrays[f] = np.stack(rows)
+        attack = np.full((b, t), -1, np.int32)
+        defense = np.full((b, t), -1, np.int32)
+        rewards = np.zeros((b, t, 2), np.float32)
+        valid = np.zeros((b, t), bool)
+        legal = np.zeros((b, t), bool)
+        moved = np.zeros((b, t), bool)
+        for i, e in enumerate(episodes):
+            for j, (a, d, r, al, mv) in enumerate(e["steps"]):
+                attack[i, j], defense[i, j], rewards[i, j], valid[i, j], legal[i, j], moved[i, j] = a, d, r, True, al, mv
+        arrays.update(attack_action=attack, defense_action=defense, rewards=rewards, valid=valid,
+                      attack_legal=legal, moved=moved)
+        arrays["length"] = valid.sum(axis=1).astype(np.int32)
+        arrays["hacked_final"] = np.array([e["end"][0] for e in episodes])
+        arrays["detected_final"] = np.array([e["end"][1] for e in episodes])
+        arrays["timed_out_final"] = np.array([e["end"][2] for e in episodes])
+        arrays["returns"] = rewards.sum(axis=1)
+        names = {side: "+".join(sorted(who)) or "none" for side, who in self.players.items()}
+        return Trajectories(env_id=self.env_id, instance_seed=self.instance_seed, seed=self.seed,
+                            attacker=names["attacker"], defender=names["defender"], arrays=arrays)
