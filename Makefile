@@ -8,12 +8,12 @@ PIP    := $(BIN)/python -m pip
 LOCK      := constraints.txt
 LOCK_VENV := $(VENV)/lock
 # The extras of idsjax that the checkout uses (tests, benchmarks, the views, the linter).
-EXTRAS := test,bench,play,lint
+EXTRAS := test,bench,play,lint,serve
 # The oracle for the parity tests: gym-idsgame 1.0.13 (old gym API) without its heavy extras.
 REFERENCE_PKGS := gym-idsgame==1.0.13 gym==0.26.2
 REFERENCE_DEPS := gym-notices cloudpickle matplotlib seaborn opencv-python-headless jsonpickle tqdm
 
-.PHONY: install reference test test-all lint run demo bench lock clean
+.PHONY: install reference test test-all test-browser lint run demo bench lock clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ test-all: install reference
 # `ruff format --check .` joins this once the tree has been formatted.
 lint: install
 	$(BIN)/ruff check .
+
+# The browser game in headless Chromium: Debian's chromium and its chromedriver (selenium uses that one).
+test-browser: install
+	apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+	$(BIN)/python -m pytest -p no:xdist -q -m browser tests/test_serve_browser.py
 
 run: install
 	$(BIN)/python -m baselines.ppo
