@@ -99,6 +99,11 @@ def create_app(coordinator: Coordinator, *, max_body: int = 16_384, max_frame: i
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    @app.get("/actions")
+    async def action_names() -> dict:
+        """What every action id of each side means (public: the rules, not the game)."""
+        return coordinator.action_names()
+
     @app.get("/health")
     async def health() -> dict:
         return coordinator.stats()
@@ -157,6 +162,10 @@ def create_app(coordinator: Coordinator, *, max_body: int = 16_384, max_frame: i
                     await ws.send_json({"ok": False, "status": 429, "error": "too many messages; slow down"})
                     continue
                 reply, mine = await _ws_answer(coordinator, raw, mine, client, joins)
+                if isinstance(reply, asyncio.Future):
+                    if not await _wait_or_disconnect(ws, reply):
+                        break  # the client left mid-step
+                    reply = _ws_step_reply(coordinator, reply, text=json.loads(raw).get("text") is True)
                 await ws.send_text(reply)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away mid-answer
@@ -166,6 +175,29 @@ def create_app(coordinator: Coordinator, *, max_body: int = 16_384, max_frame: i
                 coordinator.leave(mine)
 
     return app
+
+
+async def _wait_or_disconnect(ws: WebSocket, step: asyncio.Future) -> bool:
+    """Wait for a step's result, noticing when the client leaves meanwhile (False: it left). A client
+    must wait for each answer before it sends again; a frame that arrives early ends the connection."""
+    receive = asyncio.ensure_future(ws.receive())
+    done, _ = await asyncio.wait({step, receive}, return_when=asyncio.FIRST_COMPLETED)
+    if receive in done:
+        if not step.done():
+            step.cancel()
+        return False
+    receive.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await receive
+    return True
+
+
+def _ws_step_reply(coordinator: Coordinator, step: asyncio.Future, text: bool) -> str:
+    try:
+        view = _with_text(coordinator, step.result(), text)
+    except ServeError as err:
+        return json.dumps({"ok": False, "op": "step", "status": err.status, "error": err.message})
+    return json.dumps({"ok": True, "op": "step", "view": view})
 
 
 def _with_text(coordinator: Coordinator, view: dict, text: bool) -> dict:
@@ -204,8 +236,8 @@ async def _ws_answer(coordinator: Coordinator, raw: str, mine: str | None, clien
         if mine is None:
             raise ServeError(401, "join or auth first")
         if isinstance(msg, WsStep):
-            view = _with_text(coordinator, await coordinator.submit(mine, msg.action), msg.text)
-        elif isinstance(msg, WsReset):
+            return coordinator.submit(mine, msg.action), mine  # answered by _ws_step_reply
+        if isinstance(msg, WsReset):
             view = coordinator.reset(mine, msg.text)
         elif isinstance(msg, WsState):
             view = coordinator.state(mine, msg.text)

@@ -20,7 +20,8 @@ import jax
 import numpy as np
 
 import idsjax
-from idsjax.policies import ATTACKER, DEFENDER, SIDES, default_policy, policy_name, resolve_policy
+from idsjax.policies import (ATTACKER, DEFENDER, SIDES, default_policy, describe_attack, describe_defense, policy_name,
+                             resolve_policy)
 from idsjax.serve.engine import BatchEngine, game_key
 from idsjax.serve.recorder import GameRecorder
 from idsjax.serve.text import text_view
@@ -130,7 +131,9 @@ class Coordinator:
                 raise ServeError(409, f"game {game_id!r} exists with other players or seed; join it with a role only")
             if role in game.agents:
                 raise ServeError(409, f"the {role} of game {game_id!r} is taken")
-            game.players.add(role)  # a bot-played role may be taken over from the next step
+            if role not in game.players:
+                # Only seats its creator reserved: no one takes over a bot in someone else's game.
+                raise ServeError(409, f"the {role} of game {game_id!r} is played by the server's opponent")
         token = secrets.token_urlsafe(32)
         agent = Agent(token, game, role, self.clock())
         game.agents[role] = agent
@@ -435,6 +438,15 @@ class Coordinator:
             if self.clock() - last_reap >= reap_every:
                 self.reap()
                 last_reap = self.clock()
+
+    def action_names(self) -> dict:
+        """{side: [the terminal game's wording of every id]}."""
+        if not hasattr(self, "_action_names"):
+            self._action_names = {
+                ATTACKER: [describe_attack(self.config, i) for i in range(self.num_ids[ATTACKER])],
+                DEFENDER: [describe_defense(self.config, i) for i in range(self.num_ids[DEFENDER])],
+            }
+        return self._action_names
 
     def stats(self) -> dict:
         return {"env_id": self.env_id, "games": len(self.games), "agents": len(self.agents),
