@@ -85,8 +85,8 @@ def step(
         # A fresh game and its observation are constants here: their rows are written in place into
         # the observations that the transition's fused kernels produced.
         state, obs = reset_done(env, keys_reset, state_st, done, params, chunk, obs=obs_st)
-    info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
-    return obs, state, reward, terminated, truncated, info
+    extra = jax.vmap(env.step_info, in_axes=(0, 0, 0, 0, None))(state, terminated, truncated, obs_st, params)
+    return obs, state, reward, terminated, truncated, {**info, **extra}
 
 
 def reset_done(

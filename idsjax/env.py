@@ -33,7 +33,11 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
       `{"attacker": a, "defender": d}`. Ids out of range are an illegal attack / no defense.
     - Reward: the learner's (spec §7); two-agent ids return both. `info` carries both either way.
     - Termination: hacked (the attacker reached the data node) or detected. Truncation: the step-limit
-      call that follows 101 transitions, paying (-100, -100) (spec Q4).
+      transition, paying (-100, -100) (spec Q4): transition number `params.max_steps_in_episode` (102
+      by default, the reference's 101 moves and its step-limit call), so no episode is longer.
+    - `info` (from `step`): the outcome flags, the joint action, both rewards, `final_observation`,
+      `discount` (1 - terminated, float32) and `legal_action_mask`, the learner's legal ids in the
+      returned observation's state (the fresh game's after an auto-reset; two-agent ids: both masks).
     - State: `EnvState`; the opponent of single-agent ids is a scripted bot (`idsjax.bots`).
     """
 
@@ -85,7 +89,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         """The numbers of one instance, with its construction-time layout drawn from `key` (Q20)."""
         spec = self.config.spec
         base = EnvParams(
-            max_steps_in_episode=100,
+            max_steps_in_episode=EnvParams.max_steps_in_episode,
             max_value=jnp.int32(spec.max_value),
             detection_factor=jnp.float32(1.0),
             visibility_p=jnp.float32(spec.visibility_p),
@@ -205,8 +209,20 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
             # per game, and selecting observations leaves the transition's outputs fusable.
             obs_re = self.get_obs(state_re, params)
             obs = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), obs_re, obs_st)
-        info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
+        info = {**info, **self.step_info(state, terminated, truncated, obs_st, params)}
         return obs, state, reward, terminated, truncated, info
+
+    def step_info(self, state: EnvState, terminated, truncated, final_observation, params: EnvParams) -> dict:
+        """The fields `step` adds to the transition's info, given the returned (possibly fresh) state:
+        what gymnax's contract and masked learners read. Unused ones cost nothing under jit (XLA
+        drops dead outputs)."""
+        return {
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": final_observation,
+            "discount": 1.0 - jnp.asarray(terminated, jnp.float32),
+            "legal_action_mask": self.legal_action_mask(state, params),
+        }
 
     def split_reset_key(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(key for the transition, key for the auto-reset): split only when the reset draws."""
@@ -295,23 +311,30 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         )
 
     def observation_space(self, params: EnvParams | None = None):
+        """Boxes whose bounds are 0-d arrays of the observation dtype (int8): what gymnax's Gym
+        wrappers convert, and what `FlattenObservationWrapper` can carry over to the flat shape."""
         params = self.default_params if params is None else params
         cfg = self.config
-        high = params.max_value
+        high = jnp.asarray(params.max_value, jnp.int32)
         low = 0
         if cfg.reconnaissance:
             high = jnp.maximum(high, UNKNOWN_DEFENSE)
         if cfg.spec.local_view:
             low, high = -1, jnp.maximum(high, cfg.num_nodes - 1)
-        attacker = spaces.Box(low, high, cfg.attacker_observation_shape, jnp.int8)
+        attacker = _int8_box(low, high, cfg.attacker_observation_shape)
         defense_high = jnp.maximum(params.max_value, params.detection_range[1])
-        defender = spaces.Box(0, defense_high, cfg.defender_observation_shape, jnp.int8)
+        defender = _int8_box(0, defense_high, cfg.defender_observation_shape)
         if self.learner == "both":
             return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
         return self._for_learner((attacker, defender))
 
     def state_space(self, params: EnvParams | None = None):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
+
+
+def _int8_box(low, high, shape) -> spaces.Box:
+    dtype = jnp.dtype(VALUE_DTYPE)
+    return spaces.Box(jnp.asarray(low, dtype), jnp.asarray(high, dtype), shape, dtype)
 
 
 @partial(jax.jit, static_argnums=0)

@@ -9,8 +9,8 @@
 bridges of the same id. Semantics:
 
 - **No auto-reset.** Gymnasium's single-env contract: after `terminated` (hacked or detected) or
-  `truncated` (the step-limit call that follows 101 transitions, paying -100 to both players, spec
-  Q4) call `reset()`. Stepping on regardless is allowed and follows the reference (the game keeps
+  `truncated` (the step-limit transition, the `max_steps_in_episode`-th: 102 by default, 101 moves
+  and then the call paying -100 to both players, spec Q4) call `reset()`. Stepping on regardless is allowed and follows the reference (the game keeps
   simulating), but is not meaningful.
 - `reset(seed=s)` seeds the game's randomness (bots, detection draws, randomised layouts) so that
   equal seeds replay equal games; `instance_seed` (constructor) picks the construction-time instance,

@@ -9,8 +9,9 @@
 
 Agents `"attacker"` and `"defender"` move simultaneously; each observes its own view (spec §6) as an
 `int8` array and acts with a `Discrete` global id. One game per `reset`: when the attacker hacks the
-data node or is detected both agents terminate; at the step-limit call that follows 101 transitions
-(paying -100 to both, spec Q4) both are truncated; then `agents` is empty until the next `reset`.
+data node or is detected both agents terminate; at the step-limit transition, the
+`max_steps_in_episode`-th (102 by default: 101 moves, then the call paying -100 to both, spec Q4),
+both are truncated; then `agents` is empty until the next `reset`.
 Each `infos[agent]` carries that agent's `action_mask` for the next step and the step's `hacked`,
 `detected`, `attack_action`, `defense_action`. Every call is one jitted JAX call, shared per id.
 """

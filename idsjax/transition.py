@@ -37,16 +37,20 @@ def transition(
     failure that may be detected with probability `detection/10` (× factor for reconnaissance, Q7).
     Returns `(state, rewards float32[2] (attacker, defender), info)`.
 
-    Past the step limit (`time > max_steps_in_episode`) the call changes nothing but `timed_out` and
-    pays (-100, -100) to both players (Q4). After `done` the game keeps simulating, as in the reference
-    (Q29); the environments auto-reset before that can happen.
+    The step limit: `params.max_steps_in_episode` (M) counts every transition of an episode, the
+    step-limit one included. The first M - 1 calls are moves; a call at `time >= M - 1` changes nothing
+    but `timed_out` and pays (-100, -100) to both players (Q4). The reference's `max_steps = m` is
+    M = m + 2: its m + 1 moves (it checks `game_step > m` before moving), then the step-limit call.
+    After `done` the game keeps simulating, as in the reference (Q29); the environments auto-reset
+    before that can happen.
     """
     net = config.network
     a = config.attack_types
     max_value = jnp.asarray(params.max_value, VALUE_DTYPE)
     # The reference returns before touching anything once the limit is passed; every write below
-    # is gated on `live` so that call leaves the state as it was.
-    live = state.time <= params.max_steps_in_episode
+    # is gated on `live` so that call leaves the state as it was. `time` counts the moves made, so
+    # the M-th transition of an episode is the first that is not live.
+    live = state.time < params.max_steps_in_episode - 1
 
     # Defense, before the attack.
     d_in_range, d_node, d_type = decode_defense(config, defense_action)

@@ -7,7 +7,8 @@ from flax import struct
 from gymnax.environments import environment
 
 # Attack, defense, detection and reconnaissance values never exceed 10 (spec §2.1), and failure counts
-# never exceed the 101 steps of an episode: one byte each keeps the state and observations small.
+# never exceed the 101 moves of a default episode: one byte each keeps the state and observations small.
+# (A horizon of more than 128 moves would let a per-(node, type) failure count wrap.)
 VALUE_DTYPE = "int8"
 
 
@@ -49,9 +50,14 @@ class EnvParams(environment.EnvParams):
     at every reset and that dense-v3 rewards measure against (`reference_defense_score`, Q23).
     The `*_range` pairs are the inclusive bounds of the values drawn at each reset of randomised
     versions (§3.2).
+
+    `max_steps_in_episode` is the horizon, gymnax's meaning: an episode has at most this many
+    transitions, and the last of them, if the game gets that far, is the step-limit one (truncated,
+    -100 to both players, spec Q4). The default 102 is the reference's `max_steps = 100`: 101 moves,
+    then the step-limit call.
     """
 
-    max_steps_in_episode: int = 100
+    max_steps_in_episode: int = 102
     max_value: jax.Array = 9
     detection_factor: jax.Array = 1.0  # reconnaissance detection probability factor
     visibility_p: jax.Array = 0.0

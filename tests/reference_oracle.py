@@ -325,12 +325,22 @@ class ReferenceGame:
         load_into_reference(self.config, self.env, state)
 
 
+# The reference's `max_steps` (101 moves, then the step-limit call) and idsjax's horizon for it: idsjax
+# counts every transition of an episode, the step-limit one included (`transition`'s docstring).
+REFERENCE_MAX_STEPS = 100
+
+
+def horizon_for_reference(max_steps: int = REFERENCE_MAX_STEPS) -> int:
+    """`params.max_steps_in_episode` that plays as the reference's `max_steps`."""
+    return max_steps + 2
+
+
 def base_params(config: GameConfig) -> EnvParams:
     """The numbers the transition reads (`max_value`, detection factor, step limit) without drawing a
     layout: `idsjax.make` draws one eagerly, which costs seconds per id. `test_targeted_cases` checks
     that `make` gives these same numbers."""
     return EnvParams(
-        max_steps_in_episode=100,
+        max_steps_in_episode=horizon_for_reference(),
         max_value=np.int32(config.spec.max_value),
         detection_factor=np.float32(1.0),
     )

@@ -7,9 +7,14 @@ over the batch and `lax.scan` over time. Roles inside the batch:
 * `POKE`: the reset state is moved to `time = 101`, so the first call is the step-limit penalty
   transition (every mode, also the defender ids whose attacker is a bot);
 * `ILLEGAL` (ids where the caller attacks): always attacks with `-1`, so 101 transitions pay `-1`,
-  the 102nd is the penalty transition (`truncated`, not `terminated`, -100 for both players), then a
-  fresh episode starts;
-* `RANDOM`: uniform legal actions from the legal-action masks.
+  the 102nd (`max_steps_in_episode`, the default horizon) is the penalty transition (`truncated`, not
+  `terminated`, -100 for both players), then a fresh episode starts;
+* `RANDOM`: uniform legal actions from the legal-action masks, some games with short horizons
+  (`HORIZONS`): no episode of any game has more than `max_steps_in_episode` transitions, and the
+  step-limit transition is exactly the `max_steps_in_episode`-th.
+
+Every step also checks gymnax's info fields: `discount` is 1 - terminated and `legal_action_mask` is
+the learner's mask in the returned state (the fresh game's after an auto-reset).
 
 At every step of every game the same program also replays the step with the gymnax internals
 (`step_env` on the step key, `reset_env` on the reset key) to check the auto-reset and
@@ -36,6 +41,10 @@ BATCH = 8  # games per id: 1 POKE, 1 ILLEGAL, 6 RANDOM
 STEPS = 106  # 101 transitions + the penalty transition + 4 steps of the next episode
 POKE, ILLEGAL, RANDOM = 0, 1, 2
 ROLES = np.array([POKE, ILLEGAL] + [RANDOM] * (BATCH - 2), np.int32)
+DEFAULT_HORIZON = 102  # the reference's 101 moves, then its step-limit call
+# params.max_steps_in_episode per game: the default, and random games with short horizons (1: every
+# transition is the step-limit one), which play many truncated episodes in 106 steps.
+HORIZONS = np.array([DEFAULT_HORIZON] * 4 + [1, 2, 5, 9], np.int32)
 # The contract programs run 106 steps of 8 games: optimising them takes longer than running them.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
@@ -138,7 +147,7 @@ def _program(env_id: str):
             pick(c_obs, 0), pick(c_state, 0), pick(c_reward, 0), c_term[0], c_trunc[0], pick(c_info, 0)
         )
         done = terminated | truncated
-        in_time = state.time <= 100
+        in_time = state.time < params.max_steps_in_episode - 1  # this transition is a move
         # Trees are compared as one flat vector each: a few large reductions compile much faster
         # than one per leaf (all values are small integers or rewards, exact in float32).
         flat = jax.vmap(_flat)
@@ -186,6 +195,12 @@ def _program(env_id: str):
             checks["final attacker observation position"] = ~done | ~in_time | jnp.all(
                 flag == (jnp.arange(cfg.num_nodes) == expected_pos).astype(flag.dtype)
             )
+        checks["discount is 1 - terminated"] = (info["discount"] == 1.0 - terminated.astype(jnp.float32)) & (
+            info["discount"].dtype == jnp.float32
+        )
+        checks["info legal_action_mask is the returned state's"] = _tree_equal(
+            info["legal_action_mask"], env.legal_action_mask(new_state, params)
+        )
         checks["terminated and truncated exclusive"] = ~(terminated & truncated)
         checks["terminated iff hacked or detected"] = terminated == (info["hacked"] | info["detected"])
         checks["truncated only past the step limit"] = truncated == ~in_time
@@ -256,7 +271,7 @@ def _program(env_id: str):
     def rollout(params, reset_keys, step_keys):
         obs, state = jax.vmap(env.reset)(reset_keys, params)
         poke = jnp.asarray(ROLES) == POKE
-        state = state.replace(time=jnp.where(poke, 101, state.time))
+        state = state.replace(time=jnp.where(poke, DEFAULT_HORIZON - 1, state.time))
 
         def body(carry, keys):
             obs, state = carry
@@ -276,7 +291,9 @@ def _program(env_id: str):
 
 
 def _params(env_id, seeds):
-    return _stack([idsjax.make(env_id, seed=s)[1] for s in seeds])
+    params = _stack([idsjax.make(env_id, seed=s)[1] for s in seeds])
+    assert (np.asarray(params.max_steps_in_episode) == DEFAULT_HORIZON).all()
+    return params.replace(max_steps_in_episode=jnp.asarray(HORIZONS))
 
 
 def _keys(seed):
@@ -379,6 +396,13 @@ def _check_rollout(env, outs, check_names):
     done = term | trunc
     np.testing.assert_array_equal(t_after, np.where(done, 0, t_before + 1))
     np.testing.assert_array_equal(t_before[1:], t_after[:-1])
+
+    # The horizon: `time` counts an episode's moves, so `t_before + 1` numbers its transitions. None
+    # is past `max_steps_in_episode`, and the step-limit (truncated) one is exactly that number.
+    number = t_before + 1
+    assert (number <= HORIZONS).all(), "an episode ran past max_steps_in_episode"
+    np.testing.assert_array_equal(trunc, number == HORIZONS)
+    assert trunc[:, HORIZONS == 1].all(), "with horizon 1 every transition is the step-limit one"
 
 
 # -- registry ----------------------------------------------------------------------------------

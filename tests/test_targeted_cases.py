@@ -36,6 +36,7 @@ from reference_oracle import (  # noqa: E402
     build_reference,
     defend_minimal_support,
     float32_uniform,
+    horizon_for_reference,
     injected_rand,
     jax_bot_choices,
     jax_observe,
@@ -257,6 +258,28 @@ def test_step_limit_q4():
     assert rewards[101:] == [[-100.0, -100.0]] * 3
     assert sc.arrays()["detection"][1] == 9  # 2 + 101 raises, capped at M
     assert not sc.arrays()["done"]
+
+
+@pytest.mark.parametrize("reference_max_steps", [0, 1, 3])
+def test_step_limit_at_other_horizons(reference_max_steps, monkeypatch):
+    """The reference's `MAX_GAME_STEPS = m` plays as `max_steps_in_episode = m + 2`: m + 1 moves, then
+    the step-limit transition, which is transition number `max_steps_in_episode`. Checked against the
+    reference with its constant patched to m, call for call (`Scenario.step`)."""
+    horizon = horizon_for_reference(reference_max_steps)
+    if reference_available():
+        from gym_idsgame.envs.constants import constants
+
+        monkeypatch.setattr(constants.GAME_CONFIG, "MAX_GAME_STEPS", reference_max_steps)
+    sc = Scenario(0, v_state(0))
+    sc.params = sc.params.replace(max_steps_in_episode=horizon)
+    timed_out = []
+    for _ in range(horizon + 2):
+        reward, _ = sc.step(-1, 1 * 11 + 10)
+        timed_out.append(bool(np.asarray(sc.state.timed_out)))
+        assert reward.tolist() == ([-100.0, -100.0] if timed_out[-1] else [-1.0, 0.0])
+    # The first step-limit transition is the horizon-th; the reference repeats it after (Q4).
+    assert timed_out.index(True) + 1 == horizon
+    assert all(timed_out[horizon - 1:]) and sc.arrays()["time"] == horizon - 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -668,7 +691,7 @@ def test_make_params_numbers(env_id):
     layout of the right kind (spec §3.2)."""
     env, params = make(env_id, seed=3)
     cfg = env.config
-    assert int(params.max_steps_in_episode) == 100
+    assert int(params.max_steps_in_episode) == horizon_for_reference() == 102
     assert int(params.max_value) == cfg.spec.max_value
     assert float(params.detection_factor) == 1.0
     de = np.asarray(params.initial_defense)
