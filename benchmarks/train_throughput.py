@@ -277,18 +277,22 @@ def bound(algo: str, config: dict, runner, min_seconds: float = 0.2) -> dict:
 # -- the command line -------------------------------------------------------------------------------
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.split("\n\n")[0])
-    p.add_argument("--algos", nargs="+", default=["ppo", "dqn"], help=f"trainers: {' '.join(ALGOS)} (default: %(default)s)")
+    p.add_argument("--algos", nargs="+", default=["ppo", "dqn"],
+                   help=f"trainers: {' '.join(ALGOS)} (default: %(default)s)")
     p.add_argument("--env", default=DEFAULT_ENV, help="single-agent idsjax id for ppo and dqn (default: %(default)s)")
-    p.add_argument("--selfplay-env", default=DEFAULT_SELFPLAY_ENV, help="two-agent id for selfplay (default: %(default)s)")
+    p.add_argument("--selfplay-env", default=DEFAULT_SELFPLAY_ENV,
+                   help="two-agent id for selfplay (default: %(default)s)")
     p.add_argument("--num-envs", nargs="+", type=int, default=None,
                    help=f"environments per seed (default: {' '.join(map(str, DEFAULT_NUM_ENVS))})")
     p.add_argument("--num-seeds", nargs="+", type=int, default=None,
                    help=f"seeds trained together (default: {' '.join(map(str, DEFAULT_NUM_SEEDS))})")
     p.add_argument("--no-yardstick", action="store_true", help=f"skip the same PPO on {YARDSTICK}")
     p.add_argument("--no-bound", action="store_true", help="skip the matmul-rate measurement and the bound")
-    p.add_argument("--target-steps", type=int, default=2**17, help="environment steps per timed call (default: %(default)s)")
+    p.add_argument("--target-steps", type=int, default=2**17,
+                   help="environment steps per timed call (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
-    p.add_argument("--min-seconds", type=float, default=1.0, help="timed training per measurement (default: %(default)s)")
+    p.add_argument("--min-seconds", type=float, default=1.0,
+                   help="timed training per measurement (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder (default: benchmarks/results/train)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -363,10 +367,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     row["error"] = ""
                 except Exception as e:  # noqa: BLE001 - one failed size must not lose the others
                     row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-                    print(f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}", file=sys.stderr, flush=True)
+                    print(f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}",
+                          file=sys.stderr, flush=True)
                 else:
+                    compile_s = row["compile_init_s"] + row["compile_update_s"]
                     print(f"  {label} num_envs {n_envs} seeds {n_seeds}: {row['steps_per_s']:,.0f} steps/s, "
-                          f"compile {row['compile_init_s'] + row['compile_update_s']:.1f} s", file=sys.stderr, flush=True)
+                          f"compile {compile_s:.1f} s", file=sys.stderr, flush=True)
                 rows.append(row)
     add_ratios(rows)
     columns = [
