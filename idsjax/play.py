@@ -5,234 +5,41 @@
     python -m idsjax.play --env idsgame-random_attack-v4 --opponent checkpoint:runs/ppo/...
 
 You take the id's learning side (`--side attacker|defender` on two-agent ids `idsgame-vN`); the other
-side is the id's bot, or `--opponent bot:NAME`, `random`, or `checkpoint:PATH` (a policy trained by
-`baselines.ppo`). At the prompt type an action id from the list of legal actions, `h` for help, `b`
+side is the id's bot, or `--opponent bot:NAME`, `random`, or `checkpoint:RUN_DIR` (a policy trained by
+any trainer of the research kit, a self-play run included; it must have been trained for that side on
+the same version). At the prompt type an action id from the list of legal actions, `h` for help, `b`
 to redraw the board, or `q` to quit.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import sys
-from typing import Callable, TextIO
+from typing import TextIO
 
 import jax
-import numpy as np
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 import idsjax
 from idsjax.bots import BOTS
-from idsjax.config import UNKNOWN_DEFENSE
-from idsjax.network import DATA, SERVER, START
+from idsjax.play_game import Game
+from idsjax.play_view import HELP, board, compress_ranges, grid_map, legal_table
 from idsjax.policies import (
+    ATTACK_BOTS,
     ATTACKER,
     DEFENDER,
     DEFENSE_BOTS,
-    ATTACK_BOTS,
+    PolicyLoadError,
     default_policy,
     describe_attack,
     describe_defense,
-    joint_step,
-    legal_ids,
-    resolve_policy,
-    side_observation,
+    load_policy,
 )
 
-HELP = (
-    "[bold]How to play.[/bold] The attacker starts at the start node and must reach the data node (top). "
-    "From its node it may attack a linked node above it (or beside it, in v5/v6): an attack of type k "
-    "raises the attacker's value A(k) of that node by one; if A(k) then exceeds the node's defense D(k) "
-    "the attacker moves there, otherwise the attack fails and is detected with probability Det/10. "
-    "Reaching the data node is a hack (the attacker wins); a detection ends the game too (the defender "
-    "wins). The defender raises one defense value D(k) or the detection value Det of one node per step. "
-    "Both move at the same time; after 101 steps the game times out.\n"
-    "Attack ids: node*{width} + type{recon}. Defense ids: node*{dwidth} + type (type {a} = detection).\n"
-    "Commands: an action id, [bold]h[/bold] help, [bold]b[/bold] board, [bold]q[/bold] quit."
-)
+__all__ = ["Game", "board", "compress_ranges", "grid_map", "legal_table", "main", "run_script"]
 
 
-class CheckpointUnavailable(Exception):
-    pass
-
-
-def load_checkpoint_policy(path: str, env, params) -> Callable:
-    """A trained policy `(key, obs, state) -> id` from `baselines.ppo`'s `load_policy(path, env, params)`."""
-    try:
-        ppo = importlib.import_module("baselines.ppo")
-    except Exception as err:  # noqa: BLE001 — any import problem means the baselines are unusable here
-        raise CheckpointUnavailable(
-            f"cannot load checkpoint {path!r}: checkpoints come from baselines.ppo, which cannot be imported "
-            f"here ({err})"
-        ) from None
-    loader = getattr(ppo, "load_policy", None)
-    if loader is None:
-        raise CheckpointUnavailable(
-            f"cannot load checkpoint {path!r}: checkpoints come from baselines.ppo, and this version of "
-            "baselines.ppo has no load_policy(path, env, params) yet; play against a bot (--opponent bot:NAME)"
-        )
-    try:
-        return loader(path, env, params)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointUnavailable(f"cannot load checkpoint {path!r}: {err}") from None
-
-
-def compress_ranges(ids) -> str:
-    """[3, 4, 5, 9] -> '3-5, 9'."""
-    ids = [int(i) for i in ids]
-    if not ids:
-        return "-"
-    parts, start, prev = [], ids[0], ids[0]
-    for i in ids[1:] + [None]:
-        if i is not None and i == prev + 1:
-            prev = i
-            continue
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if i is not None:
-            start = prev = i
-    return ", ".join(parts)
-
-
-class Game:
-    """The state of one terminal session (separate from I/O so it can be driven by tests)."""
-
-    def __init__(self, env, params, side: str, opponent, seed: int = 0):
-        self.env, self.params, self.side = env, params, side
-        self.config = env.config
-        other = DEFENDER if side == ATTACKER else ATTACKER
-        self.opponent_side = other
-        self.opponent = resolve_policy(opponent, other, env, params)
-        opponent_fn = self.opponent
-        if not callable(opponent) or isinstance(opponent, str):
-            opponent_fn = jax.jit(self.opponent)
-        self._opponent_fn = opponent_fn
-        self._step = jax.jit(lambda k, s, a, d: joint_step(env, k, s, a, d, params))
-        self._reset = jax.jit(lambda k: env.initial_state(k, params))
-        self.key = jax.random.PRNGKey(seed)
-        self.games = self.hacks = 0
-        self.new_game()
-
-    def new_game(self):
-        self.key, k = jax.random.split(self.key)
-        self.state = self._reset(k)
-        self.returns = np.zeros(2)
-        self.last = None
-
-    @property
-    def over(self) -> bool:
-        return bool(self.state.done) or bool(self.state.timed_out)
-
-    def legal(self) -> np.ndarray:
-        return legal_ids(self.env, self.state, self.params, self.side)
-
-    def num_ids(self) -> int:
-        return self.config.num_attack_ids if self.side == ATTACKER else self.config.num_defense_actions
-
-    def play(self, action: int):
-        """The human's id -> (attack id, defense id, rewards, info)."""
-        self.key, k_opp, k_step = jax.random.split(self.key, 3)
-        obs = side_observation(self.env, self.state, self.opponent_side)
-        other = int(self._opponent_fn(k_opp, obs, self.state))
-        a, d = (action, other) if self.side == ATTACKER else (other, action)
-        self.state, rewards, info = self._step(k_step, self.state, np.int32(a), np.int32(d))
-        rewards = np.asarray(rewards)
-        self.returns += rewards
-        self.last = (a, d)
-        if self.over:
-            self.games += 1
-            self.hacks += int(bool(self.state.hacked))
-        return a, d, rewards, info
-
-
-# -- drawing ---------------------------------------------------------------------------------------
-def _values(row, hidden: bool, unknown=None) -> str:
-    if hidden:
-        return ",".join("x" for _ in row)
-    return ",".join("x" if (unknown is not None and int(v) == unknown) else str(int(v)) for v in row)
-
-
-def board(game: Game) -> Table:
-    """The nodes with the values the human's side may see."""
-    cfg, s, side = game.config, game.state, game.side
-    net = cfg.network
-    position = int(s.position)
-    show_attacker = side == ATTACKER or bool(s.detected)
-    attack, defense, detection = np.asarray(s.attack), np.asarray(s.defense), np.asarray(s.detection)
-    recon = np.asarray(s.recon)
-    t = Table(title=f"{cfg.env_id} - time-step {int(s.time)} - you play the {side}", title_justify="left")
-    for col in ("node", "attack A", "defense D", "Det", ""):
-        t.add_column(col, overflow="fold")
-    names = {DATA: "data", SERVER: "server", START: "start"}
-    for n in range(cfg.num_nodes):
-        kind = int(net.node_type[n])
-        here = show_attacker and n == position
-        marker = ""
-        if here:
-            marker = "[bold red]@ caught[/]" if bool(s.detected) else "[bold red]@ attacker[/]"
-        if kind == START:
-            a_txt = d_txt = det_txt = ""
-        else:
-            a_txt = _values(attack[n], hidden=side == DEFENDER)
-            if side == ATTACKER:
-                d_txt = _values(recon[n], False, UNKNOWN_DEFENSE) if cfg.reconnaissance else _values(defense[n], True)
-                det_txt = "x"
-            else:
-                d_txt, det_txt = _values(defense[n], False), str(int(detection[n]))
-        t.add_row(f"{n} {names.get(kind, '?')}", a_txt, d_txt, det_txt, marker)
-    return t
-
-
-def grid_map(game: Game) -> Text:
-    """A small picture of the grid: node ids at their positions, the attacker marked with @."""
-    cfg, s = game.config, game.state
-    net = cfg.network
-    show = game.side == ATTACKER or bool(s.detected)
-    lines = []
-    for r in range(net.rows):
-        cells = []
-        for c in range(net.cols):
-            n = int(net.cell_node[r, c])
-            if n < 0:
-                cells.append("      ")
-            else:
-                mark = "@" if show and n == int(s.position) else " "
-                tag = {DATA: "D", START: "S"}.get(int(net.node_type[n]), "")
-                cells.append(f"[{mark}{n:>2}{tag:1}]")
-        lines.append(" ".join(cells))
-    return Text("\n".join(lines) + "\n(D data, S start" + (", @ attacker)" if show else ")"))
-
-
-def legal_table(game: Game) -> Table:
-    """Legal ids grouped by target node, with their meaning."""
-    cfg = game.config
-    legal = game.legal()
-    t = Table(title="your legal actions", title_justify="left")
-    t.add_column("node")
-    t.add_column("ids")
-    t.add_column("meaning")
-    a = cfg.attack_types
-    width = cfg.attack_id_width if game.side == ATTACKER else a + 1
-    for node in sorted({int(i) // width for i in legal}):
-        ids = [int(i) for i in legal if int(i) // width == node]
-        kinds = [i % width for i in ids]
-        base = node * width
-        types = [k for k in kinds if k < a]
-        meaning = []
-        if types:
-            verb = "attack" if game.side == ATTACKER else "raise defense"
-            meaning.append(f"{verb} type id-{base} (types {compress_ranges(types)})")
-        if game.side == ATTACKER and cfg.reconnaissance and a in kinds:
-            meaning.append(f"{base + a}: reconnaissance")
-        if game.side == DEFENDER and a in kinds:
-            meaning.append(f"{base + a}: raise detection")
-        t.add_row(str(node), compress_ranges(ids), "; ".join(meaning))
-    return t
-
-
-# -- the session -----------------------------------------------------------------------------------
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m idsjax.play", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="idsgame-minimal_defense-v3", help="any of the 110 ids")
@@ -262,14 +69,11 @@ def _parse_args(argv):
     if opp is None:
         opponent = default_policy(env, other) if env.learner != "both" else (
             "random_defense" if other == DEFENDER else "attack_maximal")
-    elif opp.startswith("checkpoint:"):
-        path = opp[len("checkpoint:"):]
-        if not path:
-            parser.error("--opponent checkpoint:PATH needs a path")
-        try:
-            opponent = load_checkpoint_policy(path, env, params)
-        except CheckpointUnavailable as err:
-            parser.error(str(err))
+    elif ":" in opp and not opp.startswith("bot:"):
+        try:  # checkpoint:RUN_DIR and other loaders of the entry-point group idsjax.policy_loaders
+            opponent = jax.jit(load_policy(opp, other, env, params))  # loaders return jittable policies
+        except PolicyLoadError as err:
+            parser.error(f"--opponent {opp}: {err}")
     else:
         name = opp[4:] if opp.startswith("bot:") else opp
         allowed = (ATTACK_BOTS if other == ATTACKER else DEFENSE_BOTS) + ("random",)

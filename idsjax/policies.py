@@ -8,7 +8,10 @@ A *policy* is one of
   `"random_attack"`), optionally written `"bot:NAME"`;
 - `"random"`: uniform over the side's legal ids (the reference's id-level legality);
 - a callable `(key, obs, state) -> action id`, where `obs` is that side's own view (spec §6) whatever
-  the id, so a trained checkpoint plugs in as a closure over its parameters.
+  the id, so a trained checkpoint plugs in as a closure over its parameters;
+- `"SCHEME:ARG"`, resolved by the policy loader registered for `SCHEME` (`register_policy_loader`) or
+  found in the entry-point group `idsjax.policy_loaders`: the research kit (`make install`) provides
+  `checkpoint:RUN_DIR` for every run it trains. The library never imports the kit itself.
 
 Bots and `"random"` are pure JAX, so they run inside `jit`, `vmap` and `lax.scan`; callables must be
 too wherever they are used there (the trajectory recorder).
@@ -16,6 +19,7 @@ too wherever they are used there (the trajectory recorder).
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any, Callable
 
 import jax
@@ -58,6 +62,54 @@ def policy_name(policy) -> str:
     return getattr(policy, "__name__", type(policy).__name__)
 
 
+POLICY_LOADER_GROUP = "idsjax.policy_loaders"
+# scheme -> loader(arg: str, env, params, side: str) -> Policy
+_LOADERS: dict[str, Callable[[str, Any, Any, str], Policy]] = {}
+
+
+class PolicyLoadError(ValueError):
+    """A `SCHEME:ARG` policy whose loader is missing or refuses it; the message is one sentence."""
+
+
+def register_policy_loader(scheme: str, loader: Callable[[str, Any, Any, str], Policy]) -> None:
+    """Make `"SCHEME:ARG"` policies resolve through `loader(arg, env, params, side) -> policy`; it wins
+    over an entry point of the same name. The loader checks that what it loads fits the id and side."""
+    if not scheme.isidentifier() or scheme == "bot":
+        raise ValueError(f"a policy scheme is an identifier other than 'bot', got {scheme!r}")
+    _LOADERS[scheme] = loader
+
+
+def policy_loader(scheme: str) -> Callable[[str, Any, Any, str], Policy]:
+    """The loader of `scheme`: registered, or the entry point `scheme` of `idsjax.policy_loaders`."""
+    if scheme not in _LOADERS:
+        found = metadata.entry_points(group=POLICY_LOADER_GROUP, name=scheme)
+        for entry in found:
+            try:
+                _LOADERS[scheme] = entry.load()
+            except Exception as err:  # noqa: BLE001 — a broken installation: say so in one sentence
+                raise PolicyLoadError(
+                    f"the {scheme!r} policy loader ({entry.value}) is installed but cannot be imported "
+                    f"({type(err).__name__}: {err}); reinstall the research kit with make install"
+                ) from err
+            break
+    if scheme not in _LOADERS:
+        hint = " (checkpoint:RUN_DIR policies come with the research kit: run make install)" if scheme == "checkpoint" else ""
+        raise PolicyLoadError(f"no policy loader for {scheme + ':'!r} policies is installed{hint}")
+    return _LOADERS[scheme]
+
+
+def load_policy(spec: str, side: str, env, params) -> Policy:
+    """`"SCHEME:ARG"` -> the policy its loader returns for `side` of `env`; PolicyLoadError otherwise."""
+    scheme, _, arg = spec.partition(":")
+    loader = policy_loader(scheme)
+    if not arg:
+        raise PolicyLoadError(f"{spec!r} names no {scheme} (write {scheme}:PATH)")
+    try:
+        return loader(arg, env, params, side)
+    except Exception as err:  # noqa: BLE001 — the loader's refusal (wrong side, id, algorithm, a corrupt file)
+        raise PolicyLoadError(str(err) or f"cannot load {spec!r} ({type(err).__name__})") from err
+
+
 def resolve_policy(policy, side: str, env, params) -> Policy:
     """A policy spec (see the module docstring; `None` = `default_policy`) -> `(key, obs, state) -> id`."""
     if side not in SIDES:
@@ -67,7 +119,10 @@ def resolve_policy(policy, side: str, env, params) -> Policy:
     if callable(policy):
         return policy
     if not isinstance(policy, str):
-        raise TypeError(f"a policy is a bot name, 'random' or a callable (key, obs, state) -> id; got {policy!r}")
+        raise TypeError(f"a policy is a bot name, 'random', 'SCHEME:ARG' or a callable (key, obs, state) -> id; "
+                        f"got {policy!r}")
+    if ":" in policy and not policy.startswith("bot:"):
+        return load_policy(policy, side, env, params)
     name = policy[4:] if policy.startswith("bot:") else policy
     config = env.config
     if name == "random":

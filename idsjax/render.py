@@ -25,7 +25,6 @@ import functools
 import os
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -37,8 +36,6 @@ from idsjax.policies import (
     decode_attack_id,
     decode_defense_id,
     default_policy,
-    joint_step,
-    make_joint_policy_step,
     policy_name,
 )
 
@@ -341,36 +338,22 @@ def _resolve_env(env_or_id, seed: int):
     return env, params
 
 
-@functools.lru_cache(maxsize=64)
-def _jitted_joint_step(env):
-    return jax.jit(lambda key, state, a, d, params: joint_step(env, key, state, a, d, params))
-
-
 def play_episodes(env, params, attacker_policy=None, defender_policy=None, *, seed: int = 0,
                   episodes: int = 1, max_steps: int | None = None):
-    """Play `episodes` games on the host, one joint step at a time (no auto-reset).
+    """Play `episodes` games (one batch through `idsjax.rollout`, recorded by `idsjax.trajectories`)
+    and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
+    the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
+    Policies as in `idsjax.policies`; callables must be jittable."""
+    from idsjax.trajectories import record
 
-    Yields `(state, last_action, rewards, info)` per frame: first the reset state with `None`s, then
-    one entry per joint step. Bot and "random" policies are jitted; callables run as they are.
-    """
-    limit = int(params.max_steps_in_episode) + 2 if max_steps is None else int(max_steps)
-    bots_fns = make_joint_policy_step(env, params, attacker_policy, defender_policy)
-    choose = bots_fns
-    if not callable(attacker_policy) and not callable(defender_policy):
-        choose = jax.jit(bots_fns)
-    step = _jitted_joint_step(env)
-    key = jax.random.PRNGKey(seed)
-    for _ in range(episodes):
-        key, k_reset = jax.random.split(key)
-        state = env.initial_state(k_reset, params)
-        yield state, None, None, None
-        for _ in range(limit):
-            key, k_choose, k_step = jax.random.split(key, 3)
-            a, d = choose(k_choose, state)
-            state, rewards, info = step(k_step, state, a, d, params)
-            yield state, (int(a), int(d)), np.asarray(rewards), info
-            if bool(state.done) or bool(state.timed_out):
-                break
+    traj = record((env, params), attacker_policy, defender_policy, num_games=episodes, max_steps=max_steps, seed=seed)
+    a = traj.arrays
+    for game in range(traj.num_games):
+        yield traj.state(game, 0), None, None, None
+        for t in range(int(a["length"][game])):
+            info = {"attack_legal": bool(a["attack_legal"][game, t]), "moved": bool(a["moved"][game, t]),
+                    "hacked": bool(a["hacked"][game, t + 1]), "detected": bool(a["detected"][game, t + 1])}
+            yield traj.state(game, t + 1), traj.joint_action(game, t), a["rewards"][game, t], info
 
 
 def episode_frames(env_or_id, attacker_policy=None, defender_policy=None, *, seed: int = 0,
@@ -439,60 +422,24 @@ def save_frame(frame: np.ndarray, path) -> str:
 
 
 
-def _policy_arg(spec: str | None, env, params):
-    """A command-line policy: None, a bot name (optionally `bot:NAME`), `random`, or `checkpoint:PATH`."""
-    if spec is None or not spec.startswith("checkpoint:"):
-        return spec
-    from idsjax.play import load_checkpoint_policy  # imports the baselines only when asked to
-
-    return load_checkpoint_policy(spec[len("checkpoint:"):], env, params)
-
-
-def main(argv=None) -> int:
-    """`python -m idsjax.render`: write a GIF of games between two policies, e.g. a trained attacker
-    (`--attacker checkpoint:RUN_DIR`, a `--output-dir` of `python -m baselines.ppo`) against a bot."""
-    import argparse
-
-    import idsjax
-
-    parser = argparse.ArgumentParser(prog="python -m idsjax.render", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--env", required=True, help="an id of idsjax.registered_envs()")
-    parser.add_argument("--attacker", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
-    parser.add_argument("--defender", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
-    parser.add_argument("--out", default="episode.gif", help="GIF path (default: episode.gif)")
-    parser.add_argument("--episodes", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0, help="drives the games")
-    parser.add_argument("--instance-seed", type=int, default=0, help="the instance layout, as idsjax.make(id, seed)")
-    parser.add_argument("--view", choices=VIEWS, default="full")
-    parser.add_argument("--fps", type=float, default=4.0)
-    args = parser.parse_args(argv)
-    if args.episodes < 1 or args.fps <= 0:
-        parser.error("--episodes and --fps must be positive")
-    try:
-        env, params = idsjax.make(args.env, seed=args.instance_seed)
-    except ValueError as err:
-        parser.error(str(err))
-    try:
-        attacker = _policy_arg(args.attacker, env, params)
-        defender = _policy_arg(args.defender, env, params)
-        path = episode_gif((env, params), attacker, defender, args.out, seed=args.seed, view=args.view,
-                           episodes=args.episodes, fps=args.fps)
-    except Exception as err:  # noqa: BLE001 - a bad policy spec or checkpoint: a message, not a traceback
-        parser.error(str(err))
-    print(path)
-    return 0
-
-
 __all__ = [
     "VIEWS",
     "episode_frames",
     "episode_gif",
     "frame_size",
+    "main",
     "play_episodes",
     "render_frame",
     "save_frame",
     "write_gif",
 ]
+
+
+def main(argv=None) -> int:
+    """`python -m idsjax.render` (the command line lives in `idsjax.render_cli`)."""
+    from idsjax.render_cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

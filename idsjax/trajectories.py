@@ -7,10 +7,11 @@
     traj = load_trajectories("v3.npz")
     trajectory_gif(traj, game=0, path="game0.gif")
 
-`record` plays `num_games` games of one id with a pair of policies (bot names, `"random"`, or jittable
-callables `(key, obs, state) -> id`; see `idsjax.policies`) in one jitted `lax.scan` over `max_steps`
-joint steps (default: the longest possible episode, 101 transitions and the step-limit call), each game
-exactly one episode: a finished game is frozen and its later steps are marked invalid.
+`record` plays `num_games` games of one id with a pair of policies (bot names, `"random"`, `"SCHEME:ARG"`
+such as `checkpoint:RUN_DIR`, or jittable callables `(key, obs, state) -> id`; see `idsjax.policies`)
+through `idsjax.rollout` in one jitted `lax.scan` over `max_steps` joint steps (default: the longest
+possible episode, `idsjax.rollout.episode_horizon`), each game exactly one episode: a finished game is
+frozen and its later steps are marked invalid.
 
 `Trajectories` fields (B games, T steps, N nodes, A attack types):
 
@@ -34,7 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from idsjax.policies import joint_step, make_joint_policy_step, policy_name, default_policy, ATTACKER, DEFENDER
+from idsjax.policies import ATTACKER, DEFENDER, default_policy, make_joint_policy_step, policy_name
+from idsjax.rollout import JointGame, Transition, episode_horizon, joint_policy, rollout
 
 FORMAT_VERSION = 1
 STATE_FIELDS = ("position", "attack", "defense", "recon", "detection", "revealed", "time", "done", "hacked",
@@ -110,53 +112,47 @@ def _resolve(env_or_id, instance_seed: int):
 
 def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, num_games: int,
                   max_steps: int | None = None):
-    """A jitted `key -> dict of device arrays` playing `num_games` episodes (see `record`)."""
-    steps = int(params.max_steps_in_episode) + 2 if max_steps is None else int(max_steps)
+    """A jitted `key -> dict of device arrays` playing `num_games` episodes (see `record`) through
+    `idsjax.rollout` on the id as a two-player game (`JointGame`)."""
+    steps = episode_horizon(params) if max_steps is None else int(max_steps)
     if steps < 1 or num_games < 1:
         raise ValueError("num_games and max_steps must be positive")
-    choose = make_joint_policy_step(env, params, attacker_policy, defender_policy)
+    game = JointGame(env)
+    policy = joint_policy(make_joint_policy_step(env, params, attacker_policy, defender_policy))
 
     def keep(state):
         return {f: getattr(state, f) for f in STATE_FIELDS}
 
-    def one(key, state):
-        k_choose, k_step = jax.random.split(key)
-        a, d = choose(k_choose, state)
-        next_state, rewards, info = joint_step(env, k_step, state, a, d, params)
-        return a, d, next_state, rewards, info
-
-    def body(carry, keys):
-        states, alive = carry
-        a, d, next_states, rewards, info = jax.vmap(one)(keys, states)
-        freeze = lambda new, old: jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
-        next_states = jax.tree.map(freeze, next_states, states)
-        still = alive & ~(next_states.done | next_states.timed_out)
-        out = {
-            **keep(next_states),
-            "attack_action": jnp.where(alive, a, -1),
-            "defense_action": jnp.where(alive, d, -1),
-            "rewards": jnp.where(alive[:, None], rewards, 0.0),
-            "valid": alive,
-            "attack_legal": info["attack_legal"] & alive,
-            "moved": info["moved"] & alive,
+    def step_record(t: Transition):
+        valid = t.valid
+        after = jax.tree.map(  # a finished game repeats its last state
+            lambda new, old: jnp.where(valid.reshape(valid.shape + (1,) * (new.ndim - 1)), new, old),
+            t.next_state, t.state,
+        )
+        return {
+            **keep(after),
+            "attack_action": jnp.where(valid, t.action[ATTACKER], -1),
+            "defense_action": jnp.where(valid, t.action[DEFENDER], -1),
+            "rewards": jnp.where(valid[:, None], t.reward, 0.0),
+            "valid": valid,
+            "attack_legal": t.info["attack_legal"] & valid,
+            "moved": t.info["moved"] & valid,
         }
-        return (next_states, still), out
+
+    def final_flags(t: Transition):
+        return {"hacked_final": t.next_state.hacked, "detected_final": t.next_state.detected,
+                "timed_out_final": t.next_state.timed_out}
 
     @jax.jit
     def run(key):
-        k_reset, k_steps = jax.random.split(key)
-        states = jax.vmap(env.initial_state, in_axes=(0, None))(jax.random.split(k_reset, num_games), params)
-        keys = jax.random.split(k_steps, (steps, num_games))
-        alive = jnp.ones((num_games,), bool)
-        (last, _), out = jax.lax.scan(body, (states, alive), keys)
-        out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)  # [B, T, ...]
-        first = keep(states)
+        episodes = rollout(game, params, policy, key, num_games, num_steps=steps, accumulate=lambda t: (),
+                           outcome=final_flags, record=step_record)
+        out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), episodes.records)  # [B, T, ...]
+        first = keep(episodes.initial_state)
         for f in STATE_FIELDS:
             out[f] = jnp.concatenate([first[f][:, None], out[f]], axis=1)
-        out["length"] = out["valid"].sum(axis=1).astype(jnp.int32)
-        out["hacked_final"] = last.hacked
-        out["detected_final"] = last.detected
-        out["timed_out_final"] = last.timed_out
+        out["length"] = episodes.length
+        out.update(episodes.outcome)
         out["returns"] = out["rewards"].sum(axis=1)
         return out
 

@@ -11,6 +11,7 @@ import pytest
 
 import idsjax
 from baselines import ceiling
+from idsjax.rollout import rollout
 
 
 def rush_hack_probability() -> float:
@@ -56,20 +57,12 @@ def test_optimal_policy_reaches_the_ceiling_in_the_environment():
     attack_id = jnp.asarray(target * cfg.attack_types + vulnerable[target], jnp.int32)
     games = 40_000
 
-    def play(key):
-        def body(carry, key):
-            state, finished, hacked = carry
-            _, state, _, done, truncated, info = env.step(key, state, attack_id[state.position], params)
-            hacked = hacked | (~finished & info["hacked"])
-            return (state, finished | done | truncated, hacked), None
+    def policy(key, obs, state):
+        return attack_id[state.position]
 
-        k_reset, k_steps = jax.random.split(key)
-        _, state = env.reset(k_reset, params)
-        init = (state, jnp.bool_(False), jnp.bool_(False))
-        (_, finished, hacked), _ = jax.lax.scan(body, init, jax.random.split(k_steps, 30))
-        return finished, hacked
-
-    finished, hacked = jax.jit(jax.vmap(play))(jax.random.split(jax.random.PRNGKey(7), games))
+    episodes = jax.jit(lambda key: rollout(env, params, policy, key, games, num_steps=30,
+                                           outcome=lambda t: t.info["hacked"]))(jax.random.PRNGKey(7))
+    finished, hacked = episodes.finished, episodes.outcome & episodes.finished
     assert bool(finished.all())
     p = rush_hack_probability()
     assert abs(float(hacked.mean()) - p) < 4 * np.sqrt(p * (1 - p) / games)

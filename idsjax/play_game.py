@@ -1,0 +1,60 @@
+"""The terminal game's model: one session's game state, separate from drawing and I/O so tests can
+drive it (`idsjax.play` is the command line, `idsjax.play_view` the drawing)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from idsjax.policies import ATTACKER, DEFENDER, joint_step, legal_ids, resolve_policy, side_observation
+
+
+class Game:
+    """The state of one terminal session (separate from I/O so it can be driven by tests)."""
+
+    def __init__(self, env, params, side: str, opponent, seed: int = 0):
+        self.env, self.params, self.side = env, params, side
+        self.config = env.config
+        other = DEFENDER if side == ATTACKER else ATTACKER
+        self.opponent_side = other
+        self.opponent = resolve_policy(opponent, other, env, params)
+        opponent_fn = self.opponent
+        if not callable(opponent) or isinstance(opponent, str):
+            opponent_fn = jax.jit(self.opponent)
+        self._opponent_fn = opponent_fn
+        self._step = jax.jit(lambda k, s, a, d: joint_step(env, k, s, a, d, params))
+        self._reset = jax.jit(lambda k: env.initial_state(k, params))
+        self.key = jax.random.PRNGKey(seed)
+        self.games = self.hacks = 0
+        self.new_game()
+
+    def new_game(self):
+        self.key, k = jax.random.split(self.key)
+        self.state = self._reset(k)
+        self.returns = np.zeros(2)
+        self.last = None
+
+    @property
+    def over(self) -> bool:
+        return bool(self.state.done) or bool(self.state.timed_out)
+
+    def legal(self) -> np.ndarray:
+        return legal_ids(self.env, self.state, self.params, self.side)
+
+    def num_ids(self) -> int:
+        return self.config.num_attack_ids if self.side == ATTACKER else self.config.num_defense_actions
+
+    def play(self, action: int):
+        """The human's id -> (attack id, defense id, rewards, info)."""
+        self.key, k_opp, k_step = jax.random.split(self.key, 3)
+        obs = side_observation(self.env, self.state, self.opponent_side)
+        other = int(self._opponent_fn(k_opp, obs, self.state))
+        a, d = (action, other) if self.side == ATTACKER else (other, action)
+        self.state, rewards, info = self._step(k_step, self.state, np.int32(a), np.int32(d))
+        rewards = np.asarray(rewards)
+        self.returns += rewards
+        self.last = (a, d)
+        if self.over:
+            self.games += 1
+            self.hacks += int(bool(self.state.hacked))
+        return a, d, rewards, info
