@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common
+from baselines import env_steps, host_loop, networks
+from baselines.trainer import Trainer, plan_updates
 
 ALGO = "dqn"
 EVAL_POLICY = "greedy in the learnt Q-values"
@@ -63,42 +64,42 @@ class Runner(NamedTuple):
     train_state: TrainState
     target_params: dict
     buffer: Buffer
-    env: common.EnvCarry
+    env: env_steps.EnvCarry
     rng: jax.Array
     updates: jax.Array
 
 
-def make_train(config: dict, env, env_params) -> common.Trainer:
+def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
-    num_updates, _ = common.plan_updates(config, steps_per_update)
+    num_updates, _ = plan_updates(config, steps_per_update)
     capacity = config["buffer_size"]
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
     obs_shape = env.observation_space(env_params).shape
-    network = common.MLP(n_actions, config["hidden"], config["layers"], "relu")
+    network = networks.MLP(n_actions, config["hidden"], config["layers"], "relu")
     tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(config["lr"]))
     decay_steps = config["eps_fraction"] * num_updates * steps_per_update
 
     def q_values(params, obs):
-        return network.apply(params, common.preprocess(obs))
+        return network.apply(params, networks.preprocess(obs))
 
     def epsilon(env_steps):
         frac = jnp.clip(env_steps / decay_steps, 0.0, 1.0)
         return config["eps_start"] + frac * (config["eps_end"] - config["eps_start"])
 
     def choose(params, obs, mask, key, eps):
-        q = common.mask_logits(q_values(params, obs), mask)
+        q = networks.mask_logits(q_values(params, obs), mask)
         k_explore, k_random = jax.random.split(key)
-        logits = common.mask_logits(jnp.zeros_like(q), mask)
+        logits = networks.mask_logits(jnp.zeros_like(q), mask)
         random_action = jax.random.categorical(k_random, logits)
         explore = jax.random.uniform(k_explore, (obs.shape[0],)) < eps
         return jnp.where(explore, random_action, q.argmax(-1))
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
-        carry = common.reset_envs(env, env_params, k_env, n_envs)
-        params = network.init(k_net, common.preprocess(carry.obs[:1]))
+        carry = env_steps.reset_envs(env, env_params, k_env, n_envs)
+        params = network.init(k_net, networks.preprocess(carry.obs[:1]))
         ts = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
         buffer = Buffer(
             obs=jnp.zeros((capacity,) + obs_shape, carry.obs.dtype),
@@ -113,13 +114,13 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
 
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
-        mask = common.legal_mask(env, env_params, runner.env, masked)
+        mask = env_steps.legal_mask(env, env_params, runner.env, masked)
         eps = epsilon(runner.updates * steps_per_update)
         action = choose(runner.train_state.params, runner.env.obs, mask, k_act, eps)
-        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         return runner._replace(env=carry, rng=rng), step
 
-    def insert(buffer: Buffer, steps: common.Step) -> Buffer:
+    def insert(buffer: Buffer, steps: env_steps.Step) -> Buffer:
         flat = jax.tree.map(lambda x: x.reshape((steps_per_update,) + x.shape[2:]), steps)
         idx = (buffer.pos + jnp.arange(steps_per_update)) % capacity
         return Buffer(
@@ -164,7 +165,7 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         updates = runner.updates + 1
         target_params = optax.periodic_update(ts.params, runner.target_params, updates, config["target_update_every"])
         metrics = {
-            **common.episode_metrics(steps),
+            **env_steps.episode_metrics(steps),
             "q_loss": jnp.where(learning, loss.mean(), jnp.nan),
             "q_mean": q_mean.mean(),
             "epsilon": epsilon(runner.updates * steps_per_update),
@@ -174,17 +175,22 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     def act(runner: Runner, obs, mask, key):
         return choose(runner.train_state.params, obs, mask, key, 0.0)
 
-    return common.Trainer(
+    def probs(runner: Runner, obs, mask):  # `act` is greedy: one-hot on the first best legal id
+        q = networks.mask_logits(q_values(runner.train_state.params, obs), mask)
+        return jax.nn.one_hot(q.argmax(-1), n_actions, dtype=jnp.float32)
+
+    return Trainer(
         init=init,
         update=update,
         act=act,
         num_updates=num_updates,
         steps_per_update=steps_per_update,
+        probs=probs,
     )
 
 
 def main(argv=None):
-    return common.run(sys.modules[__name__], argv)
+    return host_loop.run(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

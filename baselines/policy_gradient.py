@@ -10,7 +10,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 
-from baselines import common
+from baselines.networks import mask_logits, preprocess
 
 
 def masked_policy(network):
@@ -18,8 +18,8 @@ def masked_policy(network):
     `mask=None` leaves every id possible."""
 
     def policy(params, obs, mask):
-        logits, value = network.apply(params, common.preprocess(obs))
-        return distrax.Categorical(logits=common.mask_logits(logits, mask)), value
+        logits, value = network.apply(params, preprocess(obs))
+        return distrax.Categorical(logits=mask_logits(logits, mask)), value
 
     return policy
 
@@ -33,6 +33,19 @@ def evaluation_act(policy, greedy: bool):
         return jnp.where(greedy, pi.mode(), pi.sample(seed=key))
 
     return act
+
+
+def evaluation_probs(policy, greedy: bool):
+    """The Trainer's `probs(runner, obs, mask) -> float32[B, A]`: the exact distribution `evaluation_act`
+    samples from (one-hot on the most likely id when `greedy`, else the masked softmax)."""
+
+    def probs(runner, obs, mask):
+        pi, _ = policy(runner.train_state.params, obs, mask)
+        if greedy:
+            return jax.nn.one_hot(pi.mode(), pi.logits.shape[-1], dtype=jnp.float32)
+        return pi.probs.astype(jnp.float32)
+
+    return probs
 
 
 def gae(rewards, dones, values, last_value, gamma: float, lam: float):

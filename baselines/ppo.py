@@ -22,7 +22,9 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common, policy_gradient
+from baselines import checkpoints, env_steps, host_loop, networks, policy_gradient
+from baselines.errors import UsageError
+from baselines.trainer import Trainer, plan_updates
 
 ALGO = "ppo"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -52,12 +54,12 @@ HYPERPARAMETERS = {
 
 def validate(config: dict) -> None:
     if (config["num_envs"] * config["num_steps"]) % config["num_minibatches"]:
-        raise common.UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+        raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
 
 
 class Runner(NamedTuple):
     train_state: TrainState
-    env: common.EnvCarry
+    env: env_steps.EnvCarry
     rng: jax.Array
 
 
@@ -70,14 +72,14 @@ class Batch(NamedTuple):
     target: jax.Array
 
 
-def make_train(config: dict, env, env_params) -> common.Trainer:
+def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
-    num_updates, _ = common.plan_updates(config, steps_per_update)
+    num_updates, _ = plan_updates(config, steps_per_update)
     n_mb, epochs = config["num_minibatches"], config["update_epochs"]
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
-    network = common.ActorCritic(n_actions, config["hidden"], config["layers"])
+    network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
 
     def schedule(count):
         frac = 1.0 - (count // (n_mb * epochs)) / num_updates
@@ -89,17 +91,17 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
-        carry = common.reset_envs(env, env_params, k_env, n_envs)
-        params = network.init(k_net, common.preprocess(carry.obs[:1]))
+        carry = env_steps.reset_envs(env, env_params, k_env, n_envs)
+        params = network.init(k_net, networks.preprocess(carry.obs[:1]))
         ts = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
         return Runner(ts, carry, rng)
 
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
-        mask = common.legal_mask(env, env_params, runner.env, masked)
+        mask = env_steps.legal_mask(env, env_params, runner.env, masked)
         pi, value = policy(runner.train_state.params, runner.env.obs, mask)
         action = pi.sample(seed=k_act)
-        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         return Runner(runner.train_state, carry, rng), (step, pi.log_prob(action), value)
 
     def loss_fn(params, b: Batch):
@@ -121,24 +123,25 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         batch = jax.tree.map(lambda x: x.reshape((steps_per_update,) + x.shape[2:]), batch)
         rng, k_epochs = jax.random.split(runner.rng)
         ts, info = policy_gradient.minibatch_epochs(runner.train_state, batch, loss_fn, k_epochs, epochs, n_mb)
-        return Runner(ts, runner.env, rng), {**common.episode_metrics(steps), **info}
+        return Runner(ts, runner.env, rng), {**env_steps.episode_metrics(steps), **info}
 
-    return common.Trainer(
+    return Trainer(
         init=init,
         update=update,
         act=policy_gradient.evaluation_act(policy, config["eval_greedy"]),
         num_updates=num_updates,
         steps_per_update=steps_per_update,
+        probs=policy_gradient.evaluation_probs(policy, config["eval_greedy"]),
     )
 
 
-def load_policy(output_dir: str, env, env_params, seed_index: int = 0):
+def load_policy(output_dir: str, env, env_params, seed_index: int = 0, side: str | None = None):
     """A trained PPO policy `(key, obs, state) -> action id` from a run's `--output-dir`."""
-    return common.load_policy(sys.modules[__name__], output_dir, env, env_params, seed_index)
+    return checkpoints.load_policy(output_dir, env, env_params, side=side, algo=ALGO, seed_index=seed_index)
 
 
 def main(argv=None):
-    return common.run(sys.modules[__name__], argv)
+    return host_loop.run(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

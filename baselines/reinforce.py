@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import common, policy_gradient
+from baselines import env_steps, host_loop, networks, policy_gradient
+from baselines.trainer import Trainer, plan_updates
 
 ALGO = "reinforce"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -43,7 +44,7 @@ HYPERPARAMETERS = {
 
 class Runner(NamedTuple):
     train_state: TrainState
-    env: common.EnvCarry
+    env: env_steps.EnvCarry
     rng: jax.Array
 
 
@@ -63,32 +64,32 @@ def returns_to_go(rewards, dones, gamma):
     return ret, complete
 
 
-def make_train(config: dict, env, env_params) -> common.Trainer:
+def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
-    num_updates, _ = common.plan_updates(config, steps_per_update)
+    num_updates, _ = plan_updates(config, steps_per_update)
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
-    network = common.ActorCritic(n_actions, config["hidden"], config["layers"])
+    network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
     tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(config["lr"]))
 
     policy = policy_gradient.masked_policy(network)
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
-        carry = common.reset_envs(env, env_params, k_env, n_envs)
-        params = network.init(k_net, common.preprocess(carry.obs[:1]))
+        carry = env_steps.reset_envs(env, env_params, k_env, n_envs)
+        params = network.init(k_net, networks.preprocess(carry.obs[:1]))
         return Runner(TrainState.create(apply_fn=network.apply, params=params, tx=tx), carry, rng)
 
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
-        mask = common.legal_mask(env, env_params, runner.env, masked)
+        mask = env_steps.legal_mask(env, env_params, runner.env, masked)
         pi, _ = policy(runner.train_state.params, runner.env.obs, mask)
         action = pi.sample(seed=k_act)
-        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         return Runner(runner.train_state, carry, rng), step
 
-    def loss_fn(params, steps: common.Step, ret, weight):
+    def loss_fn(params, steps: env_steps.Step, ret, weight):
         flat = lambda x: x.reshape((steps_per_update,) + x.shape[2:])  # noqa: E731
         mask = None if steps.mask is None else flat(steps.mask)
         pi, value = policy(params, flat(steps.obs), mask)
@@ -108,20 +109,21 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
         weight = complete.astype(jnp.float32)
         grads, info = jax.grad(loss_fn, has_aux=True)(runner.train_state.params, steps, ret, weight)
         ts = runner.train_state.apply_gradients(grads=grads)
-        metrics = {**common.episode_metrics(steps), **info, "used_fraction": weight.mean()}
+        metrics = {**env_steps.episode_metrics(steps), **info, "used_fraction": weight.mean()}
         return runner._replace(train_state=ts), metrics
 
-    return common.Trainer(
+    return Trainer(
         init=init,
         update=update,
         act=policy_gradient.evaluation_act(policy, config["eval_greedy"]),
         num_updates=num_updates,
         steps_per_update=steps_per_update,
+        probs=policy_gradient.evaluation_probs(policy, config["eval_greedy"]),
     )
 
 
 def main(argv=None):
-    return common.run(sys.modules[__name__], argv)
+    return host_loop.run(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ hand-picked key (e.g. the attacker's node alone) it works for both sides and eve
 
 One update: `num_steps` steps in `num_envs` environments (`lax.scan`), each step updating the
 table at once for all environments (`.at[].add` sums simultaneous updates of the same entry).
-Exploration decays linearly; evaluation is greedy.
+Exploration decays linearly; evaluation is greedy (ties broken uniformly).
 
     python -m baselines.tabular_q --env idsgame-random_defense-v7
 """
@@ -24,7 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from baselines import common
+from baselines import env_steps, host_loop, networks
+from baselines.errors import UsageError
+from baselines.trainer import Trainer, plan_updates
 
 ALGO = "tabular_q"
 EVAL_POLICY = "greedy in the Q-table"
@@ -43,12 +45,12 @@ HYPERPARAMETERS = {
 
 def validate(config: dict) -> None:
     if config["table_size_log2"] > 24:
-        raise common.UsageError("--table-size-log2 must be <= 24")
+        raise UsageError("--table-size-log2 must be <= 24")
 
 
 class Runner(NamedTuple):
     q: jax.Array  # float32[rows, actions]
-    env: common.EnvCarry
+    env: env_steps.EnvCarry
     rng: jax.Array
     updates: jax.Array
 
@@ -67,10 +69,10 @@ def make_hash(obs_size: int, bits: int):
     return index
 
 
-def make_train(config: dict, env, env_params) -> common.Trainer:
+def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
-    num_updates, _ = common.plan_updates(config, steps_per_update)
+    num_updates, _ = plan_updates(config, steps_per_update)
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
     obs_size = int(np.prod(env.observation_space(env_params).shape))
@@ -79,9 +81,9 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
     decay_steps = config["eps_fraction"] * num_updates * steps_per_update
 
     def choose(q, obs, mask, key, eps):
-        values = common.mask_logits(q[index(obs)], mask)
+        values = networks.mask_logits(q[index(obs)], mask)
         k_explore, k_random, k_tie = jax.random.split(key, 3)
-        random_action = jax.random.categorical(k_random, common.mask_logits(jnp.zeros_like(values), mask))
+        random_action = jax.random.categorical(k_random, networks.mask_logits(jnp.zeros_like(values), mask))
         # Ties (e.g. unseen rows) are broken at random, not towards id 0.
         greedy = jnp.argmax(values + 1e-6 * jax.random.uniform(k_tie, values.shape), axis=-1)
         explore = jax.random.uniform(k_explore, (obs.shape[0],)) < eps
@@ -89,17 +91,17 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
 
     def init(rng):
         rng, k_env = jax.random.split(rng)
-        carry = common.reset_envs(env, env_params, k_env, n_envs)
+        carry = env_steps.reset_envs(env, env_params, k_env, n_envs)
         q = jnp.full((rows, n_actions), config["q_init"], jnp.float32)
         return Runner(q, carry, rng, jnp.int32(0))
 
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
-        mask = common.legal_mask(env, env_params, runner.env, masked)
+        mask = env_steps.legal_mask(env, env_params, runner.env, masked)
         frac = jnp.clip(runner.updates * steps_per_update / decay_steps, 0.0, 1.0)
         eps = config["eps_start"] + frac * (config["eps_end"] - config["eps_start"])
         action = choose(runner.q, runner.env.obs, mask, k_act, eps)
-        carry, step = common.step_envs(env, env_params, runner.env, action, k_env, mask)
+        carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         s, s_next = index(step.obs), index(step.next_obs)
         target = step.reward + config["gamma"] * (1.0 - step.done) * runner.q[s_next].max(-1)
         td = target - runner.q[s, action]
@@ -108,23 +110,32 @@ def make_train(config: dict, env, env_params) -> common.Trainer:
 
     def update(runner: Runner):
         runner, (steps, td) = jax.lax.scan(env_step, runner, None, n_steps)
-        metrics = {**common.episode_metrics(steps), "abs_td_error": td.mean()}
+        metrics = {**env_steps.episode_metrics(steps), "abs_td_error": td.mean()}
         return runner._replace(updates=runner.updates + 1), metrics
 
-    def act(runner: Runner, obs, mask, key):
-        return choose(runner.q, obs, mask, key, 0.0)
+    def probs(runner: Runner, obs, mask):
+        """Greedy evaluation: uniform over the ids whose (masked) value equals the row's maximum."""
+        values = networks.mask_logits(runner.q[index(obs)], mask)
+        best = values == values.max(-1, keepdims=True)
+        return best.astype(jnp.float32) / best.sum(-1, keepdims=True)
 
-    return common.Trainer(
+    def act(runner: Runner, obs, mask, key):
+        # Sampled from `probs` itself, so evaluation plays exactly the distribution exploitability
+        # reads (training's `choose` breaks ties with a small noise, which float rounding can bias).
+        return jax.random.categorical(key, jnp.log(probs(runner, obs, mask)))
+
+    return Trainer(
         init=init,
         update=update,
         act=act,
         num_updates=num_updates,
         steps_per_update=steps_per_update,
+        probs=probs,
     )
 
 
 def main(argv=None):
-    return common.run(sys.modules[__name__], argv)
+    return host_loop.run(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

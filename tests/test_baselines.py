@@ -16,7 +16,8 @@ import pytest
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from baselines import actor_critic, common, dqn, ppo, reinforce, tabular_q
+from baselines import actor_critic, cli, dqn, evaluation, logs, ppo, reinforce, tabular_q
+from kit_runs import PPO_ARGS, SMOKE_ENV, trained_run
 
 ALGOS = {"ppo": ppo, "dqn": dqn, "tabular_q": tabular_q, "reinforce": reinforce, "actor_critic": actor_critic}
 
@@ -96,12 +97,12 @@ PROBE_BUDGET = {
 @pytest.mark.parametrize("algo", list(ALGOS))
 def test_probe_learns_known_answer(algo, length):
     module = ALGOS[algo]
-    config = common.parse_config(module, PROBE_BUDGET[algo] + ["--chunks", "1", "--no-mask-illegal"])
+    config = cli.parse_config(module, PROBE_BUDGET[algo] + ["--chunks", "1", "--no-mask-illegal"])
     env = ProbeEnv(length)
     trainer = module.make_train(config, env, env.default_params)
     runner, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
     assert np.isfinite(np.asarray(jax.tree.leaves(runner)[0])).all()
-    result = jax.jit(lambda r, k: common.evaluate(env, env.default_params, trainer.act, r, k, 200, False))(
+    result = jax.jit(lambda r, k: evaluation.evaluate(env, env.default_params, trainer.act, r, k, 200, False))(
         runner, jax.random.PRNGKey(1)
     )
     assert int(result["episodes"]) == 200
@@ -110,14 +111,6 @@ def test_probe_learns_known_answer(algo, length):
 
 # --- the commands ---------------------------------------------------------------------------------
 
-SMOKE = ["--total-timesteps", "2048", "--num-envs", "8", "--eval-episodes", "20", "--no-progress", "--chunks", "4"]
-SMOKE_EXTRA = {
-    "ppo": ["--num-steps", "16"],
-    "dqn": ["--num-steps", "4", "--learning-starts", "64", "--buffer-size", "1024"],
-    "tabular_q": ["--num-steps", "8"],
-    "reinforce": ["--num-steps", "32"],
-    "actor_critic": ["--num-steps", "8"],
-}
 KEYS = {"algo", "env", "seed", "env_steps", "train_seconds", "steps_per_second", "eval_episodes",
         "eval_hack_probability", "eval_attacker_return", "eval_defender_return"}
 
@@ -128,7 +121,7 @@ def _last_json(capsys):
 
 
 def _metrics(path):
-    with open(os.path.join(path, common.METRICS_FILE), newline="") as f:
+    with open(os.path.join(path, logs.METRICS_FILE), newline="") as f:
         return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
 
 
@@ -144,24 +137,21 @@ def check_outputs(out, result, algo, env, episodes):
     assert {int(r["seed"]) for r in _metrics(out)} == {0, 1}
 
 
-# PPO's smoke run is the uninterrupted run of the resume test below.
+# PPO's smoke run is the uninterrupted run of the resume test below. The runs are shared with the
+# checkpoint tests (tests/kit_runs.py): each is trained once per session.
 @pytest.mark.parametrize("algo", ["dqn", "tabular_q", "reinforce", "actor_critic"])
-def test_smoke_command(algo, tmp_path, capsys):
-    out = tmp_path / algo
-    env = "idsgame-maximal_attack-v0" if algo == "dqn" else "idsgame-random_defense-v0"  # a defender too
-    ALGOS[algo].main(SMOKE + SMOKE_EXTRA[algo] + ["--env", env, "--output-dir", str(out), "--num-seeds", "2"])
-    result = _last_json(capsys)
-    check_outputs(out, result, algo, env, 40)
+def test_smoke_command(algo, tmp_path_factory):
+    out, result, stdout = trained_run(tmp_path_factory, algo)
+    assert json.loads(stdout.strip().splitlines()[-1]) == result  # the JSON line is the last on stdout
+    check_outputs(out, result, algo, SMOKE_ENV[algo], 40)  # dqn plays a defender
 
 
-RESUME_ARGS = ["--env", "idsgame-random_defense-v0", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps",
-               "16", "--chunks", "8", "--eval-episodes", "50", "--no-progress", "--num-seeds", "2"]
+RESUME_ARGS = PPO_ARGS
 
 
-def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path, capsys):
-    full, split = tmp_path / "full", tmp_path / "split"
-    ppo.main(RESUME_ARGS + ["--output-dir", str(full)])
-    uninterrupted = _last_json(capsys)
+def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path, tmp_path_factory, capsys):
+    split = tmp_path / "split"
+    full, uninterrupted, _ = trained_run(tmp_path_factory, "ppo")
     check_outputs(full, uninterrupted, "ppo", "idsgame-random_defense-v0", 100)
     ppo.main(RESUME_ARGS + ["--output-dir", str(split), "--stop-after", "2048", "--checkpoint-every", "1024"])
     stopped = _last_json(capsys)
@@ -175,7 +165,7 @@ def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path
     # Same seed, same metrics: the chunked host loop computes what the single compiled program
     # `train` computes (another compilation, another program): the same episodes, and losses equal
     # up to float rounding (XLA fuses the two programs differently).
-    config = common.parse_config(ppo, RESUME_ARGS)
+    config = cli.parse_config(ppo, RESUME_ARGS)
     env, params = idsjax.make(config["env"])
     trainer = ppo.make_train(config, env, params)
     _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 2))
@@ -236,27 +226,3 @@ def test_help_lists_common_and_algorithm_options(capsys):
     for flag in ("--env", "--total-timesteps", "--num-envs", "--num-seeds", "--seed", "--output-dir",
                  "--checkpoint-every", "--resume", "--clip-eps", "--gae-lambda"):
         assert flag in text
-
-
-def test_trained_policy_plays_from_its_checkpoint(tmp_path, capsys):
-    """A run's checkpoint loads as a policy: it picks legal ids, and one command renders it as a GIF."""
-    import idsjax
-    from idsjax import render
-
-    out = tmp_path / "run"
-    ppo.main(RESUME_ARGS + ["--output-dir", str(out)])  # the resume test's configuration: compiled once
-    capsys.readouterr()
-    env, params = idsjax.make("idsgame-random_defense-v0", seed=3)  # another instance of the same id
-    act = ppo.load_policy(str(out), env, params)
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
-    for i in range(8):
-        action = int(act(jax.random.PRNGKey(i), obs, state))
-        assert bool(env.legal_action_mask(state, params)[action]), action
-    gif = tmp_path / "trained.gif"
-    assert render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{out}", "--out", str(gif)]) == 0
-    assert gif.stat().st_size > 0
-    with pytest.raises(common.UsageError, match="trained on"):
-        ppo.load_policy(str(out), *idsjax.make("idsgame-random_defense-v3"))
-    with pytest.raises(SystemExit) as exit_info:
-        render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{tmp_path / 'nothing'}"])
-    assert exit_info.value.code == 2

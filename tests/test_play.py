@@ -7,6 +7,9 @@ from rich.console import Console
 
 from idsjax import play
 from idsjax.play import compress_ranges, run_script
+from idsjax.policies import register_policy_loader
+
+from baselines import checkpoints
 
 
 def test_attacker_game_with_bad_input():
@@ -51,12 +54,15 @@ def test_eof_and_quit_exit_cleanly():
         (["--env", "idsgame-minimal_defense-v0", "--side", "defender"], "you play the attacker"),
         (["--env", "idsgame-random_attack-v0", "--opponent", "bot:defend_minimal"], "not an attacker bot"),
         (["--env", "idsgame-v0", "--opponent", "bot:nobody"], "unknown bot"),
-        (["--env", "idsgame-v0", "--opponent", "checkpoint:/no/such/run"], "baselines.ppo"),
+        (["--env", "idsgame-v0", "--opponent", "checkpoint:/no/such/run"], "no checkpoint in '/no/such/run'"),
+        (["--env", "idsgame-v0", "--opponent", "checkpoint:"], "names no checkpoint"),
         (["--side", "both"], "invalid choice"),
         (["--seed", "x"], "invalid int value"),
     ],
 )
 def test_bad_arguments_exit_2(argv, message, capsys):
+    # the research kit's loader, as its entry point registers it when installed
+    register_policy_loader("checkpoint", checkpoints.load_checkpoint_policy)
     with pytest.raises(SystemExit) as exc:
         play.main(argv, stdin=io.StringIO(""), console=Console(file=io.StringIO()))
     assert exc.value.code == 2

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from baselines import selfplay
+from kit_runs import SELFPLAY_TINY, trained_run
 
 # --- meta-solver ----------------------------------------------------------------------------------
 
@@ -132,10 +133,7 @@ def test_autoregressive_distribution():
 
 # --- command line: smoke runs, resume, errors -----------------------------------------------------
 
-TINY = ["--env", "idsgame-v19", "--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2",
-        "--update-epochs", "1", "--total-timesteps", "512", "--chunks", "2", "--eval-episodes", "16",
-        "--payoff-episodes", "2", "--pool-size", "3", "--snapshot-every", "2", "--hidden", "16",
-        "--layers", "1", "--br-timesteps", "0", "--no-progress"]
+TINY = SELFPLAY_TINY
 
 
 # Each mode compiles its own trainer (about a minute each on 2 cores): the default suite smoke-tests
@@ -143,11 +141,15 @@ TINY = ["--env", "idsgame-v19", "--num-envs", "8", "--num-steps", "8", "--num-mi
 @pytest.mark.parametrize(
     "mode", [m if m == "pool" else pytest.param(m, marks=pytest.mark.slow) for m in selfplay.MODES]
 )
-def test_smoke_every_mode(mode, tmp_path, capsys):
+def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
     extra = {"psro": ["--policy", "autoregressive", "--br-timesteps", "128"], "pfsp": ["--bot-share", "0.5"]}
-    out = tmp_path / mode
-    result = selfplay.main([*TINY, "--mode", mode, "--output-dir", str(out), *extra.get(mode, [])])
-    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if mode == "pool":  # the run the checkpoint tests share (tests/kit_runs.py)
+        out, result, stdout = trained_run(tmp_path_factory, "selfplay")
+    else:
+        out = tmp_path / mode
+        result = selfplay.main([*TINY, "--mode", mode, "--output-dir", str(out), *extra.get(mode, [])])
+        stdout = capsys.readouterr().out
+    last = json.loads(stdout.strip().splitlines()[-1])
     assert last == json.loads(json.dumps(result))
     for key in ("algo", "env", "seed", "env_steps", "train_seconds", "steps_per_second", "eval_episodes",
                 "eval_hack_probability", "eval_attacker_return", "eval_defender_return",
@@ -168,9 +170,9 @@ def test_smoke_every_mode(mode, tmp_path, capsys):
     assert len(rows) - 1 == 3 + 1  # 8 updates, a snapshot every 2: the ring of 3 is full, plus the final
 
 
-def test_resume_matches_uninterrupted(tmp_path, capsys):
+def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
     args = [*TINY, "--mode", "pool"]  # the smoke run's configuration: its compiled programs are cached
-    full = selfplay.main([*args, "--output-dir", str(tmp_path / "full")])
+    full_dir, full, _ = trained_run(tmp_path_factory, "selfplay")
     part = str(tmp_path / "part")
     stopped = selfplay.main([*args, "--output-dir", part, "--stop-after", "256"])
     assert stopped.get("stopped") and stopped["env_steps"] == 256
@@ -183,7 +185,7 @@ def test_resume_matches_uninterrupted(tmp_path, capsys):
         with open(os.path.join(path, "metrics.csv"), newline="") as f:
             return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
 
-    assert read(part) == read(str(tmp_path / "full"))
+    assert read(part) == read(str(full_dir))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,257 @@
+"""Checkpoints: save a run's whole training state, restore it (falling back to the previous intact
+one), and load any run's trained policy for one side, for `idsjax.play`, `idsjax.render` and exact
+exploitability.
+
+A run directory (`--output-dir`) holds `config.json` (the resolved configuration) and
+`checkpoints/<update>/` (orbax; the last two are kept). `load_checkpoint_policy` is the research
+kit's `checkpoint` loader of the library's entry-point group `idsjax.policy_loaders`, so
+`--opponent checkpoint:RUN_DIR` works for every trainer (ppo, dqn, tabular_q, reinforce,
+actor_critic) and for either side of a self-play run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from baselines.errors import UsageError
+
+CONFIG_FILE = "config.json"
+CKPT_DIR = "checkpoints"
+SIDES = ("attacker", "defender")
+# algorithm name (config["algo"]) -> the module with its `make_train`
+ALGORITHMS = {
+    "ppo": "baselines.ppo",
+    "dqn": "baselines.dqn",
+    "tabular_q": "baselines.tabular_q",
+    "reinforce": "baselines.reinforce",
+    "actor_critic": "baselines.actor_critic",
+    "selfplay": "baselines.selfplay",
+}
+FIX = "train the run again, or point to another run directory"
+
+
+def jsonable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in ("resume", "progress")}
+
+
+def _manager(output_dir: str, create: bool):
+    import orbax.checkpoint as ocp
+
+    path = os.path.abspath(os.path.join(output_dir, CKPT_DIR))
+    return ocp.CheckpointManager(
+        path,
+        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=create),
+        item_names=("state", "config"),
+    )
+
+
+def save_checkpoint(output_dir: str, update: int, runner, wall: float, config: dict) -> None:
+    import orbax.checkpoint as ocp
+
+    mngr = _manager(output_dir, create=True)
+    if update in mngr.all_steps():  # already saved at this point (e.g. --stop-after on a checkpoint step)
+        mngr.close()
+        return
+    state = {"runner": runner, "update": np.int64(update), "wall_time": np.float64(wall)}
+    mngr.save(
+        update,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(jsonable(config))),
+        force=True,
+    )
+    mngr.wait_until_finished()
+    mngr.close()
+
+
+def load_config(output_dir: str) -> dict:
+    """The saved configuration of a run; UsageError (one sentence) when there is no run."""
+    path = os.path.join(output_dir, CONFIG_FILE)
+    ckpt = os.path.join(output_dir, CKPT_DIR)
+    if not os.path.isdir(ckpt) or not os.path.isfile(path):
+        raise UsageError(f"no checkpoint in {output_dir!r} (expected {ckpt}/ and {path})")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        raise UsageError(f"the configuration {path} is unreadable or not JSON; {FIX}") from None
+    if not isinstance(config, dict) or "algo" not in config or "env" not in config:
+        raise UsageError(f"the configuration {path} is not a baselines run configuration; {FIX}")
+    return config
+
+
+def restore_checkpoint(output_dir: str, abstract_runner) -> tuple[Any, int, float]:
+    """`(runner, update, wall_time)` of the newest intact checkpoint. A newest one that cannot be read
+    is skipped with a one-line warning on stderr; when none can be read, UsageError names the bad one."""
+    import orbax.checkpoint as ocp
+
+    ckpt = os.path.join(output_dir, CKPT_DIR)
+    try:
+        mngr = _manager(output_dir, create=False)
+        steps = sorted(mngr.all_steps(), reverse=True)
+    except Exception:  # noqa: BLE001 — any orbax failure here means the directory is unusable
+        raise UsageError(f"cannot read the checkpoints in {ckpt!r}; {FIX}") from None
+    if not steps:
+        mngr.close()
+        raise UsageError(f"no checkpoint in {ckpt!r}")
+    abstract = {
+        "runner": abstract_runner,
+        "update": jax.ShapeDtypeStruct((), np.int64),
+        "wall_time": jax.ShapeDtypeStruct((), np.float64),
+    }
+    bad = []
+    try:
+        for step in steps:
+            try:
+                with _quiet_orbax():
+                    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+                state = restored["state"]
+                same = jax.tree.map(lambda a, b: np.shape(a) == tuple(b.shape), state["runner"], abstract_runner)
+                if not all(jax.tree.leaves(same)):
+                    raise ValueError("shapes differ")
+            except Exception:  # noqa: BLE001 — corrupt, truncated, or another configuration's
+                bad.append(step)
+                continue
+            if bad:
+                print(f"warning: the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt; using the previous "
+                      f"intact one (update {step})", file=sys.stderr)
+            return state["runner"], int(state["update"]), float(state["wall_time"])
+    finally:
+        mngr.close()
+    raise UsageError(
+        f"the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt or belongs to another configuration, and no "
+        f"earlier intact checkpoint exists; {FIX}"
+    )
+
+
+class _quiet_orbax:
+    """Silence absl's logging while a restore may fail: its errors are reported as one sentence."""
+
+    def __enter__(self):
+        import logging
+
+        self._logger = logging.getLogger("absl")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
+        return False
+
+
+# --- trained policies -----------------------------------------------------------------------------
+
+
+def _side_mask(env, params, state, side: str):
+    from idsjax import actions
+
+    if side == "attacker":
+        return actions.attack_mask(env.config, state, params)
+    return actions.defense_mask(env.config)
+
+
+def _side_ids(config, side: str) -> int:
+    return config.num_attack_ids if side == "attacker" else config.num_defense_actions
+
+
+def load_run(output_dir: str, env, side: str | None = None, algo: str | None = None, seed_index: int = 0):
+    """Check a run against the id and side it is to play, restore it, and return
+    `(config, side, act, probs)` for one seed, where `act(key, obs[B], mask[B] | None) -> ids[B]` and
+    `probs(obs[B], mask[B] | None) -> float32[B, A]` are that side's evaluation policy."""
+    import idsjax
+
+    def refuse(reason: str) -> UsageError:
+        return UsageError(f"cannot load a policy from {output_dir!r}: {reason}")
+
+    try:
+        config = load_config(output_dir)
+    except UsageError as err:
+        raise refuse(str(err)) from None
+    run_algo = config["algo"]
+    if run_algo not in ALGORITHMS:
+        raise refuse(f"it holds a run of {run_algo!r}, which no trainer of baselines makes")
+    if algo is not None and algo != run_algo:
+        raise refuse(f"it holds a {run_algo} run, not a {algo} run")
+    try:
+        trained_env, trained_params = idsjax.make(config["env"], seed=int(config.get("env_seed", 0)))
+    except ValueError:
+        raise refuse(f"it was trained on {config['env']!r}, which this version of idsjax does not know") from None
+    sides = SIDES if trained_env.learner == "both" else (trained_env.learner,)
+    if side is None:
+        if len(sides) > 1:
+            raise refuse("it is a self-play run with a policy for each side; name the side (attacker or defender)")
+        side = sides[0]
+    if side not in SIDES:
+        raise refuse(f"side must be 'attacker' or 'defender', got {side!r}")
+    if side not in sides:
+        raise refuse(f"it holds a {sides[0]} policy (trained on {config['env']}), which cannot play the {side}")
+    if env.config.version != trained_env.config.version or (
+        _side_ids(env.config, side) != _side_ids(trained_env.config, side)
+    ):
+        raise refuse(f"it was trained on {config['env']!r} (version {trained_env.config.version}), not on a version "
+                     f"{env.config.version} id like {env.name!r}")
+    num_seeds = int(config.get("num_seeds", 1))
+    if not 0 <= seed_index < num_seeds:
+        raise refuse(f"seed_index {seed_index} is outside the run's {num_seeds} seeds")
+
+    module = importlib.import_module(ALGORITHMS[run_algo])
+    trainer = module.make_train(config, trained_env, trained_params)
+    seeds = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+    abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
+    try:
+        runner, _, _ = restore_checkpoint(output_dir, abstract)
+    except UsageError as err:
+        raise refuse(str(err)) from None
+    runner = jax.tree.map(lambda x: x[seed_index], runner)
+    if run_algo == "selfplay":
+        act, probs = module.side_policy(config, trained_env, runner, side)
+    else:
+        act = lambda key, obs, mask: trainer.act(runner, obs, mask, key)  # noqa: E731
+        probs = lambda obs, mask: trainer.probs(runner, obs, mask)  # noqa: E731
+    return config, side, act, probs
+
+
+def load_policy(output_dir: str, env, env_params, side: str | None = None, algo: str | None = None,
+                seed_index: int = 0) -> Callable:
+    """The trained policy of a run as `(key, obs, state) -> action id` for one game of `env` (any id of
+    the version it was trained on; `obs` is that side's own view), e.g. for `idsjax.play --opponent
+    checkpoint:PATH` or `idsjax.render`'s GIFs. Jittable.
+
+    `side` defaults to the run's learner (a self-play run needs it); `algo`, when given, must be the
+    run's; `seed_index` picks one of its `--num-seeds` seeds. A mismatch of algorithm, side or
+    version, or an unreadable run, raises UsageError with one sentence.
+    """
+    config, side, act, _ = load_run(output_dir, env, side, algo, seed_index)
+    masked = bool(config.get("mask_illegal", False))
+
+    def policy(key, obs, state):
+        mask = _side_mask(env, env_params, state, side)[None] if masked else None
+        return act(key, jnp.asarray(obs)[None], mask)[0].astype(jnp.int32)
+
+    policy.__name__ = f"{config['algo']}:{os.path.basename(os.path.normpath(output_dir))}"
+    return policy
+
+
+def load_checkpoint_policy(path: str, env, params, side: str) -> Callable:
+    """The `checkpoint` loader of the entry-point group `idsjax.policy_loaders`."""
+    return load_policy(path, env, params, side=side)
+
+
+def load_checkpoint_distribution(path: str, env, params, side: str, seed_index: int = 0) -> Callable:
+    """`probs_fn(obs, state) -> float32[num ids of side]`: the exact distribution the run's policy
+    samples from at evaluation (masked softmax for policy-gradient runs and self-play sides; one-hot
+    on the greedy id for DQN; uniform over the greedy ties for tabular Q). Jittable and vmappable."""
+    config, side, _, probs = load_run(path, env, side, None, seed_index)
+    masked = bool(config.get("mask_illegal", False))
+
+    def probs_fn(obs, state):
+        mask = _side_mask(env, params, state, side)[None] if masked else None
+        return probs(jnp.asarray(obs)[None], mask)[0].astype(jnp.float32)
+
+    return probs_fn

@@ -1,0 +1,134 @@
+"""The trainers' command line: common options, each algorithm's hyperparameters, and their checks.
+
+An algorithm module provides `ALGO` (its name), `HYPERPARAMETERS` (name -> (default, check, help)),
+`ENV_DEFAULTS` (defaults of the common options it overrides), optionally `validate(config)`, and
+`make_train(config, env, params)`; `parse_config(module, argv)` gives the resolved configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Callable
+
+import idsjax
+from baselines.errors import UsageError
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "env": "idsgame-minimal_defense-v7",
+    "total_timesteps": 1_000_000,
+    "num_envs": 64,
+    "num_seeds": 1,
+    "seed": 0,
+    "output_dir": None,  # runs/<algo>/<env>/seed<seed> unless given
+    "checkpoint_every": 0,  # environment steps per seed between checkpoints; 0: only at the end
+    "resume": False,
+    "eval_episodes": 1000,
+    "env_seed": 0,
+    "mask_illegal": False,
+    "chunks": 50,
+    "stop_after": 0,
+    "progress": True,
+}
+
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "pos": (lambda v: v > 0, "must be positive"),
+    "nonneg": (lambda v: v >= 0, "must be >= 0"),
+    "unit": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "prob": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    "any": (lambda v: True, ""),
+}
+
+POSITIVE_COMMON = ("total_timesteps", "num_envs", "num_seeds", "eval_episodes", "chunks")
+NONNEG_COMMON = ("checkpoint_every", "stop_after", "seed", "env_seed")
+
+
+def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.ArgumentParser:
+    d = {**COMMON_DEFAULTS, **env_defaults}
+    p = argparse.ArgumentParser(
+        prog=f"python -m baselines.{algo}",
+        usage=f"python -m baselines.{algo} [options]   (--help lists them)",
+        description=f"Train {algo} on an idsjax single-agent environment (all seeds in one compiled program).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("common options")
+    g.add_argument("--env", default=d["env"], help="single-agent environment id (idsjax.registered_envs())")
+    g.add_argument("--total-timesteps", type=int, default=d["total_timesteps"], help="environment steps per seed")
+    g.add_argument("--num-envs", type=int, default=d["num_envs"], help="parallel environments per seed")
+    g.add_argument("--num-seeds", type=int, default=d["num_seeds"], help="seeds trained together with vmap")
+    g.add_argument("--seed", type=int, default=d["seed"], help="master seed (training randomness)")
+    g.add_argument("--env-seed", type=int, default=d["env_seed"], help="seed of the environment instance (idsjax.make)")
+    g.add_argument("--output-dir", default=d["output_dir"], help="default: runs/<algo>/<env>/seed<seed>")
+    g.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
+                   help="environment steps per seed between checkpoints (0: only the final one)")
+    g.add_argument("--resume", action="store_true", help="continue the run saved in --output-dir with its saved configuration")
+    g.add_argument("--stop-after", type=int, default=d["stop_after"],
+                   help="stop with a checkpoint after this many environment steps per seed (0: never); --resume continues")
+    g.add_argument("--eval-episodes", type=int, default=d["eval_episodes"], help="evaluation episodes per seed")
+    g.add_argument("--mask-illegal", action=argparse.BooleanOptionalAction, default=d["mask_illegal"],
+                   help="restrict the learner to legal actions (the reference's agents are not restricted)")
+    g.add_argument("--chunks", type=int, default=d["chunks"], help="host round trips (progress, metrics, checkpoints) per run")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d["progress"], help="show a progress bar")
+    h = p.add_argument_group(f"{algo} hyperparameters")
+    for name, (default, _, text) in hyper.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            h.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        else:
+            h.add_argument(flag, type=type(default), default=default, help=text)
+    return p
+
+
+def check_config(config: dict, hyper: dict, validate: Callable[[dict], None] | None,
+                 check_env: Callable[[str], None]) -> None:
+    """Raise UsageError for the first common option, hyperparameter or environment id that is wrong."""
+    for key in POSITIVE_COMMON:
+        if config[key] <= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be positive, got {config[key]}")
+    for key in NONNEG_COMMON:
+        if config[key] < 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be >= 0, got {config[key]}")
+    for name, (_, check, _) in hyper.items():
+        ok, text = CHECKS[check]
+        if not ok(config[name]):
+            raise UsageError(f"--{name.replace('_', '-')} {text}, got {config[name]}")
+    if validate is not None:
+        validate(config)
+    check_env(config["env"])
+
+
+def finish_config(config: dict, algo: str) -> dict:
+    config["algo"] = algo
+    if config["output_dir"] is None:
+        config["output_dir"] = os.path.join("runs", algo, config["env"], f"seed{config['seed']}")
+    return config
+
+
+def parse_config(module, argv) -> dict:
+    parser = build_parser(module.ALGO, module.HYPERPARAMETERS, getattr(module, "ENV_DEFAULTS", {}))
+    config = vars(parser.parse_args(argv))
+    try:
+        check_config(config, module.HYPERPARAMETERS, getattr(module, "validate", None), check_env_id)
+    except UsageError as e:
+        parser.error(str(e))
+    return finish_config(config, module.ALGO)
+
+
+def known_env(env_id: str):
+    """`idsjax.make(env_id)`, or UsageError with idsjax's sentence (e.g. a suggestion)."""
+    if env_id not in idsjax.registered_envs():
+        try:
+            idsjax.make(env_id)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return idsjax.make(env_id)
+
+
+def check_env_id(env_id: str) -> None:
+    env, _ = known_env(env_id)
+    if env.learner == "both":
+        raise UsageError(
+            f"{env_id!r} is a two-agent id (both players learn); train it with self-play: "
+            f"python -m baselines.selfplay --env {env_id}. The single-agent baselines take "
+            f"idsgame-<random_defense|minimal_defense|random_attack|maximal_attack>-vN."
+        )

@@ -1,0 +1,74 @@
+"""Self-play for the two-agent ids `idsgame-vN`: simultaneous PPO for the attacker and the defender
+in one compiled training loop, with an opponent pool (Hammar & Stadler, CNSM 2020) and league modes.
+
+Each update plays `num_steps` steps in `num_envs` games split statically into three groups:
+
+    [ attacker learner vs pool defender | learner vs learner | pool attacker vs defender learner ]
+      n_pool games                        n_self games         n_pool games
+
+(`n_pool = round(num_envs * pool_share / 2)`; `--mode naive` has no pool games). The attacker learns
+from the first two groups, the defender from the last two, each with its own PPO update (clipped
+surrogate, GAE) of the same shape. A pool game's opponent is drawn when its episode starts: a
+scripted bot with probability `bot_share`, otherwise a snapshot from the other side's pool, which
+lives on the device as stacked parameters in a ring buffer of `pool_size` slots (a snapshot of both
+players every `snapshot_every` updates; slot 0 holds the initial policies). Per-snapshot parameters
+are gathered and the opponents' policies vmapped over the pool games.
+
+Opponent sampling distribution (`--mode`):
+    naive  only learner vs learner.
+    pool   quality-weighted: softmax(q / pool_temperature), q = the snapshot's win rate against the
+           current learner (an exponential moving average tracked on the device).
+    pfsp   prioritised fictitious self-play: weight w (1 - w), w = the learner's win rate against
+           the snapshot (the "hard-but-beatable" weighting).
+    psro   the meta-solver's approximate Nash mixture of the population's payoff matrix M
+           (M[i, j]: hack probability of attacker snapshot i vs defender snapshot j; zero-sum, the
+           attacker maximises), solved by regret matching+ with linear averaging each update.
+
+M is filled on the device without extra games: when snapshot i is taken, row i (column i) is the
+current attacker's (defender's) win-rate estimates against the other side's snapshots and M[i, i]
+is the learner-vs-learner rate. The payoff matrix in `payoff_matrix.csv` is measured afresh at the
+end with `--payoff-episodes` games per pair.
+
+`--policy autoregressive` factorises each player's action into the node, then the attack/defense
+type given the node: p(node) p(type | node), masked stage by stage when `--mask-illegal`.
+
+After training: the final attacker vs the final defender (`eval_*`), each final policy against the two
+scripted bots of the other side and against the other side's pool, the population's payoff matrix
+(CSV and heatmap), and exploitability: a fresh best response, `baselines.ppo`'s trainer on a
+single-agent view of the game with the frozen final policy as the opponent, trained for
+`--br-timesteps` steps against each side.
+
+    python -m baselines.selfplay --env idsgame-v19
+    python -m baselines.selfplay --env idsgame-v7 --mode pfsp --policy autoregressive
+
+The package: `config` (modes, hyperparameters, command line), `policies` (flat and autoregressive
+heads), `league` (meta-solver, sampling weights, the pool), `trainer` (the compiled two-player PPO
+loop), `best_response`, `evaluation` (every evaluation game through `idsjax.rollout`), `report`
+(payoff matrix files) and `run` (the host side: `main`).
+"""
+
+from baselines.selfplay.best_response import FrozenOpponentEnv, FrozenParams, best_response
+from baselines.selfplay.config import (
+    ALGO, ENV_DEFAULTS, HYPERPARAMETERS, MODES, OPPONENT_BOTS, POLICIES, SIDES, check_env_id, parse_config,
+    split_envs, validate,
+)
+from baselines.selfplay.evaluation import bot_actor, make_evaluate, mixed_actor, play, policy_actor
+from baselines.selfplay.league import (
+    League, Pool, draw_opponents, pfsp_weights, pool_get, pool_init, pool_insert, pool_sample, quality_weights,
+    sampling_probs, solve_zero_sum, with_probs,
+)
+from baselines.selfplay.policies import (
+    Autoregressive, AutoregressiveActorCritic, Policy, dist_probs, make_policy, masks, side_policies,
+)
+from baselines.selfplay.report import write_payoff
+from baselines.selfplay.run import main
+from baselines.selfplay.trainer import Runner, make_train, side_policy
+
+__all__ = [
+    "ALGO", "ENV_DEFAULTS", "HYPERPARAMETERS", "MODES", "OPPONENT_BOTS", "POLICIES", "SIDES", "Autoregressive",
+    "AutoregressiveActorCritic", "FrozenOpponentEnv", "FrozenParams", "League", "Policy", "Pool", "Runner",
+    "best_response", "bot_actor", "check_env_id", "dist_probs", "draw_opponents", "main", "make_evaluate",
+    "make_policy", "make_train", "masks", "mixed_actor", "parse_config", "pfsp_weights", "play", "policy_actor",
+    "pool_get", "pool_init", "pool_insert", "pool_sample", "quality_weights", "sampling_probs", "side_policies",
+    "side_policy", "solve_zero_sum", "split_envs", "validate", "with_probs", "write_payoff",
+]

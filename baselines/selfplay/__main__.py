@@ -1,0 +1,5 @@
+"""`python -m baselines.selfplay`."""
+
+from baselines.selfplay.run import main
+
+main()

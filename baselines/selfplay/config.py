@@ -1,0 +1,89 @@
+"""Self-play's configuration: league modes, policy heads, hyperparameters and the command line."""
+
+from __future__ import annotations
+
+from baselines import ppo
+from baselines.cli import build_parser, check_config, finish_config, known_env
+from baselines.errors import UsageError
+
+ALGO = "selfplay"
+MODES = ("naive", "pool", "pfsp", "psro")
+POLICIES = ("flat", "autoregressive")
+SIDES = ("attacker", "defender")
+# The scripted opponents of each learner: the attacker faces the defence bots and vice versa.
+OPPONENT_BOTS = {"attacker": ("random_defense", "defend_minimal"), "defender": ("random_attack", "attack_maximal")}
+
+ENV_DEFAULTS = {"env": "idsgame-v19", "total_timesteps": 100_000, "num_envs": 32, "mask_illegal": True, "chunks": 20}
+_PPO = {k: v for k, v in ppo.HYPERPARAMETERS.items() if k != "eval_greedy"}
+HYPERPARAMETERS = {
+    **_PPO,
+    "mode": ("pool", "any", "league mode: " + " | ".join(MODES)),
+    "policy": ("flat", "any", "policy head of both players: flat | autoregressive (node, then type)"),
+    "pool_size": (8, "pos", "snapshots kept per side (ring buffer on the device)"),
+    "snapshot_every": (5, "pos", "updates between snapshots"),
+    "pool_share": (0.5, "prob", "share of the games played against an opponent from the pool (half per side)"),
+    "bot_share": (0.0, "prob", "probability that a pool game's opponent is a scripted bot"),
+    "pool_temperature": (0.1, "pos", "--mode pool: softmax temperature of the quality weights"),
+    "rate_ema": (0.05, "unit", "per-game weight of the win-rate moving averages"),
+    "meta_iters": (200, "pos", "--mode psro: regret-matching+ iterations of the meta-solver per update"),
+    "payoff_episodes": (100, "pos", "evaluation games per pair of the payoff matrix"),
+    "br_timesteps": (30_000, "nonneg", "steps of each best-response PPO for exploitability (0: skip)"),
+}
+
+
+def validate(config: dict) -> None:
+    if config["mode"] not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {config['mode']!r}")
+    if config["policy"] not in POLICIES:
+        raise UsageError(f"--policy must be one of {', '.join(POLICIES)}, got {config['policy']!r}")
+    n_pool, n_self = split_envs(config)
+    if n_self < 1:
+        raise UsageError("--pool-share leaves no learner-vs-learner game; lower it or raise --num-envs")
+    if ((n_self + n_pool) * config["num_steps"]) % config["num_minibatches"]:
+        raise UsageError(
+            f"each player's batch ({n_self + n_pool} games x --num-steps {config['num_steps']}) must be "
+            f"divisible by --num-minibatches {config['num_minibatches']}"
+        )
+    if config["num_envs"] * config["num_steps"] % config["num_minibatches"]:  # the best responses (ppo)
+        raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+
+
+def split_envs(config: dict) -> tuple[int, int]:
+    """(pool games per side, learner-vs-learner games)."""
+    n = config["num_envs"]
+    n_pool = 0 if config["mode"] == "naive" else int(round(n * config["pool_share"] / 2))
+    return n_pool, n - 2 * n_pool
+
+
+def check_env_id(env_id: str) -> None:
+    env, _ = known_env(env_id)
+    if env.learner != "both":
+        raise UsageError(
+            f"{env_id!r} is a single-agent id (the {env.learner} against a scripted bot); train it with "
+            f"python -m baselines.ppo --env {env_id} (or another single-agent baseline). Self-play takes "
+            f"the two-agent ids idsgame-vN."
+        )
+    cfg = env.config
+    if cfg.num_attack_ids != cfg.num_nodes * cfg.attack_id_width:
+        raise UsageError(f"{env_id!r}: attack ids are not node x type; self-play does not support it")
+
+
+def parse_config(argv) -> dict:
+    parser = build_parser(ALGO, HYPERPARAMETERS, ENV_DEFAULTS)
+    parser.description = (
+        "Self-play PPO for both players of a two-agent idsjax environment (idsgame-vN), "
+        "with an opponent pool and league modes."
+    )
+    for action in parser._actions:  # argparse has no public way to amend an option
+        if action.dest == "env":
+            action.help = "two-agent environment id idsgame-vN (idsjax.registered_envs())"
+        elif action.dest == "mode":
+            action.choices = MODES
+        elif action.dest == "policy":
+            action.choices = POLICIES
+    config = vars(parser.parse_args(argv))
+    try:
+        check_config(config, HYPERPARAMETERS, validate, check_env_id)
+    except UsageError as e:
+        parser.error(str(e))
+    return finish_config(config, ALGO)

@@ -1,0 +1,53 @@
+"""Tiny training runs of the research kit shared by the test modules of one pytest session: each
+configuration is trained once (into the session's base temporary directory) and reused, so testing
+checkpoints, play and render costs no extra training."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+SMOKE = ["--total-timesteps", "2048", "--num-envs", "8", "--eval-episodes", "20", "--no-progress", "--chunks", "4"]
+SMOKE_EXTRA = {
+    "ppo": ["--num-steps", "16"],
+    "dqn": ["--num-steps", "4", "--learning-starts", "64", "--buffer-size", "1024"],
+    "tabular_q": ["--num-steps", "8"],
+    "reinforce": ["--num-steps", "32"],
+    "actor_critic": ["--num-steps", "8"],
+}
+SMOKE_ENV = {algo: "idsgame-random_defense-v0" for algo in SMOKE_EXTRA} | {"dqn": "idsgame-maximal_attack-v0"}
+# PPO's run is the resume test's uninterrupted run.
+PPO_ARGS = ["--env", "idsgame-random_defense-v0", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps",
+            "16", "--chunks", "8", "--eval-episodes", "50", "--no-progress", "--num-seeds", "2"]
+SELFPLAY_TINY = ["--env", "idsgame-v19", "--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2",
+                 "--update-epochs", "1", "--total-timesteps", "512", "--chunks", "2", "--eval-episodes", "16",
+                 "--payoff-episodes", "2", "--pool-size", "3", "--snapshot-every", "2", "--hidden", "16",
+                 "--layers", "1", "--br-timesteps", "0", "--no-progress"]
+
+
+def argv_of(algo: str) -> list[str]:
+    """The command line of the shared run of `algo` (two checkpoints are kept: `--checkpoint-every`
+    only adds save points, it changes no result)."""
+    if algo == "ppo":
+        return PPO_ARGS + ["--checkpoint-every", "1024"]
+    if algo == "selfplay":
+        return SELFPLAY_TINY + ["--mode", "pool", "--checkpoint-every", "256"]
+    return SMOKE + SMOKE_EXTRA[algo] + ["--env", SMOKE_ENV[algo], "--num-seeds", "2", "--checkpoint-every", "1024"]
+
+
+def trained_run(tmp_path_factory, algo: str) -> tuple[Path, dict, str]:
+    """(run directory, its JSON result, its stdout) of the shared run of `algo`, trained on first use."""
+    import importlib
+
+    out = tmp_path_factory.getbasetemp() / "kit_runs" / algo
+    saved = out / "test_result.json"
+    if not saved.is_file():
+        module = importlib.import_module(f"baselines.{algo}")
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            result = module.main(argv_of(algo) + ["--output-dir", str(out)])
+        saved.write_text(json.dumps({"result": result, "stdout": stdout.getvalue()}))
+    data = json.loads(saved.read_text())
+    return out, data["result"], data["stdout"]
