@@ -1,4 +1,7 @@
-"""Single-file JAX trainers for idsjax (PureJaxRL style): ppo, dqn, tabular_q, reinforce, actor_critic.
+"""Single-file JAX trainers for idsjax (PureJaxRL style): ppo, dqn, tabular_q, reinforce, actor_critic,
+and self-play (`baselines.selfplay`).
 
-Each `python -m baselines.<algo> --help` lists its options; shared pieces live in `baselines.common`.
+Each `python -m baselines.<algo> --help` lists its options; the shared pieces live in modules named for
+what they hold (cli, networks, env_steps, trainer, evaluation, checkpoints, logs, host_loop; see
+baselines/README.md, "Layout").
 """
