@@ -59,6 +59,7 @@ demo: install
 bench: install reference
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.vs_reference
+	$(BIN)/python -m pytest -p no:xdist -q -s -m benchmark tests/test_benchmarks.py
 
 # Re-resolve every dependency to the newest versions the pyproject files allow, in a scratch venv, and
 # pin them all (the reference oracle's dependencies included; gym-idsgame and gym are pinned above).
