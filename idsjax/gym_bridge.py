@@ -23,11 +23,16 @@ bridges of the same id. Semantics:
 - `render_mode="rgb_array"`: `render()` returns `idsjax.render.render_frame` of the current state
   (`render_view` picks "full", "attacker" or "defender"), with the running hack probability.
 
-`IdsGameVectorEnv` (a `gymnasium.vector.VectorEnv`) steps a whole batch in one jitted, `vmap`ped call,
-with same-step auto-reset (`metadata["autoreset_mode"]` is `AutoresetMode.SAME_STEP`): the returned
-observation of a finished game is the next game's first one; the finished game's last observation is
-in `info["final_obs"]` (object array, Gymnasium's convention, mask `info["_final_obs"]`) and, batched,
-in `info["final_observation"]`.
+`IdsGameVectorEnv` (a `gymnasium.vector.VectorEnv`) steps a whole batch in one jitted, `vmap`ped call.
+Its auto-reset follows `autoreset_mode` (also in `metadata["autoreset_mode"]`):
+
+- `AutoresetMode.NEXT_STEP` (the default, gymnasium's default, which its vector wrappers such as
+  `RecordEpisodeStatistics` assume): a finished game returns its last observation; the next `step`
+  resets it, ignoring its action, and returns the new game's first observation with reward 0 and
+  neither flag set.
+- `AutoresetMode.SAME_STEP`: the returned observation of a finished game is the next game's first
+  one; the finished game's last observation is in `info["final_obs"]` (object array, Gymnasium's
+  convention, mask `info["_final_obs"]`) and, batched, in `info["final_observation"]`.
 """
 
 from __future__ import annotations
@@ -49,9 +54,9 @@ from idsjax.registry import registered_envs
 try:  # gymnasium >= 1.1
     from gymnasium.vector import AutoresetMode
 
-    SAME_STEP = AutoresetMode.SAME_STEP
+    SAME_STEP, NEXT_STEP = AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP
 except ImportError:  # pragma: no cover - gymnasium 1.0 names the modes with strings
-    SAME_STEP = "same-step"
+    SAME_STEP, NEXT_STEP = "same-step", "next-step"
 
 NAMESPACE = "idsjax"
 
@@ -116,11 +121,31 @@ class _Compiled:
             masks = jax.vmap(env.legal_action_mask, in_axes=(0, None))(states_out, params)
             return obs_out, states_out, reward, terminated, truncated, info, obs, masks
 
+        def vstep_next(keys, states, actions, params, resetting):
+            """NEXT_STEP: the games in `resetting` (they finished on the previous call) start anew
+            instead of stepping: reward 0, no flags, the info of a step in which nothing happened."""
+            obs, next_states, reward, terminated, info = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
+                keys, states, actions, params
+            )
+            truncated = next_states.timed_out
+            reset_obs, reset_states, _ = jax.vmap(reset, in_axes=(0, None))(
+                jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys), params
+            )
+            pick = lambda r, s: jnp.where(resetting.reshape(resetting.shape + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
+            states_out = jax.tree.map(pick, reset_states, next_states)
+            obs_out = pick(reset_obs, obs)
+            info = jax.tree.map(lambda x: jnp.where(resetting, jnp.zeros_like(x), x), info)
+            reward = jnp.where(resetting, 0.0, reward)
+            terminated, truncated = terminated & ~resetting, truncated & ~resetting
+            masks = jax.vmap(env.legal_action_mask, in_axes=(0, None))(states_out, params)
+            return obs_out, states_out, reward, terminated, truncated, info, masks
+
         wrap = jax.jit if jit else (lambda f: f)
         self.reset = wrap(reset)
         self.step = wrap(step)
         self.vreset = wrap(jax.vmap(reset, in_axes=(0, None)))
         self.vstep = wrap(vstep)
+        self.vstep_next = wrap(vstep_next)
 
 
 @functools.lru_cache(maxsize=None)
@@ -213,14 +238,28 @@ class IdsGameGymEnv(gymnasium.Env):
         return np.asarray(self.jax_env.legal_action_mask(self._state, self.params))
 
 
+def _autoreset_mode(mode):
+    """NEXT_STEP or SAME_STEP from the mode or a spelling of its name ("next-step", "NextStep", ...)."""
+    def key(m):
+        return str(getattr(m, "value", m)).lower().replace("-", "").replace("_", "")
+
+    modes = {key(m): m for m in (NEXT_STEP, SAME_STEP)}
+    if key(mode) not in modes:
+        raise ValueError(f"autoreset_mode must be next-step or same-step, got {mode!r}")
+    return modes[key(mode)]
+
+
 class IdsGameVectorEnv(VectorEnv):
     """`num_envs` games of one single-agent id, stepped together in one jitted call (see the module
-    docstring for the same-step auto-reset)."""
+    docstring for the two auto-reset modes; `autoreset_mode` takes an `AutoresetMode` or a name such
+    as "next-step" or "SameStep")."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": SAME_STEP}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": NEXT_STEP}
 
     def __init__(self, env_id: str = "idsgame-minimal_defense-v3", num_envs: int = 8, instance_seed: int = 0,
-                 render_mode: str | None = None, render_view: str = "full"):
+                 render_mode: str | None = None, render_view: str = "full", autoreset_mode=NEXT_STEP):
+        mode = _autoreset_mode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         env, params = idsjax.make(env_id, seed=instance_seed)
         if env.learner == "both":
             raise ValueError(f"{env_id} is a two-agent id; IdsGameVectorEnv takes single-agent ids")
@@ -236,6 +275,11 @@ class IdsGameVectorEnv(VectorEnv):
         self._fns = _compiled(env)
         self._key = None
         self._states = None
+        self._resetting = np.zeros(self.num_envs, bool)  # NEXT_STEP: games that ended on the last call
+
+    @property
+    def autoreset_mode(self):
+        return self.metadata["autoreset_mode"]
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if isinstance(seed, (list, tuple)):
@@ -245,6 +289,7 @@ class IdsGameVectorEnv(VectorEnv):
             self._key = jax.random.PRNGKey(int(self.np_random.integers(0, 2**31 - 1)))
         self._key, k_reset = jax.random.split(self._key)
         obs, self._states, masks = self._fns.vreset(jax.random.split(k_reset, self.num_envs), self.params)
+        self._resetting = np.zeros(self.num_envs, bool)
         return np.asarray(obs), {"action_mask": np.asarray(masks).astype(np.int8)}
 
     def step(self, actions):
@@ -252,6 +297,14 @@ class IdsGameVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         self._key, k_step = jax.random.split(self._key)
         actions = jnp.asarray(np.asarray(actions), jnp.int32).reshape(self.num_envs)
+        if self.autoreset_mode == NEXT_STEP:
+            obs, self._states, reward, terminated, truncated, info, masks = self._fns.vstep_next(
+                jax.random.split(k_step, self.num_envs), self._states, actions, self.params,
+                jnp.asarray(self._resetting),
+            )
+            terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+            self._resetting = terminated | truncated
+            return np.asarray(obs), np.asarray(reward, np.float32), terminated, truncated, _host_info(info, masks)
         obs, self._states, reward, terminated, truncated, info, final_obs, masks = self._fns.vstep(
             jax.random.split(k_step, self.num_envs), self._states, actions, self.params
         )

@@ -13,7 +13,15 @@ from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
 import idsjax
-from idsjax.gym_bridge import GYM_IDS, IdsGameGymEnv, IdsGameVectorEnv, gym_id, single_agent_ids
+from idsjax.gym_bridge import (
+    GYM_IDS,
+    NEXT_STEP,
+    SAME_STEP,
+    IdsGameGymEnv,
+    IdsGameVectorEnv,
+    gym_id,
+    single_agent_ids,
+)
 from idsjax.pettingzoo_bridge import IdsGameParallelEnv, two_agent_ids
 
 
@@ -77,8 +85,9 @@ def test_module_prefixed_make_and_two_agent_rejection():
         IdsGameGymEnv("idsgame-v3")
 
 
-def test_vector_env():
-    envs = IdsGameVectorEnv("idsgame-minimal_defense-v0", num_envs=8)
+def test_vector_env_same_step():
+    envs = IdsGameVectorEnv("idsgame-minimal_defense-v0", num_envs=8, autoreset_mode="same-step")
+    assert envs.metadata["autoreset_mode"] == SAME_STEP
     obs, info = envs.reset(seed=1)
     assert obs.shape == (8, *envs.single_observation_space.shape) and obs.dtype == np.int8
     assert obs in envs.observation_space
@@ -97,6 +106,46 @@ def test_vector_env():
     assert finished > 0
     vec = gymnasium.make_vec("idsjax/idsgame-minimal_defense-v0", num_envs=3, vectorization_mode="vector_entry_point")
     assert vec.reset(seed=0)[0].shape[0] == 3
+    assert vec.metadata["autoreset_mode"] == NEXT_STEP  # gymnasium's default
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        IdsGameVectorEnv("idsgame-minimal_defense-v0", autoreset_mode="sometimes")
+
+
+def test_vector_env_next_step_statistics_match_a_manual_count():
+    """gymnasium's default auto-reset: a finished game returns its last observation, the next call
+    resets it (reward 0, no flags, action ignored). gymnasium's vector `RecordEpisodeStatistics`
+    assumes exactly that; its episode returns and lengths must equal a count kept by hand."""
+    from gymnasium.wrappers.vector import FlattenObservation, RecordEpisodeStatistics
+
+    n = 16
+    inner = IdsGameVectorEnv("idsgame-random_defense-v0", num_envs=n)
+    assert inner.metadata["autoreset_mode"] == NEXT_STEP
+    envs = RecordEpisodeStatistics(FlattenObservation(inner))
+    obs, info = envs.reset(seed=0)
+    assert obs.shape == (n, int(np.prod(inner.single_observation_space.shape)))
+    rng = np.random.default_rng(0)
+    returns, lengths = np.zeros(n), np.zeros(n, int)
+    resetting = np.zeros(n, bool)
+    manual, recorded = [], []
+    for _ in range(300):
+        # A finished game's mask may be empty (the attacker stands on the data node): any id will do,
+        # the next call ignores it.
+        actions = np.array([rng.choice(np.flatnonzero(m)) if m.any() else 0 for m in info["action_mask"]])
+        obs, rewards, terminated, truncated, info = envs.step(actions)
+        assert obs in envs.observation_space
+        done = terminated | truncated
+        assert not (done & resetting).any() and (rewards[resetting] == 0).all()
+        returns[~resetting] += rewards[~resetting]
+        lengths[~resetting] += 1
+        manual += [(float(returns[i]), int(lengths[i])) for i in np.flatnonzero(done)]
+        returns[done | resetting], lengths[done | resetting] = 0, 0
+        if "episode" in info:
+            recorded += [(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]))
+                         for i in np.flatnonzero(info["_episode"])]
+        resetting = done
+    assert len(manual) > 500 and envs.episode_count == len(manual)
+    assert sorted(recorded) == sorted(manual)
+    assert max(length for _, length in manual) <= int(inner.params.max_steps_in_episode)
 
 
 def test_pettingzoo_jitted_game():

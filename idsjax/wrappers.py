@@ -1,0 +1,134 @@
+"""Adapters for learners written against other conventions than gymnax 1.0's.
+
+rejax (and other code written for gymnax 0.x) unpacks five values from `step`:
+
+    import jax, rejax, idsjax
+    from idsjax.wrappers import LegacyStepAPI
+
+    env, params = idsjax.make("idsgame-random_defense-v0")
+    dqn = rejax.DQN.create(env=LegacyStepAPI(env), env_params=params, total_timesteps=20_000)
+    train_state, (episode_lengths, returns) = jax.jit(dqn.train)(jax.random.PRNGKey(0))
+
+Learners that take legal-action masks read them from `info["legal_action_mask"]` (every idsjax `step`
+provides it) or, with `ActionMaskObservation`, from the observation:
+`{"observation": obs, "action_mask": mask}`, the convention of PettingZoo and Jumanji. Both compose:
+`LegacyStepAPI(ActionMaskObservation(env))` is the masked variant of the rejax adapter.
+
+The wrappers are pure and jittable like the environment; unlike gymnax's own `GymnaxWrapper`, they
+can be deep-copied (rejax and gymnax's Gym wrappers copy the environment they are given) and two
+wrappers of equal environments are equal, so jit compiles them once.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from gymnax.environments import spaces
+
+OBSERVATION, ACTION_MASK = "observation", "action_mask"
+
+
+class Wrapper:
+    """Forwards every attribute it does not define to the wrapped environment `env`."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for attributes not found normally. `copy` and `pickle` look up dunders on an
+        # instance whose `_env` is not set yet: forwarding those would recurse forever.
+        if name == "_env" or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        return getattr(self._env, name)
+
+    def __deepcopy__(self, memo) -> Wrapper:
+        # Pure and immutable like the environments it wraps: a copy would be an equal object.
+        return self
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._env))
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is type(self) and other._env == self._env
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._env!r})"
+
+    @property
+    def unwrapped(self):
+        return getattr(self._env, "unwrapped", self._env)
+
+
+class LegacyStepAPI(Wrapper):
+    """gymnax 0.x's `step -> (obs, state, reward, done, info)` with `done = terminated | truncated`.
+
+    `info` keeps `terminated`, `truncated` and `discount`, so a learner that bootstraps through the
+    step limit can still tell the two apart. `reset` is unchanged.
+    """
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params=None):
+        return self._env.reset(key, params)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        return obs, state, reward, terminated | truncated, info
+
+
+class ActionMaskObservation(Wrapper):
+    """The observation as `{"observation": obs, "action_mask": mask}`: `mask` is the learner's legal
+    ids in the observed state (int8 0/1, as gymnasium and PettingZoo give masks; two-agent ids: a dict
+    of both players' masks). The observation
+    space is a `Dict` with a `{0, 1}` box for the mask; `info["final_observation"]` carries a mask
+    too (see `step`).
+    """
+
+    def observe(self, obs, state, params) -> dict:
+        return {OBSERVATION: obs, ACTION_MASK: _as_int8(self._env.legal_action_mask(state, params))}
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params=None):
+        params = self._env.default_params if params is None else params
+        obs, state = self._env.reset(key, params)
+        return self.observe(obs, state, params), state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state, action, params=None):
+        params = self._env.default_params if params is None else params
+        obs, next_state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
+        mask = info["legal_action_mask"]
+        # The mask of the game `final_observation` shows. A game that goes on: the returned one. The
+        # step-limit transition changes nothing (spec Q4), so its game's mask is the pre-step one,
+        # what a learner bootstrapping through truncation needs. After a hack or detection no
+        # action follows: nothing is legal.
+        before = self._env.legal_action_mask(state, params)
+        final_mask = jax.tree.map(
+            lambda now, pre: jnp.where(terminated, False, jnp.where(truncated, pre, now)), mask, before
+        )
+        final = {OBSERVATION: info["final_observation"], ACTION_MASK: _as_int8(final_mask)}
+        info = {**info, "final_observation": final}
+        return {OBSERVATION: obs, ACTION_MASK: _as_int8(mask)}, next_state, reward, terminated, truncated, info
+
+    def observation_space(self, params=None):
+        inner = self._env.observation_space(params)
+        n = self._env.action_space(params)
+        if isinstance(n, spaces.Dict):
+            mask = spaces.Dict({k: _mask_box(v.n) for k, v in n.spaces.items()})
+        else:
+            mask = _mask_box(n.n)
+        return spaces.Dict({OBSERVATION: inner, ACTION_MASK: mask})
+
+
+def _as_int8(mask):
+    return jax.tree.map(lambda m: m.astype(jnp.int8), mask)
+
+
+def _mask_box(n: int) -> spaces.Box:
+    return spaces.Box(jnp.asarray(0, jnp.int8), jnp.asarray(1, jnp.int8), (int(n),), jnp.dtype("int8"))
+
+
+__all__ = ["ACTION_MASK", "OBSERVATION", "ActionMaskObservation", "LegacyStepAPI", "Wrapper"]
