@@ -280,3 +280,29 @@ def test_rate_limiter_refills_and_stays_bounded():
     for i in range(1000):
         limiter.allow(i)
     assert len(limiter._buckets) <= 100
+
+
+def test_churn_thousands_of_games_leaves_nothing_behind():
+    now = [0.0]
+
+    async def body(c):
+        for i in range(2000):
+            token, view = c.join(None, "attacker" if i % 2 else "defender",
+                                 players=["attacker", "defender"] if i % 3 == 0 else None)
+            if i % 4 == 0:
+                c.submit(token, view["legal_actions"][0])  # then abandoned mid-step
+            if i % 5 == 0:
+                c.leave(token)
+            if i % 10 == 9:  # the rest are reclaimed by the idle rule (a tick in between answers waiters)
+                for _ in range(2):
+                    now[0] += 11
+                    c.reap()
+                    await asyncio.sleep(0.001)
+        for _ in range(2):
+            now[0] += 11
+            c.reap()
+            await asyncio.sleep(0.001)
+        return c
+    c = _run(body, max_games=16, initial_slots=16, idle_timeout=10, window=0, clock=lambda: now[0])
+    assert c.games == {} and c.agents == {} and not c._ready
+    assert c.engine.capacity == 16 and c.engine.live == 0

@@ -166,24 +166,24 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
     while sent < count and time.monotonic() < stop_at:
         kind = rng.random()
         try:
-            if kind < 0.002:  # oversized frame: the server closes this connection
+            if kind < 0.04:  # oversized frame: the server closes this connection
                 ws.send("x" * 20_000)
                 sent += 1
                 with pytest.raises(Exception):
                     ws.recv(timeout=5)
                 ws = ws_connect(ws_url, max_size=2**22)
-            elif kind < 0.004:  # abrupt disconnect mid-step, in a game of its own that waits for a defender
+            elif kind < 0.08:  # abrupt disconnect mid-step, in a game of its own that waits for a defender
                 mid = ws_connect(ws_url)
                 mid.send(json.dumps({"op": "join", "role": "attacker", "players": ["attacker", "defender"]}))
                 answer = json.loads(mid.recv(timeout=10))
                 mid.send(json.dumps({"op": "step", "action": answer["view"]["legal_actions"][0]}))
                 mid.socket.close()  # no close frame: the TCP connection just ends
                 sent += 3
-            elif kind < 0.006:  # a binary frame
+            elif kind < 0.12:  # a binary frame
                 ws.send(b"\x00\x01binary")
                 assert json.loads(ws.recv(timeout=10))["ok"] is False
                 sent += 1
-            elif kind < 0.02:  # HTTP: bad bodies, wrong tokens, oversized bodies
+            elif kind < 0.30:  # HTTP: bad bodies, wrong tokens, oversized bodies
                 choice = rng.randrange(5)
                 if choice == 0:
                     r = httpx.post(url + "/step", content=b"{bad json", headers={"Authorization": "Bearer x"})
@@ -197,13 +197,16 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
                     r = httpx.get(url + "/state", headers={"Authorization": "Basic abc"})
                 assert 400 <= r.status_code < 500, r.text
                 sent += 1
-            else:
-                ws.send(rng.choice(frames))
-                answer = json.loads(ws.recv(timeout=10))
-                # Refused, unless it was a well-formed join of a free game id (an honest game that has
-                # ended frees its id) or an op of the agent such a join gave this connection.
-                assert answer["ok"] is False or answer["op"] in ("join", "reset", "state", "leave"), answer
-                sent += 1
+            else:  # 20 frames at once, then their 20 answers (the server answers a connection in order)
+                batch = [rng.choice(frames) for _ in range(20)]
+                for frame in batch:
+                    ws.send(frame)
+                for _ in batch:
+                    answer = json.loads(ws.recv(timeout=10))
+                    # Refused, unless it was a well-formed join of a free game id (an honest game that has
+                    # ended frees its id) or an op of the agent such a join gave this connection.
+                    assert answer["ok"] is False or answer["op"] in ("join", "reset", "state", "leave"), answer
+                sent += len(batch)
         except (OSError, TimeoutError) as err:
             raise AssertionError(f"the server stopped answering after {sent} hostile messages: {err}") from err
     ws.close()
@@ -246,13 +249,13 @@ def test_fuzz_10000_hostile_messages_while_honest_games_replay_exactly(server):
     assert_matches(views, records, "attacker")
 
 
-def test_churn_thousands_of_abandoned_games_are_reclaimed(server):
+def test_churn_abandoned_games_are_reclaimed(server):
     url, port, pid = server["url"], server["port"], server["proc"].pid
     ws_url = f"ws://127.0.0.1:{port}/ws"
     before = _rss_kib(pid)
     created = 0
-    for round_ in range(2):
-        for _ in range(1000):  # join a game and vanish without a word
+    for round_ in range(2):  # (thousands more in-process: tests/test_serve.py)
+        for _ in range(300):  # join a game and vanish without a word
             ws = ws_connect(ws_url)
             ws.send(json.dumps({"op": "join", "role": "defender"}))
             assert json.loads(ws.recv(timeout=10))["ok"]
@@ -265,7 +268,7 @@ def test_churn_thousands_of_abandoned_games_are_reclaimed(server):
     deadline = time.monotonic() + 3 * IDLE + 5
     while (health := httpx.get(url + "/health").json())["games"] > 0 and time.monotonic() < deadline:
         time.sleep(0.25)
-    assert created >= 2000
+    assert created >= 600
     assert health["games"] == 0 and health["agents"] == 0, health
     assert health["capacity"] <= MAX_GAMES
     assert _rss_kib(pid) - before < 100_000, "memory grew by over 100 MB under churn"

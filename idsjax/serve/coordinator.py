@@ -74,6 +74,11 @@ class Game:
     requested: tuple = (None, None)  # (players, seed) as the creator asked
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class Coordinator:
     """All games of one environment id (see the module docstring)."""
 
@@ -199,6 +204,7 @@ class Coordinator:
             raise ServeError(409, "you already acted in this step; wait for its result")
         game.pending[role] = action
         agent.waiter = asyncio.get_running_loop().create_future()
+        agent.waiter.add_done_callback(_retrieved)  # a client gone before its answer is no error to log
         self._check_ready(game)
         return agent.waiter
 
