@@ -25,6 +25,7 @@ async function refreshBoard() {
   const img = $("board");
   const old = img.src;
   img.src = url;
+  try { await img.decode(); } catch (err) { /* a frame replaced by a newer one */ }
   if (old.startsWith("blob:")) URL.revokeObjectURL(old);
 }
 
