@@ -201,9 +201,19 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
         raise refuse(f"seed_index {seed_index} is outside the run's {num_seeds} seeds")
 
     module = importlib.import_module(ALGORITHMS[run_algo])
-    trainer = module.make_train(config, trained_env, trained_params)
-    seeds = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-    abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
+    # A run saved before a hyperparameter existed was trained with what is now its default.
+    from baselines.cli import COMMON_DEFAULTS
+
+    defaults = {**COMMON_DEFAULTS, **getattr(module, "ENV_DEFAULTS", {}),
+                **{name: spec[0] for name, spec in module.HYPERPARAMETERS.items()}}
+    config = {**defaults, **config}
+    try:
+        trainer = module.make_train(config, trained_env, trained_params)
+        seeds = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+        abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
+    except Exception as err:  # noqa: BLE001 — a configuration this version of the trainer cannot build
+        raise refuse(f"its configuration does not build a {run_algo} trainer of this version of baselines "
+                     f"({type(err).__name__}: {err}); {FIX}") from None
     try:
         runner, _, _ = restore_checkpoint(output_dir, abstract)
     except UsageError as err:
