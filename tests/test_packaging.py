@@ -108,10 +108,11 @@ def test_kit_wheel_holds_baselines_and_the_policy_loader(wheels):
 
 def test_kit_is_installed_editable_from_this_checkout():
     """`make install` installs the kit editable: the entry point resolves to this checkout's baselines."""
-    try:
-        dist = md.distribution("idsjax-baselines")
-    except md.PackageNotFoundError:
+    # The install's own record: a build may also leave idsjax_baselines.egg-info in the working directory.
+    installed = [d for d in md.distributions(name="idsjax-baselines") if d.read_text("direct_url.json")]
+    if not installed:
         pytest.fail("idsjax-baselines is not installed: run `make install`")
+    dist = installed[0]
     loaders = [ep for ep in dist.entry_points if ep.group == "idsjax.policy_loaders"]
     assert [(ep.name, ep.value) for ep in loaders] == [("checkpoint", "baselines.checkpoints:load_checkpoint_policy")]
     direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
