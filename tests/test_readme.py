@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", REPO / "docs" / "usage.md"]
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 _NOT_RUN = re.compile(r"<!--\s*not-run:\s*(?P<reason>\S.*?)\s*-->")
-# Programs a shell block of ours may start (anything else must be on PATH).
+# Programs a shell block may start besides those on this machine's PATH.
 _PROGRAMS = {"python", "python3", "make", "pip", "git", "cd", "export"}
 
 
@@ -77,14 +78,28 @@ def _commands(code: str) -> list[str]:
     return [line.split(" #", 1)[0].strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("code", _params("bash"))
+def _pipeline(command: str) -> list[list[str]]:
+    """The words of each program a command line starts (split at |, ||, &&, ;, quotes respected)."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    programs: list[list[str]] = [[]]
+    for token in lexer:
+        if token in ("|", "||", "&&", ";", "&"):
+            programs.append([])
+        else:
+            programs[-1].append(token)
+    return programs
+
+
+@pytest.mark.parametrize("code", _params("bash") + _params("sh"))
 def test_shell_block_is_copy_pasteable(code):
     for command in _commands(code):
-        for part in command.split("|"):
-            words = shlex.split(part)
+        for words in _pipeline(command):
+            while words and re.fullmatch(r"\w+=\S*", words[0]):
+                words = words[1:]  # VAR=value before the program
             assert words, f"empty command in {command!r}"
             program = words[0]
-            assert program in _PROGRAMS or program.startswith(("./", "examples/")), (
+            assert program in _PROGRAMS or shutil.which(program) or program.startswith(("./", "examples/")), (
                 f"{program!r} is not a program: {command!r} (write one command per line, no pseudo-pipes)"
             )
             if program.startswith("python") and words[1:2] == ["-m"]:
