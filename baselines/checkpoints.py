@@ -39,7 +39,7 @@ FIX = "train the run again, or point to another run directory"
 
 
 def jsonable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in ("resume", "progress")}
+    return {k: v for k, v in config.items() if k not in ("resume", "progress", "overwrite", "tensorboard", "cli_flags")}
 
 
 def _manager(output_dir: str, create: bool):

@@ -29,7 +29,13 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "chunks": 50,
     "stop_after": 0,
     "progress": True,
+    "overwrite": False,
+    "tensorboard": None,
 }
+# Options that only change what the host does around the compiled programs (where it writes, what it
+# shows, when it stops); everything else is the run's configuration, which `--resume` keeps.
+HOST_ONLY = ("output_dir", "resume", "progress", "stop_after", "checkpoint_every", "overwrite", "tensorboard",
+             "cli_flags")
 
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pos": (lambda v: v > 0, "must be positive"),
@@ -69,6 +75,10 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.Argumen
                    help="restrict the learner to legal actions (the reference's agents are not restricted)")
     g.add_argument("--chunks", type=int, default=d["chunks"], help="host round trips (progress, metrics, checkpoints) per run")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d["progress"], help="show a progress bar")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --output-dir that holds a run, replacing it (else refused)")
+    g.add_argument("--tensorboard", metavar="DIR", default=d["tensorboard"],
+                   help="also write the metrics as TensorBoard event files into DIR")
     h = p.add_argument_group(f"{algo} hyperparameters")
     for name, (default, _, text) in hyper.items():
         flag = "--" + name.replace("_", "-")
@@ -92,6 +102,12 @@ def check_config(config: dict, hyper: dict, validate: Callable[[dict], None] | N
         ok, text = CHECKS[check]
         if not ok(config[name]):
             raise UsageError(f"--{name.replace('_', '-')} {text}, got {config[name]}")
+    if "num_steps" in config and config["total_timesteps"] < config["num_envs"] * config["num_steps"]:
+        raise UsageError(
+            f"--total-timesteps {config['total_timesteps']} is less than one update "
+            f"(--num-envs {config['num_envs']} x --num-steps {config['num_steps']} = "
+            f"{config['num_envs'] * config['num_steps']} steps); raise it or lower those"
+        )
     if validate is not None:
         validate(config)
     check_env(config["env"])
@@ -104,9 +120,24 @@ def finish_config(config: dict, algo: str) -> dict:
     return config
 
 
+def explicit_flags(parser: argparse.ArgumentParser, argv) -> list[str]:
+    """The options given on the command line `argv` (destinations), whatever their values: what
+    `--resume` must warn about when it ignores them."""
+    saved = {a.dest: a.default for a in parser._actions}
+    try:
+        for a in parser._actions:  # argparse has no public "was this given" query
+            a.default = argparse.SUPPRESS
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for a in parser._actions:
+            a.default = saved[a.dest]
+    return sorted(vars(given))
+
+
 def parse_config(module, argv) -> dict:
     parser = build_parser(module.ALGO, module.HYPERPARAMETERS, getattr(module, "ENV_DEFAULTS", {}))
     config = vars(parser.parse_args(argv))
+    config["cli_flags"] = explicit_flags(parser, argv)
     try:
         check_config(config, module.HYPERPARAMETERS, getattr(module, "validate", None), check_env_id)
     except UsageError as e:

@@ -6,9 +6,9 @@ transitions written into a circular buffer (fixed-size arrays inside the runner 
 The target network is copied every `target_update_every` updates. `train(rng)` is the whole run as
 one program; `jax.vmap` runs seeds side by side.
 
-With `--mask-illegal` the behaviour and evaluation policies pick among legal ids only; the bootstrap
-target still takes the max over all ids (an illegal id leaves the game as it was, so its value is
-below the best legal one's and the max is the same once learnt).
+With `--mask-illegal` the behaviour and evaluation policies pick among legal ids only, and the
+bootstrap target maximises over the next state's legal ids only (stored in the buffer): illegal ids
+are never trained, so their values are whatever the network extrapolates and must not enter a target.
 
     python -m baselines.dqn --env idsgame-random_defense-v7
 """
@@ -25,6 +25,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from baselines import env_steps, host_loop, networks
+from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
 ALGO = "dqn"
@@ -50,12 +51,34 @@ HYPERPARAMETERS = {
 }
 
 
+def validate(config: dict) -> None:
+    """Refuse the settings under which DQN cannot learn."""
+    spu = config["num_envs"] * config["num_steps"]
+    num_updates, _ = plan_updates(config, spu)
+    if config["learning_starts"] > config["buffer_size"]:
+        raise UsageError(
+            f"--learning-starts {config['learning_starts']} exceeds --buffer-size {config['buffer_size']}: the "
+            f"buffer never holds that many transitions, so learning would never start"
+        )
+    if config["learning_starts"] > num_updates * spu:
+        raise UsageError(
+            f"--learning-starts {config['learning_starts']} leaves no update to learn in: the run collects "
+            f"{num_updates * spu} transitions per seed in updates of {spu}; lower it or raise --total-timesteps"
+        )
+    if config["target_update_every"] > num_updates:
+        raise UsageError(
+            f"--target-update-every {config['target_update_every']} exceeds the run's {num_updates} updates: the "
+            f"target network would never be updated"
+        )
+
+
 class Buffer(NamedTuple):
     obs: jax.Array
     action: jax.Array
     reward: jax.Array
     next_obs: jax.Array
     done: jax.Array
+    next_mask: jax.Array | None  # legal ids of next_obs (None: unmasked, every id)
     pos: jax.Array  # next write index
     size: jax.Array  # filled entries
 
@@ -107,6 +130,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
             reward=jnp.zeros((capacity,), jnp.float32),
             next_obs=jnp.zeros((capacity,) + obs_shape, carry.obs.dtype),
             done=jnp.zeros((capacity,), jnp.float32),
+            next_mask=jnp.ones((capacity, n_actions), bool) if masked else None,
             pos=jnp.int32(0),
             size=jnp.int32(0),
         )
@@ -129,6 +153,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
             reward=buffer.reward.at[idx].set(flat.reward * config["reward_scale"]),
             next_obs=buffer.next_obs.at[idx].set(flat.next_obs),
             done=buffer.done.at[idx].set(flat.done.astype(jnp.float32)),
+            next_mask=None if buffer.next_mask is None else buffer.next_mask.at[idx].set(flat.next_mask),
             pos=(buffer.pos + steps_per_update) % capacity,
             size=jnp.minimum(buffer.size + steps_per_update, capacity),
         )
@@ -137,10 +162,10 @@ def make_train(config: dict, env, env_params) -> Trainer:
         q = jnp.take_along_axis(q_values(params, b.obs), b.action[:, None], axis=1).squeeze(1)
         q_next_target = q_values(target_params, b.next_obs)
         if config["double_q"]:
-            best = q_values(params, b.next_obs).argmax(-1)
+            best = networks.masked_argmax(q_values(params, b.next_obs), b.next_mask)
             q_next = jnp.take_along_axis(q_next_target, best[:, None], axis=1).squeeze(1)
         else:
-            q_next = q_next_target.max(-1)
+            q_next = networks.masked_max(q_next_target, b.next_mask)
         target = b.reward + config["gamma"] * (1.0 - b.done) * jax.lax.stop_gradient(q_next)
         chex.assert_equal_shape([q, target])
         return optax.huber_loss(q, target).mean(), q.mean()
@@ -166,7 +191,10 @@ def make_train(config: dict, env, env_params) -> Trainer:
         target_params = optax.periodic_update(ts.params, runner.target_params, updates, config["target_update_every"])
         metrics = {
             **env_steps.episode_metrics(steps),
-            "q_loss": jnp.where(learning, loss.mean(), jnp.nan),
+            # Computed on a sampled minibatch in every update (checked for non-finite values), applied
+            # only once `learning`.
+            "q_loss": loss.mean(),
+            "learning": learning.astype(jnp.float32),
             "q_mean": q_mean.mean(),
             "epsilon": epsilon(runner.updates * steps_per_update),
         }

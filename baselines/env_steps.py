@@ -37,6 +37,7 @@ class Step(NamedTuple):
     done: jax.Array  # terminated or truncated: both end the game (the truncation pays -100, Q4)
     next_obs: jax.Array  # the observation after the step (the final one when done)
     mask: jax.Array | None
+    next_mask: jax.Array | None  # legal ids after the step (the fresh game's after a reset: never bootstrapped)
     finished: jax.Array
     hacked: jax.Array
     ep_return: jax.Array  # learner's return of the episode finished here (0 elsewhere)
@@ -62,11 +63,14 @@ def step_envs(env, env_params, carry: EnvCarry, action: jax.Array, key: jax.Arra
         jax.random.split(key, n), carry.state, action, env_params
     )
     done = term | trunc
+    # The successor's legal ids, for targets that bootstrap over them (the post-reset state's when
+    # `done`, where nothing is bootstrapped).
+    next_mask = None if mask is None else jax.vmap(env.legal_action_mask, in_axes=(0, None))(state, env_params)
     t = carry.tracker
     ret = EpisodeTracker(t.learner + reward, t.attacker + info["attacker_reward"], t.defender + info["defender_reward"])
     step = Step(
         obs=carry.obs, action=action, reward=reward, done=done,
-        next_obs=info["final_observation"], mask=mask,
+        next_obs=info["final_observation"], mask=mask, next_mask=next_mask,
         finished=done, hacked=info["hacked"] & done,
         ep_return=jnp.where(done, ret.learner, 0.0),
         ep_attacker=jnp.where(done, ret.attacker, 0.0),

@@ -1,10 +1,17 @@
 """The host loop that drives a compiled trainer: start fresh or resume, run chunks of updates with a
-progress bar, append `metrics.csv`, checkpoint, plot, evaluate, and print one JSON line.
+progress bar, append `metrics.csv` (and TensorBoard events), checkpoint, plot, evaluate, and print
+one JSON line.
 
-The host jits `vmap(scan of K updates)` over seeds and loops on chunks, which gives the progress
-bar, the metrics file and the checkpoint points without host callbacks inside the compiled program.
-A chunked run and `Trainer.train` play the same episodes (tests check it; losses agree up to float
-rounding).
+The host compiles `vmap(scan of K updates)` over seeds once (ahead of time, so compilation is timed
+apart from training) and loops on chunks, which gives the progress bar, the metrics file and the
+checkpoint points without host callbacks inside the compiled program. The last chunk runs only the
+remaining updates (a `lax.cond` skips the rest), so `--chunks` never changes a result. A chunked
+run and `Trainer.train` play the same episodes (tests check it; losses agree up to float rounding).
+
+Every update also checks, on the device, that the losses and every floating-point array of the
+training state (parameters, optimiser state, Q-table, replay buffer) are finite; the first
+non-finite one stops the run with exit code 1, naming the update and the quantity, after saving
+the last finite state as a checkpoint, and no result is reported.
 """
 
 from __future__ import annotations
@@ -17,64 +24,138 @@ import time
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import idsjax
 from baselines import checkpoints, logs
-from baselines.cli import parse_config
-from baselines.errors import UsageError
+from baselines.cli import HOST_ONLY, parse_config
+from baselines.errors import NonFiniteError, UsageError
 from baselines.evaluation import evaluate
-from baselines.trainer import plan_updates
+from baselines.trainer import budget_note, plan_updates
 
 
 def fmt(x: float) -> float:
     return float(round(float(x), 4))
 
 
+def say(text: str) -> None:
+    """A line for the person running the command (stderr: stdout's last line is the JSON result)."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def run(module, argv=None) -> dict:
     """Parse the command line, train (or resume), evaluate; print one JSON line last on stdout."""
     config = parse_config(module, argv)
+    return guarded(module.ALGO, _run, module, config)
+
+
+def guarded(algo: str, fn, *args):
+    """`fn(*args)`, with a usage error as one sentence and exit code 2, and a non-finite run as one
+    sentence and exit code 1."""
     try:
-        return _run(module, config)
+        return fn(*args)
     except UsageError as e:
-        print(f"python -m baselines.{module.ALGO}: error: {e}", file=sys.stderr)
+        print(f"python -m baselines.{algo}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NonFiniteError as e:
+        print(f"python -m baselines.{algo}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
-HOST_ONLY = ("output_dir", "resume", "progress", "stop_after", "checkpoint_every")
 _PROGRAMS: dict[str, tuple] = {}
 
 
-def _programs(module, config: dict):
-    """The environment, trainer and jitted programs of a configuration, built once per process, so
+def finite_checks(runner, metrics: dict) -> tuple[list[str], jax.Array]:
+    """(names, bool[Q]): whether each loss metric and each floating-point array of the training state
+    is finite. Losses come first: when a loss and the parameters go bad in the same update, the loss
+    is the cause."""
+    named = [(k, v) for k, v in metrics.items() if "loss" in k]
+    for path, leaf in jax.tree_util.tree_flatten_with_path(runner)[0]:
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating):
+            named.append((jax.tree_util.keystr(path).lstrip("."), leaf))
+    return [n for n, _ in named], jnp.stack([jnp.isfinite(v).all() for _, v in named])
+
+
+def make_chunk(trainer, k_chunk: int):
+    """`chunk(runner, n_active) -> (runner, metrics [K], finite [K, Q])`: `k_chunk` scanned updates of
+    which the first `n_active` run (the others pass the runner through with NaN metrics), and the
+    names of the checked quantities (filled when the program is traced)."""
+    names: list[str] = []
+
+    def chunk(runner, n_active):
+        def run_update(r):
+            r, metrics = trainer.update(r)
+            checked, finite = finite_checks(r, metrics)
+            names[:] = checked
+            return r, metrics, finite
+
+        shapes = jax.eval_shape(run_update, runner)
+
+        def skip(r):
+            nothing = jax.tree.map(
+                lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0, s.dtype),
+                shapes[1])
+            return r, nothing, jnp.ones(shapes[2].shape, bool)
+
+        def body(r, i):
+            r, metrics, finite = jax.lax.cond(i < n_active, run_update, skip, r)
+            return r, (metrics, finite)
+
+        runner, (metrics, finite) = jax.lax.scan(body, runner, jnp.arange(k_chunk))
+        return runner, metrics, finite
+
+    return chunk, names
+
+
+def compile_programs(trainer, rngs, k_chunk: int) -> dict:
+    """The jitted `init` and chunk programs over seeds, compiled now (ahead of time), with their
+    compile time, so that training time and steps per second exclude compilation."""
+    t0 = time.perf_counter()
+    init = jax.jit(jax.vmap(trainer.init)).lower(rngs).compile()
+    abstract = jax.eval_shape(jax.vmap(trainer.init), rngs)
+    chunk, names = make_chunk(trainer, k_chunk)
+    chunk_fn = jax.jit(jax.vmap(chunk, in_axes=(0, None))).lower(
+        abstract, jax.ShapeDtypeStruct((), jnp.int32)).compile()
+    return {"init": init, "chunk": chunk_fn, "check_names": names, "abstract": abstract,
+            "compile_seconds": time.perf_counter() - t0}
+
+
+def _programs(module, config: dict, rngs, announce: str):
+    """The environment, trainer and compiled programs of a configuration, built once per process, so
     that in-process runs of one configuration (a resumed run, tests, sweeps) compile once."""
     key = json.dumps({k: v for k, v in config.items() if k not in HOST_ONLY}, sort_keys=True)
     if key not in _PROGRAMS:
         env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
         trainer = module.make_train(config, env, env_params)
         _, k_chunk = plan_updates(config, trainer.steps_per_update)
-
-        def chunk(r):
-            return jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk)
+        say(announce)
+        compiled = compile_programs(trainer, rngs, k_chunk)
+        say(f"compiled in {compiled['compile_seconds']:.1f} s")
 
         def eval_one(r, key):
             return evaluate(env, env_params, trainer.act, r, key, config["eval_episodes"], config["mask_illegal"])
 
-        compiled = {
-            "init": jax.jit(jax.vmap(trainer.init)),
-            "chunk": jax.jit(jax.vmap(chunk)),
-            "evaluate": jax.jit(jax.vmap(eval_one)),
-        }
+        compiled["evaluate"] = jax.jit(jax.vmap(eval_one))
         _PROGRAMS.clear()  # keep one: compiled programs hold memory
         _PROGRAMS[key] = (env, env_params, trainer, compiled)
+    else:
+        _PROGRAMS[key][3]["compile_seconds"] = 0.0  # already compiled in this process
     return _PROGRAMS[key]
+
+
+# What `--resume` takes from the command line; every other option given there is ignored (warned).
+RESUME_FROM_COMMAND_LINE = ("output_dir", "resume", "progress", "stop_after", "tensorboard", "cli_flags")
 
 
 def resumed_config(config: dict, algo: str) -> dict:
     """`config`, or with `--resume` the run's saved configuration: it wins, so the result equals an
-    uninterrupted run's; only the progress bar, `--stop-after` and the output folder may change."""
+    uninterrupted run's; only the progress bar, `--stop-after`, `--tensorboard` and the output folder
+    may change, and every other option given on the command line is named in a warning."""
     if not config["resume"]:
         return config
+    if config.get("overwrite"):
+        raise UsageError("--resume continues the run in --output-dir and --overwrite replaces it; give one of them")
     out = config["output_dir"]
     try:
         saved = checkpoints.load_config(out)
@@ -82,26 +163,82 @@ def resumed_config(config: dict, algo: str) -> dict:
         raise UsageError(f"--resume: {err}") from None
     if saved.get("algo") != algo:
         raise UsageError(f"--resume: {out!r} holds a {saved.get('algo')!r} run, not {algo!r}")
-    return {**saved, "resume": True, "progress": config["progress"], "stop_after": config["stop_after"],
-            "output_dir": out}
+    for flag in config.get("cli_flags", []):
+        if flag not in RESUME_FROM_COMMAND_LINE:
+            given, kept = config.get(flag), saved.get(flag)
+            say(f"warning: --resume keeps the run's saved configuration: --{flag.replace('_', '-')} {given} is "
+                f"ignored (the run uses {kept})")
+    kept = {k: config.get(k) for k in RESUME_FROM_COMMAND_LINE}
+    return {**saved, **kept, "overwrite": False}
+
+
+def holds_run(output_dir: str) -> bool:
+    return (os.path.isfile(os.path.join(output_dir, checkpoints.CONFIG_FILE))
+            or os.path.isdir(os.path.join(output_dir, checkpoints.CKPT_DIR)))
 
 
 def start_fresh_run(output_dir: str, config: dict) -> None:
-    """Save the resolved configuration; a fresh run replaces the metrics and checkpoints that an
-    earlier run left in the same directory."""
-    with open(os.path.join(output_dir, checkpoints.CONFIG_FILE), "w") as f:
-        json.dump(checkpoints.jsonable(config), f, indent=2, sort_keys=True)
+    """Save the resolved configuration. A directory that holds a run is refused unless `--overwrite`
+    (nothing is lost by accident); with it, the earlier run's metrics and checkpoints are removed."""
+    if holds_run(output_dir):
+        if not config.get("overwrite"):
+            raise UsageError(
+                f"{output_dir!r} already holds a run; continue it with --resume, replace it with --overwrite, "
+                f"or choose another --output-dir"
+            )
+        say(f"--overwrite: replacing the run in {output_dir}")
     metrics_path = os.path.join(output_dir, logs.METRICS_FILE)
     if os.path.isfile(metrics_path):
         os.remove(metrics_path)
     shutil.rmtree(os.path.join(output_dir, checkpoints.CKPT_DIR), ignore_errors=True)
+    with open(os.path.join(output_dir, checkpoints.CONFIG_FILE), "w") as f:
+        json.dump(checkpoints.jsonable(config), f, indent=2, sort_keys=True)
 
 
-def train_chunks(config: dict, trainer, rngs, init_fn, chunk_fn, desc: str, plot_title: str):
-    """The host loop every trainer shares: start fresh or resume from `config["output_dir"]`, run
-    `chunk_fn` (`k_chunk` updates of every seed) until done or `--stop-after`, appending metrics.csv,
-    showing a progress bar, checkpointing every `--checkpoint-every` steps and at the end, and plotting
-    the learning curves. Returns `(runner, done_updates, train_seconds, stopped)`."""
+def first_nonfinite(finite: np.ndarray, names: list[str]) -> tuple[int, int, list[str]] | None:
+    """(update index in the chunk, seed, names) of the first update in which a checked quantity of
+    some seed is not finite, or None. `finite` is bool [seeds, K, Q]."""
+    bad = ~finite
+    if not bad.any():
+        return None
+    k = int(np.argmax(bad.any(axis=(0, 2))))
+    seed = int(np.argmax(bad[:, k].any(axis=1)))
+    return k, seed, [names[q] for q in np.flatnonzero(bad[seed, k])]
+
+
+class TensorBoard:
+    """The metrics rows as TensorBoard scalars (tensorboardX: no TensorFlow), `<metric>/seed<s>`
+    against environment steps per seed."""
+
+    def __init__(self, logdir: str | None):
+        self.writer = None
+        if logdir:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                raise UsageError("--tensorboard needs tensorboardX; run make install (or pip install tensorboardX)") from None
+            self.writer = SummaryWriter(logdir)
+
+    def write(self, rows: list[dict]) -> None:
+        if self.writer is None:
+            return
+        for row in rows:
+            for name, value in row.items():
+                if name not in ("update", "seed", "env_steps", "wall_time"):
+                    self.writer.add_scalar(f"{name}/seed{row['seed']}", value, row["env_steps"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_title: str):
+    """The host loop every trainer shares: start fresh or resume from `config["output_dir"]`, run the
+    compiled chunk program until done or `--stop-after`, appending metrics.csv (and TensorBoard
+    events), showing a progress bar with the training steps per second (compile excluded),
+    checkpointing every `--checkpoint-every` steps and at the end, and plotting the learning curves.
+    Raises NonFiniteError when training goes non-finite. Returns `(runner, done_updates,
+    train_seconds, stopped)`; `train_seconds` is the time spent training (compilation excluded)."""
     from tqdm import tqdm
 
     out, progress, stop_after = config["output_dir"], config["progress"], config["stop_after"]
@@ -109,39 +246,60 @@ def train_chunks(config: dict, trainer, rngs, init_fn, chunk_fn, desc: str, plot
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
     os.makedirs(out, exist_ok=True)
     metrics_path = os.path.join(out, logs.METRICS_FILE)
+    spu = trainer.steps_per_update
 
-    t0 = time.perf_counter()
     if config["resume"]:
-        abstract = jax.eval_shape(jax.vmap(trainer.init), rngs)
         try:
-            runner, done_updates, wall_before = checkpoints.restore_checkpoint(out, abstract)
+            runner, done_updates, wall_before = checkpoints.restore_checkpoint(out, programs["abstract"])
         except UsageError as err:
             raise UsageError(f"--resume: {err}") from None
         logs.truncate_metrics(metrics_path, done_updates)
+        say(f"resuming {out} at update {done_updates} of {trainer.num_updates} "
+            f"({done_updates * spu} of {trainer.num_updates * spu} steps per seed)")
     else:
         start_fresh_run(out, config)
-        runner = init_fn(rngs)
+        note = budget_note(config, trainer.num_updates, spu)
+        if note:
+            say(f"note: {note}")
+        runner = programs["init"](rngs)
         done_updates, wall_before = 0, 0.0
 
-    spu = trainer.steps_per_update
+    board = TensorBoard(config.get("tensorboard"))
     ckpt_every = config["checkpoint_every"]
     next_ckpt = (done_updates * spu // ckpt_every + 1) * ckpt_every if ckpt_every else None
     bar = tqdm(
         total=trainer.num_updates * spu * num_seeds, initial=done_updates * spu * num_seeds, unit="step",
         unit_scale=True, disable=not progress, file=sys.stderr, dynamic_ncols=True, desc=desc,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
     )
     stopped = False
+    session_steps, t0 = 0, time.perf_counter()
     while done_updates < trainer.num_updates:
-        runner, metrics = chunk_fn(runner)
-        jax.block_until_ready(metrics)
+        n_active = min(k_chunk, trainer.num_updates - done_updates)
+        previous = runner
+        runner, metrics, finite = programs["chunk"](runner, jnp.int32(n_active))
+        metrics = {k: np.asarray(v)[:, :n_active] for k, v in jax.device_get(metrics).items()}
+        finite = np.asarray(finite)[:, :n_active]
         wall = wall_before + time.perf_counter() - t0
-        logs.write_metrics(metrics_path, logs.metric_rows(metrics, done_updates, spu, wall, num_seeds), append=True)
-        done_updates += k_chunk
-        hp = np.asarray(metrics["hack_probability"])[:, -1]
+        bad = first_nonfinite(finite, programs["check_names"])
+        if bad is not None:
+            k, seed, names = bad
+            metrics = {name: v[:, : k + 1] for name, v in metrics.items()}
+        rows = logs.metric_rows(metrics, done_updates, spu, wall, num_seeds)
+        logs.write_metrics(metrics_path, rows, append=True)
+        board.write(rows)
+        if bad is not None:
+            bar.close()
+            board.close()
+            raise nonfinite_error(config, previous, done_updates, done_updates + k + 1, seed, names, wall)
+        done_updates += n_active
+        session_steps += n_active * spu * num_seeds
+        hp = metrics["hack_probability"][:, -1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN
-            bar.set_postfix(hack_p=f"{np.nanmean(hp):.3f}", refresh=False)
-        bar.update(k_chunk * spu * num_seeds)
+            bar.set_postfix_str(f"{session_steps / max(time.perf_counter() - t0, 1e-9):,.0f} steps/s, "
+                                f"hack_p={np.nanmean(hp):.3f}", refresh=False)
+        bar.update(n_active * spu * num_seeds)
         steps = done_updates * spu
         if next_ckpt is not None and steps >= next_ckpt and done_updates < trainer.num_updates:
             checkpoints.save_checkpoint(out, done_updates, runner, wall, config)
@@ -150,6 +308,7 @@ def train_chunks(config: dict, trainer, rngs, init_fn, chunk_fn, desc: str, plot
             stopped = True
             break
     bar.close()
+    board.close()
     jax.block_until_ready(runner)
     train_seconds = wall_before + time.perf_counter() - t0
     checkpoints.save_checkpoint(out, done_updates, runner, train_seconds, config)
@@ -157,52 +316,98 @@ def train_chunks(config: dict, trainer, rngs, init_fn, chunk_fn, desc: str, plot
     return runner, done_updates, train_seconds, stopped
 
 
-def train_result(config: dict, trainer, done_updates: int, train_seconds: float, **extra) -> dict:
-    """The first fields of a run's JSON line."""
+def nonfinite_error(config: dict, last_finite, last_finite_update: int, bad_update: int, seed: int,
+                    names: list[str], wall: float) -> NonFiniteError:
+    """Save the last finite state (the start of the failing chunk) and describe the failure."""
+    out = config["output_dir"]
+    if last_finite_update > 0:
+        checkpoints.save_checkpoint(out, last_finite_update, last_finite, wall, config)
+        kept = f"the last finite state (update {last_finite_update}) is checkpointed in {out}"
+    else:
+        kept = "no update finished finite, so no checkpoint was saved"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return NonFiniteError(
+        f"training went non-finite in update {bad_update} (seed {seed}): {shown} not finite; no result is "
+        f"reported, {kept}. Lower the learning rate or --reward-scale, or check the rewards."
+    )
+
+
+def train_result(config: dict, trainer, done_updates: int, train_seconds: float, compile_seconds: float = 0.0,
+                 **extra) -> dict:
+    """The first fields of a run's JSON line. `steps_per_second`: environment steps of all seeds per
+    second of training, compilation excluded (the figure the progress bar shows)."""
     env_steps = done_updates * trainer.steps_per_update
     num_seeds = config["num_seeds"]
     return {
         "algo": config["algo"], "env": config["env"], "seed": config["seed"], "num_seeds": num_seeds, **extra,
-        "env_steps": env_steps, "train_seconds": fmt(train_seconds),
+        "env_steps": env_steps, "train_seconds": fmt(train_seconds), "compile_seconds": fmt(compile_seconds),
         "steps_per_second": fmt(env_steps * num_seeds / max(train_seconds, 1e-9)),
     }
 
 
 def report_stopped(result: dict, out: str) -> dict:
     result["stopped"] = True
-    print(f"stopped after {result['env_steps']} steps per seed; continue with --resume --output-dir {out}")
+    say(f"stopped after {result['env_steps']} steps per seed; continue with --resume --output-dir {out}")
+    say(f"results in {out}")
     print(json.dumps(result))
     return result
+
+
+def evaluation_keys(seed: int, num_seeds: int) -> jax.Array:
+    """One evaluation key per seed of a run, distinct across seeds and runs (`--seed`) and apart from
+    the training stream, so each seed's evaluation noise is independent."""
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), 0xE7A1)
+    return jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(num_seeds))
+
+
+def probability_summary(prefix: str, p_per_seed, n_per_seed) -> dict:
+    """A probability estimated on `n` games per seed: the mean over seeds, its evaluation standard
+    error (binomial, from the games alone), the spread across seeds (sample std, which holds both
+    training variance and evaluation noise), and per seed the estimate and its standard error."""
+    p = np.atleast_1d(np.asarray(p_per_seed, np.float64))
+    n = np.maximum(np.atleast_1d(np.asarray(n_per_seed, np.float64)), 1)
+    se = np.sqrt(p * (1 - p) / n)
+    return {
+        prefix: fmt(p.mean()),
+        f"{prefix}_se": fmt(np.sqrt(np.sum(se**2)) / len(p)),
+        f"{prefix}_seed_std": fmt(p.std(ddof=1)) if len(p) > 1 else None,
+        f"{prefix}_per_seed": [fmt(x) for x in p],
+        f"{prefix}_se_per_seed": [fmt(x) for x in se],
+    }
 
 
 def _run(module, config: dict) -> dict:
     config = resumed_config(config, module.ALGO)
     out = config["output_dir"]
-    env, env_params, trainer, compiled = _programs(module, config)
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
+    announce = (f"compiling {module.ALGO} on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
+                f"{config['num_envs']} games) …")
+    env, env_params, trainer, compiled = _programs(module, config, rngs, announce)
     runner, done_updates, train_seconds, stopped = train_chunks(
-        config, trainer, rngs, compiled["init"], compiled["chunk"],
+        config, trainer, rngs, compiled,
         desc=f"{module.ALGO} {config['env']}", plot_title=f"{module.ALGO} on {config['env']}",
     )
-    result = train_result(config, trainer, done_updates, train_seconds)
+    result = train_result(config, trainer, done_updates, train_seconds, compiled["compile_seconds"])
     if stopped:
         return report_stopped(result, out)
 
-    eval_keys = jax.random.split(jax.random.PRNGKey(config["seed"] + 1_000_003), num_seeds)
-    ev = jax.device_get(compiled["evaluate"](runner, eval_keys))
+    say(f"evaluating on {config['eval_episodes']} games per seed …")
+    ev = jax.device_get(compiled["evaluate"](runner, evaluation_keys(config["seed"], num_seeds)))
     per_seed = [{k: fmt(v[s]) for k, v in ev.items()} for s in range(num_seeds)]
+    hack = probability_summary("eval_hack_probability", ev["hack_probability"], ev["episodes"])
     with open(os.path.join(out, "eval.json"), "w") as f:
-        json.dump({"per_seed": per_seed, "policy": getattr(module, "EVAL_POLICY", "")}, f, indent=2)
+        json.dump({"per_seed": per_seed, "policy": getattr(module, "EVAL_POLICY", ""), **hack}, f, indent=2)
     result.update({
         "eval_episodes": int(np.sum(ev["episodes"])),
-        "eval_hack_probability": fmt(np.mean(ev["hack_probability"])),
+        **hack,
         "eval_attacker_return": fmt(np.mean(ev["attacker_return"])),
         "eval_defender_return": fmt(np.mean(ev["defender_return"])),
-        "eval_hack_probability_per_seed": [s["hack_probability"] for s in per_seed],
-        "eval_hack_probability_std": fmt(np.std(ev["hack_probability"])),
         "output_dir": out,
     })
+    say(f"hack probability {hack['eval_hack_probability']:.4f} ± {hack['eval_hack_probability_se']:.4f} (evaluation SE)"
+        + (f", seed std {hack['eval_hack_probability_seed_std']:.4f}" if num_seeds > 1 else ""))
+    say(f"results in {out}")
     print(json.dumps(result))
     sys.stdout.flush()
     return result

@@ -27,6 +27,20 @@ def scaled_init(scale: float):
     return nn.initializers.variance_scaling(scale**2, "fan_in", "truncated_normal")
 
 
+def masked_max(values: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The largest value over the legal ids (`mask`, or every id when None) along the last axis:
+    what Q-learning bootstraps over. Illegal ids are never trained, so their values say nothing."""
+    if mask is None:
+        return values.max(-1)
+    # A state without a legal id (none in idsjax) would give -inf: 0 keeps the target finite.
+    return jnp.where(mask.any(-1), jnp.where(mask, values, -jnp.inf).max(-1), 0.0)
+
+
+def masked_argmax(values: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The first id of largest value among the legal ids (every id when `mask` is None)."""
+    return mask_logits(values, mask).argmax(-1)
+
+
 class MLP(nn.Module):
     out: int
     hidden: int = 64

@@ -9,7 +9,14 @@ table in all but name: with the default 2^14 rows, distinct observations rarely 
 hand-picked key (e.g. the attacker's node alone) it works for both sides and every version.
 
 One update: `num_steps` steps in `num_envs` environments (`lax.scan`), each step updating the
-table at once for all environments (`.at[].add` sums simultaneous updates of the same entry).
+table at once for all environments. Environments that update the same (row, id) in one step are
+merged (`merge_updates`): their TD errors are averaged, and the cell moves by the step that
+`count` sequential updates towards that average would make, `1 - (1 - lr)^count`. Summing them
+instead (a plain `.at[].add`) would step by `lr x count`, which diverges once `count > 2 / lr`
+(64 games on one start state at lr 0.1); averaging with step `lr` alone would learn `count` times
+slower per environment step. Either way the result would depend on `--num-envs`; this way it does
+only through sampling. With `--mask-illegal` the target bootstraps over the next state's legal ids
+only (illegal ids are never trained, so their values mean nothing).
 Exploration decays linearly; evaluation is greedy (ties broken uniformly).
 
     python -m baselines.tabular_q --env idsgame-random_defense-v7
@@ -69,6 +76,26 @@ def make_hash(obs_size: int, bits: int):
     return index
 
 
+def merge_updates(q: jax.Array, rows: jax.Array, ids: jax.Array, td: jax.Array, lr) -> jax.Array:
+    """`q` after one simultaneous update of the cells `(rows[i], ids[i])` by TD errors `td[i]`:
+    each distinct cell moves by `(1 - (1 - lr)^count) x mean(td of its count updates)`, i.e. as far
+    as `count` sequential updates towards their mean target would take it (exactly `lr x td` for a
+    cell updated once). O(n log n) in the number of updates, independent of the table's size."""
+    n_actions = q.shape[1]
+    n = td.shape[0]
+    cell = rows * n_actions + ids
+    order = jnp.argsort(cell)
+    sorted_cell = cell[order]
+    first = jnp.concatenate([jnp.ones((1,), bool), sorted_cell[1:] != sorted_cell[:-1]])
+    group_sorted = jnp.cumsum(first) - 1  # group of each sorted update: 0 … distinct cells - 1
+    group = jnp.zeros((n,), jnp.int32).at[order].set(group_sorted.astype(jnp.int32))
+    count = jax.ops.segment_sum(jnp.ones((n,), jnp.float32), group, num_segments=n)[group]
+    mean_td = jax.ops.segment_sum(td, group, num_segments=n)[group] / count
+    step = 1.0 - (1.0 - lr) ** count
+    # Every update of a cell writes the same value, so the scatter's order does not matter.
+    return q.at[rows, ids].set(q[rows, ids] + step * mean_td)
+
+
 def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
@@ -103,9 +130,10 @@ def make_train(config: dict, env, env_params) -> Trainer:
         action = choose(runner.q, runner.env.obs, mask, k_act, eps)
         carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         s, s_next = index(step.obs), index(step.next_obs)
-        target = step.reward + config["gamma"] * (1.0 - step.done) * runner.q[s_next].max(-1)
+        bootstrap = networks.masked_max(runner.q[s_next], step.next_mask)
+        target = step.reward + config["gamma"] * (1.0 - step.done) * bootstrap
         td = target - runner.q[s, action]
-        q = runner.q.at[s, action].add(config["lr"] * td)
+        q = merge_updates(runner.q, s, action, td, config["lr"])
         return Runner(q, carry, rng, runner.updates), (step, jnp.abs(td).mean())
 
     def update(runner: Runner):

@@ -29,7 +29,17 @@ class Trainer(NamedTuple):
 
 
 def plan_updates(config: dict, steps_per_update: int) -> tuple[int, int]:
-    """(updates, updates per chunk): about `total_timesteps` steps per seed, rounded up to whole chunks."""
+    """(updates, updates per chunk): the fewest whole updates that reach `total_timesteps` steps per
+    seed. The number of updates does not depend on `--chunks`, which only sets how often the host
+    reports (the last chunk runs the remainder), so `--chunks` never changes a result."""
     updates = max(1, math.ceil(config["total_timesteps"] / steps_per_update))
-    chunk = math.ceil(updates / config["chunks"])
-    return math.ceil(updates / chunk) * chunk, chunk
+    return updates, math.ceil(updates / config["chunks"])
+
+
+def budget_note(config: dict, num_updates: int, steps_per_update: int) -> str | None:
+    """A sentence when the budget is rounded up to whole updates, else None."""
+    steps = num_updates * steps_per_update
+    if steps == config["total_timesteps"]:
+        return None
+    return (f"--total-timesteps {config['total_timesteps']} is rounded up to {steps} steps per seed: "
+            f"{num_updates} updates of {steps_per_update} steps (--num-envs x --num-steps)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baselines import ppo
-from baselines.cli import build_parser, check_config, finish_config, known_env
+from baselines.cli import build_parser, check_config, explicit_flags, finish_config, known_env
 from baselines.errors import UsageError
 
 ALGO = "selfplay"
@@ -82,6 +82,7 @@ def parse_config(argv) -> dict:
         elif action.dest == "policy":
             action.choices = POLICIES
     config = vars(parser.parse_args(argv))
+    config["cli_flags"] = explicit_flags(parser, argv)
     try:
         check_config(config, HYPERPARAMETERS, validate, check_env_id)
     except UsageError as e:

@@ -13,7 +13,9 @@ import numpy as np
 
 import idsjax
 from baselines.errors import UsageError
-from baselines.host_loop import fmt, report_stopped, resumed_config, train_chunks, train_result
+from baselines.host_loop import (
+    compile_programs, evaluation_keys, fmt, guarded, report_stopped, resumed_config, say, train_chunks, train_result,
+)
 from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
 from baselines.selfplay.evaluation import make_evaluate
 from baselines.selfplay.report import write_payoff
@@ -24,11 +26,7 @@ from baselines.trainer import plan_updates
 def main(argv=None) -> dict:
     """Parse the command line, train (or resume), evaluate; print one JSON line last on stdout."""
     config = parse_config(argv)
-    try:
-        return _run(config)
-    except UsageError as e:
-        print(f"python -m baselines.{ALGO}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return guarded(ALGO, _run, config)
 
 
 def _run(config: dict) -> dict:
@@ -39,18 +37,22 @@ def _run(config: dict) -> dict:
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
+    say(f"compiling self-play ({config['mode']}) on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
+        f"{config['num_envs']} games) …")
+    programs = compile_programs(trainer, rngs, k_chunk)
+    say(f"compiled in {programs['compile_seconds']:.1f} s")
     runner, done_updates, train_seconds, stopped = train_chunks(
-        config, trainer, rngs, jax.jit(jax.vmap(trainer.init)),
-        jax.jit(jax.vmap(lambda r: jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk))),
+        config, trainer, rngs, programs,
         desc=f"{ALGO}/{config['mode']} {config['env']}",
         plot_title=f"self-play ({config['mode']}, {config['policy']}) on {config['env']} — learner vs learner",
     )
-    result = train_result(config, trainer, done_updates, train_seconds, mode=config["mode"], policy=config["policy"])
+    result = train_result(config, trainer, done_updates, train_seconds, programs["compile_seconds"],
+                          mode=config["mode"], policy=config["policy"])
     if stopped:
         return report_stopped(result, out)
 
     t_eval = time.perf_counter()
-    eval_keys = jax.random.split(jax.random.PRNGKey(config["seed"] + 1_000_003), num_seeds)
+    eval_keys = evaluation_keys(config["seed"], num_seeds)
     ev = jax.device_get(jax.jit(jax.vmap(make_evaluate(config, env, env_params)))(runner, eval_keys))
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     write_payoff(out, payoff, va, vd, num_seeds)
