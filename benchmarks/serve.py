@@ -92,7 +92,7 @@ def _start_server(port: int, max_games: int, env_id: str) -> subprocess.Popen:
         except httpx.HTTPError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit("benchmarks.serve: the server did not start")
+                raise SystemExit("benchmarks.serve: the server did not start") from None
             time.sleep(0.2)
 
 
