@@ -1,0 +1,3 @@
+from baselines.reference_grid.run import main
+
+main()

@@ -1,0 +1,240 @@
+"""`python -m baselines.reference_grid.report`: write `baselines/REFERENCE_GRID.md` from a grid run.
+
+    python -m baselines.reference_grid.report --run-dir runs/reference_grid
+
+Collects every configuration's `summary.json`, `train.csv` and `eval.csv` from `--run-dir` into
+`baselines/results/reference_grid/` (`summaries.jsonl`, `curves.csv.gz`, one figure per version in
+`figures/`), then writes the report from those committed files: per configuration the final
+evaluation hack probability (mean ± standard error over seeds), the training time, the budget run
+(marked when capped), the exact optimum against defend-minimal where `ceilings.json` has one, the
+mapping's differences, and the side-by-side comparison with the reference (`vs_reference.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+
+from baselines.reference_grid import data
+from baselines.reference_grid.mapping import map_config
+from baselines.reference_grid.run import EVAL_CSV, SUMMARY, TRAIN_CSV
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASELINES = os.path.dirname(HERE)
+RESULTS = os.path.join(BASELINES, "results", "reference_grid")
+REPORT = os.path.join(BASELINES, "REFERENCE_GRID.md")
+CEILINGS = os.path.join(RESULTS, "ceilings.json")
+VS_REFERENCE = os.path.join(RESULTS, "vs_reference.json")
+RUN_INFO = os.path.join(RESULTS, "run.json")
+
+
+def version_key(path: str):
+    return int(re.match(r"v(\d+)", path).group(1)), path
+
+
+def collect(run_dir: str) -> None:
+    """Copy a run's summaries and curves into the committed results folder, and draw the figures."""
+    os.makedirs(os.path.join(RESULTS, "figures"), exist_ok=True)
+    summaries, curve_rows = [], []
+    for ref in data.load_configs():
+        out = os.path.join(run_dir, ref["path"])
+        try:
+            with open(os.path.join(out, SUMMARY)) as f:
+                s = json.load(f)
+        except OSError:
+            continue
+        s.pop("trainer_config", None)
+        summaries.append(s)
+        for kind, name in (("train", TRAIN_CSV), ("eval", EVAL_CSV)):
+            p = os.path.join(out, name)
+            if os.path.isfile(p):
+                with open(p, newline="") as f:
+                    for r in csv.DictReader(f):
+                        curve_rows.append({"path": ref["path"], "kind": kind, **r})
+    summaries.sort(key=lambda s: version_key(s["path"]))
+    with open(os.path.join(RESULTS, "summaries.jsonl"), "w") as f:
+        for s in summaries:
+            f.write(json.dumps(s) + "\n")
+    if curve_rows:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(curve_rows[0].keys()))
+        w.writeheader()
+        w.writerows(curve_rows)
+        with gzip.open(os.path.join(RESULTS, "curves.csv.gz"), "wt") as f:
+            f.write(buf.getvalue())
+    draw_figures(curve_rows)
+
+
+def draw_figures(curve_rows: list[dict]) -> None:
+    """One small figure per version: each configuration's evaluation hack probability per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_version = defaultdict(lambda: defaultdict(list))
+    for r in curve_rows:
+        if r["kind"] == "eval":
+            by_version[r["path"].split("/")[0]][r["path"]].append(r)
+    for version, paths in by_version.items():
+        names = sorted(paths)
+        cols = min(5, len(names))
+        rows = (len(names) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            per_seed = defaultdict(list)
+            for r in paths[name]:
+                per_seed[int(r["seed"])].append((int(r["env_steps"]), float(r["hack_probability"])))
+            for s, pts in sorted(per_seed.items()):
+                pts.sort()
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=2, lw=0.7, color=f"C{s}")
+            ax.set_title("/".join(name.split("/")[1:]), fontsize=7)
+            ax.set_ylim(-0.02, 1.02)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        fig.suptitle(f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)",
+                     fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "figures", f"{version}.png"), dpi=50)
+        plt.close(fig)
+
+
+def _load_jsonl(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _load_json(path: str):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def ceiling_for(env_id: str | None, ceilings: dict) -> str:
+    if not env_id or "minimal_defense" not in env_id:
+        return ""
+    c = ceilings.get(env_id)
+    if not c:
+        return "n/a"
+    return f"{c['lower']:.3f}" if c["exact"] else f"{c['lower']:.3f}–{c['upper']:.3f}"
+
+
+def fmt_budget(s: dict) -> str:
+    if "steps_run" not in s:
+        return ""
+    eps = s.get("episodes_run_per_seed") or [0]
+    text = f"{s['steps_run']:,} steps, ~{round(sum(eps) / len(eps)):,} ep of {s['reference_episodes']:,}"
+    return text + (" (capped)" if s.get("capped") else "")
+
+
+def write_report() -> str:
+    summaries = {s["path"]: s for s in _load_jsonl(os.path.join(RESULTS, "summaries.jsonl"))}
+    ceilings = _load_json(CEILINGS) or {}
+    ceilings = {c["env"]: c for c in ceilings.get("results", [])}
+    info = _load_json(RUN_INFO) or {}
+    configs = sorted(data.load_configs(), key=lambda c: version_key(c["path"]))
+    lines = [
+        "# The reference's experiment grid, run with idsjax",
+        "",
+        "Generated by `python -m baselines.reference_grid.report` from the committed results in",
+        "`baselines/results/reference_grid/`; do not edit by hand. The 179 configurations are gym-idsgame's",
+        "`experiments/training/**/config.json` (`baselines/reference_grid/configs.json`); each maps to an idsjax",
+        "trainer as `baselines/reference_grid/mapping.py` says, with every difference listed below the tables.",
+        "",
+    ]
+    if info:
+        lines += [f"**This run:** `{info.get('command', '')}` — {info.get('note', '')}", ""]
+    ran = [s for s in summaries.values() if s.get("final_eval_hack_probability") is not None]
+    lines += [
+        f"Configurations: {len(configs)}; with results: {len(ran)}; capped below their full budget: "
+        f"{sum(bool(s.get('capped')) for s in ran)}; total training time (compile included) "
+        f"{sum(s.get('seconds', 0) for s in ran) / 60:.1f} min.",
+        "",
+        "Columns: the final evaluation hack probability, mean ± standard error over the seeds (the attacker wants",
+        "it high, the defender low; two-agent rows: the final attacker against the final defender); the optimum",
+        "any attacker can reach against defend-minimal (`python -m baselines.ceiling`, env seed 0, as the runs use;",
+        "a range where the exact search's bounds did not meet; n/a where it was not computed); the training time",
+        "of all seeds together with compilation; the budget run per seed (environment steps, and the episodes",
+        "they held, of the reference's episodes), *capped* when below the full budget.",
+        "",
+    ]
+    for version in sorted({c["path"].split("/")[0] for c in configs}, key=lambda v: int(v[1:])):
+        lines += [f"## {version}", "", f"![{version}](results/reference_grid/figures/{version}.png)", "",
+                  "| configuration | idsjax trainer | id | seeds | final eval hack p | optimum | train s | budget run |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in [c for c in configs if c["path"].split("/")[0] == version]:
+            s = summaries.get(c["path"], {})
+            m = map_config(c)
+            hp = s.get("final_eval_hack_probability")
+            se = s.get("final_eval_hack_probability_se")
+            res = "" if hp is None else f"{hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+            trainer = (m.trainer or "—") + (" (substitute)" if m.status == "substitute" else "")
+            lines.append(f"| `{c['path']}` | {trainer} | `{m.env_id}` | {len(s.get('seeds', m.seeds))} | {res or 'not run'} "
+                         f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |")
+        lines.append("")
+    vs = _load_json(VS_REFERENCE)
+    if vs:
+        lines += vs_reference_section(vs)
+    lines += ["## Mapping: what differs from the reference, per configuration", ""]
+    for c in configs:
+        m = map_config(c)
+        lines.append(f"- `{c['path']}` → {m.trainer or 'not mapped'} on `{m.env_id}`: " + "; ".join(m.differences) + ".")
+    lines.append("")
+    text = "\n".join(lines)
+    with open(REPORT, "w") as f:
+        f.write(text)
+    return text
+
+
+def vs_reference_section(vs: dict) -> list[str]:
+    lines = ["## Beside the reference (its own tabular Q-learning, gym-idsgame 1.0.13)", "",
+             vs.get("note", ""), "",
+             f"Command: `{vs.get('command', '')}`", "",
+             "| configuration | episodes | seeds | reference: final eval hack p | idsjax: final eval hack p | "
+             "same within spread | reference s | idsjax s | wall-time ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in vs["rows"]:
+        lines.append(
+            f"| `{r['path']}` | {r['episodes']:,} | {r['seeds']} | {r['reference_mean']:.3f} ± {r['reference_se']:.3f} "
+            f"| {r['idsjax_mean']:.3f} ± {r['idsjax_se']:.3f} | {'yes' if r['same'] else 'no'} "
+            f"| {r['reference_seconds']:.1f} | {r['idsjax_seconds']:.1f} | {r['reference_seconds'] / r['idsjax_seconds']:.1f}× |")
+    lines += ["", "Learning curves (evaluation hack probability, mean over seeds, per evaluation):", ""]
+    for r in vs["rows"]:
+        lines.append(f"- `{r['path']}`: reference {r['reference_curve']}; idsjax {r['idsjax_curve']}")
+    if vs.get("figure"):
+        lines += ["", f"![beside the reference]({vs['figure']})"]
+    return lines + [""]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m baselines.reference_grid.report", description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", default=None, help="collect this grid run into the committed results first")
+    p.add_argument("--command", default=None, help="the grid command that made the run (recorded in the report)")
+    p.add_argument("--note", default="", help="a sentence about the run (machine, load, scale)")
+    args = p.parse_args(argv)
+    if args.run_dir is not None:
+        if not os.path.isdir(args.run_dir):
+            print(f"python -m baselines.reference_grid.report: error: --run-dir {args.run_dir!r} is not a directory",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        collect(args.run_dir)
+        if args.command:
+            with open(RUN_INFO, "w") as f:
+                json.dump({"command": args.command, "note": args.note}, f, indent=1)
+    write_report()
+    print(REPORT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""`python -m baselines.reference_grid`: run any subset of the reference's 179 configurations.
+
+    python -m baselines.reference_grid --filter v7/                    # every v7 configuration
+    python -m baselines.reference_grid --max-steps 3000 --output-dir runs/reference_grid
+    python -m baselines.reference_grid --filter 'v19/*/ppo_openai' --budget-scale 0.01
+
+Each configuration trains its seeds in one compiled program (`vmap`; the reference's seeds
+0, 999, 299, 399, 499 as the seeds' PRNG keys), in `WINDOWS` training windows, and evaluates at the
+reference's evaluation frequency relative to its budget (at most one evaluation per window, always one at
+the end) on the reference's number of evaluation episodes. It leaves in `<output-dir>/<path>/`:
+`train.csv` and `eval.csv` in the reference's columns (average episode reward of both players, average
+episode steps, hack probability, ε where the learner explores), `curves.png` (every seed) and
+`summary.json`, written last: a configuration whose summary holds the same run parameters is finished and
+is skipped by the next invocation (`--force` re-runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import math
+import os
+import sys
+import time
+
+from baselines.errors import UsageError
+from baselines.reference_grid import data
+from baselines.reference_grid.mapping import build_config, epsilon_schedule, map_config, trainer_module
+
+WINDOWS = 10
+SUMMARY = "summary.json"
+TRAIN_CSV, EVAL_CSV, CURVES = "train.csv", "eval.csv", "curves.png"
+COLUMNS = ["seed", "reference_seed", "window", "env_steps", "episodes", "avg_attacker_episode_rewards",
+           "avg_defender_episode_rewards", "avg_episode_steps", "hack_probability", "epsilon_values"]
+DEFAULT_OUTPUT = os.path.join("runs", "reference_grid")
+
+
+def select(configs: list[dict], filters: list[str] | None) -> list[dict]:
+    """Configurations whose path starts with, or matches (glob), any filter; all without filters."""
+    if not filters:
+        return list(configs)
+    return [c for c in configs if any(c["path"].startswith(f) or fnmatch.fnmatch(c["path"], f) for f in filters)]
+
+
+def run_steps(full_steps: int, scale: float, max_steps: int | None) -> tuple[int, bool]:
+    """(steps per seed to run, capped): the scaled full budget, at most `max_steps`."""
+    steps = max(1, int(math.ceil(full_steps * scale)))
+    if max_steps:
+        steps = min(steps, max_steps)
+    return steps, steps < full_steps
+
+
+def eval_windows(evaluations: int, windows: int) -> list[int]:
+    """The windows (1-based) after which to evaluate: the reference's evaluations spread over the run
+    as over its budget, at most one per window, always the last."""
+    n = max(1, min(evaluations, windows))
+    return sorted({max(1, round(j * windows / n)) for j in range(1, n + 1)} | {windows})
+
+
+def _programs(m, config: dict):
+    """(trainer, init, chunk, evaluate) jitted and vmapped over seeds."""
+    import jax
+    import jax.numpy as jnp
+
+    import idsjax
+    from baselines.trainer import plan_updates
+    from idsjax.rollout import rollout
+
+    env, params = idsjax.make(config["env"], seed=config["env_seed"])
+    n_eval = config["eval_episodes"]
+    if m.trainer == "selfplay":
+        from baselines.selfplay import make_train, play, policy_actor, side_policies
+
+        trainer = make_train(config, env, params)
+        pols = side_policies(config, env)
+
+        def evaluate(runner, key):  # the final attacker against the final defender
+            att = policy_actor(env, params, pols["attacker"], runner.att.params, "attacker", config["mask_illegal"])
+            dfn = policy_actor(env, params, pols["defender"], runner.dfn.params, "defender", config["mask_illegal"])
+            return play(env, params, att, dfn, key, n_eval)
+    else:
+        from baselines.evaluation import learner_mask
+
+        trainer = trainer_module(m.trainer).make_train(config, env, params)
+
+        def evaluate(runner, key):
+            def policy(k, obs, state):
+                return trainer.act(runner, obs, learner_mask(env, params, state, config["mask_illegal"]), k)
+
+            return rollout(env, params, policy, key, n_eval, outcome=lambda t: t.info["hacked"],
+                           accumulate=lambda t: {"attacker_return": t.info["attacker_reward"],
+                                                 "defender_return": t.info["defender_reward"]})
+
+    def summarise(ep):
+        f = ep.finished
+        d = jnp.maximum(f.sum(), 1)
+        mean = lambda x: jnp.where(f, x, 0).sum() / d  # noqa: E731
+        return {"episodes": f.sum(), "hack_probability": mean(ep.outcome.astype(jnp.float32)),
+                "attacker_return": mean(ep.totals["attacker_return"]),
+                "defender_return": mean(ep.totals["defender_return"]), "length": mean(ep.length.astype(jnp.float32))}
+
+    _, k_chunk = plan_updates(config, trainer.steps_per_update)
+
+    def chunk(r):
+        return jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk)
+
+    return (trainer, k_chunk, jax.jit(jax.vmap(trainer.init)), jax.jit(jax.vmap(chunk)),
+            jax.jit(jax.vmap(lambda r, k: summarise(evaluate(r, k)))))
+
+
+def _window_rows(metrics: dict, window: int, steps: int, spu: int, k_chunk: int, seeds: list[int], eps) -> list[dict]:
+    """One training-window row per seed: episode-weighted means over the window's updates."""
+    import numpy as np
+
+    host = {k: np.asarray(v) for k, v in metrics.items()}  # [seeds, k_chunk]
+    rows = []
+    for s, ref_seed in enumerate(seeds):
+        n = host["episodes"][s].astype(float)
+        total = n.sum()
+
+        def wmean(key):
+            v = np.nan_to_num(host[key][s])
+            return float((v * n).sum() / total) if total else float("nan")
+
+        rows.append({
+            "seed": s, "reference_seed": ref_seed, "window": window, "env_steps": steps, "episodes": int(total),
+            "avg_attacker_episode_rewards": wmean("attacker_return"),
+            "avg_defender_episode_rewards": wmean("defender_return"),
+            "avg_episode_steps": float(k_chunk * spu / total) if total else float("nan"),
+            "hack_probability": wmean("hack_probability"),
+            "epsilon_values": "" if eps is None else float(eps),
+        })
+    return rows
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _epsilon(config: dict, m, frac_done: float):
+    """ε at the end of a window for the ε-greedy learners (the trainers' linear schedule), else None."""
+    if m.trainer not in ("tabular_q", "dqn"):
+        return None
+    x = min(1.0, frac_done / config["eps_fraction"])
+    return round(config["eps_start"] + x * (config["eps_end"] - config["eps_start"]), 5)
+
+
+def run_key(steps: int, seeds: list[int], m) -> dict:
+    return {"steps_per_seed": steps, "seeds": seeds, "eval_episodes": m.eval_episodes, "trainer": m.trainer,
+            "env_id": m.env_id, "flags": m.flags}
+
+
+def is_done(out: str, key: dict) -> bool:
+    try:
+        with open(os.path.join(out, SUMMARY)) as f:
+            return json.load(f).get("run") == key
+    except (OSError, ValueError):
+        return False
+
+
+def run_config(ref: dict, out_root: str, scale: float, max_steps: int | None, num_seeds: int | None,
+               force: bool = False) -> dict:
+    """Train and evaluate one configuration (or return its finished summary); write its files."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    m = map_config(ref)
+    out = os.path.join(out_root, ref["path"])
+    seeds = list(m.seeds) if num_seeds is None else [m.seeds[i] if i < len(m.seeds) else 1000 + i
+                                                     for i in range(num_seeds)]
+    steps, capped = run_steps(m.full_steps, scale, max_steps)
+    key = run_key(steps, seeds, m)
+    if not force and is_done(out, key):
+        with open(os.path.join(out, SUMMARY)) as f:
+            return {**json.load(f), "skipped": True}
+    os.makedirs(out, exist_ok=True)
+    summary = {"path": ref["path"], "title": ref["title"], "reference_env": ref["env"], "env_id": m.env_id,
+               "trainer": m.trainer, "learner": m.learner, "status": m.status, "differences": m.differences,
+               "reference_episodes": ref["num_episodes"], "full_steps": m.full_steps, "run": key,
+               "capped": capped}
+    if m.trainer is None:
+        summary.update({"final_eval_hack_probability": None})
+        _atomic_json(os.path.join(out, SUMMARY), summary)
+        return summary
+
+    t0 = time.perf_counter()
+    config = build_config(m, ref, steps, len(seeds), WINDOWS, out)
+    trainer, k_chunk, init, chunk, evaluate = _programs(m, config)
+    rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    spu = trainer.steps_per_update
+    windows = trainer.num_updates // k_chunk
+    at = set(eval_windows(m.evaluations, windows))
+    runner = init(rngs)
+    train_rows, eval_rows = [], []
+    for w in range(1, windows + 1):
+        runner, metrics = chunk(runner)
+        done_steps = w * k_chunk * spu
+        eps = _epsilon(config, m, w / windows)
+        train_rows += _window_rows(metrics, w, done_steps, spu, k_chunk, seeds, eps)
+        if w in at:
+            keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + w) for s in seeds])
+            ev = jax.device_get(evaluate(runner, keys))
+            for s, ref_seed in enumerate(seeds):
+                eval_rows.append({
+                    "seed": s, "reference_seed": ref_seed, "window": w, "env_steps": done_steps,
+                    "episodes": int(ev["episodes"][s]),
+                    "avg_attacker_episode_rewards": float(ev["attacker_return"][s]),
+                    "avg_defender_episode_rewards": float(ev["defender_return"][s]),
+                    "avg_episode_steps": float(ev["length"][s]), "hack_probability": float(ev["hack_probability"][s]),
+                    "epsilon_values": "",
+                })
+    seconds = time.perf_counter() - t0
+    _write_csv(os.path.join(out, TRAIN_CSV), train_rows)
+    _write_csv(os.path.join(out, EVAL_CSV), eval_rows)
+    final = [r["hack_probability"] for r in eval_rows if r["window"] == windows]
+    episodes = [sum(r["episodes"] for r in train_rows if r["seed"] == s) for s in range(len(seeds))]
+    plot_curves(out, f"{ref['path']} ({m.env_id}, {m.trainer})", train_rows, eval_rows)
+    summary.update({
+        "steps_run": trainer.num_updates * spu, "episodes_run_per_seed": episodes,
+        "seconds": round(seconds, 2), "seeds": seeds,
+        "final_eval_hack_probability_per_seed": [round(x, 4) for x in final],
+        "final_eval_hack_probability": round(float(np.mean(final)), 4),
+        "final_eval_hack_probability_se": round(float(np.std(final, ddof=1) / np.sqrt(len(final))), 4) if len(final) > 1 else None,
+        "final_eval_attacker_reward": round(float(np.mean([r["avg_attacker_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4),
+        "final_eval_defender_reward": round(float(np.mean([r["avg_defender_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4),
+        "trainer_config": {k: v for k, v in config.items() if k not in ("output_dir", "progress", "resume")},
+    })
+    _atomic_json(os.path.join(out, SUMMARY), summary)
+    return summary
+
+
+def _atomic_json(path: str, obj: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def plot_curves(out: str, title: str, train_rows: list[dict], eval_rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("hack_probability", "hack probability"), ("avg_attacker_episode_rewards", "attacker reward"),
+              ("avg_defender_episode_rewards", "defender reward"), ("avg_episode_steps", "episode steps")]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 2.6))
+    seeds = sorted({r["seed"] for r in train_rows})
+    for ax, (key, label) in zip(axes, panels):
+        for s in seeds:
+            tr = [r for r in train_rows if r["seed"] == s]
+            ax.plot([r["env_steps"] for r in tr], [r[key] for r in tr], lw=0.8, color=f"C{s}", alpha=0.5)
+            ev = [r for r in eval_rows if r["seed"] == s]
+            ax.plot([r["env_steps"] for r in ev], [r[key] for r in ev], "o--", ms=3, lw=0.8, color=f"C{s}")
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylim(-0.02, 1.02)
+    fig.suptitle(f"{title}: lines training windows, dots evaluations, one colour per seed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, CURVES), dpi=60)
+    plt.close(fig)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m baselines.reference_grid", description=__doc__.splitlines()[0])
+    p.add_argument("--filter", nargs="+", default=None,
+                   help="run the configurations whose path starts with or matches (glob) one of these, e.g. v19/")
+    p.add_argument("--budget-scale", type=float, default=1.0, help="fraction of each full budget to run")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on environment steps per seed and configuration")
+    p.add_argument("--num-seeds", type=int, default=None,
+                   help="seeds per configuration (default: the reference's, five for most)")
+    p.add_argument("--output-dir", default=DEFAULT_OUTPUT)
+    p.add_argument("--force", action="store_true", help="re-run finished configurations")
+    p.add_argument("--list", action="store_true", help="print the selected configurations and their mapping, run nothing")
+    args = p.parse_args(argv)
+    if not (args.budget_scale > 0):
+        raise UsageError(f"--budget-scale must be positive, got {args.budget_scale}")
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise UsageError(f"--max-steps must be positive, got {args.max_steps}")
+    if args.num_seeds is not None and args.num_seeds <= 0:
+        raise UsageError(f"--num-seeds must be positive, got {args.num_seeds}")
+    return args
+
+
+def main(argv=None) -> list[dict]:
+    try:
+        args = parse_args(argv)
+        configs = select(data.load_configs(), args.filter)
+        if not configs:
+            raise UsageError(f"no reference configuration matches --filter {' '.join(args.filter)} "
+                             "(paths look like v7/minimal_defense/dqn)")
+        if args.list:
+            for c in configs:
+                m = map_config(c)
+                print(json.dumps({"path": c["path"], "trainer": m.trainer, "env": m.env_id, "status": m.status,
+                                  "full_steps": m.full_steps, "flags": " ".join(m.flags)}))
+            return []
+        return _run_all(configs, args)
+    except UsageError as e:
+        print(f"python -m baselines.reference_grid: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _compilation_cache() -> None:
+    """Reruns (resumed grids, repeated configurations such as v14's and v16's random_defense/reinforce)
+    reuse compiled programs: JAX's persistent cache, one directory per jaxlib version."""
+    import jax
+    import jaxlib
+
+    path = os.path.join(os.path.expanduser("~"), ".cache", "idsjax", f"jax-{jaxlib.__version__}")
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _run_all(configs: list[dict], args) -> list[dict]:
+    from tqdm import tqdm
+
+    _compilation_cache()
+
+    results = []
+    t0 = time.perf_counter()
+    bar = tqdm(configs, unit="config", file=sys.stderr, dynamic_ncols=True, desc="reference grid")
+    for i, c in enumerate(bar):
+        bar.set_postfix_str(c["path"], refresh=True)
+        s = run_config(c, args.output_dir, args.budget_scale, args.max_steps, args.num_seeds, args.force)
+        results.append(s)
+        hp = s.get("final_eval_hack_probability")
+        se = s.get("final_eval_hack_probability_se")
+        what = ("skipped (finished)" if s.get("skipped") else
+                "not mapped" if hp is None else f"hack p {hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+                + f" in {s['seconds']:.0f} s")
+        bar.write(f"[{i + 1}/{len(configs)}] {c['path']}: {what}")
+    bar.close()
+    print(json.dumps({"configurations": len(results), "ran": sum(not r.get("skipped") for r in results),
+                      "skipped": sum(bool(r.get("skipped")) for r in results),
+                      "wall_seconds": round(time.perf_counter() - t0, 1), "output_dir": args.output_dir}))
+    return results
+
+
+__all__ = ["main", "run_config", "select", "run_steps", "eval_windows", "epsilon_schedule"]

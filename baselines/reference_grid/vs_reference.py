@@ -1,0 +1,216 @@
+"""`python -m baselines.reference_grid.vs_reference`: the reference's own tabular Q-learning beside idsjax.
+
+    python -m baselines.reference_grid.vs_reference --episodes 1500 --num-seeds 5
+
+Runs gym-idsgame 1.0.13's `TabularQAgent` (the reference's trainer; its import of the video monitor
+`gym_idsgame.envs.rendering.video.idsgame_monitor` is stubbed, and `torch`, which it imports only to seed
+itself, is stubbed when missing) on a few of the grid's tabular configurations with a short budget of
+`--episodes` episodes and the reference's seeds, then the same configurations in idsjax through
+`baselines.reference_grid.run.run_config` with the same number of environment steps per seed as the
+reference's runs took on average. Writes `baselines/results/reference_grid/vs_reference.json` (and a
+figure) for the report: final evaluation hack probability mean ± SE per side, whether they agree
+within the seeds' spread (difference at most twice the combined standard error, or 0.05), the
+learning curves and the wall-time ratio. Not imported by anything that runs by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+import types
+
+import numpy as np
+
+from baselines.reference_grid import data
+from baselines.reference_grid.mapping import parse_env
+from baselines.reference_grid.report import RESULTS, VS_REFERENCE
+
+DEFAULT_PATHS = ("v0/minimal_defense/tabular_q_learning", "v0/random_defense/tabular_q_learning",
+                 "v2/minimal_defense/tabular_q_learning", "v3/random_defense/tabular_q_learning")
+FIGURE = "vs_reference.png"
+MODE_CLASS = {"minimal_defense": "MinimalDefense", "random_defense": "RandomDefense",
+              "maximal_attack": "MaximalAttack", "random_attack": "RandomAttack"}
+
+
+def _stub_imports() -> None:
+    """What TabularQAgent imports but a training run without video never uses."""
+    name = "gym_idsgame.envs.rendering.video.idsgame_monitor"
+    if name not in sys.modules:
+        mod = types.ModuleType(name)
+        mod.IdsGameMonitor = None  # only used when config.video is set
+        sys.modules[name] = mod
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        torch = types.ModuleType("torch")
+        torch.manual_seed = lambda seed: None  # QAgent seeds torch; the tabular agent never uses it
+        sys.modules["torch"] = torch
+
+
+def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
+    """One seed of the reference's TabularQAgent: eval curve, final eval hack probability, steps, seconds."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    _stub_imports()
+    from gym_idsgame.agents.training_agents.q_learning.q_agent_config import QAgentConfig
+    from gym_idsgame.agents.training_agents.q_learning.tabular_q_learning.tabular_q_agent import TabularQAgent
+    from gym_idsgame.envs import idsgame_env
+
+    mode, version = parse_env(ref["env"])
+    np.random.seed(seed)
+    random.seed(seed)
+    env = getattr(idsgame_env, f"IdsGame{MODE_CLASS[mode]}V{version}Env")(idsgame_config=None)
+    steps = [0]
+    inner_step = env.step
+
+    def counting_step(action):
+        steps[0] += 1
+        return inner_step(action)
+
+    env.step = counting_step
+    a = ref["agent_config"]
+    logger = logging.getLogger("reference_tabular_q")
+    logger.setLevel(logging.WARNING)
+    cfg = QAgentConfig(
+        gamma=float(a["gamma"]), alpha=float(a["alpha"]), epsilon=float(a.get("epsilon", 1.0)),
+        epsilon_decay=float(a["epsilon_decay"]), min_epsilon=float(a["min_epsilon"]),
+        eval_episodes=int(ref["eval_episodes"]), train_log_frequency=100, eval_log_frequency=1,
+        num_episodes=episodes, eval_frequency=eval_every, video=False, gifs=False, render=False,
+        eval_render=False, eval_sleep=0.0, attacker=ref["learner"] == "attacker",
+        defender=ref["learner"] == "defender", save_dir=None, checkpoint_freq=10**9, random_seed=seed,
+    )
+    cfg.logger = logger
+    t0 = time.perf_counter()
+    agent = TabularQAgent(env, cfg)
+    env_steps_before_eval = []
+    inner_eval = agent.eval
+
+    def eval_counting(train_episode, log=True):
+        env_steps_before_eval.append(steps[0])
+        return inner_eval(train_episode, log)
+
+    agent.eval = eval_counting
+    with open(os.devnull, "w") as devnull:  # its tqdm bars
+        err, sys.stderr = sys.stderr, devnull
+        try:
+            agent.train()
+        finally:
+            sys.stderr = err
+    seconds = time.perf_counter() - t0
+    hp = list(agent.eval_result.hack_probability)
+    return {"curve": [float(x) for x in hp], "final": float(hp[-1]), "seconds": seconds,
+            "eval_steps": env_steps_before_eval}
+
+
+def mean_se(x) -> tuple[float, float]:
+    x = np.asarray(x, float)
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m baselines.reference_grid.vs_reference", description=__doc__.splitlines()[0])
+    p.add_argument("--paths", nargs="+", default=list(DEFAULT_PATHS), help="tabular configurations to compare")
+    p.add_argument("--episodes", type=int, default=1500, help="training episodes per seed of the reference's runs")
+    p.add_argument("--evaluations", type=int, default=5, help="evaluations during the reference's training")
+    p.add_argument("--num-seeds", type=int, default=5)
+    p.add_argument("--output-dir", default=None, help="idsjax run folder (default: a temporary one)")
+    args = p.parse_args(argv)
+    configs = {c["path"]: c for c in data.load_configs()}
+    bad = [x for x in args.paths if x not in configs or configs[x]["attacker_type"] != "tabular_q_learning"
+           and configs[x]["defender_type"] != "tabular_q_learning" or configs[x]["learner"] == "both"]
+    if bad:
+        p.error(f"not a single-agent tabular configuration of the grid: {', '.join(bad)}")
+    if args.episodes <= 0 or args.evaluations <= 0 or args.num_seeds <= 0:
+        p.error("--episodes, --evaluations and --num-seeds must be positive")
+    from baselines.reference_grid.run import EVAL_CSV, run_config
+
+    out_dir = args.output_dir or tempfile.mkdtemp(prefix="vs_reference_")
+    rows = []
+    for path in args.paths:
+        ref = configs[path]
+        seeds = ref["seeds"][: args.num_seeds]
+        eval_every = max(1, args.episodes // args.evaluations)
+        runs = []
+        for s in seeds:
+            r = reference_run(ref, args.episodes, eval_every, s)
+            # steps before the final evaluation minus the intermediate evaluations' games (their share
+            # is estimated from the first evaluation, taken before any training step)
+            evals = r["eval_steps"]
+            per_eval = evals[0]
+            r["train_steps"] = max(1, evals[-1] - per_eval * (len(evals) - 1))
+            runs.append(r)
+            print(f"{path} seed {s}: reference final eval hack p {r['final']:.3f} in {r['seconds']:.1f} s "
+                  f"({r['train_steps']} training steps)", file=sys.stderr, flush=True)
+        steps = int(np.mean([r["train_steps"] for r in runs]))
+        short = {**ref, "num_episodes": args.episodes, "eval_frequency": eval_every}
+        ours = run_config(short, out_dir, 1.0, steps, len(seeds), force=True)
+        import csv
+
+        with open(os.path.join(out_dir, path, EVAL_CSV), newline="") as f:
+            ev = list(csv.DictReader(f))
+        windows = sorted({int(e["window"]) for e in ev})
+        our_curve = [round(float(np.mean([float(e["hack_probability"]) for e in ev if int(e["window"]) == w])), 3)
+                     for w in windows]
+        ref_curve = [round(float(np.mean([r["curve"][i] for r in runs])), 3) for i in range(min(len(r["curve"]) for r in runs))]
+        rm, rse = mean_se([r["final"] for r in runs])
+        im, ise = mean_se(ours["final_eval_hack_probability_per_seed"])
+        rows.append({
+            "path": path, "episodes": args.episodes, "seeds": len(seeds), "steps_per_seed": steps,
+            "reference_mean": rm, "reference_se": rse, "idsjax_mean": im, "idsjax_se": ise,
+            "same": abs(rm - im) <= max(2 * np.hypot(rse, ise), 0.05),
+            "reference_seconds": sum(r["seconds"] for r in runs), "idsjax_seconds": ours["seconds"],
+            "reference_curve": ref_curve, "idsjax_curve": our_curve,
+        })
+        print(rows[-1], file=sys.stderr, flush=True)
+    result = {
+        "command": "python -m baselines.reference_grid.vs_reference " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "note": (f"Each configuration: the reference's TabularQAgent for {args.episodes} episodes per seed "
+                 f"(evaluated every {max(1, args.episodes // args.evaluations)} episodes and at the end, on the "
+                 "configuration's evaluation episodes, greedy), one seed after the other; idsjax's "
+                 "baselines.tabular_q mapped as in the grid, for the reference runs' mean number of training "
+                 "steps, all seeds in one program (time includes compilation). The reference draws each seed's "
+                 "construction-time layout from its seed; idsjax uses env seed 0 for every seed. 'Same' means "
+                 "the final means differ by at most twice the combined standard error (or 0.05). The reference's "
+                 "curve starts with an evaluation before training."),
+        "rows": rows, "figure": f"results/reference_grid/{FIGURE}",
+    }
+    draw(rows)
+    import json
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(VS_REFERENCE, "w") as f:
+        json.dump(result, f, indent=1, default=lambda x: bool(x) if isinstance(x, np.bool_) else float(x))
+    print(VS_REFERENCE)
+    return result
+
+
+def draw(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 2.4), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        rc, ic = r["reference_curve"], r["idsjax_curve"]
+        ax.plot(np.linspace(0, 1, len(rc)), rc, "o-", ms=3, label="reference")
+        ax.plot(np.arange(1, len(ic) + 1) / len(ic), ic, "s-", ms=3, label="idsjax")
+        ax.set_title(r["path"], fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("fraction of training", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_ylabel("eval hack probability", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, FIGURE), dpi=60)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
