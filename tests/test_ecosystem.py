@@ -19,8 +19,8 @@ from gymnax.wrappers.purerl import FlattenObservationWrapper, LogWrapper, Sticky
 import idsjax
 from idsjax.wrappers import ActionMaskObservation, LegacyStepAPI
 
-# An attacker id, and a defender id whose attacker has a local view with reconnaissance (low bound -1).
-GYMNAX_IDS = ["idsgame-minimal_defense-v3", "idsgame-maximal_attack-v18"]
+# A defender id, and an attacker id with a local view and reconnaissance (low bound -1).
+GYMNAX_IDS = ["idsgame-maximal_attack-v3", "idsgame-random_defense-v18"]
 
 
 def _legal(key, mask):
