@@ -178,7 +178,7 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
     assert stopped.get("stopped") and stopped["env_steps"] == 256
     resumed = selfplay.main(["--resume", "--output-dir", part, "--no-progress"])
     capsys.readouterr()
-    skip = {"train_seconds", "steps_per_second", "output_dir", "eval_seconds"}
+    skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
     assert {k: v for k, v in resumed.items() if k not in skip} == {k: v for k, v in full.items() if k not in skip}
 
     def read(path):
