@@ -1,5 +1,6 @@
-"""A whole batch of games stepped at once: the same results as `jax.vmap(env.step)`, bit for bit, with
-the auto-reset done only for the games that ended.
+"""A whole batch of games stepped at once: the same results as gymnax's `jax.vmap` of one game's step,
+bit for bit, with the auto-reset done only for the games that ended. `jax.vmap(env.step)` itself runs
+this (`IdsGameEnv.step` carries `vmap_rule` as its batching rule), so every caller gets it.
 
 Under `vmap`, gymnax's auto-reset builds a fresh game for *every* game at *every* step and selects it
 where the game is done: one more pass over every game's state and observation, and, in the randomised
@@ -18,13 +19,16 @@ fusion, they were recomputed inside every kernel that reads them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 
-from idsjax.env import IdsGameEnv
+from idsjax import backend
 from idsjax.types import EnvParams, EnvState
+
+if TYPE_CHECKING:  # idsjax.env imports this module for its batching rule
+    from idsjax.env import IdsGameEnv
 
 # Games reset per round, as a fraction of the batch. Random play ends 5-8% of games per step on v0-v3
 # and v14-v21 (one or two rounds) and 23% on v12 (four); smaller chunks measured no faster
@@ -43,18 +47,25 @@ def reset(env: IdsGameEnv, keys: jax.Array, params: EnvParams):
 
 
 def step(
-    env: IdsGameEnv,
+    env: Any,
     keys: jax.Array,
     state: EnvState,
     action: Any,
     params: EnvParams,
     chunk: float = DEFAULT_CHUNK,
 ):
-    """`jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)`, computed faster.
+    """`jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)`: the one batched step
+    that the trainers, evaluation, rollouts and benchmarks call.
 
     `keys`: one key per game; `state`, `action`: batched along the first axis; `params`: shared.
-    `chunk`: the fraction of the batch (static) reset per round; it changes the speed, never the result.
+    For an `IdsGameEnv` the games that ended are reset `chunk` of the batch (static) at a time; it
+    changes the speed, never the result. Any other gymnax environment (e.g. a wrapper, whose own
+    `vmap` reaches `IdsGameEnv.step`'s batching rule) is stepped by `jax.vmap(env.step)`.
     """
+    from idsjax.env import IdsGameEnv  # not at import time: idsjax.env imports this module
+
+    if not isinstance(env, IdsGameEnv):
+        return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
     keys, keys_reset = jax.vmap(env.split_reset_key)(materialise(keys))
     drawn = materialise(jax.vmap(env.draw_step, in_axes=(0, 0, 0, None))(keys, state, action, params))
     _, state_st, reward, terminated, info = jax.vmap(env.apply_step, in_axes=(0, 0, 0, 0, None))(
@@ -87,6 +98,29 @@ def step(
         state, obs = reset_done(env, keys_reset, state_st, done, params, chunk, obs=obs_st)
     extra = jax.vmap(env.step_info, in_axes=(0, 0, 0, 0, None))(state, terminated, truncated, obs_st, params)
     return obs, state, reward, terminated, truncated, {**info, **extra}
+
+
+def vmap_rule(env: IdsGameEnv, axis_size: int, in_batched: list, key, state, action, params):
+    """`IdsGameEnv.step`'s batching rule (`jax.custom_batching.custom_vmap`): `(outputs, batched)`.
+
+    With `params` shared, `step` above; arguments `vmap` left unbatched (one key, state or action for
+    every game) are broadcast first, which gives each game what `vmap` would. With `params` batched
+    (or an empty batch), `jax.vmap(env.step_game)`: gymnax's step per game, exact, without the
+    rounds. Every output is batched. Under a second, outer `vmap` (e.g. over training seeds) the
+    rounds' loop and conditionals are batched in turn: still exact.
+    """
+    params_batched = any(jax.tree.leaves(in_batched[3]))
+    if params_batched or axis_size == 0:
+        in_axes = tuple(jax.tree.map(lambda b: 0 if b else None, b) for b in in_batched)
+        out = jax.vmap(env.step_game, in_axes=in_axes)(key, state, action, params)
+    else:
+
+        def per_game(x, is_batched):
+            return x if is_batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+        key, state, action = (jax.tree.map(per_game, x, b) for x, b in zip((key, state, action), in_batched[:3]))
+        out = step(env, key, state, action, params)
+    return out, jax.tree.map(lambda _: True, out)
 
 
 def reset_done(
@@ -154,7 +188,7 @@ def materialise(tree: Any) -> Any:
     becomes a select of the same values: still exact, just no barrier.
     """
     leaves = jax.tree.leaves(tree)
-    if not leaves:
+    if not leaves or not backend.materialise_barrier():  # a CPU fusion fix: idsjax.backend decides
         return tree
     witness = jnp.ravel(leaves[0])[0]
     if jnp.issubdtype(witness.dtype, jax.dtypes.prng_key):

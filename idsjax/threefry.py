@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from idsjax import backend
+
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)
 _ONE_BITS = np.uint32(np.array(1.0, np.float32).view(np.uint32))
@@ -42,7 +44,7 @@ def hash2x32(k1: jax.Array, k2: jax.Array, x0: jax.Array, x1: jax.Array) -> tupl
 
 def _key_words(key: jax.Array) -> tuple[jax.Array, jax.Array] | None:
     """The two uint32 words of a threefry key, or None where this module must defer to jax.random."""
-    if not jax.config.jax_threefry_partitionable:
+    if not jax.config.jax_threefry_partitionable or not backend.fused_threefry():
         return None
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape or str(jax.random.key_impl(key)) != "threefry2x32":
