@@ -13,7 +13,7 @@ EXTRAS := test,bench,play,lint,serve
 REFERENCE_PKGS := gym-idsgame==1.0.13 gym==0.26.2
 REFERENCE_DEPS := gym-notices cloudpickle matplotlib seaborn opencv-python-headless jsonpickle tqdm
 
-.PHONY: install reference test test-all test-browser lint run demo bench lock clean
+.PHONY: install reference test test-all test-browser lint run demo bench device-check lock clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,10 @@ bench: install reference
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.vs_reference
 	$(BIN)/python -m pytest -p no:xdist -q -s -m benchmark tests/test_benchmarks.py
+
+# The device check (issue 15) in its small mode on the CPU; on a GPU machine run benchmarks/device_check.sh.
+device-check: install
+	DEVICE_CHECK_SMALL=1 PYTHON=$(BIN)/python benchmarks/device_check.sh $(or $(DEVICE_CHECK_OUT),/tmp/idsjax-device-check)
 
 # Re-resolve every dependency to the newest versions the pyproject files allow, in a scratch venv, and
 # pin them all (the reference oracle's dependencies included; gym-idsgame and gym are pinned above).
