@@ -142,7 +142,7 @@ TINY = SELFPLAY_TINY
     "mode", [m if m == "pool" else pytest.param(m, marks=pytest.mark.slow) for m in selfplay.MODES]
 )
 def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
-    extra = {"psro": ["--policy", "autoregressive", "--br-timesteps", "128"], "pfsp": ["--bot-share", "0.5"]}
+    extra = {"psro": ["--policy", "autoregressive", "--br-timesteps", "-1"], "pfsp": ["--bot-share", "0.5"]}
     if mode == "pool":  # the run the checkpoint tests share (tests/kit_runs.py)
         out, result, stdout = trained_run(tmp_path_factory, "selfplay")
     else:
@@ -160,7 +160,7 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
     assert result["algo"] == "selfplay" and result["env_steps"] == 512 and result["eval_episodes"] == 16
     assert 0 <= result["eval_hack_probability"] <= 1
     if mode == "psro":
-        assert 0 <= result["br_attacker_hack_probability"] <= 1 and "br_defender_return" in result
+        assert result["br_timesteps"] == result["env_steps"]  # as long as the policies it attacks
     for name in ("metrics.csv", "learning_curves.png", "config.json", "eval.json", "payoff_matrix.csv",
                  "payoff_matrix.png", "checkpoints"):
         assert (out / name).exists(), name
@@ -216,3 +216,32 @@ def test_resume_without_checkpoint_exits_2(tmp_path, capsys):
         selfplay.main(["--resume", "--output-dir", str(tmp_path / "nothing"), "--no-progress"])
     assert e.value.code == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_best_response_path_and_exploitability_is_the_max_over_responders(tmp_path, capsys):
+    """The best-response path on a tiny budget: trained as long as the policies it attacks, evaluated
+    greedy and sampled on 2,000 games each, and each reported exploitability is the largest of every
+    responder's (best response, scripted bots, pool members), with its standard error."""
+    out = tmp_path / "br"
+    result = selfplay.main([*TINY[:-3], "--br-timesteps", "-1", "--no-progress", "--mode", "pool",
+                            "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert "evaluation: best-response attacker vs the final defender" in err
+    assert result["br_timesteps"] == result["env_steps"] == 512
+    report = json.loads((out / "eval.json").read_text())["exploitability"]
+    for side in ("defender", "attacker"):
+        name = f"{side}_exploitability"
+        responders = report[name]["responders"]
+        assert {"best_response:greedy", "best_response:sampled"} <= set(responders)
+        assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
+        assert result[name] == max(r["value"] for r in responders.values())
+        assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
+    br = report["defender_exploitability"]["responders"]["best_response:sampled"]
+    assert br["se"] <= 0.5 / np.sqrt(2000) + 1e-4  # 2,000 games
+
+
+def test_best_response_shorter_than_the_policy_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        selfplay.main([*TINY[:-3], "--br-timesteps", "100", "--output-dir", str(tmp_path)])
+    assert e.value.code == 2
+    assert "at least as long as the policy it attacks" in capsys.readouterr().err

@@ -47,7 +47,7 @@ loop), `best_response`, `evaluation` (every evaluation game through `idsjax.roll
 (payoff matrix files) and `run` (the host side: `main`).
 """
 
-from baselines.selfplay.best_response import FrozenOpponentEnv, FrozenParams, best_response
+from baselines.selfplay.best_response import FrozenOpponentEnv, FrozenParams, best_response_steps, make_best_response
 from baselines.selfplay.config import (
     ALGO, ENV_DEFAULTS, HYPERPARAMETERS, MODES, OPPONENT_BOTS, POLICIES, SIDES, check_env_id, parse_config,
     split_envs, validate,
@@ -67,7 +67,7 @@ from baselines.selfplay.trainer import Runner, make_train, side_policy
 __all__ = [
     "ALGO", "ENV_DEFAULTS", "HYPERPARAMETERS", "MODES", "OPPONENT_BOTS", "POLICIES", "SIDES", "Autoregressive",
     "AutoregressiveActorCritic", "FrozenOpponentEnv", "FrozenParams", "League", "Policy", "Pool", "Runner",
-    "best_response", "bot_actor", "check_env_id", "dist_probs", "draw_opponents", "main", "make_evaluate",
+    "best_response_steps", "make_best_response", "bot_actor", "check_env_id", "dist_probs", "draw_opponents", "main", "make_evaluate",
     "make_policy", "make_train", "masks", "mixed_actor", "parse_config", "pfsp_weights", "play", "policy_actor",
     "pool_get", "pool_init", "pool_insert", "pool_sample", "quality_weights", "sampling_probs", "side_policies",
     "side_policy", "solve_zero_sum", "split_envs", "validate", "with_probs", "write_payoff",

@@ -1,9 +1,10 @@
 """Best responses to a frozen self-play policy: a single-agent view of a two-agent id with the other
-side played by the frozen policy, and `baselines.ppo`'s trainer on it."""
+side played by the frozen policy, and `baselines.ppo`'s trainer on it, trained (by default) for as
+many steps as the policy it attacks and evaluated both greedily and sampled."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +13,8 @@ from flax import struct
 from baselines import ppo
 from baselines.evaluation import evaluate
 from baselines.selfplay.policies import Policy
+from baselines.trainer import plan_updates
+
 
 @struct.dataclass
 class FrozenParams:
@@ -59,16 +62,56 @@ class FrozenOpponentEnv:
         return obs[self.side], state, reward[self.side], term, trunc, info
 
 
-def best_response(config: dict, env, env_params, pols, side: str, opponent_params, key) -> dict:
-    """Train a fresh PPO `side` (baselines.ppo's trainer) against the frozen opponent for
-    `br_timesteps` steps; evaluate it (sampled) for `eval_episodes` games. Traceable (vmaps over seeds)."""
+def best_response_steps(config: dict) -> int:
+    """Steps per seed of each best response: `--br-timesteps`, or (-1) as many as the policy it attacks."""
+    return config["total_timesteps"] if config["br_timesteps"] < 0 else config["br_timesteps"]
+
+
+class BestResponse(NamedTuple):
+    """Programs over seeds (each seed's best response attacks that seed's frozen policy):
+    `init(keys, opp) -> runner`, `chunk(runner, opp, n_active) -> (runner, metrics, finite)` and
+    `evaluate(runner, opp, keys) -> {"greedy": ..., "sampled": ...}` (evaluation summaries)."""
+
+    init: Callable
+    chunk: Callable
+    evaluate: Callable
+    num_updates: int
+    k_chunk: int
+    steps_per_update: int
+
+
+def make_best_response(config: dict, env, env_params, pols, side: str) -> BestResponse:
+    """A fresh PPO `side` (baselines.ppo's trainer) trained against the other side's frozen policy
+    for `best_response_steps(config)` steps, then evaluated greedily and sampled on
+    `br_eval_episodes` games each."""
+    from baselines.host_loop import make_chunk
+
     other = "defender" if side == "attacker" else "attacker"
-    wenv = FrozenOpponentEnv(env, side, pols[other], config["mask_illegal"])
-    wparams = FrozenParams(env_params, opponent_params)
-    br_config = {**config, "total_timesteps": config["br_timesteps"], "eval_greedy": False}
-    trainer = ppo.make_train(br_config, wenv, wparams)
-    k_train, k_eval = jax.random.split(key)
-    runner, _ = trainer.train(k_train)
-    ev = evaluate(wenv, wparams, trainer.act, runner, k_eval, config["eval_episodes"], config["mask_illegal"])
-    return {"hack_probability": ev["hack_probability"], "attacker_return": ev["attacker_return"],
-            "defender_return": ev["defender_return"]}
+    masked = config["mask_illegal"]
+    wenv = FrozenOpponentEnv(env, side, pols[other], masked)
+    br_config = {**config, "total_timesteps": best_response_steps(config), "chunks": 20}
+
+    def trainer(opp, greedy=False):
+        return ppo.make_train({**br_config, "eval_greedy": greedy}, wenv, FrozenParams(env_params, opp))
+
+    spu = config["num_envs"] * config["num_steps"]
+    num_updates, k_chunk = plan_updates(br_config, spu)
+
+    def chunk(runner, opp, n_active):
+        return make_chunk(trainer(opp), k_chunk)[0](runner, n_active)
+
+    def evaluate_both(runner, opp, key):
+        wparams = FrozenParams(env_params, opp)
+        k_greedy, k_sampled = jax.random.split(key)
+        n = config["br_eval_episodes"]
+        return {
+            "greedy": evaluate(wenv, wparams, trainer(opp, True).act, runner, k_greedy, n, masked),
+            "sampled": evaluate(wenv, wparams, trainer(opp, False).act, runner, k_sampled, n, masked),
+        }
+
+    return BestResponse(
+        init=jax.jit(jax.vmap(lambda key, opp: trainer(opp).init(key))),
+        chunk=jax.jit(jax.vmap(chunk, in_axes=(0, 0, None))),
+        evaluate=jax.jit(jax.vmap(evaluate_both)),
+        num_updates=num_updates, k_chunk=k_chunk, steps_per_update=spu,
+    )

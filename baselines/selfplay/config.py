@@ -27,7 +27,9 @@ HYPERPARAMETERS = {
     "rate_ema": (0.05, "unit", "per-game weight of the win-rate moving averages"),
     "meta_iters": (200, "pos", "--mode psro: regret-matching+ iterations of the meta-solver per update"),
     "payoff_episodes": (100, "pos", "evaluation games per pair of the payoff matrix"),
-    "br_timesteps": (30_000, "nonneg", "steps of each best-response PPO for exploitability (0: skip)"),
+    "br_timesteps": (-1, "any", "steps of each best-response PPO for exploitability: -1 as many as the policy it "
+                     "attacks (--total-timesteps), 0 skip; fewer than --total-timesteps is refused"),
+    "br_eval_episodes": (2000, "pos", "evaluation games of each best response, greedy and sampled each"),
 }
 
 
@@ -36,6 +38,12 @@ def validate(config: dict) -> None:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {config['mode']!r}")
     if config["policy"] not in POLICIES:
         raise UsageError(f"--policy must be one of {', '.join(POLICIES)}, got {config['policy']!r}")
+    br = config["br_timesteps"]
+    if br < -1 or 0 < br < config["total_timesteps"]:
+        raise UsageError(
+            f"--br-timesteps {br}: a best response must train at least as long as the policy it attacks "
+            f"(--total-timesteps {config['total_timesteps']}); give -1 for as long, a larger number, or 0 to skip"
+        )
     n_pool, n_self = split_envs(config)
     if n_self < 1:
         raise UsageError("--pool-share leaves no learner-vs-learner game; lower it or raise --num-envs")

@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 
 from baselines.evaluation import summarise
-from baselines.selfplay.best_response import best_response
 from baselines.selfplay.config import OPPONENT_BOTS
 from baselines.selfplay.policies import Policy, masks, side_policies
 from baselines.selfplay.trainer import Runner
@@ -108,9 +107,6 @@ def make_evaluate(config: dict, env, env_params):
         out["payoff"] = jax.vmap(lambda pa, kr: jax.vmap(lambda pd, k: pair(pa, pd, k))(dfns, kr))(atts, pk)
         out["valid_att"] = jnp.concatenate([lg.att_pool.valid, jnp.ones((1,), bool)])
         out["valid_def"] = jnp.concatenate([lg.def_pool.valid, jnp.ones((1,), bool)])
-        if config["br_timesteps"] > 0:
-            out["br_attacker"] = best_response(config, env, env_params, pols, "attacker", runner.dfn.params, keys[6])
-            out["br_defender"] = best_response(config, env, env_params, pols, "defender", runner.att.params, keys[7])
         return out
 
     return evaluate_seed

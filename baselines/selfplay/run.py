@@ -9,15 +9,17 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import idsjax
-from baselines.errors import UsageError
 from baselines.host_loop import (
     compile_programs, evaluation_keys, fmt, guarded, report_stopped, resumed_config, say, train_chunks, train_result,
 )
 from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
+from baselines.selfplay.best_response import best_response_steps, make_best_response
 from baselines.selfplay.evaluation import make_evaluate
+from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
 from baselines.selfplay.trainer import make_train
 from baselines.trainer import plan_updates
@@ -53,7 +55,10 @@ def _run(config: dict) -> dict:
 
     t_eval = time.perf_counter()
     eval_keys = evaluation_keys(config["seed"], num_seeds)
+    bar = phase_bar(config, "evaluation games and payoff matrix", 1, "phase")
     ev = jax.device_get(jax.jit(jax.vmap(make_evaluate(config, env, env_params)))(runner, eval_keys))
+    bar.update(1)
+    bar.close()
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     write_payoff(out, payoff, va, vd, num_seeds)
     # final policies vs the other side's pool (snapshots only: the last row / column is the final)
@@ -75,18 +80,22 @@ def _run(config: dict) -> dict:
         result[f"defender_vs_{b}_return"] = fmt(np.mean(ev[f"defender_vs_{b}"]["defender_return"]))
     result["attacker_vs_pool_hack_probability"] = fmt(np.mean(att_vs_pool))
     result["defender_vs_pool_hack_probability"] = fmt(np.mean(def_vs_pool))
-    if config["br_timesteps"] > 0:
-        # exploitability: what a fresh best response achieves against each frozen final policy
-        result["br_attacker_hack_probability"] = fmt(np.mean(ev["br_attacker"]["hack_probability"]))
-        result["br_attacker_return"] = fmt(np.mean(ev["br_attacker"]["attacker_return"]))
-        result["br_defender_hack_probability"] = fmt(np.mean(ev["br_defender"]["hack_probability"]))
-        result["br_defender_return"] = fmt(np.mean(ev["br_defender"]["defender_return"]))
-        result["br_timesteps"] = config["br_timesteps"]
+    if best_response_steps(config) > 0:
+        pols = side_policies(config, env)
+        for side, opponent in (("attacker", runner.dfn.params), ("defender", runner.att.params)):
+            played = train_best_response(config, env, env_params, pols, side, opponent, eval_keys)
+            for how in ("greedy", "sampled"):
+                ev[f"br_{side}_{how}"] = played[how]
+        result["br_timesteps"] = best_response_steps(config)
+    exploit = exploitability(config, ev)
+    for name, e in exploit.items():
+        result.update({name: e["value"], f"{name}_se": e["se"], f"{name}_by": e["by"]})
     result["eval_seconds"] = fmt(time.perf_counter() - t_eval)
     result["output_dir"] = out
     with open(os.path.join(out, "eval.json"), "w") as fh:
         json.dump({
             "result": result,
+            "exploitability": exploit,
             "per_seed": {
                 name: {k: np.atleast_1d(np.asarray(v)).round(4).tolist() for k, v in ev[name].items()}
                 for name in ev if isinstance(ev[name], dict)
@@ -95,3 +104,75 @@ def _run(config: dict) -> dict:
     print(json.dumps(result))
     sys.stdout.flush()
     return result
+
+
+def phase_bar(config: dict, name: str, total: int, unit: str):
+    """An evaluation phase announced on its own line, with its own progress bar."""
+    from tqdm import tqdm
+
+    say(f"evaluation: {name} …")
+    return tqdm(total=total, unit=unit, unit_scale=True, disable=not config["progress"], file=sys.stderr,
+                dynamic_ncols=True, desc=name)
+
+
+def train_best_response(config, env, env_params, pols, side: str, opponent, eval_keys) -> dict:
+    """Train each seed's best-responding `side` against that seed's frozen final opponent (chunks on
+    the host: its own progress bar), then evaluate it greedily and sampled. Per-seed summaries."""
+    br = make_best_response(config, env, env_params, pols, side)
+    num_seeds = config["num_seeds"]
+    other = "defender" if side == "attacker" else "attacker"
+    bar = phase_bar(config, f"best-response {side} vs the final {other}",
+                    br.num_updates * br.steps_per_update * num_seeds, "step")
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1 if side == "attacker" else 2))(eval_keys)
+    runner = br.init(keys, opponent)
+    done = 0
+    while done < br.num_updates:
+        n_active = min(br.k_chunk, br.num_updates - done)
+        runner, _, _ = br.chunk(runner, opponent, jnp.int32(n_active))
+        jax.block_until_ready(runner)
+        done += n_active
+        bar.update(n_active * br.steps_per_update * num_seeds)
+    bar.close()
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys)
+    return jax.device_get(br.evaluate(runner, opponent, eval_keys))
+
+
+def _se(p, n):
+    p = np.asarray(p, np.float64)
+    return np.sqrt(p * (1 - p) / np.maximum(np.asarray(n, np.float64), 1))
+
+
+def exploitability(config: dict, ev: dict) -> dict:
+    """How much each final policy can be exploited, higher always worse for it, as the maximum over
+    every responder we have: the best response (greedy or sampled, the better), each scripted bot of
+    the responder's side and each pool member of that side. `defender_exploitability` is the best
+    responder's hack probability against the final defender; `attacker_exploitability` is one minus
+    the lowest hack probability a responding defender holds the final attacker to. Per responder:
+    the mean over seeds and its standard error (binomial, from the games)."""
+    n_pay = config["payoff_episodes"]
+    payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
+    num_seeds = payoff.shape[0]
+    out = {}
+    for assessed, bots, pool_values, valid, flip in (
+        ("defender", OPPONENT_BOTS["defender"], payoff[:, :-1, -1], va[:, :-1], False),
+        ("attacker", OPPONENT_BOTS["attacker"], payoff[:, -1, :-1], vd[:, :-1], True),
+    ):
+        responder = "attacker" if assessed == "defender" else "defender"
+        score = (lambda p: 1.0 - np.asarray(p)) if flip else (lambda p: np.asarray(p))
+        candidates = {}
+        for b in bots:  # e.g. the final defender against random_attack and attack_maximal
+            p = score(ev[f"{assessed}_vs_{b}"]["hack_probability"])
+            candidates[f"bot:{b}"] = (p, np.asarray(ev[f"{assessed}_vs_{b}"]["episodes"]))
+        for j in range(pool_values.shape[1]):
+            if valid[:, j].all():
+                candidates[f"pool:{j}"] = (score(pool_values[:, j]), np.full(num_seeds, n_pay))
+        for how in ("greedy", "sampled"):
+            br = ev.get(f"br_{responder}_{how}")
+            if br is not None:
+                candidates[f"best_response:{how}"] = (score(br["hack_probability"]), np.asarray(br["episodes"]))
+        table = {name: {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / num_seeds)}
+                 for name, (p, n) in candidates.items()}
+        best = max(table, key=lambda k: table[k]["value"])
+        out[f"{assessed}_exploitability"] = {"value": table[best]["value"], "se": table[best]["se"], "by": best,
+                                              "responders": table}
+    return out
