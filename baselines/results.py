@@ -2,8 +2,8 @@
 
 Each cell is one command run with its defaults (`python -m baselines.<algo> --env <id>
 --num-seeds S`), all seeds trained together; it reports the evaluation hack probability (mean ± standard
-deviation over seeds, >= 1,000 evaluation episodes per seed) and the wall time of training (compile
-included). Runs land in `<output-dir>/<algo>/<env>/`; the table is written as Markdown to
+deviation over seeds and the evaluation standard error, apart; >= 1,000 evaluation episodes per seed)
+and the training time (compile excluded). Runs land in `<output-dir>/<algo>/<env>/`; the table is written as Markdown to
 `<output-dir>/RESULTS.md` and every run's JSON line to `<output-dir>/results.jsonl`.
 
     python -m baselines.results                                   # the full table (100 runs)
@@ -63,14 +63,20 @@ def run_cell(algo: str, env_id: str, args) -> dict:
 
 
 def cell_text(r: dict) -> str:
-    return f"{r['eval_hack_probability']:.2f} ± {r['eval_hack_probability_std']:.2f} ({r['train_seconds']:.0f} s)"
+    """Mean over seeds, the spread across seeds (sample std: training variance plus evaluation noise)
+    and the evaluation standard error of the mean (binomial, from the games alone), apart."""
+    spread = r.get("eval_hack_probability_seed_std")
+    spread = "–" if spread is None else f"{spread:.3f}"
+    return (f"{r['eval_hack_probability']:.3f} (seeds ± {spread}, eval SE {r['eval_hack_probability_se']:.3f}; "
+            f"{r['train_seconds']:.0f} s)")
 
 
 def table(results: list[dict], args) -> str:
     by = {(r["algo"], r["env"]): r for r in results}
     lines = [
-        "Evaluation hack probability, mean ± std over "
-        f"{args.num_seeds} seeds (training wall time, compile included, all seeds together). "
+        f"Evaluation hack probability, mean over {args.num_seeds} seeds (each evaluated with its own key), with the "
+        "spread across seeds (sample std: training variance and evaluation noise) and the evaluation standard "
+        "error of the mean apart (training time, compile excluded, all seeds together). "
         "Attackers want it high, defenders low.",
         "",
     ]

@@ -35,10 +35,10 @@ FIGURES = [
     ("att_vs_defend_minimal", "attacker_vs_defend_minimal", "hack_probability"),
     ("def_vs_random_attack", "defender_vs_random_attack", "hack_probability"),
     ("def_vs_attack_maximal", "defender_vs_attack_maximal", "hack_probability"),
-    # exploitability of the defender: hack probability a best-response attacker reaches (lower: better)
-    ("br_attacker_hack_p", "br_attacker", "hack_probability"),
-    # exploitability of the attacker: hack probability it keeps vs a best-response defender (higher: better)
-    ("att_vs_br_defender_hack_p", "br_defender", "hack_probability"),
+    # the best responses alone, sampled (the run's defender_/attacker_exploitability is the max over
+    # them, greedy or sampled, every scripted bot and every pool member: see eval.json)
+    ("br_attacker_hack_p", "br_attacker_sampled", "hack_probability"),
+    ("att_vs_br_defender_hack_p", "br_defender_sampled", "hack_probability"),
 ]
 
 
