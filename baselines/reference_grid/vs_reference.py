@@ -38,7 +38,9 @@ MODE_CLASS = {"minimal_defense": "MinimalDefense", "random_defense": "RandomDefe
 
 
 def _stub_imports() -> None:
-    """What TabularQAgent imports but a training run without video never uses."""
+    """What TabularQAgent imports but a training run without video never uses. A stub `torch` stays in
+    `sys.modules` only while the agent's modules import (`_import_agent` removes it): libraries that
+    probe `sys.modules["torch"]`, such as scipy's array-API helpers, must not find it."""
     name = "gym_idsgame.envs.rendering.video.idsgame_monitor"
     if name not in sys.modules:
         mod = types.ModuleType(name)
@@ -52,14 +54,24 @@ def _stub_imports() -> None:
         sys.modules["torch"] = torch
 
 
+def _import_agent():
+    had_torch = "torch" in sys.modules
+    _stub_imports()
+    try:
+        from gym_idsgame.agents.training_agents.q_learning.q_agent_config import QAgentConfig
+        from gym_idsgame.agents.training_agents.q_learning.tabular_q_learning.tabular_q_agent import TabularQAgent
+    finally:
+        if not had_torch and getattr(sys.modules.get("torch"), "__file__", None) is None:
+            sys.modules.pop("torch", None)  # our stub: the imported modules keep their reference
+    return QAgentConfig, TabularQAgent
+
+
 def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     """One seed of the reference's TabularQAgent: eval curve, final eval hack probability, steps, seconds."""
     import warnings
 
     warnings.simplefilter("ignore")
-    _stub_imports()
-    from gym_idsgame.agents.training_agents.q_learning.q_agent_config import QAgentConfig
-    from gym_idsgame.agents.training_agents.q_learning.tabular_q_learning.tabular_q_agent import TabularQAgent
+    QAgentConfig, TabularQAgent = _import_agent()
     from gym_idsgame.envs import idsgame_env
 
     mode, version = parse_env(ref["env"])
@@ -88,6 +100,9 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     cfg.logger = logger
     t0 = time.perf_counter()
     agent = TabularQAgent(env, cfg)
+    # the agent turns on attack statistics, which the environment writes to its save_dir (None here)
+    env.save_attack_data = lambda checkpoint=True: None
+    env.save_trajectories = lambda checkpoint=True: None
     env_steps_before_eval = []
     inner_eval = agent.eval
 
