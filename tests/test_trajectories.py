@@ -60,3 +60,26 @@ def test_record_with_a_callable_policy_times_out():
     assert a["timed_out_final"].all() and (a["length"] == 102).all()
     assert np.all(a["rewards"][:, :101, 0] == -1.0) and np.all(a["rewards"][:, 101] == -100.0)
     assert traj.defender == "defend_minimal"
+
+
+def test_rollout_counts_one_episode_per_game_on_an_auto_reset_id():
+    """`idsjax.rollout` on a gymnax id (auto-reset): every game is counted for exactly its first
+    episode, here the longest one (an always-illegal attack runs into the step limit)."""
+    import jax
+
+    import idsjax
+    from idsjax.rollout import episode_horizon, rollout
+
+    env, params = idsjax.make("idsgame-minimal_defense-v0")
+    horizon = episode_horizon(params)
+    games = 4
+    episodes = jax.jit(lambda key: rollout(
+        env, params, lambda k, obs, state: jnp.zeros(obs.shape[0], jnp.int32), key, games,
+        num_steps=horizon + 5, outcome=lambda t: t.info["truncated"], record=lambda t: t.valid,
+    ))(jax.random.PRNGKey(0))
+    assert horizon == 102
+    assert episodes.finished.all() and episodes.outcome.all()
+    assert (np.asarray(episodes.length) == horizon).all()
+    np.testing.assert_array_equal(np.asarray(episodes.totals), -(horizon - 1) - 100.0)
+    valid = np.asarray(episodes.records)  # [steps, games]: the steps after the episode count for nothing
+    assert valid[:horizon].all() and not valid[horizon:].any()
