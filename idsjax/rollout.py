@@ -20,7 +20,8 @@ key into the policy's key and the environment's, which splits into one key per g
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
