@@ -150,7 +150,9 @@ def _tabular(ref: dict, m: Mapped) -> None:
                 "--num-steps", "16", "--q-init", "0.0"]
     _eps(ref, m)
     m.differences.append("one game updates the table at every step as in the reference; the table is indexed by "
-                         "a hash of the whole observation (the reference: its own state encoding)")
+                         "a hash of the whole observation, while the reference indexes it by the attacker's node "
+                         "(the defender: one row for every state), which generalises across the attack values an "
+                         "attacker has raised: baselines.tabular_q has no flag for the table's key")
 
 
 def _dqn(ref: dict, m: Mapped) -> None:

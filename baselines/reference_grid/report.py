@@ -186,7 +186,21 @@ def write_report() -> str:
     vs = _load_json(VS_REFERENCE)
     if vs:
         lines += vs_reference_section(vs)
-    lines += ["## Mapping: what differs from the reference, per configuration", ""]
+    lines += [
+        "## Reference settings without a trainer flag", "",
+        "Collected from the per-configuration list below; each is a flag a trainer could add.", "",
+        "- hidden activation ReLU in the policy-gradient and self-play networks (they use tanh; DQN uses ReLU);",
+        "- learning-rate decay: exponential per episode (DQN, REINFORCE, actor-critic) and power-4 progress decay",
+        "  (Stable-Baselines3 PPO); the trainers have a constant rate or (PPO) a linear anneal;",
+        "- `baselines.ppo` has no autoregressive policy (`--policy` exists in `baselines.selfplay` only);",
+        "- self-play: separate attacker and defender learning rates, alternating optimisation, bots in the",
+        "  opponent pool, uniform (not quality-weighted) pool sampling;",
+        "- REINFORCE with standardised returns and no critic, actor-critic with whole-episode Monte-Carlo",
+        "  returns, batches counted in episodes: the trainers batch environment steps;",
+        "- two-player tabular Q-learning, DQN, REINFORCE and actor-critic: only self-play PPO trains both sides;",
+        "- an LSTM policy: no configuration needs it (`lstm_network` is false in all 179, though some set",
+        "  `num_lstm_layers`).", "",
+        "## Mapping: what differs from the reference, per configuration", ""]
     for c in configs:
         m = map_config(c)
         lines.append(f"- `{c['path']}` → {m.trainer or 'not mapped'} on `{m.env_id}`: " + "; ".join(m.differences) + ".")
