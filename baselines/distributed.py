@@ -1,0 +1,176 @@
+"""Data-parallel training on a device mesh, and JAX's own multi-process runtime.
+
+`programs(trainer, config, env, env_params, devices)` turns a single-device trainer (PPO, DQN: the
+`Trainer` of their `make_train`) into compiled `init(rngs)` and `chunk(runner)` programs over a
+`jax.sharding.Mesh` of `devices` along the axis `data`:
+
+- each device plays `num_envs / devices` environments of every seed, from its own environment and
+  sampling keys (the seed's key with the device index folded in);
+- the parameters, optimiser state and (DQN) target parameters are device 0's after `init`, and stay
+  equal on every device: the trainer's optimiser is wrapped so that its first step averages the
+  gradients over the mesh (`lax.pmean` inside the compiled update, before clipping), so every device
+  applies the same update to the same parameters;
+- seeds compose with devices: each device runs `vmap` over the seeds, and the runner's leaves carry a
+  leading device axis (`[devices, seeds, ...]`), sharded along `data`.
+
+With one device `programs` returns the single-device programs themselves (`jit(vmap(init))` and a
+`jit(vmap(scan of updates))`), so a one-device run is bit for bit today's. With several, each
+gradient is the mean of the devices' minibatch means, which equals the mean over the whole
+minibatch up to the order of the sums; PPO normalises its advantages per device's minibatch.
+
+`initialize(...)` starts `jax.distributed` for several processes (one per host, or several on one
+machine), after which `jax.devices()` lists every process's devices and the same mesh spans them:
+run the same command in every process with the coordinator's address, the process count and the
+process's id (flags, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; under SLURM
+or on a TPU slice `jax.distributed.initialize()` finds them itself).
+
+Not yet wired into the trainers' command line (`--devices`): see README "Scaling out".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from baselines.errors import UsageError
+
+AXIS = "data"
+
+
+def mesh(devices: int | Sequence | None = None) -> Mesh:
+    """A one-axis mesh (`data`) over the first `devices` devices of the default backend (default:
+    all, every process's devices under `jax.distributed`)."""
+    available = jax.devices()
+    if devices is None:
+        chosen = available
+    elif isinstance(devices, int):
+        if not 1 <= devices <= len(available):
+            raise UsageError(f"--devices must be between 1 and {len(available)} (the devices JAX sees), got {devices}")
+        chosen = available[:devices]
+    else:
+        chosen = list(devices)
+    return Mesh(np.asarray(chosen), (AXIS,))
+
+
+def local_config(config: dict, num_devices: int) -> dict:
+    """The configuration each device trains: `num_envs / num_devices` environments per seed."""
+    if config["num_envs"] % num_devices:
+        raise UsageError(f"--num-envs {config['num_envs']} must be divisible by the {num_devices} devices")
+    return {**config, "num_envs": config["num_envs"] // num_devices}
+
+
+def averaged_gradients(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`tx` after averaging the gradients over the mesh axis (inside `shard_map`)."""
+    mean = optax.GradientTransformation(
+        lambda params: optax.EmptyState(),
+        lambda updates, state, params=None: (jax.lax.pmean(updates, AXIS), state),
+    )
+    return optax.chain(mean, tx)
+
+
+def from_first_device(tree: Any) -> Any:
+    """Every leaf as device 0 holds it, on every device (inside `shard_map`)."""
+    first = jax.lax.axis_index(AXIS) == 0
+
+    def pick(x):
+        x = jnp.asarray(x)
+        if x.dtype == jnp.bool_:
+            return jax.lax.psum(jnp.where(first, x, False).astype(jnp.int32), AXIS).astype(bool)
+        return jax.lax.psum(jnp.where(first, x, jnp.zeros_like(x)), AXIS)
+
+    return jax.tree.map(pick, tree)
+
+
+def replicate_learner(runner):
+    """Device 0's train state (and target parameters), with the gradient-averaging optimiser."""
+    ts = runner.train_state
+    tx = averaged_gradients(ts.tx)
+    ts = ts.replace(tx=tx, opt_state=tx.init(ts.params))
+    out = {"train_state": from_first_device(ts)}
+    if hasattr(runner, "target_params"):
+        out["target_params"] = from_first_device(runner.target_params)
+    return runner._replace(**out)
+
+
+def programs(make_train, config: dict, env, env_params, devices: int | Sequence | None = None,
+             updates_per_chunk: int = 1):
+    """(trainer, init, chunk): `init(rngs[seeds]) -> runner`, `chunk(runner) -> (runner, metrics)` of
+    `updates_per_chunk` updates, jitted, over a mesh of `devices` (see the module docstring).
+    `make_train(config, env, env_params)` is the trainer module's."""
+    m = mesh(devices)
+    n = m.size
+
+    if n == 1:
+        trainer = make_train(config, env, env_params)
+
+        def chunk_one(runner):
+            return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, updates_per_chunk)
+
+        return trainer, jax.jit(jax.vmap(trainer.init)), jax.jit(jax.vmap(chunk_one), donate_argnums=0)
+
+    trainer = make_train(local_config(config, n), env, env_params)
+
+    def init_one(rng):
+        runner = trainer.init(jax.random.fold_in(rng, jax.lax.axis_index(AXIS)))
+        return replicate_learner(runner)
+
+    def init_local(rngs):
+        return jax.tree.map(lambda x: x[None], jax.vmap(init_one)(rngs))
+
+    def chunk_local(runner):
+        runner = jax.tree.map(lambda x: x[0], runner)
+
+        def scan(r):
+            return jax.lax.scan(lambda c, _: trainer.update(c), r, None, updates_per_chunk)
+
+        return jax.tree.map(lambda x: x[None], jax.vmap(scan)(runner))
+
+    spec = P(AXIS)
+    init = jax.jit(jax.shard_map(init_local, mesh=m, in_specs=P(), out_specs=spec, check_vma=False))
+    chunk = jax.jit(jax.shard_map(chunk_local, mesh=m, in_specs=spec, out_specs=spec, check_vma=False),
+                    donate_argnums=0)
+    return trainer, init, chunk
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+    """Start JAX's multi-process runtime, from the arguments or JAX_COORDINATOR_ADDRESS,
+    JAX_NUM_PROCESSES and JAX_PROCESS_ID; with none of them, `jax.distributed.initialize()` detects
+    the cluster (SLURM, TPU slices, ...). On the CPU, cross-process collectives use gloo."""
+    address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    count = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
+    pid = process_id if process_id is not None else _env_int("JAX_PROCESS_ID")
+    try:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except Exception:  # noqa: BLE001 - an older jax without the option: CPU collectives stay local
+        pass
+    if address is None and count is None and pid is None:
+        jax.distributed.initialize()
+    else:
+        jax.distributed.initialize(coordinator_address=address, num_processes=count, process_id=pid)
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{name} must be an integer, got {value!r}") from None
+
+
+def local_shards(tree: Any) -> Any:
+    """This process's rows of a runner or metrics (leading axis: its devices), as NumPy."""
+    def rows(x):
+        return np.concatenate([np.asarray(s.data) for s in sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)])
+
+    return jax.tree.map(rows, tree)
