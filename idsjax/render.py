@@ -1,5 +1,8 @@
 """Host-side rendering of a game: one RGB frame per state, and GIFs of whole episodes (spec §11.3).
 
+The view only: the games are played by `idsjax.rollout` (recorded by `idsjax.trajectories`), and
+`python -m idsjax.render` is `idsjax.render_cli`.
+
 Outside `jit`, with Pillow only; no display needed. A frame shows what the reference's frame shows:
 
 - a top panel: the id, the view, the time-step, the game status (in progress, HACKED, DETECTED, timed
