@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from idsjax import actions, layout, observations, threefry
+from idsjax import actions, batched, layout, observations, threefry
 from idsjax.bots import BOTS
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.rewards import defense_score
@@ -187,14 +187,29 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams | None = None):
-        """gymnax's `step` with auto-reset, built so the observation is computed once.
+        """gymnax's `step` with auto-reset: `step_game`, with a batching rule for `jax.vmap`.
+
+        Under `jax.vmap` with `params` shared (`in_axes=(0, 0, 0, None)`, what every trainer writes)
+        the batch is stepped by `idsjax.batched.step`: the same values bit for bit, but the auto-reset
+        builds fresh games only for the games that ended, and each game's draws are computed once
+        (benchmarks/NOTES.md §5, §8, §11). With `params` batched too, `vmap` runs `step_game` per game.
+        Derivatives (`jax.jvp`, `jax.grad`) are `step_game`'s: `custom_vmap` alone has no reverse mode.
+        """
+        params = self.default_params if params is None else params
+        step = jax.custom_batching.custom_vmap(self.step_game)
+        step.def_vmap(partial(batched.vmap_rule, self))
+        step = jax.custom_jvp(step)
+        step.defjvp(partial(jax.jvp, self.step_game))
+        return step(key, state, action, params)
+
+    def step_game(self, key: jax.Array, state: EnvState, action: Any, params: EnvParams):
+        """One game's gymnax step with auto-reset, built so the observation is computed once.
 
         Observations are a pure function of the state, so selecting the reset state first and then
         observing gives the same result as gymnax's observe-both-then-select, at half the cost;
         `info["final_observation"]` is only computed when the caller uses it. Keys are split only
         where a draw needs them (non-random resets and two-agent ids draw nothing else).
         """
-        params = self.default_params if params is None else params
         key, key_reset = self.split_reset_key(key)
         _, state_st, reward, terminated, info = self.step_env(key, state, action, params)
         truncated = self.is_truncated(state_st, params)

@@ -1,4 +1,5 @@
-"""`idsjax.batched.step` is `vmap(env.step)`, bit for bit: observations, state, rewards, flags and info,
+"""`idsjax.batched.step` is gymnax's per-game step under `vmap` (`env.step_game`, what `vmap(env.step)`
+ran before it got its batching rule), bit for bit: observations, state, rewards, flags and info,
 through steps where the games that end fit in one reset round and steps that need several."""
 
 from __future__ import annotations
@@ -10,27 +11,17 @@ import pytest
 import idsjax
 from benchmarks._harness import sample_actions
 from idsjax import batched
-from idsjax.versions import Mode, env_id
 
-# Every version whose reset draws, a bot on each side (the bots' draws share the step's key), and
-# fixed-layout versions of each size, whose resets are a constant.
-IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 15, 16, 17, 18, 19, 20, 21)] + [
-    env_id(19, Mode.MINIMAL_DEFENSE),
-    env_id(19, Mode.MAXIMAL_ATTACK),
-    env_id(0, Mode.TWO_AGENT),
-    env_id(13, Mode.TWO_AGENT),  # small enough for the select reset
-    env_id(11, Mode.MINIMAL_DEFENSE),
-    env_id(3, Mode.RANDOM_DEFENSE),
-    env_id(5, Mode.TWO_AGENT),
-    env_id(7, Mode.RANDOM_ATTACK),
-]
+# The lockstep of `vmap(env.step)`, which runs `batched.step`, against the frozen per-game step on
+# every randomised id, bots and fixed layouts is tests/test_step_identity.py; here: chunk sizes,
+# rounds, truncations and the parts.
 BATCH, STEPS = 256, 30
 ROUND = 8  # games reset per round: every id has steps where more end
 
 
 def lockstep(env, params, chunk):
     space = env.action_space(params)
-    vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    vstep = jax.vmap(env.step_game, in_axes=(0, 0, 0, None))  # per game, without the batching rule
 
     def run(key):
         _, state = batched.reset(env, jax.random.split(key, BATCH), params)
@@ -50,14 +41,6 @@ def lockstep(env, params, chunk):
         return same, num_done
 
     return jax.jit(run)(jax.random.PRNGKey(3))
-
-
-@pytest.mark.parametrize("eid", IDS)
-def test_batched_step_equals_vmap_step(eid):
-    env, params = idsjax.make(eid)
-    same, num_done = lockstep(env, params, ROUND / BATCH)
-    assert bool(same.all()), f"first difference at step {int(jnp.argmin(same))}"
-    assert bool((num_done > ROUND).any()), "no step needed several reset rounds"
 
 
 def test_steps_with_one_round_and_with_several():
@@ -153,7 +136,7 @@ def test_batched_step_with_typed_keys():
     action = sample_actions(env.action_space(params), jax.random.PRNGKey(2), 64)
     for _ in range(3):
         ours = jax.jit(lambda k, s: batched.step(env, k, s, action, params))(keys, state)
-        theirs = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+        theirs = jax.vmap(env.step_game, in_axes=(0, 0, 0, None))(keys, state, action, params)
         for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
             assert bool(jnp.array_equal(a, b))
         state = ours[1]
