@@ -1,0 +1,274 @@
+"""The padded array form of a scenario: what lives in `params` so one compiled program plays many networks.
+
+`ScenarioShape` is static (hashable; it fixes array shapes and code paths). `ScenarioArrays` is a pytree
+of fixed-size arrays up to `shape.max_nodes`: stack several and `vmap` over them. Padding nodes have
+`node_mask` False, role `EMPTY`, no edges and zero values, so no rule below can select them.
+
+Node `i` of the arrays is the `i`-th node of the scenario (the built-in versions list theirs in the
+reference's order: data node first, start node last).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from idsjax.network import DATA, EMPTY, SERVER, START
+from idsjax.scenario.schema import REWARD_FAMILIES, Scenario, ScenarioError, load_scenario
+
+ROLE_CODES = {"start": START, "server": SERVER, "data": DATA}
+VIEW_PARTIAL, VIEW_FULL, VIEW_LOCAL = 0, 1, 2
+VIEW_CODES = {"partial": VIEW_PARTIAL, "full": VIEW_FULL, "local": VIEW_LOCAL}
+
+
+class ScenarioShape(NamedTuple):
+    """What one compiled program fixes: array sizes, and the switches that change shapes.
+
+    `draw_slots` is the number of per-node uniforms a layout draw uses to pick vulnerable servers per
+    layer (`ScenarioArrays.draw_slot`); a built-in grid needs `rows × cols` of them, as `layout.draw_layout`.
+    """
+
+    max_nodes: int
+    attack_types: int
+    reconnaissance: bool = False
+    local_view: bool = False
+    local_slots: int = 2
+    draw_slots: int = 0  # 0: max_nodes
+
+    @property
+    def num_draw_slots(self) -> int:
+        return self.draw_slots or self.max_nodes
+
+    @property
+    def attack_id_width(self) -> int:
+        return self.attack_types + 1 if self.reconnaissance else self.attack_types
+
+
+@struct.dataclass
+class ScenarioArrays:
+    """One scenario as fixed-size arrays (N = max_nodes, A = shape.attack_types).
+
+    Graph: `node_mask` bool[N]; `role` int32[N] (`idsjax.network` codes, EMPTY on padding);
+    `start_node`, `data_node` int32; `reach` bool[N, N], the edge mask: `reach[p, q]` iff an attacker on
+    `p` may attack `q`; `neighbors` bool[N, N] = reach | reachᵀ, the nodes a partial view shows;
+    `layer` int32[N], moves to the data node (the grid's row); `position` float32[N, 2] for drawing.
+    Values: `num_attack_types` int32 and `type_mask` bool[A]; `max_value` int32; `attack_range`,
+    `defense_range`, `detection_range`, `vulnerability_range` int32[N, 2] inclusive bounds per node;
+    `randomize` bool: draw at every reset (else the upper ends, the vulnerability's lower end).
+    Vulnerabilities: `vulnerable_fixed` bool[N, A]; `vulnerable_candidate` bool[N], servers in the
+    per-layer draw of `vulnerable_per_layer` distinct nodes; `vulnerable_always` bool[N], nodes that always
+    get the `vulnerabilities_per_node` type draws (the data node); `draw_slot` int32[N], the uniform each
+    node ranks by in the per-layer draw (ties: the lower slot first).
+    Game: `start_weight` int32[N], weights of the starting node (one 1 on the start node unless random
+    starts); `view` int32 (0 partial, 1 full, 2 local); `local_view` int32[N, slots], -1 empty;
+    `visibility_p`, `detection_factor` float32; `reward_family` int32 (`idsjax.versions.RewardFamily`);
+    `max_steps` int32.
+    """
+
+    node_mask: jax.Array
+    role: jax.Array
+    start_node: jax.Array
+    data_node: jax.Array
+    reach: jax.Array
+    neighbors: jax.Array
+    layer: jax.Array
+    position: jax.Array
+    num_attack_types: jax.Array
+    type_mask: jax.Array
+    max_value: jax.Array
+    attack_range: jax.Array
+    defense_range: jax.Array
+    detection_range: jax.Array
+    vulnerability_range: jax.Array
+    randomize: jax.Array
+    vulnerable_fixed: jax.Array
+    vulnerable_candidate: jax.Array
+    vulnerable_always: jax.Array
+    vulnerable_per_layer: jax.Array
+    vulnerabilities_per_node: jax.Array
+    draw_slot: jax.Array
+    start_weight: jax.Array
+    view: jax.Array
+    local_view: jax.Array
+    visibility_p: jax.Array
+    detection_factor: jax.Array
+    reward_family: jax.Array
+    max_steps: jax.Array
+
+    @property
+    def defendable(self) -> jax.Array:
+        """bool[N]: servers and the data node, the reference's legal defense targets."""
+        return (self.role == SERVER) | (self.role == DATA)
+
+
+def _draw_slots(scenario: Scenario) -> tuple[np.ndarray, int]:
+    """Each node's uniform in the per-layer vulnerability draw, and how many uniforms the draw uses.
+
+    When every position is a distinct pair of non-negative integers (the built-in grids: x = column,
+    y = row) the slot is the grid cell `y·cols + x` and the draw uses `rows·cols` uniforms, so a
+    scenario-built game can consume the same random stream as `layout.draw_layout`. Otherwise the slot is
+    the node index.
+    """
+    pos = [node.position for node in scenario.nodes]
+    integral = all(v >= 0 and float(v).is_integer() for p in pos for v in p)
+    if integral and len({tuple(p) for p in pos}) == len(pos):
+        cols = int(max(p[0] for p in pos)) + 1
+        rows = int(max(p[1] for p in pos)) + 1
+        return np.array([int(p[1]) * cols + int(p[0]) for p in pos], np.int32), rows * cols
+    return np.arange(len(pos), dtype=np.int32), len(pos)
+
+
+def shape_of(scenario: Scenario, max_nodes: int | None = None) -> ScenarioShape:
+    """The smallest shape that holds `scenario` (or with `max_nodes` nodes)."""
+    _, slots = _draw_slots(scenario)
+    n = len(scenario.nodes) if max_nodes is None else max_nodes
+    return ScenarioShape(
+        max_nodes=n,
+        attack_types=scenario.attack_types,
+        reconnaissance=scenario.observation.reconnaissance,
+        local_view=scenario.observation.view == "local",
+        local_slots=scenario.local_slots(),
+        draw_slots=max(slots, n),
+    )
+
+
+def to_arrays(scenario, shape: ScenarioShape | None = None) -> ScenarioArrays:
+    """`scenario` (a `Scenario`, a path or a dict) as padded arrays of `shape` (default: its own).
+
+    Refuses, with one sentence naming the field, a scenario that does not fit `shape`: more nodes or
+    attack types than compiled, or a reconnaissance / local-view switch other than the shape's.
+    """
+    s = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
+    shape = shape or shape_of(s)
+    src, n_real = s.source, len(s.nodes)
+    n, a = shape.max_nodes, shape.attack_types
+    if n_real > n:
+        raise ScenarioError(f"{src}: field `nodes`: expected at most {n} nodes (the compiled maximum), got {n_real}.")
+    if s.attack_types > a:
+        raise ScenarioError(f"{src}: field `attack_types`: expected at most {a} (the compiled maximum), got {s.attack_types}.")
+    if s.observation.reconnaissance != shape.reconnaissance:
+        raise ScenarioError(f"{src}: field `observation.reconnaissance`: expected {shape.reconnaissance} as compiled, got {s.observation.reconnaissance}.")
+    if (s.observation.view == "local") != shape.local_view or (shape.local_view and s.local_slots() != shape.local_slots):
+        raise ScenarioError(f"{src}: field `observation`: expected a {'local view of ' + str(shape.local_slots) + ' slots' if shape.local_view else 'partial or full view'} as compiled, got view {s.observation.view!r}.")
+    slot, num_slots = _draw_slots(s)
+    if num_slots > shape.num_draw_slots:
+        raise ScenarioError(f"{src}: field `nodes[].position`: expected a grid of at most {shape.num_draw_slots} cells as compiled, got {num_slots}.")
+
+    ix = s.index()
+    node_mask = np.arange(n) < n_real
+    role = np.full(n, EMPTY, np.int32)
+    role[:n_real] = [ROLE_CODES[node.role] for node in s.nodes]
+    reach = np.zeros((n, n), bool)
+    for p, q in s.attack_pairs():
+        reach[p, q] = True
+    layer = np.zeros(n, np.int32)
+    layer[:n_real] = s.layers()
+    position = np.zeros((n, 2), np.float32)
+    position[:n_real] = [node.position for node in s.nodes]
+
+    defendable = np.isin(role, (SERVER, DATA))
+
+    def ranges(name):
+        out = np.zeros((n, 2), np.int32)
+        for i, node in enumerate(s.nodes):
+            r = getattr(node, name) or getattr(s.values, name)
+            out[i] = (r.min, r.max)
+        return np.where(defendable[:, None], out, 0)  # start node and padding hold zeros (spec §3)
+
+    vulnerable_fixed = np.zeros((n, a), bool)
+    for i, node in enumerate(s.nodes):
+        vulnerable_fixed[i, list(node.vulnerable or [])] = True
+    vulnerable_always = np.zeros(n, bool)
+    if s.vulnerabilities.data_always:
+        vulnerable_always[ix[s.nodes[s.node_of_role("data")].id]] = True
+    draw_slot = np.full(n, -1, np.int32)
+    draw_slot[:n_real] = slot
+
+    weights = [node.start_weight for node in s.nodes]
+    start_weight = np.zeros(n, np.int32)
+    if any(w is not None for w in weights):
+        start_weight[:n_real] = [w or 0 for w in weights]
+    else:
+        start_weight[s.node_of_role("start")] = 1
+
+    local_view = np.full((n, shape.local_slots), -1, np.int32)
+    if shape.local_view:
+        for i, node in enumerate(s.nodes):
+            if node.local_view is not None:
+                local_view[i] = [-1 if q is None else ix[q] for q in node.local_view]
+            else:  # default: the nodes it may attack, in node order
+                targets = np.flatnonzero(reach[i])[: shape.local_slots]
+                local_view[i, : len(targets)] = targets
+
+    return ScenarioArrays(
+        node_mask=jnp.asarray(node_mask),
+        role=jnp.asarray(role),
+        start_node=jnp.int32(s.node_of_role("start")),
+        data_node=jnp.int32(s.node_of_role("data")),
+        reach=jnp.asarray(reach),
+        neighbors=jnp.asarray(reach | reach.T),
+        layer=jnp.asarray(layer),
+        position=jnp.asarray(position),
+        num_attack_types=jnp.int32(s.attack_types),
+        type_mask=jnp.asarray(np.arange(a) < s.attack_types),
+        max_value=jnp.int32(s.max_value),
+        attack_range=jnp.asarray(ranges("attack")),
+        defense_range=jnp.asarray(ranges("defense")),
+        detection_range=jnp.asarray(ranges("detection")),
+        vulnerability_range=jnp.asarray(ranges("vulnerability")),
+        randomize=jnp.bool_(s.randomize),
+        vulnerable_fixed=jnp.asarray(vulnerable_fixed),
+        vulnerable_candidate=jnp.asarray(role == SERVER),
+        vulnerable_always=jnp.asarray(vulnerable_always),
+        vulnerable_per_layer=jnp.int32(s.vulnerabilities.per_layer),
+        vulnerabilities_per_node=jnp.int32(s.vulnerabilities.per_node),
+        draw_slot=jnp.asarray(draw_slot),
+        start_weight=jnp.asarray(start_weight),
+        view=jnp.int32(VIEW_CODES[s.observation.view]),
+        local_view=jnp.asarray(local_view),
+        visibility_p=jnp.float32(s.observation.visibility_p),
+        detection_factor=jnp.float32(s.detection_factor),
+        reward_family=jnp.int32(REWARD_FAMILIES.index(s.rewards)),
+        max_steps=jnp.int32(s.max_steps),
+    )
+
+
+def stack(arrays: list[ScenarioArrays]) -> ScenarioArrays:
+    """Several scenarios of one shape as one batch (leading axis), for `vmap`."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *arrays)
+
+
+# -- the rules, over the arrays -----------------------------------------------------------------------
+def attack_reachable(arrays: ScenarioArrays, position: jax.Array) -> jax.Array:
+    """bool[N]: the nodes an attacker on `position` may attack, the grid's "adjacent, not below, not self".
+
+    For a built-in grid, `reach` holds exactly `Network.attack_reachable`; padding rows and columns are
+    all False, and a position outside `0 … N-1` reaches nothing (it never aliases a real node).
+    """
+    n = arrays.node_mask.shape[-1]
+    in_range = (position >= 0) & (position < n)
+    return arrays.reach[jnp.clip(position, 0, n - 1)] & in_range & arrays.node_mask
+
+
+def attack_mask(shape: ScenarioShape, arrays: ScenarioArrays, position: jax.Array, attack: jax.Array) -> jax.Array:
+    """bool[N · width]: `idsjax.actions.attack_mask` over the arrays.
+
+    An attack id `node·width + type` is legal iff the node is reachable from `position` and, for a real
+    attack, the type exists in this scenario and its attack value is below the cap; a reconnaissance id
+    (`type = A`) iff the node is reachable.
+    """
+    reachable = attack_reachable(arrays, position)
+    allowed = (attack < arrays.max_value) & arrays.type_mask
+    if shape.reconnaissance:
+        allowed = jnp.concatenate([allowed, jnp.ones((shape.max_nodes, 1), bool)], axis=1)
+    return (reachable[:, None] & allowed).reshape(-1)
+
+
+def defense_mask(shape: ScenarioShape, arrays: ScenarioArrays) -> jax.Array:
+    """bool[N · (A+1)]: defenses of servers and the data node, existing types and detection (type A)."""
+    types = jnp.concatenate([arrays.type_mask, jnp.ones((1,), bool)])
+    return (arrays.defendable[:, None] & types[None, :]).reshape(-1)
