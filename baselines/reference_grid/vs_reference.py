@@ -103,12 +103,15 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     # the agent turns on attack statistics, which the environment writes to its save_dir (None here)
     env.save_attack_data = lambda checkpoint=True: None
     env.save_trajectories = lambda checkpoint=True: None
-    env_steps_before_eval = []
+    eval_steps = [0]  # steps of the evaluation games, counted apart from the training steps
     inner_eval = agent.eval
 
     def eval_counting(train_episode, log=True):
-        env_steps_before_eval.append(steps[0])
-        return inner_eval(train_episode, log)
+        before = steps[0]
+        try:
+            return inner_eval(train_episode, log)
+        finally:
+            eval_steps[0] += steps[0] - before
 
     agent.eval = eval_counting
     with open(os.devnull, "w") as devnull:  # its tqdm bars
@@ -120,7 +123,7 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     seconds = time.perf_counter() - t0
     hp = list(agent.eval_result.hack_probability)
     return {"curve": [float(x) for x in hp], "final": float(hp[-1]), "seconds": seconds,
-            "eval_steps": env_steps_before_eval}
+            "train_steps": max(1, steps[0] - eval_steps[0])}
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -154,11 +157,6 @@ def main(argv=None) -> dict:
         runs = []
         for s in seeds:
             r = reference_run(ref, args.episodes, eval_every, s)
-            # steps before the final evaluation minus the intermediate evaluations' games (their share
-            # is estimated from the first evaluation, taken before any training step)
-            evals = r["eval_steps"]
-            per_eval = evals[0]
-            r["train_steps"] = max(1, evals[-1] - per_eval * (len(evals) - 1))
             runs.append(r)
             print(f"{path} seed {s}: reference final eval hack p {r['final']:.3f} in {r['seconds']:.1f} s "
                   f"({r['train_steps']} training steps)", file=sys.stderr, flush=True)
@@ -192,7 +190,9 @@ def main(argv=None) -> dict:
                  "steps, all seeds in one program (time includes compilation). The reference draws each seed's "
                  "construction-time layout from its seed; idsjax uses env seed 0 for every seed. 'Same' means "
                  "the final means differ by at most twice the combined standard error (or 0.05). The reference's "
-                 "curve starts with an evaluation before training."),
+                 "curve starts with an evaluation before training, and its 'final' value is its last logged "
+                 "evaluation, one evaluation period before the end (its end-of-training evaluation is not logged); "
+                 "idsjax's evaluations close each of its training windows, the last one at the end."),
         "rows": rows, "figure": f"results/reference_grid/{FIGURE}",
     }
     draw(rows)
