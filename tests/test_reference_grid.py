@@ -135,7 +135,10 @@ def test_tiny_run_of_each_family(family, tmp_path):
     assert list(rows[0]) == run.COLUMNS
     assert {int(r["seed"]) for r in rows} == {0, 1} and all(int(r["episodes"]) == 8 for r in rows)
     with open(out / run.TRAIN_CSV, newline="") as f:
-        assert sum(int(r["episodes"]) for r in csv.DictReader(f)) > 0
+        train = list(csv.DictReader(f))
+    assert sum(int(r["episodes"]) for r in train) > 0
+    # Every update of the budget ran, the remainder of the windows included.
+    assert max(int(r["env_steps"]) for r in train) == s["steps_run"] >= steps
 
 
 def test_a_finished_configuration_is_skipped(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import functools
 import json
 import math
 import os
@@ -103,10 +104,12 @@ def _programs(m, config: dict):
 
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
 
-    def chunk(r):
-        return jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk)
+    @functools.partial(jax.jit, static_argnums=1)
+    @functools.partial(jax.vmap, in_axes=(0, None))
+    def chunk(r, length: int):  # the last window runs the remainder: at most two compiled lengths
+        return jax.lax.scan(lambda c, _: trainer.update(c), r, None, length)
 
-    return (trainer, k_chunk, jax.jit(jax.vmap(trainer.init)), jax.jit(jax.vmap(chunk)),
+    return (trainer, k_chunk, jax.jit(jax.vmap(trainer.init)), chunk,
             jax.jit(jax.vmap(lambda r, k: summarise(evaluate(r, k)))))
 
 
@@ -194,15 +197,20 @@ def run_config(ref: dict, out_root: str, scale: float, max_steps: int | None, nu
     trainer, k_chunk, init, chunk, evaluate = _programs(m, config)
     rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     spu = trainer.steps_per_update
-    windows = trainer.num_updates // k_chunk
+    # Every update of the budget runs: the last window takes the remainder (`plan_updates` no longer
+    # rounds the budget up to whole chunks).
+    windows = -(-trainer.num_updates // k_chunk)
     at = set(eval_windows(m.evaluations, windows))
     runner = init(rngs)
     train_rows, eval_rows = [], []
+    done_updates = 0
     for w in range(1, windows + 1):
-        runner, metrics = chunk(runner)
-        done_steps = w * k_chunk * spu
+        length = min(k_chunk, trainer.num_updates - done_updates)
+        runner, metrics = chunk(runner, length)
+        done_updates += length
+        done_steps = done_updates * spu
         eps = _epsilon(config, m, w / windows)
-        train_rows += _window_rows(metrics, w, done_steps, spu, k_chunk, seeds, eps)
+        train_rows += _window_rows(metrics, w, done_steps, spu, length, seeds, eps)
         if w in at:
             keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + w) for s in seeds])
             ev = jax.device_get(evaluate(runner, keys))
