@@ -10,6 +10,8 @@ for one game, which `vmap` then ran per game. It is the yardstick; do not "fix" 
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -102,10 +104,12 @@ def _inputs(eid, n=32, seed=1):
     def inputs(key):
         k_reset, k_steps, k_action, k_keys = jax.random.split(key, 4)
         _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n), params)
-        for k in jax.random.split(k_steps, 3):  # a few steps, so that not every state is a reset one
+        def play(state, k):  # a few steps, so that not every state is a reset one
             k_a, k_g = jax.random.split(k)
             action = sample_actions(env.action_space(params), k_a, n)
-            state = step_reference_batch(env, jax.random.split(k_g, n), state, action, params)[1]
+            return step_reference_batch(env, jax.random.split(k_g, n), state, action, params)[1], None
+
+        state, _ = jax.lax.scan(play, state, jax.random.split(k_steps, 3))
         return jax.random.split(k_keys, n), state, sample_actions(env.action_space(params), k_action, n)
 
     return (env, params, *inputs(jax.random.PRNGKey(seed)))
@@ -115,35 +119,54 @@ def step_reference_batch(env, keys, state, action, params):
     return jax.vmap(lambda k, s, a: step_reference(env, k, s, a, params))(keys, state, action)
 
 
-def test_other_ways_to_vmap():
-    """Unbatched key, state or action, typed keys, batched params, nested vmap, and one game."""
-    env, params, keys, state, action = _inputs("idsgame-v12")  # a randomised reset, the smallest game
-    n = keys.shape[0]
+def _check_ways(eid, ways):
+    """`transform(env.step)` against `transform(step_reference)` for each `(name, transform, args)`
+    that `ways(env, params, keys, state, action)` lists."""
+    env, params, keys, state, action = _inputs(eid)
 
     def ref(k, s, a, p):
         return step_reference(env, k, s, a, p)
 
-    def check(transform, *args):
-        assert equal(jax.jit(transform(env.step))(*args), jax.jit(transform(ref))(*args))
+    for name, transform, args in ways(env, params, keys, state, action):
+        assert equal(jax.jit(transform(env.step))(*args), jax.jit(transform(ref))(*args)), name
 
-    first = jax.tree.map(lambda x: x[0], (keys, state, action))
-    for in_axes, args in [
-        ((None, 0, 0, None), (keys[0], state, action, params)),
-        ((0, 0, None, None), (keys, state, first[2], params)),
-        ((0, None, 0, None), (keys, first[1], action, params)),
-        ((0, 0, 0, None), (jax.random.split(jax.random.key(4), n), state, action, params)),
-        ((0, 0, 0, 0), (keys, state, action, jax.tree.map(lambda x: jnp.stack([x] * n), params))),
-    ]:
-        check(lambda f, in_axes=in_axes: jax.vmap(f, in_axes=in_axes), *args)
 
-    def split(x):
-        return x.reshape((4, n // 4) + x.shape[1:])
+def _first(tree):
+    return jax.tree.map(lambda x: x[0], tree)
 
-    inner = (0, 0, 0, None)
-    nested = jax.tree.map(split, (keys, state, action))
-    check(lambda f: jax.vmap(jax.vmap(f, in_axes=inner), in_axes=inner), *nested, params)
-    check(lambda f: f, *first, params)
-    assert equal(env.step(*first), jax.jit(ref)(*first, env.default_params))
+
+def test_unbatched_key_batched_params_nested_vmap():
+    def ways(env, params, keys, state, action):
+        n = keys.shape[0]
+        inner = (0, 0, 0, None)
+
+        def split(x):
+            return x.reshape((4, n // 4) + x.shape[1:])
+
+        stacked = jax.tree.map(lambda x: jnp.stack([x] * n), params)
+        return [
+            ("one key", lambda f: jax.vmap(f, in_axes=(None, 0, 0, None)), (keys[0], state, action, params)),
+            ("batched params", jax.vmap, (keys, state, action, stacked)),
+            ("nested", lambda f: jax.vmap(jax.vmap(f, in_axes=inner), in_axes=inner),
+             (*jax.tree.map(split, (keys, state, action)), params)),
+        ]
+
+    _check_ways("idsgame-v12", ways)  # a randomised reset, the smallest game
+
+
+@pytest.mark.slow
+def test_unbatched_state_or_action_typed_keys_one_game():
+    def ways(env, params, keys, state, action):
+        typed = jax.random.split(jax.random.key(4), keys.shape[0])
+        return [
+            ("one action", lambda f: jax.vmap(f, in_axes=(0, 0, None, None)), (keys, state, _first(action), params)),
+            ("one state", lambda f: jax.vmap(f, in_axes=(0, None, 0, None)), (keys, _first(state), action, params)),
+            ("typed keys", lambda f: jax.vmap(f, in_axes=(0, 0, 0, None)), (typed, state, action, params)),
+            ("one game", lambda f: f, (*_first((keys, state, action)), params)),
+        ]
+
+    for eid in ("idsgame-v12", "idsgame-minimal_defense-v19"):
+        _check_ways(eid, ways)
 
 
 def test_vmap_takes_the_batched_path():
@@ -154,12 +177,16 @@ def test_vmap_takes_the_batched_path():
     stacked = jax.tree.map(lambda x: jnp.stack([x] * keys.shape[0]), params)
     per_game = jax.make_jaxpr(jax.vmap(env.step))(keys, state, action, stacked)
     assert "while" in str(shared) and "while" not in str(per_game)
-    assert equal(batched.step(env, keys, state, action, params),
-                 jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params))
+    assert equal(jax.jit(partial(batched.step, env))(keys, state, action, params),
+                 jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, action, params))
+    # With params None, `step` uses the default ones: still shared, still the batched path.
+    default = jax.make_jaxpr(jax.vmap(env.step))(keys, state, action)
+    assert "while" in str(default)
 
 
 def test_derivatives_are_the_per_game_steps():
-    """`jax.grad` and `jax.jvp` through `vmap(env.step)` (a `custom_vmap` has no reverse mode of its own)."""
+    """`jax.grad` through `vmap(env.step)` (a `custom_vmap` has no reverse mode of its own; `step`'s
+    `custom_jvp` gives it `step_game`'s, which `grad` linearises and transposes)."""
     env, params, keys, state, action = _inputs("idsgame-v19", n=8)
 
     def total(step):
@@ -175,6 +202,3 @@ def test_derivatives_are_the_per_game_steps():
 
     x = jnp.asarray(params.reference_defense_score, jnp.float32)
     assert equal(jax.jit(jax.grad(total(env.step)))(x), jax.jit(jax.grad(total(ref)))(x))
-    one = jnp.ones_like(x)
-    assert equal(jax.jit(lambda x: jax.jvp(total(env.step), (x,), (one,)))(x),
-                 jax.jit(lambda x: jax.jvp(total(ref), (x,), (one,)))(x))
