@@ -27,6 +27,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "env_seed": 0,
     "mask_illegal": False,
     "chunks": 50,
+    "devices": 1,  # data-parallel over this many devices of the backend (baselines.distributed)
     "stop_after": 0,
     "progress": True,
     "overwrite": False,
@@ -45,7 +46,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "any": (lambda v: True, ""),
 }
 
-POSITIVE_COMMON = ("total_timesteps", "num_envs", "num_seeds", "eval_episodes", "chunks")
+POSITIVE_COMMON = ("total_timesteps", "num_envs", "num_seeds", "eval_episodes", "chunks", "devices")
 NONNEG_COMMON = ("checkpoint_every", "stop_after", "seed", "env_seed")
 
 
@@ -61,6 +62,8 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.Argumen
     g.add_argument("--env", default=d["env"], help="single-agent environment id (idsjax.registered_envs())")
     g.add_argument("--total-timesteps", type=int, default=d["total_timesteps"], help="environment steps per seed")
     g.add_argument("--num-envs", type=int, default=d["num_envs"], help="parallel environments per seed")
+    g.add_argument("--devices", type=int, default=d["devices"],
+                   help="devices to train on data-parallel (ppo, dqn): environments split, gradients averaged")
     g.add_argument("--num-seeds", type=int, default=d["num_seeds"], help="seeds trained together with vmap")
     g.add_argument("--seed", type=int, default=d["seed"], help="master seed (training randomness)")
     g.add_argument("--env-seed", type=int, default=d["env_seed"], help="seed of the environment instance (idsjax.make)")
@@ -111,6 +114,9 @@ def check_config(config: dict, hyper: dict, validate: Callable[[dict], None] | N
     if validate is not None:
         validate(config)
     check_env(config["env"])
+    if config.get("devices", 1) > 1 and known_env(config["env"])[0].learner == "both":
+        raise UsageError(f"--devices {config['devices']}: self-play trains on one device "
+                         f"(data-parallel training covers ppo and dqn)")
 
 
 def finish_config(config: dict, algo: str) -> dict:

@@ -61,10 +61,21 @@ def mesh(devices: int | Sequence | None = None) -> Mesh:
 
 
 def local_config(config: dict, num_devices: int) -> dict:
-    """The configuration each device trains: `num_envs / num_devices` environments per seed."""
-    if config["num_envs"] % num_devices:
-        raise UsageError(f"--num-envs {config['num_envs']} must be divisible by the {num_devices} devices")
-    return {**config, "num_envs": config["num_envs"] // num_devices}
+    """The configuration each device trains, so that the devices together train the configuration
+    given: a share of the environments and of the step budget (the same number of updates), and for
+    DQN a share of the replay buffer, of its warm-up and of each minibatch."""
+    n = num_devices
+    for name in ("num_envs", "batch_size"):
+        if name in config and config[name] % n:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {config[name]} must be divisible by the {n} devices (--devices {n})")
+    local = {**config, "num_envs": config["num_envs"] // n, "total_timesteps": config["total_timesteps"] / n}
+    if "batch_size" in config:
+        local["batch_size"] = config["batch_size"] // n
+    for name in ("buffer_size", "learning_starts"):
+        if name in config:
+            local[name] = -(-config[name] // n)
+    return local
 
 
 def averaged_gradients(tx: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -89,10 +100,16 @@ def from_first_device(tree: Any) -> Any:
     return jax.tree.map(pick, tree)
 
 
+_AVERAGED: dict = {}
+
+
 def replicate_learner(runner):
-    """Device 0's train state (and target parameters), with the gradient-averaging optimiser."""
+    """Device 0's train state (and target parameters), with the gradient-averaging optimiser (one per
+    trainer optimiser: it is static pytree metadata, which must be the same object at every trace)."""
     ts = runner.train_state
-    tx = averaged_gradients(ts.tx)
+    if ts.tx not in _AVERAGED:
+        _AVERAGED[ts.tx] = averaged_gradients(ts.tx)
+    tx = _AVERAGED[ts.tx]
     ts = ts.replace(tx=tx, opt_state=tx.init(ts.params))
     out = {"train_state": from_first_device(ts)}
     if hasattr(runner, "target_params"):
@@ -138,6 +155,70 @@ def programs(make_train, config: dict, env, env_params, devices: int | Sequence 
     chunk = jax.jit(jax.shard_map(chunk_local, mesh=m, in_specs=spec, out_specs=spec, check_vma=False),
                     donate_argnums=0)
     return trainer, init, chunk
+
+
+def _runner_specs(runner_shape) -> Any:
+    """shard_map specs of one seed's runner: the environments (`env`) and the replay buffer's
+    transitions split over the mesh along their first axis; everything else replicated."""
+    specs = {}
+    for field in runner_shape._fields:
+        value = getattr(runner_shape, field)
+        if field == "env":
+            specs[field] = P(AXIS)
+        elif field == "buffer":
+            specs[field] = type(value)(**{f: P() if f in ("pos", "size") else P(AXIS) for f in value._fields})
+        else:
+            specs[field] = P()
+    return type(runner_shape)(**specs)
+
+
+def _combine_metrics(metrics: dict) -> dict:
+    """Per-device metrics as one figure: counts summed, everything else averaged over the devices that
+    have it (a device with no finished episode reports NaN)."""
+    out = {}
+    for name, value in metrics.items():
+        if name == "episodes":
+            out[name] = jax.lax.psum(value, AXIS)
+            continue
+        have = ~jnp.isnan(value)
+        total = jax.lax.psum(jnp.where(have, value, 0.0), AXIS)
+        count = jax.lax.psum(have.astype(value.dtype), AXIS)
+        out[name] = jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+    return out
+
+
+def make_train(make_train_fn, config: dict, env, env_params, devices: int | Sequence | None = None):
+    """The trainer of `make_train_fn(config, env, env_params)` (PPO's, DQN's) with the same contract
+    (`baselines.trainer.Trainer`) and the same runner shapes as a one-device run of `num_envs`
+    environments, trained data-parallel over `devices` (default: `config["devices"]`, else 1): the
+    environments and the replay buffer are sharded over the mesh, the learner replicated, gradients
+    averaged inside the update. One device: `make_train_fn`'s trainer itself."""
+    devices = config.get("devices", 1) if devices is None else devices
+    m = mesh(devices)
+    if m.size == 1:
+        return make_train_fn(config, env, env_params)
+    from baselines.trainer import Trainer
+
+    local = make_train_fn(local_config(config, m.size), env, env_params)
+    shape = jax.eval_shape(local.init, jax.random.PRNGKey(0))
+    if not all(hasattr(shape, f) for f in ("train_state", "env", "rng")):
+        raise UsageError(f"--devices {m.size}: {config.get('algo', 'this trainer')} trains on one device only "
+                         f"(data-parallel training covers ppo and dqn)")
+    specs = _runner_specs(shape)
+
+    def init_local(rng):
+        runner = replicate_learner(local.init(jax.random.fold_in(rng, jax.lax.axis_index(AXIS))))
+        return runner._replace(rng=rng)
+
+    def update_local(runner):
+        # Each device samples with its own key; the carried key stays one, device 0's.
+        runner, metrics = local.update(runner._replace(rng=jax.random.fold_in(runner.rng, jax.lax.axis_index(AXIS))))
+        return runner._replace(rng=from_first_device(runner.rng)), _combine_metrics(metrics)
+
+    init = jax.shard_map(init_local, mesh=m, in_specs=P(), out_specs=specs, check_vma=False)
+    update = jax.shard_map(update_local, mesh=m, in_specs=(specs,), out_specs=(specs, P()), check_vma=False)
+    return Trainer(init=init, update=update, act=local.act, num_updates=local.num_updates,
+                   steps_per_update=local.steps_per_update * m.size, probs=local.probs)
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +28,7 @@ else:
     from baselines import distributed
     distributed.initialize(f"127.0.0.1:{sys.argv[3]}", num_processes=2, process_id=int(sys.argv[4]))
 import numpy as np
+import pytest
 import idsjax
 from baselines import cli, distributed, ppo
 
@@ -99,3 +101,45 @@ def test_two_devices_and_two_processes_train_one_model(tmp_path):
         np.testing.assert_allclose(a[0], s[0], rtol=1e-5, atol=1e-6)  # the run of one process, 2 devices
     np.testing.assert_array_equal(d0["obs"][0], single["obs"][0])  # device 0 played device 0's games
     np.testing.assert_array_equal(d1["obs"][0], single["obs"][1])
+
+
+def train_command(args, devices_forced=2, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_forced}"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ppo_result(tmp_path, devices, name):
+    done = train_command(["baselines.ppo", "--devices", str(devices), "--total-timesteps", "30000", "--num-envs", "32",
+                          "--eval-episodes", "500", "--no-progress", "--output-dir", str(tmp_path / name)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_ppo_command_line_on_two_devices_learns(tmp_path):
+    """`python -m baselines.ppo --devices 2` with two forced host devices: the whole budget is trained
+    (not twice it) and the attacker learns what one device learns at this budget (near the 0.896
+    optimum vs defend-minimal; 1 device: 0.89-0.91)."""
+    result = ppo_result(tmp_path, 2, "two")
+    assert result["env_steps"] == 30720  # 30 updates of 32 games x 32 steps, split over the devices
+    assert result["eval_hack_probability"] >= 0.8
+
+
+@pytest.mark.slow
+def test_two_devices_learn_what_one_device_learns(tmp_path):
+    one, two = ppo_result(tmp_path, 1, "one"), ppo_result(tmp_path, 2, "two")
+    se = (one["eval_hack_probability_se"] ** 2 + two["eval_hack_probability_se"] ** 2) ** 0.5
+    assert abs(one["eval_hack_probability"] - two["eval_hack_probability"]) <= 4 * se + 0.02
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["baselines.ppo", "--devices", "3"], "--devices must be between 1 and 2 (the devices JAX sees), got 3"),
+    (["baselines.ppo", "--devices", "2", "--num-envs", "33"], "--num-envs 33 must be divisible by the 2 devices"),
+    (["baselines.tabular_q", "--devices", "2"], "--devices 2: tabular_q trains on one device only"),
+    (["baselines.selfplay", "--devices", "2"], "--devices 2: self-play trains on one device"),
+])
+def test_devices_usage_errors(tmp_path, args, sentence):
+    done = train_command(args + ["--total-timesteps", "2048", "--no-progress", "--output-dir", str(tmp_path / "run")])
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert sentence in done.stderr
