@@ -1,30 +1,29 @@
 """Data-parallel training on a device mesh, and JAX's own multi-process runtime.
 
-`programs(trainer, config, env, env_params, devices)` turns a single-device trainer (PPO, DQN: the
-`Trainer` of their `make_train`) into compiled `init(rngs)` and `chunk(runner)` programs over a
-`jax.sharding.Mesh` of `devices` along the axis `data`:
+`make_train(make_train_fn, config, env, env_params, devices)` turns a trainer (PPO's, DQN's `Trainer`,
+see `baselines.trainer`) into the same contract with the same runner shapes, trained over a
+`jax.sharding.Mesh` of `devices` along the axis `data` (`--devices N`; the host loop is unchanged):
 
-- each device plays `num_envs / devices` environments of every seed, from its own environment and
-  sampling keys (the seed's key with the device index folded in);
-- the parameters, optimiser state and (DQN) target parameters are device 0's after `init`, and stay
-  equal on every device: the trainer's optimiser is wrapped so that its first step averages the
-  gradients over the mesh (`lax.pmean` inside the compiled update, before clipping), so every device
-  applies the same update to the same parameters;
-- seeds compose with devices: each device runs `vmap` over the seeds, and the runner's leaves carry a
-  leading device axis (`[devices, seeds, ...]`), sharded along `data`.
+- each device plays `num_envs / devices` of every seed's environments (and keeps that share of DQN's
+  replay buffer), from its own environment and sampling keys (the device index folded in);
+- the learner (parameters, optimiser state, DQN's target parameters) is device 0's after `init` and
+  stays one: the trainer's optimiser is wrapped so that its first step averages the gradients over
+  the mesh (`lax.pmean` inside the compiled update, before clipping), so every device applies the
+  same update;
+- the budget, DQN's buffer, warm-up and minibatch are split too, so N devices train the
+  configuration given (same number of updates, same global minibatch);
+- seeds compose with devices: the host `vmap`s over seeds as before.
 
-With one device `programs` returns the single-device programs themselves (`jit(vmap(init))` and a
-`jit(vmap(scan of updates))`), so a one-device run is bit for bit today's. With several, each
-gradient is the mean of the devices' minibatch means, which equals the mean over the whole
-minibatch up to the order of the sums; PPO normalises its advantages per device's minibatch.
+With one device it returns `make_train_fn`'s trainer itself: a one-device run is bit for bit
+today's. With several, each gradient is the mean of the devices' minibatch means, equal to the whole
+minibatch's mean up to the order of the sums; PPO normalises advantages per device's minibatch.
+Self-play is not covered (its league statistics are per game and would diverge across devices).
 
 `initialize(...)` starts `jax.distributed` for several processes (one per host, or several on one
 machine), after which `jax.devices()` lists every process's devices and the same mesh spans them:
 run the same command in every process with the coordinator's address, the process count and the
-process's id (flags, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; under SLURM
-or on a TPU slice `jax.distributed.initialize()` finds them itself).
-
-Not yet wired into the trainers' command line (`--devices`): see README "Scaling out".
+process's id (arguments, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; under
+SLURM or on a TPU slice `jax.distributed.initialize()` finds them itself).
 """
 
 from __future__ import annotations
@@ -117,46 +116,6 @@ def replicate_learner(runner):
     return runner._replace(**out)
 
 
-def programs(make_train, config: dict, env, env_params, devices: int | Sequence | None = None,
-             updates_per_chunk: int = 1):
-    """(trainer, init, chunk): `init(rngs[seeds]) -> runner`, `chunk(runner) -> (runner, metrics)` of
-    `updates_per_chunk` updates, jitted, over a mesh of `devices` (see the module docstring).
-    `make_train(config, env, env_params)` is the trainer module's."""
-    m = mesh(devices)
-    n = m.size
-
-    if n == 1:
-        trainer = make_train(config, env, env_params)
-
-        def chunk_one(runner):
-            return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, updates_per_chunk)
-
-        return trainer, jax.jit(jax.vmap(trainer.init)), jax.jit(jax.vmap(chunk_one), donate_argnums=0)
-
-    trainer = make_train(local_config(config, n), env, env_params)
-
-    def init_one(rng):
-        runner = trainer.init(jax.random.fold_in(rng, jax.lax.axis_index(AXIS)))
-        return replicate_learner(runner)
-
-    def init_local(rngs):
-        return jax.tree.map(lambda x: x[None], jax.vmap(init_one)(rngs))
-
-    def chunk_local(runner):
-        runner = jax.tree.map(lambda x: x[0], runner)
-
-        def scan(r):
-            return jax.lax.scan(lambda c, _: trainer.update(c), r, None, updates_per_chunk)
-
-        return jax.tree.map(lambda x: x[None], jax.vmap(scan)(runner))
-
-    spec = P(AXIS)
-    init = jax.jit(jax.shard_map(init_local, mesh=m, in_specs=P(), out_specs=spec, check_vma=False))
-    chunk = jax.jit(jax.shard_map(chunk_local, mesh=m, in_specs=spec, out_specs=spec, check_vma=False),
-                    donate_argnums=0)
-    return trainer, init, chunk
-
-
 def _runner_specs(runner_shape) -> Any:
     """shard_map specs of one seed's runner: the environments (`env`) and the replay buffer's
     transitions split over the mesh along their first axis; everything else replicated."""
@@ -247,11 +206,3 @@ def _env_int(name: str) -> int | None:
         return int(value)
     except ValueError:
         raise UsageError(f"{name} must be an integer, got {value!r}") from None
-
-
-def local_shards(tree: Any) -> Any:
-    """This process's rows of a runner or metrics (leading axis: its devices), as NumPy."""
-    def rows(x):
-        return np.concatenate([np.asarray(s.data) for s in sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)])
-
-    return jax.tree.map(rows, tree)
