@@ -1,10 +1,13 @@
 """The measurement protocol shared by the benchmarks.
 
 Random play: every step draws both players' action ids uniformly from one batch-level `bits` draw
-(`sample_actions`), splits one key per game, steps all games with gymnax's auto-reset (`vmap(env.step)`;
-for idsjax ids `idsjax.batched.step`, which returns the same values bit for bit), and
-folds every observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot
-drop any of them. One jitted call runs a fixed number of steps; compile time (lower + compile of the
+(`sample_actions`), splits one key per game, steps all games with gymnax's auto-reset, and folds every
+observation and reward leaf into a checksum carried through the `lax.scan`, so XLA cannot drop any of
+them. The step is one of `PATHS`: `vmap`, `jax.vmap(env.step, in_axes=(0, 0, 0, None))` as every
+trainer writes it (for idsjax ids its batching rule runs `idsjax.batched.step`); `batched`,
+`idsjax.batched.step` called by name; `step_game`, idsjax's per-game step under a plain `vmap` (what
+`vmap(env.step)` ran before issue 16; for comparison). All three return the same values, bit for bit.
+One jitted call runs a fixed number of steps; compile time (lower + compile of the
 reset and of the step scan) is measured apart from the steady state, and the first run is a warmup.
 
 The batch is split evenly over the devices of the default backend (`shard_map`), each device playing
@@ -24,6 +27,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from idsjax import batched, threefry
-from idsjax.env import IdsGameEnv
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -124,22 +127,35 @@ def zero_checksum() -> tuple[jax.Array, jax.Array]:
     return jnp.int32(0), jnp.float32(0.0)
 
 
-def random_play(env, params, batch: int, num_steps: int, batched_step: bool = True) -> tuple[Callable, Callable]:
+PATHS = ("vmap", "batched", "step_game")
+
+
+def batch_step(env, path: str) -> Callable:
+    """`(keys, state, action, params) -> step outputs` for the whole batch, by `path` (see `PATHS`)."""
+    if path == "vmap":
+        return jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    if path == "batched":
+        return partial(batched.step, env)
+    if path == "step_game":
+        return jax.vmap(getattr(env, "step_game", env.step), in_axes=(0, 0, 0, None))
+    raise ValueError(f"path must be one of {', '.join(PATHS)}, got {path!r}")
+
+
+def random_play(env, params, batch: int, num_steps: int, batched_step: bool | None = None,
+                path: str = "vmap") -> tuple[Callable, Callable]:
     """`reset(key) -> state` and `run(key, state) -> (key, state, checksum)` for `batch` games, `run`
     playing `num_steps` random steps in one `lax.scan`.
 
     `params` is closed over, as trainers do, so it is a compile-time constant. The reset drops its
     observation: summing it would make XLA constant-fold a reduction over a constant batch (25 s of
     compile for idsgame-v4 at batch 65,536), which measures the checksum, not the environment.
-    `batched_step=False` steps idsjax ids with plain `vmap(env.step)` (same values, for comparison).
+    `path` picks the step (`PATHS`); `batched_step`, if given, is the older spelling of `path`
+    (True: "batched", False: "vmap").
     """
+    if batched_step is not None:
+        path = "batched" if batched_step else "vmap"
     space = env.action_space(params)
-    if batched_step and isinstance(env, IdsGameEnv):
-        # Same results as vmap(env.step), drawing auto-reset games only for the games that ended.
-        def step(keys, state, action, params):
-            return batched.step(env, keys, state, action, params)
-    else:
-        step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    step = batch_step(env, path)
     reset_batch = jax.vmap(env.reset, in_axes=(0, None))
 
     def reset(key):
@@ -197,13 +213,14 @@ def play_devices(batch: int, devices: int | None = None) -> list:
     return available[:n]
 
 
-def sharded_play(env, params, batch: int, num_steps: int, devices: Sequence) -> tuple[Callable, Callable, Callable]:
+def sharded_play(env, params, batch: int, num_steps: int, devices: Sequence,
+                 path: str = "vmap") -> tuple[Callable, Callable, Callable]:
     """`random_play` with the batch split evenly over `devices`, each shard stepped on its own device
     with its own key: `keys(seed)`, `reset(keys) -> state` and `run(keys, state) -> (keys, state,
     per-device checksums)`."""
     mesh = Mesh(np.asarray(devices), ("games",))
     shard = P("games")
-    reset_local, run_local = random_play(env, params, batch // len(devices), num_steps)
+    reset_local, run_local = random_play(env, params, batch // len(devices), num_steps, path=path)
 
     def reset(keys):
         return reset_local(keys[0])
@@ -222,12 +239,37 @@ def sharded_play(env, params, batch: int, num_steps: int, devices: Sequence) -> 
     return keys, reset, run
 
 
+def device_counts(values: Sequence[str], error: Callable[[str], Any]) -> list[int | None]:
+    """The command lines' `--devices` values: counts, or `all` (None: every device of the backend).
+    A count outside 1 ... the devices JAX sees goes to `error` (argparse's `error`: one sentence, exit 2)."""
+    available = len(jax.devices())
+    counts: list[int | None] = []
+    for value in values:
+        if value == "all":
+            counts.append(None)
+            continue
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= available:
+            error(f"--devices must be between 1 and {available} (the devices JAX sees here) or 'all', got {value}")
+        counts.append(n)
+    return list(dict.fromkeys(counts))
+
+
+def paths_of(choice: str) -> list[str]:
+    """The command lines' `--path`: `vmap`, `batched` or `both`."""
+    return ["vmap", "batched"] if choice == "both" else [choice]
+
+
 @dataclasses.dataclass
 class Measurement:
     env_id: str
     batch: int
     num_steps: int
     devices: int  # devices the batch was split over
+    path: str  # the step: one of PATHS
     steps_per_s: float  # median over the repeats
     best_steps_per_s: float
     steps_per_cpu_s: float  # per second of process CPU time (median): robust to other processes' load
@@ -252,12 +294,13 @@ def measure(
     seed: int = 0,
     devices: int | None = None,
     min_seconds: float = 0.5,
+    path: str = "vmap",
 ) -> Measurement:
     """Compile, warm up once, then time at least `repeats` calls of the `num_steps` scan, and more
     until `min_seconds` of timed play: a short call on a busy machine is at the mercy of one hiccup."""
     env, params = make_env(env_id)
     used = play_devices(batch, devices)
-    make_keys, reset, run = sharded_play(env, params, batch, num_steps, used)
+    make_keys, reset, run = sharded_play(env, params, batch, num_steps, used, path=path)
     keys = make_keys(seed)
     reset_c, reset_s = compile_timed(reset, keys)
     state = reset_c(keys)
@@ -277,6 +320,7 @@ def measure(
         batch=batch,
         num_steps=num_steps,
         devices=len(used),
+        path=path,
         steps_per_s=steps / statistics.median(times),
         best_steps_per_s=steps / min(times),
         steps_per_cpu_s=steps / max(statistics.median(cpu_times), 1e-9),

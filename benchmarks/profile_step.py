@@ -19,11 +19,14 @@ are inside the timed program. Every variant carries the game state and folds wha
   env.step[xs ids]  `vmap(env.step)` with the ids fed as scan inputs and per-game keys split in the
                   scan. On CPU this ran over twice as slow as `vmap(env.step)+random` (ids drawn inside
                   the scan) on the same program otherwise; see benchmarks/NOTES.md
-  vmap(env.step)+random  random ids from one batch key, per-game key split inside the scan, gymnax's
-                  auto-reset under vmap
-  batched.step+random  the benchmark protocol on one device: the same with `idsjax.batched.step`,
-                  which returns the same values and resets only the games that ended (the
-                  throughput and vs_reference command lines split the batch over one device per core)
+  vmap(step_game)+random  random ids from one batch key, per-game key split inside the scan, gymnax's
+                  auto-reset per game under a plain vmap (`env.step_game`: what `vmap(env.step)` ran
+                  before issue 16)
+  vmap(env.step)+random  the benchmark protocol on one device, the way trainers call it: the same
+                  with `jax.vmap(env.step)`, whose batching rule runs `idsjax.batched.step` (same
+                  values; only the games that ended are reset)
+  batched.step+random  the same with `idsjax.batched.step` called by name (the throughput and
+                  vs_reference command lines split the batch over one device per core)
 
 Variants are timed round-robin (`--rounds` rounds) so a load spike on a shared machine hits them all.
 The table leads with the median process CPU time per game-step, which other processes' load barely
@@ -169,8 +172,9 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
     variants["env.step[xs ids]"] = v_env_step
 
-    for name, use_batched in (("vmap(env.step)+random", False), ("batched.step+random", True)):
-        _, run = h.random_play(env, params, batch, steps, batched_step=use_batched)
+    for name, path in (("vmap(step_game)+random", "step_game"), ("vmap(env.step)+random", "vmap"),
+                       ("batched.step+random", "batched")):
+        _, run = h.random_play(env, params, batch, steps, path=path)
 
         def v_random(state, xs, run=run):
             del xs

@@ -3,12 +3,15 @@
     python -m benchmarks.throughput                      # the defaults (compile-bound, NOTES.md §4)
     python -m benchmarks.throughput --quick              # a smoke run (< 1 min)
     python -m benchmarks.throughput --envs idsgame-v3 CartPole-v1 --batch-sizes 1024 8192
+    python -m benchmarks.throughput --envs idsgame-v3 CartPole-v1 --path both --devices 1 all
 
 Protocol (`benchmarks/_harness.py`): uniform random action ids drawn with one batch-level key per
-step, gymnax auto-reset (`idsjax.batched.step` for idsjax ids, bit for bit `vmap(env.step)` but
-resetting only the games that ended; `vmap(env.step)` for gymnax ids), every observation, reward and
-done flag folded into a checksum carried through one jitted `lax.scan` of a fixed number of steps;
-the batch split over the devices (one per CPU core; `--devices`); compile (lower + compile of the
+step, gymnax auto-reset through `--path`: `vmap` is `jax.vmap(env.step, in_axes=(0, 0, 0, None))`,
+the path every trainer takes (for idsjax ids, `IdsGameEnv.step`'s batching rule runs
+`idsjax.batched.step`), `batched` calls `idsjax.batched.step` by name, `both` measures each (gymnax
+ids always take `vmap`); every observation, reward and done flag folded into a checksum carried
+through one jitted `lax.scan` of a fixed number of steps; the batch split over the devices (one per
+CPU core; `--devices 1 all` measures one device and all of them); compile (lower + compile of the
 reset and of the scan) and one warmup call excluded from the timing; `block_until_ready`.
 Steady-state speed is the median of at least `--repeats` calls and 0.5 s of play; the CSV adds the
 best call and the steps per second of process CPU time (about 2 CPU-seconds per second on an idle
@@ -53,8 +56,11 @@ def parse_args(argv):
                    help=f"scan length per timed call (default: {TARGET_STEPS_PER_CALL} // batch, "
                    f"clipped to {MIN_SCAN}..{MAX_SCAN})")
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
-    p.add_argument("--devices", type=int, default=None,
-                   help="devices to split the batch over (default: all; on a CPU one per core)")
+    p.add_argument("--devices", nargs="+", default=["all"],
+                   help="device counts to split the batch over, each measured: numbers or 'all' "
+                   "(default: all; on a CPU one device per core)")
+    p.add_argument("--path", choices=("vmap", "batched", "both"), default="vmap",
+                   help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -62,9 +68,7 @@ def parse_args(argv):
                    help=f"smoke run: {' '.join(QUICK_ENVS)} at batch {' '.join(map(str, QUICK_BATCH_SIZES))}, "
                    "short scans, 2 repeats (unless --envs/--batch-sizes/--steps/--repeats are given)")
     args = p.parse_args(argv)
-    available = len(h.jax.devices())
-    if args.devices is not None and not 1 <= args.devices <= available:
-        p.error(f"--devices must be between 1 and {available} (the devices JAX sees here), got {args.devices}")
+    args.devices = h.device_counts(args.devices, p.error)
     if args.quick:
         if args.envs == ["default"]:
             args.envs = list(QUICK_ENVS)
@@ -80,43 +84,45 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ids = h.resolve_ids(args.envs)
     print(h.device_line(), flush=True)
     rows: list[dict] = []
-    for env_id in ids:
-        for batch in args.batch_sizes:
-            steps = args.steps or default_num_steps(batch, TARGET_STEPS_PER_CALL // (8 if args.quick else 1))
-            row = {"env_id": env_id, "batch": batch, "num_steps": steps}
-            try:
-                m = h.measure(env_id, batch, steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
-            except Exception as e:  # noqa: BLE001 - one broken id must not lose the others' results
-                row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-                print(f"  {env_id} batch {batch}: FAILED {row['error']}", file=sys.stderr, flush=True)
-            else:
-                row.update(
-                    devices=m.devices,
-                    steps_per_s=m.steps_per_s,
-                    best_steps_per_s=m.best_steps_per_s,
-                    steps_per_cpu_s=m.steps_per_cpu_s,
-                    compile_reset_s=m.compile_reset_s,
-                    compile_step_s=m.compile_step_s,
-                    compile_s=m.compile_s,
-                    step_program_mib=h.mib(m.step_program_bytes),
-                    reset_program_mib=h.mib(m.reset_program_bytes),
-                    max_rss_mib=h.mib(m.max_rss_bytes),
-                    checksum=m.checksum,
-                    error="",
-                )
-                print(f"  {env_id} batch {batch}: {m.steps_per_s:,.0f} steps/s, compile {m.compile_s:.2f} s",
-                      file=sys.stderr, flush=True)
-            rows.append(row)
+    runs = [(i, b, d, p) for i in ids for b in args.batch_sizes for d in args.devices
+            for p in (h.paths_of(args.path) if i.startswith("idsgame") else ["vmap"])]  # gymnax ids: vmap only
+    for env_id, batch, devices, path in runs:
+        steps = args.steps or default_num_steps(batch, TARGET_STEPS_PER_CALL // (8 if args.quick else 1))
+        row = {"env_id": env_id, "batch": batch, "path": path, "num_steps": steps}
+        label = f"{env_id} batch {batch} ({path}, {'all' if devices is None else devices} device(s))"
+        try:
+            m = h.measure(env_id, batch, steps, repeats=args.repeats, seed=args.seed, devices=devices, path=path)
+        except Exception as e:  # noqa: BLE001 - one broken id must not lose the others' results
+            row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            print(f"  {label}: FAILED {row['error']}", file=sys.stderr, flush=True)
+        else:
+            row.update(
+                devices=m.devices,
+                steps_per_s=m.steps_per_s,
+                best_steps_per_s=m.best_steps_per_s,
+                steps_per_cpu_s=m.steps_per_cpu_s,
+                compile_reset_s=m.compile_reset_s,
+                compile_step_s=m.compile_step_s,
+                compile_s=m.compile_s,
+                step_program_mib=h.mib(m.step_program_bytes),
+                reset_program_mib=h.mib(m.reset_program_bytes),
+                max_rss_mib=h.mib(m.max_rss_bytes),
+                checksum=m.checksum,
+                error="",
+            )
+            print(f"  {label}: {m.steps_per_s:,.0f} steps/s, compile {m.compile_s:.2f} s",
+                  file=sys.stderr, flush=True)
+        rows.append(row)
 
     columns = [
-        ("env_id", "env"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"),
+        ("env_id", "env"), ("path", "path"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"),
         ("steps_per_s", "steps/s (median)"), ("best_steps_per_s", "best"), ("steps_per_cpu_s", "steps/CPU-s"),
         ("compile_reset_s", "compile reset s"), ("compile_step_s", "compile scan s"),
         ("step_program_mib", "scan program MiB"), ("max_rss_mib", "max RSS MiB"), ("error", "error"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s",
+    keys = ["env_id", "path", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s",
             "compile_reset_s", "compile_step_s", "compile_s", "step_program_mib", "reset_program_mib", "max_rss_mib",
             "checksum", "error"]
     table = [{k: row.get(k, "") for k in keys} | {"device": str(h.jax_device()), "jax": h.jax.__version__}
@@ -142,19 +148,22 @@ def plot(rows: list[dict], path: Path) -> None:
     metrics = [("steps_per_s", "environment steps per second (wall clock, median)")]
     if h.jax_device().startswith("cpu"):
         metrics.append(("steps_per_cpu_s", "environment steps per CPU-second (median)"))
-    ids = list(dict.fromkeys(r["env_id"] for r in rows))
+    series = list(dict.fromkeys((r["env_id"], r["path"], r.get("devices")) for r in rows))
+    several = len({s[1:] for s in series}) > 1  # more than one path or device count: label them
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics) + 3, 6.5), squeeze=False, sharey=True)
     cmap = plt.get_cmap("tab20")
     for ax, (metric, label) in zip(axes[0], metrics, strict=True):
-        for i, env_id in enumerate(ids):
-            pts = sorted((r["batch"], r[metric]) for r in rows if r["env_id"] == env_id and r.get(metric))
+        for i, (env_id, step_path, devices) in enumerate(series):
+            mine = [r for r in rows if (r["env_id"], r["path"], r.get("devices")) == (env_id, step_path, devices)]
+            pts = sorted((r["batch"], r[metric]) for r in mine if r.get(metric))
             if not pts:
                 continue
             x, y = zip(*pts, strict=True)
             bold = env_id in ("idsgame-v3", "CartPole-v1")
             color = "black" if env_id == "CartPole-v1" else cmap(i % 20)
             ax.plot(x, y, marker="o", ms=3, lw=2.5 if bold else 1, color=color,
-                    ls="-" if i < 20 or bold else "--", label=env_id)
+                    ls="-" if i < 20 or bold else "--",
+                    label=f"{env_id} ({step_path}, {devices} device(s))" if several else env_id)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size (games stepped together)")

@@ -3,14 +3,17 @@
     python -m benchmarks.vs_reference                    # the defaults, batch 8,192 (NOTES.md §4)
     python -m benchmarks.vs_reference --quick            # a smoke run (< 1 min)
     python -m benchmarks.vs_reference --envs all         # the 110 ids (random_attack-v18..v21 have no reference)
+    python -m benchmarks.vs_reference --path both --devices 1 all   # both paths, one device and all of them
 
 The reference steps one environment in Python with uniformly random action ids for the learner side
 (both sides on two-agent ids; the bot plays the other side of single-agent ids), resetting on done,
 for `--ref-seconds` per id. idsjax plays `--batch` games with the throughput protocol
-(`benchmarks/_harness.py`), and gymnax CartPole-v1 runs at the same batch size with the same protocol
-as the yardstick of the simplest JAX environment, both split over the same devices (one per CPU
-core). Ratios are given on wall-clock time and on process CPU time: the reference uses one core and
-idsjax all of them, so the second is the per-core comparison. Writes `vs_reference.csv` and
+(`benchmarks/_harness.py`) through `--path` (`vmap`: `jax.vmap(env.step)`, the path every trainer
+takes; `batched`: `idsjax.batched.step`; `both`), and gymnax CartPole-v1 runs at the same batch size
+with the same protocol as the yardstick of the simplest JAX environment, both split over the same
+devices (`--devices`: counts or `all`, one per CPU core; several are each measured, with CartPole).
+Ratios are given on wall-clock time and on process CPU time: the reference uses one core and idsjax
+all of them, so the second is the per-core comparison. Writes `vs_reference.csv` and
 `vs_reference.png`.
 """
 
@@ -111,17 +114,18 @@ def parse_args(argv):
                    help="seconds of reference play per id (default: %(default)s)")
     p.add_argument("--no-reference", action="store_true", help="skip the reference (idsjax and CartPole only)")
     p.add_argument("--no-yardstick", action="store_true", help=f"skip gymnax {YARDSTICK}")
-    p.add_argument("--devices", type=int, default=None,
-                   help="devices to split the batch over (default: all; on a CPU one per core)")
+    p.add_argument("--devices", nargs="+", default=["all"],
+                   help="device counts to split the batch over, each measured: numbers or 'all' "
+                   "(default: all; on a CPU one device per core)")
+    p.add_argument("--path", choices=("vmap", "batched", "both"), default="vmap",
+                   help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {' '.join(QUICK_ENVS)}, 0.3 s of reference, 16-step scans, 2 repeats")
     args = p.parse_args(argv)
-    available = len(h.jax.devices())
-    if args.devices is not None and not 1 <= args.devices <= available:
-        p.error(f"--devices must be between 1 and {available} (the devices JAX sees here), got {args.devices}")
+    args.devices = h.device_counts(args.devices, p.error)
     if args.quick:
         given = argv if argv is not None else sys.argv[1:]
         if args.envs == ["default"]:
@@ -135,6 +139,39 @@ def parse_args(argv):
     return args
 
 
+def measure_row(env_id: str, path: str, devices: int | None, reference: dict, errors: list[str], yardstick,
+                args) -> dict:
+    """One row: idsjax on `env_id` through `path` over `devices`, beside the reference's and CartPole's figures."""
+    row: dict = {"env_id": env_id, "path": path, "batch": args.batch, **reference}
+    try:
+        m = h.measure(env_id, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=devices, path=path)
+    except Exception as e:  # noqa: BLE001
+        errors.append(f"idsjax {type(e).__name__}: {e}".splitlines()[0][:160])
+    else:
+        row.update(
+            devices=m.devices,
+            idsjax_steps_per_s=m.steps_per_s,
+            idsjax_best_steps_per_s=m.best_steps_per_s,
+            idsjax_steps_per_cpu_s=m.steps_per_cpu_s,
+            compile_reset_s=m.compile_reset_s,
+            compile_step_s=m.compile_step_s,
+            compile_s=m.compile_s,
+        )
+        if row.get("reference_steps_per_s"):
+            row["speedup"] = m.steps_per_s / row["reference_steps_per_s"]
+            row["speedup_cpu"] = m.steps_per_cpu_s / row["reference_steps_per_cpu_s"]
+        if yardstick is not None:
+            row["cartpole_steps_per_s"] = yardstick.steps_per_s
+            row["fraction_of_cartpole"] = m.steps_per_s / yardstick.steps_per_s
+            row["cartpole_steps_per_cpu_s"] = yardstick.steps_per_cpu_s
+            row["fraction_of_cartpole_cpu"] = m.steps_per_cpu_s / yardstick.steps_per_cpu_s
+    row["note"] = "; ".join(errors)
+    print(f"  {env_id} ({path}, {row.get('devices', '-')} device(s)): reference "
+          f"{h.fmt(row.get('reference_steps_per_s'))}, idsjax {h.fmt(row.get('idsjax_steps_per_s'))} steps/s, "
+          f"x{h.fmt(row.get('speedup'))}", file=sys.stderr, flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     ids = h.resolve_ids(args.envs)
@@ -143,60 +180,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if not args.no_reference and not have_reference:
         print("gym_idsgame is not installed: reference columns left empty (`make reference` installs it)")
 
-    yardstick = None
+    yardsticks: dict = {}  # devices setting -> CartPole's Measurement
     if not args.no_yardstick:
-        yardstick = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed,
-                              devices=args.devices)
-        print(f"  {YARDSTICK} batch {args.batch}: {yardstick.steps_per_s:,.0f} steps/s", file=sys.stderr, flush=True)
+        for devices in args.devices:
+            yardsticks[devices] = m = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats,
+                                                seed=args.seed, devices=devices)
+            print(f"  {YARDSTICK} batch {args.batch} ({m.devices} device(s)): {m.steps_per_s:,.0f} steps/s",
+                  file=sys.stderr, flush=True)
 
     rows: list[dict] = []
     for env_id in ids:
-        row: dict = {"env_id": env_id, "batch": args.batch}
+        reference: dict = {}
         errors = []
         if have_reference and env_id not in REFERENCE_CRASHES:
             try:
-                (row["reference_steps_per_s"], row["reference_steps"],
-                 row["reference_steps_per_cpu_s"]) = reference_steps_per_s(env_id, args.ref_seconds, args.seed)
+                (reference["reference_steps_per_s"], reference["reference_steps"],
+                 reference["reference_steps_per_cpu_s"]) = reference_steps_per_s(env_id, args.ref_seconds, args.seed)
             except Exception as e:  # noqa: BLE001
                 errors.append(f"reference {type(e).__name__}: {e}".splitlines()[0][:120])
         elif env_id in REFERENCE_CRASHES:
             errors.append("reference crashes on this id (Q10)")
-        try:
-            m = h.measure(env_id, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=args.devices)
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"idsjax {type(e).__name__}: {e}".splitlines()[0][:160])
-        else:
-            row.update(
-                devices=m.devices,
-                idsjax_steps_per_s=m.steps_per_s,
-                idsjax_best_steps_per_s=m.best_steps_per_s,
-                idsjax_steps_per_cpu_s=m.steps_per_cpu_s,
-                compile_reset_s=m.compile_reset_s,
-                compile_step_s=m.compile_step_s,
-                compile_s=m.compile_s,
-            )
-            if row.get("reference_steps_per_s"):
-                row["speedup"] = m.steps_per_s / row["reference_steps_per_s"]
-                row["speedup_cpu"] = m.steps_per_cpu_s / row["reference_steps_per_cpu_s"]
-            if yardstick is not None:
-                row["cartpole_steps_per_s"] = yardstick.steps_per_s
-                row["fraction_of_cartpole"] = m.steps_per_s / yardstick.steps_per_s
-                row["cartpole_steps_per_cpu_s"] = yardstick.steps_per_cpu_s
-                row["fraction_of_cartpole_cpu"] = m.steps_per_cpu_s / yardstick.steps_per_cpu_s
-        row["note"] = "; ".join(errors)
-        print(f"  {env_id}: reference {h.fmt(row.get('reference_steps_per_s'))}, idsjax "
-              f"{h.fmt(row.get('idsjax_steps_per_s'))} steps/s, x{h.fmt(row.get('speedup'))}",
-              file=sys.stderr, flush=True)
-        rows.append(row)
+        for devices in args.devices:
+            for path in h.paths_of(args.path):
+                rows.append(measure_row(env_id, path, devices, reference, list(errors), yardsticks.get(devices), args))
 
-    devices = yardstick.devices if yardstick is not None else (rows[0].get("devices") if rows else "-")
-    print(f"\nbatch {args.batch} over {devices} device(s), {args.steps}-step scans; "
-          f"reference: one environment, {args.ref_seconds} s per id")
-    if yardstick is not None:
-        print(f"{YARDSTICK} (gymnax, same protocol): {yardstick.steps_per_s:,.0f} steps/s, "
-              f"{yardstick.steps_per_cpu_s:,.0f} steps per CPU-second (compile {yardstick.compile_s:.2f} s)")
+    for yardstick in yardsticks.values():
+        print(f"\n{YARDSTICK} (gymnax, same protocol, {yardstick.devices} device(s)): "
+              f"{yardstick.steps_per_s:,.0f} steps/s, {yardstick.steps_per_cpu_s:,.0f} steps per CPU-second "
+              f"(compile {yardstick.compile_s:.2f} s)")
+    print(f"\nbatch {args.batch}, {args.steps}-step scans; reference: one environment, {args.ref_seconds} s per id")
     columns = [
-        ("env_id", "env"), ("reference_steps_per_s", "reference steps/s"), ("idsjax_steps_per_s", "idsjax steps/s"),
+        ("env_id", "env"), ("path", "path"), ("devices", "devices"),
+        ("reference_steps_per_s", "reference steps/s"), ("idsjax_steps_per_s", "idsjax steps/s"),
         ("idsjax_steps_per_cpu_s", "idsjax steps/CPU-s"), ("speedup", "x reference"),
         ("speedup_cpu", "x reference (CPU)"),
         ("fraction_of_cartpole", "/ CartPole"), ("fraction_of_cartpole_cpu", "/ CartPole (CPU)"),
@@ -205,7 +220,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "batch", "devices", "reference_steps_per_s", "reference_steps", "reference_steps_per_cpu_s",
+    keys = ["env_id", "path", "batch", "devices", "reference_steps_per_s", "reference_steps",
+            "reference_steps_per_cpu_s",
             "idsjax_steps_per_s", "idsjax_best_steps_per_s", "idsjax_steps_per_cpu_s", "speedup", "speedup_cpu",
             "cartpole_steps_per_s", "fraction_of_cartpole",
             "cartpole_steps_per_cpu_s", "fraction_of_cartpole_cpu",
@@ -217,27 +233,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"\nwrote {csv_path}")
     if not args.no_plot:
         png = args.out / "vs_reference.png"
-        plot(rows, yardstick, args.batch, png)
+        plot(rows, yardsticks, args.batch, png)
         print(f"wrote {png}")
     return table
 
 
-def plot(rows: list[dict], yardstick, batch: int, path: Path) -> None:
+def plot(rows: list[dict], yardsticks: dict, batch: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    ids = [r["env_id"] for r in rows]
+    several = len({(r["path"], r.get("devices")) for r in rows}) > 1  # label each bar with its path and devices
+    ids = [f"{r['env_id']} ({r['path']}, {r.get('devices', '-')}d)" if several else r["env_id"] for r in rows]
     x = np.arange(len(ids))
     get = lambda key: np.array([r.get(key) or np.nan for r in rows], float)  # noqa: E731
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(ids) + 3), 8), sharex=True)
     top.bar(x - 0.2, get("reference_steps_per_s"), 0.4, label="reference (1 environment)", color="tab:gray")
     top.bar(x + 0.2, get("idsjax_steps_per_s"), 0.4, label=f"idsjax (batch {batch:,})", color="tab:blue")
-    if yardstick is not None:
+    for yardstick in yardsticks.values():
         top.axhline(yardstick.steps_per_s, color="black", ls="--", lw=1,
-                    label=f"gymnax {YARDSTICK} (batch {batch:,})")
+                    label=f"gymnax {YARDSTICK} (batch {batch:,}, {yardstick.devices} device(s))")
     top.set_yscale("log")
     top.set_ylabel("steps per second")
     top.legend(fontsize=8)
