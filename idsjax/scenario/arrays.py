@@ -272,3 +272,46 @@ def defense_mask(shape: ScenarioShape, arrays: ScenarioArrays) -> jax.Array:
     """bool[N · (A+1)]: defenses of servers and the data node, existing types and detection (type A)."""
     types = jnp.concatenate([arrays.type_mask, jnp.ones((1,), bool)])
     return (arrays.defendable[:, None] & types[None, :]).reshape(-1)
+
+
+def to_scenario_dict(arrays: ScenarioArrays, name: str = "generated") -> dict:
+    """One game's arrays (no batch axis) back as a scenario dict, e.g. to save a generated network as
+    YAML or to check it with `load_scenario`. Padding nodes are dropped; node ids are `n<index>`
+    (`data` and `start` for those roles); every node carries its own value ranges and layer.
+    """
+    arr = jax.tree.map(np.asarray, arrays)
+    real = np.flatnonzero(arr.node_mask)
+    codes = {v: k for k, v in ROLE_CODES.items()}
+    ids = {int(i): {DATA: "data", START: "start"}.get(int(arr.role[i]), f"n{int(i)}") for i in real}
+    nodes = []
+    for i in real:
+        node = {"id": ids[i], "role": codes[int(arr.role[i])], "position": [float(v) for v in arr.position[i]],
+                "layer": int(arr.layer[i])}
+        if arr.role[i] != START:
+            for field in ("attack", "defense", "detection", "vulnerability"):
+                low, high = (int(v) for v in getattr(arr, f"{field}_range")[i])
+                node[field] = {"min": low, "max": high}
+        if arr.vulnerable_fixed[i].any():
+            node["vulnerable"] = [int(t) for t in np.flatnonzero(arr.vulnerable_fixed[i])]
+        if arr.start_weight.sum() != 1 or arr.start_weight[arr.start_node] != 1:
+            node["start_weight"] = int(arr.start_weight[i])
+        nodes.append(node)
+    edges = [[ids[int(p)], ids[int(q)]] for p, q in zip(*np.nonzero(arr.reach))]
+    views = {v: k for k, v in VIEW_CODES.items()}
+    if views[int(arr.view)] == "local":
+        raise ValueError("to_scenario_dict does not write local views")
+    return {
+        "format": 1,
+        "name": name,
+        "attack_types": int(arr.num_attack_types),
+        "max_value": int(arr.max_value),
+        "nodes": nodes,
+        "edges": edges,
+        "vulnerabilities": {"per_layer": int(arr.vulnerable_per_layer), "per_node": int(arr.vulnerabilities_per_node),
+                            "data_always": bool(arr.vulnerable_always[arr.data_node])},
+        "randomize": bool(arr.randomize),
+        "rewards": REWARD_FAMILIES[int(arr.reward_family)],
+        "observation": {"view": views[int(arr.view)], "visibility_p": float(arr.visibility_p)},
+        "max_steps": int(arr.max_steps),
+        "detection_factor": float(arr.detection_factor),
+    }
