@@ -11,6 +11,7 @@ docs/scenarios.md.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from typing import Annotated, Any, Literal
 
@@ -282,7 +283,8 @@ def _check(s: Scenario) -> None:
 
 
 def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None = None) -> Scenario:
-    """A checked `Scenario` from a YAML file path, a dict (e.g. parsed JSON) or a `Scenario`.
+    """A checked `Scenario` from a YAML file path, a dict (e.g. parsed JSON), a dataclass instance whose
+    fields are the scenario's (`dataclasses.asdict`) or a `Scenario`.
 
     Raises `ScenarioError` with one sentence naming the source, the field and what was expected.
     """
@@ -290,6 +292,8 @@ def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None =
         data, source = obj.model_dump(), source or obj.source
     elif isinstance(obj, dict):
         data, source = obj, source or "<dict>"
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        data, source = dataclasses.asdict(obj), source or f"<{type(obj).__name__}>"
     elif isinstance(obj, str | os.PathLike):
         source = source or os.fspath(obj)
         try:
