@@ -202,3 +202,23 @@ def test_derivatives_are_the_per_game_steps():
 
     x = jnp.asarray(params.reference_defense_score, jnp.float32)
     assert equal(jax.jit(jax.grad(total(env.step)))(x), jax.jit(jax.grad(total(ref)))(x))
+
+
+def test_callers_take_the_batched_path():
+    """The rollout (evaluation, trajectories, rendering) and the trainers' `step_envs` step their
+    games with `vmap(env.step)`, so its batching rule serves them: the reset rounds' loop is in
+    their programs."""
+    from baselines.env_steps import reset_envs, step_envs
+    from idsjax.rollout import rollout
+
+    env, params = idsjax.make("idsgame-random_defense-v3")
+    n = 8
+
+    def policy(key, obs, state):
+        return sample_actions(env.action_space(params), key, n)
+
+    key = jax.random.PRNGKey(0)
+    played = jax.make_jaxpr(lambda k: rollout(env, params, policy, k, n, num_steps=2))(key)
+    carry = reset_envs(env, params, key, n)
+    trained = jax.make_jaxpr(lambda c, k: step_envs(env, params, c, policy(k, None, None), k))(carry, key)
+    assert "while" in str(played) and "while" in str(trained)
