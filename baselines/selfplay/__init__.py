@@ -47,7 +47,9 @@ loop), `best_response`, `evaluation` (every evaluation game through `idsjax.roll
 (payoff matrix files) and `run` (the host side: `main`).
 """
 
-from baselines.selfplay.best_response import FrozenOpponentEnv, FrozenParams, best_response_steps, make_best_response
+from baselines.selfplay.best_response import (
+    FrozenOpponentEnv, FrozenParams, best_response_steps, bot_opponent, make_best_response, network_opponent,
+)
 from baselines.selfplay.config import (
     ALGO, ENV_DEFAULTS, HYPERPARAMETERS, MODES, OPPONENT_BOTS, POLICIES, SIDES, check_env_id, parse_config,
     split_envs, validate,
@@ -61,14 +63,14 @@ from baselines.selfplay.policies import (
     Autoregressive, AutoregressiveActorCritic, Policy, dist_probs, make_policy, masks, side_policies,
 )
 from baselines.selfplay.report import write_payoff
-from baselines.selfplay.run import main
+from baselines.selfplay.run import main, train_best_response
 from baselines.selfplay.trainer import Runner, make_train, side_policy
 
 __all__ = [
     "ALGO", "ENV_DEFAULTS", "HYPERPARAMETERS", "MODES", "OPPONENT_BOTS", "POLICIES", "SIDES", "Autoregressive",
     "AutoregressiveActorCritic", "FrozenOpponentEnv", "FrozenParams", "League", "Policy", "Pool", "Runner",
-    "best_response_steps", "make_best_response", "bot_actor", "check_env_id", "dist_probs", "draw_opponents", "main", "make_evaluate",
+    "best_response_steps", "bot_opponent", "make_best_response", "network_opponent", "bot_actor", "check_env_id", "dist_probs", "draw_opponents", "main", "make_evaluate",
     "make_policy", "make_train", "masks", "mixed_actor", "parse_config", "pfsp_weights", "play", "policy_actor",
     "pool_get", "pool_init", "pool_insert", "pool_sample", "quality_weights", "sampling_probs", "side_policies",
-    "side_policy", "solve_zero_sum", "split_envs", "validate", "with_probs", "write_payoff",
+    "side_policy", "solve_zero_sum", "split_envs", "train_best_response", "validate", "with_probs", "write_payoff",
 ]

@@ -22,14 +22,48 @@ class FrozenParams:
     opponent: Any
 
 
+# A frozen opponent as one game's actor: `(key, obs, state, opponent_params, env_params) -> id`.
+# Its parameters ride in the env params (`FrozenParams.opponent`), so per-seed opponents vmap.
+OpponentAct = Callable[[jax.Array, jax.Array, Any, Any, Any], jax.Array]
+
+
+def network_opponent(env, side: str, policy: Policy, masked: bool) -> OpponentAct:
+    """A frozen self-play network playing `side` (the opponent of the best response): it samples its
+    policy on its own observation, masked as it was trained."""
+
+    def act(key, obs, state, opponent_params, env_params):
+        mask = None
+        if masked:
+            mask = (env.defense_mask if side == "defender" else env.attack_mask)(state, env_params)[None]
+        d, _ = policy.dist(opponent_params, obs[None], mask)
+        return d.sample(seed=key)[0]
+
+    return act
+
+
+def bot_opponent(env, name: str) -> OpponentAct:
+    """A scripted bot of `idsjax.bots` as the frozen opponent (it reads the state, as in the game);
+    its "parameters" are a placeholder, one per seed."""
+    from idsjax.bots import BOTS
+
+    bot = BOTS[name]
+
+    def act(key, obs, state, opponent_params, env_params):
+        del obs, opponent_params
+        return bot(key, state, env.config, env_params)
+
+    return act
+
+
 class FrozenOpponentEnv:
     """A single-agent view of a two-agent id: the learner plays `side`, the other side is a frozen
-    policy whose parameters live in the env params (so per-seed opponents vmap). It has what
-    `baselines.evaluation` and `baselines.ppo` use of an environment: reset, step (auto-reset, info with
-    `final_observation`, `hacked`, both rewards), `legal_action_mask`, `action_space`, `default_params`."""
+    opponent (`network_opponent` or `bot_opponent`) whose parameters live in the env params (so
+    per-seed opponents vmap). It has what `baselines.evaluation` and `baselines.ppo` use of an
+    environment: reset, step (auto-reset, info with `final_observation`, `hacked`, both rewards),
+    `legal_action_mask`, `action_space`, `default_params`."""
 
-    def __init__(self, env, side: str, policy: Policy, masked: bool):
-        self.env, self.side, self.policy, self.masked = env, side, policy, masked
+    def __init__(self, env, side: str, opponent: OpponentAct):
+        self.env, self.side, self.opponent = env, side, opponent
         self.other = "defender" if side == "attacker" else "attacker"
 
     @property
@@ -51,12 +85,8 @@ class FrozenOpponentEnv:
     def step(self, key, state, action, params: FrozenParams):
         k_opp, k_env = jax.random.split(key)
         obs = self.env.get_obs(state, params.inner)[self.other]
-        mask = None
-        if self.masked:
-            mask = (self.env.defense_mask if self.other == "defender" else self.env.attack_mask)(state, params.inner)[None]
-        d, _ = self.policy.dist(params.opponent, obs[None], mask)
-        other = d.sample(seed=k_opp)[0]
-        joint = {self.side: jnp.asarray(action, jnp.int32), self.other: other.astype(jnp.int32)}
+        other = self.opponent(k_opp, obs, state, params.opponent, params.inner)
+        joint = {self.side: jnp.asarray(action, jnp.int32), self.other: jnp.asarray(other, jnp.int32)}
         obs, state, reward, term, trunc, info = self.env.step(k_env, state, joint, params.inner)
         info = {**info, "final_observation": info["final_observation"][self.side]}
         return obs[self.side], state, reward[self.side], term, trunc, info
@@ -80,15 +110,18 @@ class BestResponse(NamedTuple):
     steps_per_update: int
 
 
-def make_best_response(config: dict, env, env_params, pols, side: str) -> BestResponse:
+def make_best_response(config: dict, env, env_params, pols, side: str, opponent: OpponentAct | None = None) -> BestResponse:
     """A fresh PPO `side` (baselines.ppo's trainer) trained against the other side's frozen policy
-    for `best_response_steps(config)` steps, then evaluated greedily and sampled on
+    (`opponent`; by default the self-play network `pols[other]`, whose parameters are passed to the
+    programs) for `best_response_steps(config)` steps, then evaluated greedily and sampled on
     `br_eval_episodes` games each."""
     from baselines.host_loop import make_chunk
 
     other = "defender" if side == "attacker" else "attacker"
     masked = config["mask_illegal"]
-    wenv = FrozenOpponentEnv(env, side, pols[other], masked)
+    if opponent is None:
+        opponent = network_opponent(env, other, pols[other], masked)
+    wenv = FrozenOpponentEnv(env, side, opponent)
     br_config = {**config, "total_timesteps": best_response_steps(config), "chunks": 20}
 
     def trainer(opp, greedy=False):

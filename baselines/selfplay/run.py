@@ -115,13 +115,18 @@ def phase_bar(config: dict, name: str, total: int, unit: str):
                 dynamic_ncols=True, desc=name)
 
 
-def train_best_response(config, env, env_params, pols, side: str, opponent, eval_keys) -> dict:
-    """Train each seed's best-responding `side` against that seed's frozen final opponent (chunks on
-    the host: its own progress bar), then evaluate it greedily and sampled. Per-seed summaries."""
-    br = make_best_response(config, env, env_params, pols, side)
+def train_best_response(config, env, env_params, pols, side: str, opponent, eval_keys, opponent_act=None,
+                        opponent_name: str = "final") -> dict:
+    """Train each seed's best-responding `side` against that seed's frozen opponent (chunks on the
+    host: its own progress bar), then evaluate it greedily and sampled. Per-seed summaries.
+
+    `opponent` holds the frozen policy's parameters per seed (leading axis: seeds); `opponent_act`
+    (`best_response.network_opponent` by default, or `bot_opponent` with placeholder parameters) is
+    how it plays. The calibration tests train against bots through this same function."""
+    br = make_best_response(config, env, env_params, pols, side, opponent_act)
     num_seeds = config["num_seeds"]
     other = "defender" if side == "attacker" else "attacker"
-    bar = phase_bar(config, f"best-response {side} vs the final {other}",
+    bar = phase_bar(config, f"best-response {side} vs the {opponent_name} {other}",
                     br.num_updates * br.steps_per_update * num_seeds, "step")
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1 if side == "attacker" else 2))(eval_keys)
     runner = br.init(keys, opponent)
@@ -148,7 +153,9 @@ def exploitability(config: dict, ev: dict) -> dict:
     the responder's side and each pool member of that side. `defender_exploitability` is the best
     responder's hack probability against the final defender; `attacker_exploitability` is one minus
     the lowest hack probability a responding defender holds the final attacker to. Per responder:
-    the mean over seeds and its standard error (binomial, from the games)."""
+    the mean over seeds and its standard error (binomial, from the games). `value` is the best
+    responder's mean over seeds; `per_seed` is each seed's own best responder (`per_seed_by`) with
+    its SE, the figure paired comparisons over seeds use (its mean is at least `value`)."""
     n_pay = config["payoff_episodes"]
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     num_seeds = payoff.shape[0]
@@ -173,6 +180,16 @@ def exploitability(config: dict, ev: dict) -> dict:
         table = {name: {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / num_seeds)}
                  for name, (p, n) in candidates.items()}
         best = max(table, key=lambda k: table[k]["value"])
-        out[f"{assessed}_exploitability"] = {"value": table[best]["value"], "se": table[best]["se"], "by": best,
-                                              "responders": table}
+        # per seed: the best responder against that seed's policy (what paired comparisons over seeds use)
+        names = list(candidates)
+        per_seed = np.stack([np.broadcast_to(candidates[k][0], (num_seeds,)) for k in names])  # [responders, seeds]
+        n_seed = np.stack([np.broadcast_to(candidates[k][1], (num_seeds,)) for k in names])
+        top = per_seed.argmax(axis=0)
+        seeds = np.arange(num_seeds)
+        out[f"{assessed}_exploitability"] = {
+            "value": table[best]["value"], "se": table[best]["se"], "by": best, "responders": table,
+            "per_seed": [fmt(x) for x in per_seed[top, seeds]],
+            "per_seed_se": [fmt(x) for x in _se(per_seed[top, seeds], n_seed[top, seeds])],
+            "per_seed_by": [names[i] for i in top],
+        }
     return out
