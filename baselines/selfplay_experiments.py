@@ -9,6 +9,9 @@ seeds) and writes `<out>/selfplay_experiments.csv` (one row per env, mode and se
     python -m baselines.selfplay_experiments                                  # v19, v20, v7; 3 seeds
     python -m baselines.selfplay_experiments --envs idsgame-v19 --seeds 2 --total-timesteps 50000
 
+The paired comparison with statistics between modes (issue 11 item 6) is `baselines.league_comparison`,
+which writes `baselines/SELFPLAY.md`'s results section; this script is the quick table.
+
 Compiled programs go to the persistent JAX cache (`.jax_cache/`), so the evaluation program, which
 does not depend on the mode, is compiled once per environment.
 """
@@ -49,7 +52,8 @@ def parse(argv):
     p.add_argument("--modes", nargs="+", default=list(selfplay.MODES), choices=selfplay.MODES)
     p.add_argument("--seeds", type=int, default=3, help="seeds per environment and mode (trained together)")
     p.add_argument("--total-timesteps", type=int, default=100_000)
-    p.add_argument("--br-timesteps", type=int, default=30_000)
+    p.add_argument("--br-timesteps", type=int, default=-1,
+                   help="best-response steps: -1 as many as the policies (shorter is refused by selfplay)")
     p.add_argument("--eval-episodes", type=int, default=500)
     p.add_argument("--payoff-episodes", type=int, default=50)
     p.add_argument("--policy", default="flat", choices=selfplay.POLICIES)

@@ -234,6 +234,8 @@ def test_best_response_path_and_exploitability_is_the_max_over_responders(tmp_pa
         assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
         assert result[name] == max(r["value"] for r in responders.values())
         assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
+        # one seed: its own best responder is the best mean
+        assert report[name]["per_seed"] == [result[name]] and report[name]["per_seed_by"][0] in responders
     br = report["defender_exploitability"]["responders"]["best_response:sampled"]
     assert br["se"] <= 0.5 / np.sqrt(2000) + 1e-4  # 2,000 games
 
@@ -243,3 +245,103 @@ def test_best_response_shorter_than_the_policy_is_refused(tmp_path, capsys):
         selfplay.main([*TINY[:-3], "--br-timesteps", "100", "--output-dir", str(tmp_path)])
     assert e.value.code == 2
     assert "at least as long as the policy it attacks" in capsys.readouterr().err
+
+
+# --- the league comparison (baselines.league_comparison) ---------------------------------------------
+
+
+def test_sign_flip_p_exact_values():
+    from baselines.league_comparison import sign_flip_p
+
+    # all five differences positive: only the observed pattern and its mirror are as extreme, 2 / 32
+    assert sign_flip_p([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]) == pytest.approx(2 / 32)
+    # d = (2, 1, -1), |sum| = 2: of the 8 sign patterns, sums (4, 2, 2, 0, 0, -2, -2, -4) -> 6 reach 2
+    assert sign_flip_p([2, 1, -1], [0, 0, 0]) == pytest.approx(6 / 8)
+    assert sign_flip_p([0.3, 0.5], [0.4, 0.4]) == 1.0  # mean difference 0: every pattern is as extreme
+    assert sign_flip_p([0.7] * 6, [0.5] * 6) == pytest.approx(2 / 64)  # six seeds can reach p < 0.05
+    # beyond the exact limit the Monte Carlo p-value agrees with the exact one
+    d = [0.3, -0.1, 0.2, 0.25, 0.05, 0.15, -0.05, 0.1]
+    exact = sign_flip_p(d, [0] * 8)
+    assert sign_flip_p(d, [0] * 8, max_exact=1, resamples=200_000) == pytest.approx(exact, abs=0.005)
+
+
+def test_paired_bootstrap_ci_exact_values():
+    from baselines.league_comparison import paired_bootstrap_ci
+
+    # constant difference: every resample has the same mean
+    assert paired_bootstrap_ci([0.5, 0.6, 0.7], [0.4, 0.5, 0.6]) == pytest.approx((0.1, 0.1, 0.1))
+    # d = (0, 1): resample means 0, 1/2, 1 with probabilities 1/4, 1/2, 1/4 -> the 95% CI is [0, 1];
+    # and the 50% CI (quantiles 0.25 and 0.75: the smallest means whose CDF reaches them) is [0, 1/2]
+    assert paired_bootstrap_ci([0, 1], [0, 0]) == (0.5, 0.0, 1.0)
+    assert paired_bootstrap_ci([0, 1], [0, 0], alpha=0.5) == (0.5, 0.0, 0.5)
+    assert paired_bootstrap_ci([0, 1], [0, 0], alpha=0.6) == (0.5, 0.5, 0.5)
+    # d = (0, 0, 1): resample mean k/3 with k ~ Binomial(3, 1/3): P(0) = 8/27 > 0.025 and P(1) = 1/27 > 0.025
+    assert paired_bootstrap_ci([0, 0, 1], [0, 0, 0]) == pytest.approx((1 / 3, 0.0, 1.0))
+    # with P(k = 3) = 1/27 < 0.05 the 90% CI stops at 2/3
+    assert paired_bootstrap_ci([0, 0, 1], [0, 0, 0], alpha=0.1)[2] == pytest.approx(2 / 3)
+    # Monte Carlo resampling (beyond the exact limit) agrees with the enumeration
+    a, b = [0.9, 0.7, 0.8, 0.75, 0.6], [0.6, 0.65, 0.7, 0.8, 0.5]
+    exact = paired_bootstrap_ci(a, b)
+    mc = paired_bootstrap_ci(a, b, max_exact=1)
+    assert mc == pytest.approx(exact, abs=0.011)
+
+
+def test_holm():
+    from baselines.league_comparison import holm
+
+    # sorted 0.01, 0.02, 0.04 x (3, 2, 1) = 0.03, 0.04, 0.04 (monotone), in the input order
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+
+
+def test_league_comparison_command_tiny(tmp_path, capsys):
+    """Two modes on a tiny budget: per-seed rows, paired statistics, the report with what ran and the
+    rewritten SELFPLAY-like file (the text before the heading kept), the payoff figure; a second call
+    reuses the finished runs."""
+    from baselines import league_comparison as lc
+
+    md = tmp_path / "SELFPLAY.md"
+    md.write_text("# Self-play\n\nkept text\n\n### League modes compared\n\nold results\n")
+    argv = ["--envs", "idsgame-v19", "--modes", "naive", "pool", "--seeds", "2", "--total-timesteps", "512",
+            "--eval-episodes", "16", "--payoff-episodes", "2", "--br-eval-episodes", "16", "--no-progress",
+            "--output-dir", str(tmp_path / "out"), "--selfplay-md", str(md), "--publish", str(tmp_path / "pub"),
+            "--extra", "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --hidden 16 --layers 1 "
+                       "--pool-size 3 --snapshot-every 2 --chunks 2"]
+    got = lc.main(argv)
+    assert [s["done"] for s in got["status"]] == [True, True]
+    assert len(got["rows"]) == 4 and {r["seed"] for r in got["rows"]} == {0, 1}
+    for r in got["rows"]:
+        assert r["env_steps"] == r["br_timesteps"] == 512
+        assert 0 <= r["defender_exploitability"] <= 1 and r["defender_exploitability_by"]
+        # the exploitability is the max over responders, so at least the sampled best response's
+        assert r["defender_exploitability"] >= r["br_attacker_hack_p"]
+        assert r["attacker_exploitability"] >= 1 - r["att_vs_br_defender_hack_p"]
+    assert {(s["figure"], s["seeds"]) for s in got["stats"]} == {(f, 2) for f in lc.COMPARED}
+    text = md.read_text()
+    assert text.startswith("# Self-play\n\nkept text\n\n### League modes compared") and "old results" not in text
+    assert "2 of the 2 planned" in text and "python -m baselines.league_comparison" in text
+    assert (tmp_path / "out" / "figures" / "payoff_idsgame-v19.png").is_file()
+    for name in ("league_comparison.csv", "league_comparison_stats.csv", "league_comparison.md",
+                 "figures/payoff_idsgame-v19.png"):
+        assert (tmp_path / "pub" / name).is_file(), name
+    assert "pub/figures/payoff_idsgame-v19.png" in text  # the report cites the published copies
+    with open(tmp_path / "out" / "league_comparison.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    capsys.readouterr()
+    again = lc.main(argv)
+    assert "done before, reused" in capsys.readouterr().err
+    assert again["rows"] == got["rows"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "1"], "at least 2"),
+    (["--modes", "pool"], "at least two modes"),
+    (["--envs", "idsgame-v99"], "unknown id"),
+    (["--total-timesteps", "0"], "at least 1"),
+])
+def test_league_comparison_bad_arguments_exit_2(argv, message, capsys):
+    from baselines import league_comparison as lc
+
+    with pytest.raises(SystemExit) as e:
+        lc.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
