@@ -138,13 +138,34 @@ def test_two_devices_learn_what_one_device_learns(tmp_path):
     assert abs(one["eval_hack_probability"] - two["eval_hack_probability"]) <= 4 * se + 0.02
 
 
-@pytest.mark.parametrize("args, sentence", [
-    (["baselines.ppo", "--devices", "3"], "--devices must be between 1 and 2 (the devices JAX sees), got 3"),
-    (["baselines.ppo", "--devices", "2", "--num-envs", "33"], "--num-envs 33 must be divisible by the 2 devices"),
-    (["baselines.tabular_q", "--devices", "2"], "--devices 2: tabular_q trains on one device only"),
-    (["baselines.selfplay", "--devices", "2"], "--devices 2: self-play trains on one device"),
-])
-def test_devices_usage_errors(tmp_path, args, sentence):
-    done = train_command(args + ["--total-timesteps", "2048", "--no-progress", "--output-dir", str(tmp_path / "run")])
+def test_tabular_q_refuses_devices(tmp_path):
+    done = train_command(["baselines.tabular_q", "--devices", "2", "--total-timesteps", "2048", "--no-progress",
+                          "--output-dir", str(tmp_path / "run")])
     assert done.returncode == 2, done.stderr[-2000:]
-    assert sentence in done.stderr
+    assert "--devices 2: tabular_q trains on one device only" in done.stderr
+
+
+@pytest.mark.parametrize("module, args, sentence", [
+    ("ppo", ["--devices", "2"], "--devices must be between 1 and 1 (the devices JAX sees), got 2"),
+    ("selfplay", ["--devices", "2"], "--devices 2: self-play trains on one device"),
+])
+def test_devices_usage_errors(tmp_path, capsys, module, args, sentence):
+    """In this process JAX sees one CPU device."""
+    import importlib
+
+    main = importlib.import_module(f"baselines.{module}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main(args + ["--total-timesteps", "2048", "--no-progress", "--output-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert sentence in capsys.readouterr().err
+
+
+def test_split_of_the_configuration():
+    from baselines import distributed
+    from baselines.errors import UsageError
+
+    config = {"num_envs": 16, "total_timesteps": 1000, "batch_size": 128, "buffer_size": 50_001, "learning_starts": 3}
+    assert distributed.local_config(config, 2) == {"num_envs": 8, "total_timesteps": 500.0, "batch_size": 64,
+                                                   "buffer_size": 25_001, "learning_starts": 2}
+    with pytest.raises(UsageError, match="--num-envs 16 must be divisible by the 3 devices"):
+        distributed.local_config(config, 3)
