@@ -10,7 +10,6 @@ import shutil
 
 import idsjax
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from probe_envs import ProbeEnv
