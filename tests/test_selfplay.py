@@ -216,30 +216,6 @@ def test_resume_without_checkpoint_exits_2(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
-def test_best_response_path_and_exploitability_is_the_max_over_responders(tmp_path, capsys):
-    """The best-response path on a tiny budget: trained as long as the policies it attacks, evaluated
-    greedy and sampled on 2,000 games each, and each reported exploitability is the largest of every
-    responder's (best response, scripted bots, pool members), with its standard error."""
-    out = tmp_path / "br"
-    result = selfplay.main([*TINY[:-3], "--br-timesteps", "-1", "--no-progress", "--mode", "pool",
-                            "--output-dir", str(out)])
-    err = capsys.readouterr().err
-    assert "evaluation: best-response attacker vs the final defender" in err
-    assert result["br_timesteps"] == result["env_steps"] == 512
-    report = json.loads((out / "eval.json").read_text())["exploitability"]
-    for side in ("defender", "attacker"):
-        name = f"{side}_exploitability"
-        responders = report[name]["responders"]
-        assert {"best_response:greedy", "best_response:sampled"} <= set(responders)
-        assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
-        assert result[name] == max(r["value"] for r in responders.values())
-        assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
-        # one seed: its own best responder is the best mean
-        assert report[name]["per_seed"] == [result[name]] and report[name]["per_seed_by"][0] in responders
-    br = report["defender_exploitability"]["responders"]["best_response:sampled"]
-    assert br["se"] <= 0.5 / np.sqrt(2000) + 1e-4  # 2,000 games
-
-
 def test_best_response_shorter_than_the_policy_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         selfplay.main([*TINY[:-3], "--br-timesteps", "100", "--output-dir", str(tmp_path)])
@@ -294,21 +270,48 @@ def test_holm():
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
 
 
-def test_league_comparison_command_tiny(tmp_path, capsys):
-    """Two modes on a tiny budget: per-seed rows, paired statistics, the report with what ran and the
-    rewritten SELFPLAY-like file (the text before the heading kept), the payoff figure; a second call
+def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, capsys):
+    """Two modes on a tiny budget (2 seeds), which also runs self-play's best-response path (one test, so
+    the suite compiles it once): best responses trained as long as the policies they attack, evaluated
+    greedy and sampled on 2,000 games each, each reported exploitability the largest of every
+    responder's (best response, scripted bots, pool members) with its standard error; then the
+    command's per-seed rows, paired statistics, the report with what ran, the rewritten SELFPLAY-like
+    file (the text before the heading kept), the payoff figure, the published copies; a second call
     reuses the finished runs."""
     from baselines import league_comparison as lc
 
     md = tmp_path / "SELFPLAY.md"
     md.write_text("# Self-play\n\nkept text\n\n### League modes compared\n\nold results\n")
     argv = ["--envs", "idsgame-v19", "--modes", "naive", "pool", "--seeds", "2", "--total-timesteps", "512",
-            "--eval-episodes", "16", "--payoff-episodes", "2", "--br-eval-episodes", "16", "--no-progress",
+            "--eval-episodes", "16", "--payoff-episodes", "2", "--br-eval-episodes", "2000", "--no-progress",
             "--output-dir", str(tmp_path / "out"), "--selfplay-md", str(md), "--publish", str(tmp_path / "pub"),
             "--extra", "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --hidden 16 --layers 1 "
                        "--pool-size 3 --snapshot-every 2 --chunks 2"]
     got = lc.main(argv)
+    err = capsys.readouterr().err
+    assert "evaluation: best-response attacker vs the final defender" in err
     assert [s["done"] for s in got["status"]] == [True, True]
+    # the best-response path, on the pool run
+    saved = json.loads((tmp_path / "out" / "idsgame-v19" / "pool" / "eval.json").read_text())
+    result, report, per_seed = saved["result"], saved["exploitability"], saved["per_seed"]
+    assert result["br_timesteps"] == result["env_steps"] == 512
+    for side, responder in (("defender", "attacker"), ("attacker", "defender")):
+        name = f"{side}_exploitability"
+        responders = report[name]["responders"]
+        assert {"best_response:greedy", "best_response:sampled"} <= set(responders)
+        assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
+        assert result[name] == max(r["value"] for r in responders.values())
+        assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
+        for how in ("greedy", "sampled"):
+            assert per_seed[f"br_{responder}_{how}"]["episodes"] == [2000, 2000]
+        # per seed: that seed's best responder, at least its own best response and at least the best mean
+        assert all(by in responders for by in report[name]["per_seed_by"])
+        br_seed = np.asarray(per_seed[f"br_{responder}_sampled"]["hack_probability"])
+        br_seed = br_seed if side == "defender" else 1 - br_seed
+        assert (np.asarray(report[name]["per_seed"]) >= br_seed - 1e-4).all()
+        assert np.mean(report[name]["per_seed"]) >= result[name] - 1e-4
+    br = report["defender_exploitability"]["responders"]["best_response:sampled"]
+    assert br["se"] <= 0.5 / np.sqrt(2000) + 1e-4  # 2,000 games per seed
     assert len(got["rows"]) == 4 and {r["seed"] for r in got["rows"]} == {0, 1}
     for r in got["rows"]:
         assert r["env_steps"] == r["br_timesteps"] == 512
