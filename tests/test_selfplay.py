@@ -334,6 +334,12 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     again = lc.main(argv)
     assert "done before, reused" in capsys.readouterr().err
     assert again["rows"] == got["rows"]
+    # --report-only trains nothing: a planned mode that never ran is reported as not run
+    at = argv.index("pool") + 1
+    partial = lc.main([*argv[:at], "psro", *argv[at:], "--report-only"])
+    assert [s["done"] for s in partial["status"]] == [True, True, False] and partial["rows"] == got["rows"]
+    text = md.read_text()
+    assert "2 of the 3 planned" in text and "Not run: idsgame-v19 psro" in text and "--report-only" not in text
 
 
 @pytest.mark.parametrize("argv, message", [
