@@ -354,3 +354,11 @@ def test_league_comparison_bad_arguments_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         lc.main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_payoff_colour_scale_fits_the_data():
+    from baselines.selfplay.report import colour_range
+
+    assert colour_range([[0.02, np.nan], [0.15, 0.1]]) == pytest.approx((0.02, 0.15))
+    assert colour_range([0.4, 0.4]) == pytest.approx((0.35, 0.45))  # constant: a window around it
+    assert colour_range([np.nan]) == (0.0, 1.0)
