@@ -42,15 +42,17 @@ def step_reference(env, key, state, action, params):
 
 # Every version whose reset draws, a bot on each side (the bots' draws share the step's key), and
 # fixed-layout versions of each size, whose resets are a constant (v13, v11: the select reset).
-IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 15, 16, 17, 18, 19, 20, 21)] + [
+IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 18, 19, 21)] + [
     env_id(19, Mode.MINIMAL_DEFENSE),
     env_id(19, Mode.MAXIMAL_ATTACK),
     env_id(0, Mode.TWO_AGENT),
     env_id(13, Mode.TWO_AGENT),
     env_id(11, Mode.MINIMAL_DEFENSE),
     env_id(3, Mode.RANDOM_DEFENSE),
-    env_id(5, Mode.TWO_AGENT),
     env_id(7, Mode.RANDOM_ATTACK),
+] + [  # the other randomised versions and a connected-layers one: the same code paths, in `-m slow`
+    pytest.param(eid, marks=pytest.mark.slow)
+    for eid in [env_id(v, Mode.TWO_AGENT) for v in (15, 16, 17, 20)] + [env_id(5, Mode.TWO_AGENT)]
 ]
 BATCH, STEPS = 256, 30
 HORIZON = 12  # every game not ended by its 12th transition is truncated: truncations within the run
