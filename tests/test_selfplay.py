@@ -263,7 +263,11 @@ def test_paired_bootstrap_ci_exact_values():
 
 
 def test_holm():
-    from baselines.league_comparison import holm
+    from baselines.league_comparison import holm, holm_floor
+
+    # 4 modes, 6 pairs: 6 seeds reach at best 6 * 2/64 = 0.1875, 8 seeds 6 * 2/256 = 0.047
+    assert "no difference can pass" in holm_floor(6, 4) and "at least 8 seeds" in holm_floor(6, 4)
+    assert "0.0469" in holm_floor(8, 4) and "no difference" not in holm_floor(8, 4)
 
     # sorted 0.01, 0.02, 0.04 x (3, 2, 1) = 0.03, 0.04, 0.04 (monotone), in the input order
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
