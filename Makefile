@@ -44,6 +44,7 @@ test-all: install reference
 # `ruff format --check .` joins this once the tree has been formatted.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The browser game in headless Chromium: Debian's chromium and its chromedriver (selenium uses that one).
 test-browser: install

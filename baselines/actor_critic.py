@@ -81,8 +81,12 @@ def make_train(config: dict, env, env_params) -> Trainer:
         last_value = jax.lax.stop_gradient(last_value)
 
         advantage, returns = policy_gradient.gae(
-            steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), values, last_value,
-            config["gamma"], config["gae_lambda"],
+            steps.reward * config["reward_scale"],
+            steps.done.astype(jnp.float32),
+            values,
+            last_value,
+            config["gamma"],
+            config["gae_lambda"],
         )
         chex.assert_shape(advantage, (n_steps, n_envs))
         target = flat(returns)

@@ -97,7 +97,7 @@ def solve(env_id: str, env_seed: int, horizon: int) -> dict:
     de = np.stack([np.stack([d for d, _ in seq]) for _, seq in sequences])  # [S, H, N, A]
     det = np.stack([np.stack([d for _, d in seq]) for _, seq in sequences])  # [S, H, N]
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def value(t: int, position: int, attack: tuple, alive: tuple) -> tuple[float, float]:
         """(lower, upper) probability mass of a hack from step `t` on; `alive`: ((sequence, mass), ...)."""
         att = np.asarray(attack).reshape(defense0.shape)
@@ -179,9 +179,14 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(prog="python -m baselines.ceiling", description=__doc__.splitlines()[0])
     p.add_argument("--env", default="idsgame-minimal_defense-v7")
     p.add_argument("--env-seed", type=int, default=0)
-    p.add_argument("--horizon", type=int, nargs="+", default=[4, 5],
-                   help="steps searched; the bounds tighten as it grows, and the search time with it "
-                        "(v7: 1 s at 4, 10 s at 5, 2 min at 7)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        nargs="+",
+        default=[4, 5],
+        help="steps searched; the bounds tighten as it grows, and the search time with it "
+        "(v7: 1 s at 4, 10 s at 5, 2 min at 7)",
+    )
     args = p.parse_args(argv)
     if args.env not in idsjax.registered_envs():
         p.error(f"unknown id {args.env!r}")

@@ -15,7 +15,8 @@ import importlib
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -119,8 +120,11 @@ def restore_checkpoint(output_dir: str, abstract_runner) -> tuple[Any, int, floa
                 bad.append(step)
                 continue
             if bad:
-                print(f"warning: the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt; using the previous "
-                      f"intact one (update {step})", file=sys.stderr)
+                print(
+                    f"warning: the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt; using the previous "
+                    f"intact one (update {step})",
+                    file=sys.stderr,
+                )
             return state["runner"], int(state["update"]), float(state["wall_time"])
     finally:
         mngr.close()
@@ -194,8 +198,10 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
     if env.config.version != trained_env.config.version or (
         _side_ids(env.config, side) != _side_ids(trained_env.config, side)
     ):
-        raise refuse(f"it was trained on {config['env']!r} (version {trained_env.config.version}), not on a version "
-                     f"{env.config.version} id like {env.name!r}")
+        raise refuse(
+            f"it was trained on {config['env']!r} (version {trained_env.config.version}), not on a version "
+            f"{env.config.version} id like {env.name!r}"
+        )
     num_seeds = int(config.get("num_seeds", 1))
     if not 0 <= seed_index < num_seeds:
         raise refuse(f"seed_index {seed_index} is outside the run's {num_seeds} seeds")
@@ -204,16 +210,21 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
     # A run saved before a hyperparameter existed was trained with what is now its default.
     from baselines.cli import COMMON_DEFAULTS
 
-    defaults = {**COMMON_DEFAULTS, **getattr(module, "ENV_DEFAULTS", {}),
-                **{name: spec[0] for name, spec in module.HYPERPARAMETERS.items()}}
+    defaults = {
+        **COMMON_DEFAULTS,
+        **getattr(module, "ENV_DEFAULTS", {}),
+        **{name: spec[0] for name, spec in module.HYPERPARAMETERS.items()},
+    }
     config = {**defaults, **config}
     try:
         trainer = module.make_train(config, trained_env, trained_params)
         seeds = jax.random.split(jax.random.PRNGKey(0), num_seeds)
         abstract = jax.eval_shape(jax.vmap(trainer.init), seeds)
     except Exception as err:  # noqa: BLE001 — a configuration this version of the trainer cannot build
-        raise refuse(f"its configuration does not build a {run_algo} trainer of this version of baselines "
-                     f"({type(err).__name__}: {err}); {FIX}") from None
+        raise refuse(
+            f"its configuration does not build a {run_algo} trainer of this version of baselines "
+            f"({type(err).__name__}: {err}); {FIX}"
+        ) from None
     try:
         runner, _, _ = restore_checkpoint(output_dir, abstract)
     except UsageError as err:
@@ -227,8 +238,9 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
     return config, side, act, probs
 
 
-def load_policy(output_dir: str, env, env_params, side: str | None = None, algo: str | None = None,
-                seed_index: int = 0) -> Callable:
+def load_policy(
+    output_dir: str, env, env_params, side: str | None = None, algo: str | None = None, seed_index: int = 0
+) -> Callable:
     """The trained policy of a run as `(key, obs, state) -> action id` for one game of `env` (any id of
     the version it was trained on; `obs` is that side's own view), e.g. for `idsjax.play --opponent
     checkpoint:PATH` or `idsjax.render`'s GIFs. Jittable.

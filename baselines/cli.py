@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import idsjax
 from baselines.errors import UsageError
@@ -35,8 +36,16 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 # Options that only change what the host does around the compiled programs (where it writes, what it
 # shows, when it stops); everything else is the run's configuration, which `--resume` keeps.
-HOST_ONLY = ("output_dir", "resume", "progress", "stop_after", "checkpoint_every", "overwrite", "tensorboard",
-             "cli_flags")
+HOST_ONLY = (
+    "output_dir",
+    "resume",
+    "progress",
+    "stop_after",
+    "checkpoint_every",
+    "overwrite",
+    "tensorboard",
+    "cli_flags",
+)
 
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pos": (lambda v: v > 0, "must be positive"),
@@ -62,26 +71,55 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.Argumen
     g.add_argument("--env", default=d["env"], help="single-agent environment id (idsjax.registered_envs())")
     g.add_argument("--total-timesteps", type=int, default=d["total_timesteps"], help="environment steps per seed")
     g.add_argument("--num-envs", type=int, default=d["num_envs"], help="parallel environments per seed")
-    g.add_argument("--devices", type=int, default=d["devices"],
-                   help="devices to train on data-parallel (ppo, dqn): environments split, gradients averaged")
+    g.add_argument(
+        "--devices",
+        type=int,
+        default=d["devices"],
+        help="devices to train on data-parallel (ppo, dqn): environments split, gradients averaged",
+    )
     g.add_argument("--num-seeds", type=int, default=d["num_seeds"], help="seeds trained together with vmap")
     g.add_argument("--seed", type=int, default=d["seed"], help="master seed (training randomness)")
     g.add_argument("--env-seed", type=int, default=d["env_seed"], help="seed of the environment instance (idsjax.make)")
     g.add_argument("--output-dir", default=d["output_dir"], help="default: runs/<algo>/<env>/seed<seed>")
-    g.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
-                   help="environment steps per seed between checkpoints (0: only the final one)")
-    g.add_argument("--resume", action="store_true", help="continue the run saved in --output-dir with its saved configuration")
-    g.add_argument("--stop-after", type=int, default=d["stop_after"],
-                   help="stop with a checkpoint after this many environment steps per seed (0: never); --resume continues")
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d["checkpoint_every"],
+        help="environment steps per seed between checkpoints (0: only the final one)",
+    )
+    g.add_argument(
+        "--resume", action="store_true", help="continue the run saved in --output-dir with its saved configuration"
+    )
+    g.add_argument(
+        "--stop-after",
+        type=int,
+        default=d["stop_after"],
+        help="stop with a checkpoint after this many environment steps per seed (0: never); --resume continues",
+    )
     g.add_argument("--eval-episodes", type=int, default=d["eval_episodes"], help="evaluation episodes per seed")
-    g.add_argument("--mask-illegal", action=argparse.BooleanOptionalAction, default=d["mask_illegal"],
-                   help="restrict the learner to legal actions (the reference's agents are not restricted)")
-    g.add_argument("--chunks", type=int, default=d["chunks"], help="host round trips (progress, metrics, checkpoints) per run")
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d["progress"], help="show a progress bar")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start afresh in an --output-dir that holds a run, replacing it (else refused)")
-    g.add_argument("--tensorboard", metavar="DIR", default=d["tensorboard"],
-                   help="also write the metrics as TensorBoard event files into DIR")
+    g.add_argument(
+        "--mask-illegal",
+        action=argparse.BooleanOptionalAction,
+        default=d["mask_illegal"],
+        help="restrict the learner to legal actions (the reference's agents are not restricted)",
+    )
+    g.add_argument(
+        "--chunks", type=int, default=d["chunks"], help="host round trips (progress, metrics, checkpoints) per run"
+    )
+    g.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=d["progress"], help="show a progress bar"
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --output-dir that holds a run, replacing it (else refused)",
+    )
+    g.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        default=d["tensorboard"],
+        help="also write the metrics as TensorBoard event files into DIR",
+    )
     h = p.add_argument_group(f"{algo} hyperparameters")
     for name, (default, _, text) in hyper.items():
         flag = "--" + name.replace("_", "-")
@@ -92,8 +130,9 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.Argumen
     return p
 
 
-def check_config(config: dict, hyper: dict, validate: Callable[[dict], None] | None,
-                 check_env: Callable[[str], None]) -> None:
+def check_config(
+    config: dict, hyper: dict, validate: Callable[[dict], None] | None, check_env: Callable[[str], None]
+) -> None:
     """Raise UsageError for the first common option, hyperparameter or environment id that is wrong."""
     for key in POSITIVE_COMMON:
         if config[key] <= 0:
@@ -115,8 +154,9 @@ def check_config(config: dict, hyper: dict, validate: Callable[[dict], None] | N
         validate(config)
     check_env(config["env"])
     if config.get("devices", 1) > 1 and known_env(config["env"])[0].learner == "both":
-        raise UsageError(f"--devices {config['devices']}: self-play trains on one device "
-                         f"(data-parallel training covers ppo and dqn)")
+        raise UsageError(
+            f"--devices {config['devices']}: self-play trains on one device (data-parallel training covers ppo and dqn)"
+        )
 
 
 def finish_config(config: dict, algo: str) -> dict:

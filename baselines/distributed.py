@@ -161,8 +161,10 @@ def make_train(make_train_fn, config: dict, env, env_params, devices: int | Sequ
     local = make_train_fn(local_config(config, m.size), env, env_params)
     shape = jax.eval_shape(local.init, jax.random.PRNGKey(0))
     if not all(hasattr(shape, f) for f in ("train_state", "env", "rng")):
-        raise UsageError(f"--devices {m.size}: {config.get('algo', 'this trainer')} trains on one device only "
-                         f"(data-parallel training covers ppo and dqn)")
+        raise UsageError(
+            f"--devices {m.size}: {config.get('algo', 'this trainer')} trains on one device only "
+            f"(data-parallel training covers ppo and dqn)"
+        )
     specs = _runner_specs(shape)
 
     def init_local(rng):
@@ -176,12 +178,19 @@ def make_train(make_train_fn, config: dict, env, env_params, devices: int | Sequ
 
     init = jax.shard_map(init_local, mesh=m, in_specs=P(), out_specs=specs, check_vma=False)
     update = jax.shard_map(update_local, mesh=m, in_specs=(specs,), out_specs=(specs, P()), check_vma=False)
-    return Trainer(init=init, update=update, act=local.act, num_updates=local.num_updates,
-                   steps_per_update=local.steps_per_update * m.size, probs=local.probs)
+    return Trainer(
+        init=init,
+        update=update,
+        act=local.act,
+        num_updates=local.num_updates,
+        steps_per_update=local.steps_per_update * m.size,
+        probs=local.probs,
+    )
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> None:
+def initialize(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Start JAX's multi-process runtime, from the arguments or JAX_COORDINATOR_ADDRESS,
     JAX_NUM_PROCESSES and JAX_PROCESS_ID; with none of them, `jax.distributed.initialize()` detects
     the cluster (SLURM, TPU slices, ...). On the CPU, cross-process collectives use gloo."""

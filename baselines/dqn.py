@@ -182,7 +182,8 @@ def make_train(config: dict, env, env_params) -> Trainer:
         buffer = insert(runner.buffer, steps)
         rng, k_grad = jax.random.split(runner.rng)
         (ts, _, _), (loss, q_mean) = jax.lax.scan(
-            gradient_step, (runner.train_state, runner.target_params, buffer),
+            gradient_step,
+            (runner.train_state, runner.target_params, buffer),
             jax.random.split(k_grad, config["gradient_steps"]),
         )
         learning = buffer.size >= config["learning_starts"]

@@ -17,7 +17,7 @@ class EpisodeTracker(NamedTuple):
     defender: jax.Array
 
     @staticmethod
-    def zeros(n: int) -> "EpisodeTracker":
+    def zeros(n: int) -> EpisodeTracker:
         z = jnp.zeros((n,), jnp.float32)
         return EpisodeTracker(z, z, z)
 
@@ -69,9 +69,15 @@ def step_envs(env, env_params, carry: EnvCarry, action: jax.Array, key: jax.Arra
     t = carry.tracker
     ret = EpisodeTracker(t.learner + reward, t.attacker + info["attacker_reward"], t.defender + info["defender_reward"])
     step = Step(
-        obs=carry.obs, action=action, reward=reward, done=done,
-        next_obs=info["final_observation"], mask=mask, next_mask=next_mask,
-        finished=done, hacked=info["hacked"] & done,
+        obs=carry.obs,
+        action=action,
+        reward=reward,
+        done=done,
+        next_obs=info["final_observation"],
+        mask=mask,
+        next_mask=next_mask,
+        finished=done,
+        hacked=info["hacked"] & done,
         ep_return=jnp.where(done, ret.learner, 0.0),
         ep_attacker=jnp.where(done, ret.attacker, 0.0),
         ep_defender=jnp.where(done, ret.defender, 0.0),

@@ -16,8 +16,11 @@ def learner_mask(env, env_params, state, enabled: bool):
 
 
 def _returns(t: Transition):
-    return {"return": t.reward, "attacker_return": t.info["attacker_reward"],
-            "defender_return": t.info["defender_reward"]}
+    return {
+        "return": t.reward,
+        "attacker_return": t.info["attacker_reward"],
+        "defender_return": t.info["defender_reward"],
+    }
 
 
 def summarise(episodes) -> dict:
@@ -39,7 +42,8 @@ def evaluate(env, env_params, act, runner, key: jax.Array, num_episodes: int, ma
     def policy(k, obs, state):
         return act(runner, obs, learner_mask(env, env_params, state, masked), k)
 
-    episodes = rollout(env, env_params, policy, key, num_episodes, accumulate=_returns,
-                       outcome=lambda t: t.info["hacked"])
+    episodes = rollout(
+        env, env_params, policy, key, num_episodes, accumulate=_returns, outcome=lambda t: t.info["hacked"]
+    )
     out = summarise(episodes)
     return {k: out[k] for k in ("episodes", "hack_probability", "return", "attacker_return", "defender_return")}

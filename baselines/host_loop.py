@@ -94,8 +94,8 @@ def make_chunk(trainer, k_chunk: int):
 
         def skip(r):
             nothing = jax.tree.map(
-                lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0, s.dtype),
-                shapes[1])
+                lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0, s.dtype), shapes[1]
+            )
             return r, nothing, jnp.ones(shapes[2].shape, bool)
 
         def body(r, i):
@@ -115,10 +115,16 @@ def compile_programs(trainer, rngs, k_chunk: int) -> dict:
     init = jax.jit(jax.vmap(trainer.init)).lower(rngs).compile()
     abstract = jax.eval_shape(jax.vmap(trainer.init), rngs)
     chunk, names = make_chunk(trainer, k_chunk)
-    chunk_fn = jax.jit(jax.vmap(chunk, in_axes=(0, None))).lower(
-        abstract, jax.ShapeDtypeStruct((), jnp.int32)).compile()
-    return {"init": init, "chunk": chunk_fn, "check_names": names, "abstract": abstract,
-            "compile_seconds": time.perf_counter() - t0}
+    chunk_fn = (
+        jax.jit(jax.vmap(chunk, in_axes=(0, None))).lower(abstract, jax.ShapeDtypeStruct((), jnp.int32)).compile()
+    )
+    return {
+        "init": init,
+        "chunk": chunk_fn,
+        "check_names": names,
+        "abstract": abstract,
+        "compile_seconds": time.perf_counter() - t0,
+    }
 
 
 def _programs(module, config: dict, rngs, announce: str):
@@ -166,15 +172,18 @@ def resumed_config(config: dict, algo: str) -> dict:
     for flag in config.get("cli_flags", []):
         if flag not in RESUME_FROM_COMMAND_LINE:
             given, kept = config.get(flag), saved.get(flag)
-            say(f"warning: --resume keeps the run's saved configuration: --{flag.replace('_', '-')} {given} is "
-                f"ignored (the run uses {kept})")
+            say(
+                f"warning: --resume keeps the run's saved configuration: --{flag.replace('_', '-')} {given} is "
+                f"ignored (the run uses {kept})"
+            )
     kept = {k: config.get(k) for k in RESUME_FROM_COMMAND_LINE}
     return {**saved, **kept, "overwrite": False}
 
 
 def holds_run(output_dir: str) -> bool:
-    return (os.path.isfile(os.path.join(output_dir, checkpoints.CONFIG_FILE))
-            or os.path.isdir(os.path.join(output_dir, checkpoints.CKPT_DIR)))
+    return os.path.isfile(os.path.join(output_dir, checkpoints.CONFIG_FILE)) or os.path.isdir(
+        os.path.join(output_dir, checkpoints.CKPT_DIR)
+    )
 
 
 def start_fresh_run(output_dir: str, config: dict) -> None:
@@ -216,7 +225,9 @@ class TensorBoard:
             try:
                 from tensorboardX import SummaryWriter
             except ImportError:
-                raise UsageError("--tensorboard needs tensorboardX; run make install (or pip install tensorboardX)") from None
+                raise UsageError(
+                    "--tensorboard needs tensorboardX; run make install (or pip install tensorboardX)"
+                ) from None
             self.writer = SummaryWriter(logdir)
 
     def write(self, rows: list[dict]) -> None:
@@ -254,8 +265,10 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         except UsageError as err:
             raise UsageError(f"--resume: {err}") from None
         logs.truncate_metrics(metrics_path, done_updates)
-        say(f"resuming {out} at update {done_updates} of {trainer.num_updates} "
-            f"({done_updates * spu} of {trainer.num_updates * spu} steps per seed)")
+        say(
+            f"resuming {out} at update {done_updates} of {trainer.num_updates} "
+            f"({done_updates * spu} of {trainer.num_updates * spu} steps per seed)"
+        )
     else:
         start_fresh_run(out, config)
         note = budget_note(config, trainer.num_updates, spu)
@@ -268,8 +281,14 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     ckpt_every = config["checkpoint_every"]
     next_ckpt = (done_updates * spu // ckpt_every + 1) * ckpt_every if ckpt_every else None
     bar = tqdm(
-        total=trainer.num_updates * spu * num_seeds, initial=done_updates * spu * num_seeds, unit="step",
-        unit_scale=True, disable=not progress, file=sys.stderr, dynamic_ncols=True, desc=desc,
+        total=trainer.num_updates * spu * num_seeds,
+        initial=done_updates * spu * num_seeds,
+        unit="step",
+        unit_scale=True,
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc=desc,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
     )
     stopped = False
@@ -297,8 +316,10 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         hp = metrics["hack_probability"][:, -1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN
-            bar.set_postfix_str(f"{session_steps / max(time.perf_counter() - t0, 1e-9):,.0f} steps/s, "
-                                f"hack_p={np.nanmean(hp):.3f}", refresh=False)
+            bar.set_postfix_str(
+                f"{session_steps / max(time.perf_counter() - t0, 1e-9):,.0f} steps/s, hack_p={np.nanmean(hp):.3f}",
+                refresh=False,
+            )
         bar.update(n_active * spu * num_seeds)
         steps = done_updates * spu
         if next_ckpt is not None and steps >= next_ckpt and done_updates < trainer.num_updates:
@@ -316,8 +337,9 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     return runner, done_updates, train_seconds, stopped
 
 
-def nonfinite_error(config: dict, last_finite, last_finite_update: int, bad_update: int, seed: int,
-                    names: list[str], wall: float) -> NonFiniteError:
+def nonfinite_error(
+    config: dict, last_finite, last_finite_update: int, bad_update: int, seed: int, names: list[str], wall: float
+) -> NonFiniteError:
     """Save the last finite state (the start of the failing chunk) and describe the failure."""
     out = config["output_dir"]
     if last_finite_update > 0:
@@ -332,15 +354,22 @@ def nonfinite_error(config: dict, last_finite, last_finite_update: int, bad_upda
     )
 
 
-def train_result(config: dict, trainer, done_updates: int, train_seconds: float, compile_seconds: float = 0.0,
-                 **extra) -> dict:
+def train_result(
+    config: dict, trainer, done_updates: int, train_seconds: float, compile_seconds: float = 0.0, **extra
+) -> dict:
     """The first fields of a run's JSON line. `steps_per_second`: environment steps of all seeds per
     second of training, compilation excluded (the figure the progress bar shows)."""
     env_steps = done_updates * trainer.steps_per_update
     num_seeds = config["num_seeds"]
     return {
-        "algo": config["algo"], "env": config["env"], "seed": config["seed"], "num_seeds": num_seeds, **extra,
-        "env_steps": env_steps, "train_seconds": fmt(train_seconds), "compile_seconds": fmt(compile_seconds),
+        "algo": config["algo"],
+        "env": config["env"],
+        "seed": config["seed"],
+        "num_seeds": num_seeds,
+        **extra,
+        "env_steps": env_steps,
+        "train_seconds": fmt(train_seconds),
+        "compile_seconds": fmt(compile_seconds),
         "steps_per_second": fmt(env_steps * num_seeds / max(train_seconds, 1e-9)),
     }
 
@@ -381,12 +410,18 @@ def _run(module, config: dict) -> dict:
     out = config["output_dir"]
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
-    announce = (f"compiling {module.ALGO} on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
-                f"{config['num_envs']} games) …")
+    announce = (
+        f"compiling {module.ALGO} on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
+        f"{config['num_envs']} games) …"
+    )
     env, env_params, trainer, compiled = _programs(module, config, rngs, announce)
     runner, done_updates, train_seconds, stopped = train_chunks(
-        config, trainer, rngs, compiled,
-        desc=f"{module.ALGO} {config['env']}", plot_title=f"{module.ALGO} on {config['env']}",
+        config,
+        trainer,
+        rngs,
+        compiled,
+        desc=f"{module.ALGO} {config['env']}",
+        plot_title=f"{module.ALGO} on {config['env']}",
     )
     result = train_result(config, trainer, done_updates, train_seconds, compiled["compile_seconds"])
     if stopped:
@@ -398,15 +433,19 @@ def _run(module, config: dict) -> dict:
     hack = probability_summary("eval_hack_probability", ev["hack_probability"], ev["episodes"])
     with open(os.path.join(out, "eval.json"), "w") as f:
         json.dump({"per_seed": per_seed, "policy": getattr(module, "EVAL_POLICY", ""), **hack}, f, indent=2)
-    result.update({
-        "eval_episodes": int(np.sum(ev["episodes"])),
-        **hack,
-        "eval_attacker_return": fmt(np.mean(ev["attacker_return"])),
-        "eval_defender_return": fmt(np.mean(ev["defender_return"])),
-        "output_dir": out,
-    })
-    say(f"hack probability {hack['eval_hack_probability']:.4f} ± {hack['eval_hack_probability_se']:.4f} (evaluation SE)"
-        + (f", seed std {hack['eval_hack_probability_seed_std']:.4f}" if num_seeds > 1 else ""))
+    result.update(
+        {
+            "eval_episodes": int(np.sum(ev["episodes"])),
+            **hack,
+            "eval_attacker_return": fmt(np.mean(ev["attacker_return"])),
+            "eval_defender_return": fmt(np.mean(ev["defender_return"])),
+            "output_dir": out,
+        }
+    )
+    say(
+        f"hack probability {hack['eval_hack_probability']:.4f} ± {hack['eval_hack_probability_se']:.4f} (evaluation SE)"
+        + (f", seed std {hack['eval_hack_probability_seed_std']:.4f}" if num_seeds > 1 else "")
+    )
     say(f"results in {out}")
     print(json.dumps(result))
     sys.stdout.flush()

@@ -57,7 +57,9 @@ def plot_metrics(path_csv: str, path_png: str, title: str) -> None:
     if not rows:
         return
     keys = [k for k in rows[0] if k not in ("update", "seed", "env_steps", "wall_time", "episodes")]
-    panels = ["hack_probability", "return"] + [k for k in keys if k not in ("hack_probability", "return", "attacker_return", "defender_return")]
+    panels = ["hack_probability", "return"] + [
+        k for k in keys if k not in ("hack_probability", "return", "attacker_return", "defender_return")
+    ]
     cols = 3
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3 * nrows), squeeze=False)
@@ -76,7 +78,7 @@ def plot_metrics(path_csv: str, path_png: str, title: str) -> None:
             ax.plot(xs, mean, color="k", lw=1.5, label="mean")
         ax.set_title(key)
         ax.set_xlabel("environment steps per seed")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()

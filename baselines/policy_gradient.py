@@ -4,7 +4,7 @@ loss, and PPO's epochs of shuffled minibatches. Pure functions, used inside the 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import distrax
 import jax
@@ -64,9 +64,7 @@ def gae(rewards, dones, values, last_value, gamma: float, lam: float):
     return adv, adv + values
 
 
-def clipped_loss(
-    pi: distrax.Categorical, value, action, old_log_prob, advantage, target, clip_eps, vf_coef, ent_coef
-):
+def clipped_loss(pi: distrax.Categorical, value, action, old_log_prob, advantage, target, clip_eps, vf_coef, ent_coef):
     """PPO's clipped surrogate, the value loss and the entropy bonus on one minibatch; advantages are
     normalised within it. Returns `(total, {"actor_loss", "value_loss", "entropy"})`."""
     log_prob = pi.log_prob(action)

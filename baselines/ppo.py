@@ -107,16 +107,27 @@ def make_train(config: dict, env, env_params) -> Trainer:
     def loss_fn(params, b: Batch):
         pi, value = policy(params, b.obs, b.mask)
         return policy_gradient.clipped_loss(
-            pi, value, b.action, b.log_prob, b.advantage, b.target,
-            config["clip_eps"], config["vf_coef"], config["ent_coef"],
+            pi,
+            value,
+            b.action,
+            b.log_prob,
+            b.advantage,
+            b.target,
+            config["clip_eps"],
+            config["vf_coef"],
+            config["ent_coef"],
         )
 
     def update(runner: Runner):
         runner, (steps, log_prob, values) = jax.lax.scan(env_step, runner, None, n_steps)
         _, last_value = policy(runner.train_state.params, runner.env.obs, None)
         advantage, target = policy_gradient.gae(
-            steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), values, last_value,
-            config["gamma"], config["gae_lambda"],
+            steps.reward * config["reward_scale"],
+            steps.done.astype(jnp.float32),
+            values,
+            last_value,
+            config["gamma"],
+            config["gae_lambda"],
         )
         chex.assert_shape([advantage, target, log_prob], (n_steps, n_envs))
         batch = Batch(steps.obs, steps.action, log_prob, steps.mask, advantage, target)

@@ -104,7 +104,9 @@ def make_train(config: dict, env, env_params) -> Trainer:
 
     def update(runner: Runner):
         runner, steps = jax.lax.scan(env_step, runner, None, n_steps)
-        ret, complete = returns_to_go(steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), config["gamma"])
+        ret, complete = returns_to_go(
+            steps.reward * config["reward_scale"], steps.done.astype(jnp.float32), config["gamma"]
+        )
         chex.assert_shape([ret, complete], (n_steps, n_envs))
         weight = complete.astype(jnp.float32)
         grads, info = jax.grad(loss_fn, has_aux=True)(runner.train_state.params, steps, ret, weight)

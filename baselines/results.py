@@ -32,8 +32,11 @@ OPPONENTS = {  # mode in the id -> (the learner, the scripted opponent it faces)
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m baselines.results", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m baselines.results",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     p.add_argument("--versions", nargs="+", type=int, default=list(VERSIONS))
     p.add_argument("--opponents", nargs="+", default=list(OPPONENTS), choices=list(OPPONENTS))
@@ -51,8 +54,15 @@ def parse(argv):
 
 def run_cell(algo: str, env_id: str, args) -> dict:
     module = importlib.import_module(f"baselines.{algo}")
-    argv = ["--env", env_id, "--num-seeds", str(args.num_seeds), "--no-progress",
-            "--output-dir", os.path.join(args.output_dir, algo, env_id)]
+    argv = [
+        "--env",
+        env_id,
+        "--num-seeds",
+        str(args.num_seeds),
+        "--no-progress",
+        "--output-dir",
+        os.path.join(args.output_dir, algo, env_id),
+    ]
     if args.total_timesteps is not None:
         argv += ["--total-timesteps", str(args.total_timesteps)]
     start = time.perf_counter()
@@ -67,8 +77,10 @@ def cell_text(r: dict) -> str:
     and the evaluation standard error of the mean (binomial, from the games alone), apart."""
     spread = r.get("eval_hack_probability_seed_std")
     spread = "–" if spread is None else f"{spread:.3f}"
-    return (f"{r['eval_hack_probability']:.3f} (seeds ± {spread}, eval SE {r['eval_hack_probability_se']:.3f}; "
-            f"{r['train_seconds']:.0f} s)")
+    return (
+        f"{r['eval_hack_probability']:.3f} (seeds ± {spread}, eval SE {r['eval_hack_probability_se']:.3f}; "
+        f"{r['train_seconds']:.0f} s)"
+    )
 
 
 def table(results: list[dict], args) -> str:
@@ -86,8 +98,10 @@ def table(results: list[dict], args) -> str:
         lines.append("| algorithm | " + " | ".join(f"v{v}" for v in args.versions) + " |")
         lines.append("|---|" + "---|" * len(args.versions))
         for algo in args.algos:
-            cells = [cell_text(by[(algo, f"idsgame-{mode}-v{v}")]) if (algo, f"idsgame-{mode}-v{v}") in by else "–"
-                     for v in args.versions]
+            cells = [
+                cell_text(by[(algo, f"idsgame-{mode}-v{v}")]) if (algo, f"idsgame-{mode}-v{v}") in by else "–"
+                for v in args.versions
+            ]
             lines.append(f"| {algo} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

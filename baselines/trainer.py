@@ -9,7 +9,8 @@ float32[B, A]` the exact distribution `act` samples from (what exact exploitabil
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 
@@ -41,5 +42,7 @@ def budget_note(config: dict, num_updates: int, steps_per_update: int) -> str | 
     steps = num_updates * steps_per_update
     if steps == config["total_timesteps"]:
         return None
-    return (f"--total-timesteps {config['total_timesteps']} is rounded up to {steps} steps per seed: "
-            f"{num_updates} updates of {steps_per_update} steps (--num-envs x --num-steps)")
+    return (
+        f"--total-timesteps {config['total_timesteps']} is rounded up to {steps} steps per seed: "
+        f"{num_updates} updates of {steps_per_update} steps (--num-envs x --num-steps)"
+    )

@@ -141,8 +141,9 @@ def batch_step(env, path: str) -> Callable:
     raise ValueError(f"path must be one of {', '.join(PATHS)}, got {path!r}")
 
 
-def random_play(env, params, batch: int, num_steps: int, batched_step: bool | None = None,
-                path: str = "vmap") -> tuple[Callable, Callable]:
+def random_play(
+    env, params, batch: int, num_steps: int, batched_step: bool | None = None, path: str = "vmap"
+) -> tuple[Callable, Callable]:
     """`reset(key) -> state` and `run(key, state) -> (key, state, checksum)` for `batch` games, `run`
     playing `num_steps` random steps in one `lax.scan`.
 
@@ -213,8 +214,9 @@ def play_devices(batch: int, devices: int | None = None) -> list:
     return available[:n]
 
 
-def sharded_play(env, params, batch: int, num_steps: int, devices: Sequence,
-                 path: str = "vmap") -> tuple[Callable, Callable, Callable]:
+def sharded_play(
+    env, params, batch: int, num_steps: int, devices: Sequence, path: str = "vmap"
+) -> tuple[Callable, Callable, Callable]:
     """`random_play` with the batch split evenly over `devices`, each shard stepped on its own device
     with its own key: `keys(seed)`, `reset(keys) -> state` and `run(keys, state) -> (keys, state,
     per-device checksums)`."""

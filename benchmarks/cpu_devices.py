@@ -22,8 +22,7 @@ def use_every_core() -> int:
     try:
         jax.config.update("jax_num_cpu_devices", cores)
     except RuntimeError:
-        print("benchmarks: JAX's backends were already started, so the CPU stays one device",
-              file=sys.stderr)
+        print("benchmarks: JAX's backends were already started, so the CPU stays one device", file=sys.stderr)
     return cores
 
 

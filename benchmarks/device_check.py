@@ -45,11 +45,38 @@ SEEDS_AT_NUM_ENVS, SMALL_SEEDS_AT_NUM_ENVS = 2**10, 16
 FAST_PATH_BATCHES, SMALL_FAST_PATH_BATCHES = (2**16, 2**20), (2**8,)
 GROWTH = 2.5  # the next size of a series costs at most this many times the last one (compile included)
 ENV_CSV, TRAIN_CSV = "env.csv", "train.csv"
-ENV_FIELDS = ["env_id", "batch", "fast_paths", "devices", "num_steps", "steps_per_s", "steps_per_cpu_s",
-              "compile_reset_s", "compile_step_s", "step_program_mib", "status", "device", "jax"]
-TRAIN_FIELDS = ["algo", "env_id", "num_envs", "num_seeds", "steps_per_s", "vs_cartpole", "bound_steps_per_s",
-                "fraction_of_bound", "updates_per_call", "compile_init_s", "compile_update_s", "program_mib",
-                "status", "device", "jax"]
+ENV_FIELDS = [
+    "env_id",
+    "batch",
+    "fast_paths",
+    "devices",
+    "num_steps",
+    "steps_per_s",
+    "steps_per_cpu_s",
+    "compile_reset_s",
+    "compile_step_s",
+    "step_program_mib",
+    "status",
+    "device",
+    "jax",
+]
+TRAIN_FIELDS = [
+    "algo",
+    "env_id",
+    "num_envs",
+    "num_seeds",
+    "steps_per_s",
+    "vs_cartpole",
+    "bound_steps_per_s",
+    "fraction_of_bound",
+    "updates_per_call",
+    "compile_init_s",
+    "compile_update_s",
+    "program_mib",
+    "status",
+    "device",
+    "jax",
+]
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -119,11 +146,21 @@ def env_part(out: Path, small: bool, budget: Budget) -> None:
         def record(batch, m, status):
             row = {"env_id": env_id, "batch": batch, "fast_paths": fast_paths, "status": status}
             if m is not None:
-                row.update(devices=m.devices, num_steps=m.num_steps, steps_per_s=m.steps_per_s,
-                           steps_per_cpu_s=m.steps_per_cpu_s, compile_reset_s=m.compile_reset_s,
-                           compile_step_s=m.compile_step_s, step_program_mib=h.mib(m.step_program_bytes))
-                print(f"  {env_id} batch {batch} fast paths {fast_paths}: {m.steps_per_s:,.0f} steps/s, "
-                      f"compile {m.compile_s:.1f} s", file=sys.stderr, flush=True)
+                row.update(
+                    devices=m.devices,
+                    num_steps=m.num_steps,
+                    steps_per_s=m.steps_per_s,
+                    steps_per_cpu_s=m.steps_per_cpu_s,
+                    compile_reset_s=m.compile_reset_s,
+                    compile_step_s=m.compile_step_s,
+                    step_program_mib=h.mib(m.step_program_bytes),
+                )
+                print(
+                    f"  {env_id} batch {batch} fast paths {fast_paths}: {m.steps_per_s:,.0f} steps/s, "
+                    f"compile {m.compile_s:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             append_row(out / ENV_CSV, ENV_FIELDS, row)
 
         run_series(sizes, measure, record, part_budget)
@@ -150,8 +187,9 @@ def train_part(out: Path, small: bool, budget: Budget, algo: str) -> None:
     def one(label_env: str, n_envs: int, n_seeds: int) -> dict:
         config = tt.trainer_config(algo, env_id, n_envs, n_seeds)
         env, params = tt.make_env(label_env)
-        m = tt.measure_training(algo, config, env, params, target, repeats=1 if small else 2,
-                                min_seconds=0.0 if small else 0.5)
+        m = tt.measure_training(
+            algo, config, env, params, target, repeats=1 if small else 2, min_seconds=0.0 if small else 0.5
+        )
         runner = m.pop("_runner")
         if algo == "ppo" and label_env == env_id:
             m.update(tt.bound(algo, config, runner, min_seconds=0.02 if small else 0.1))
@@ -171,8 +209,11 @@ def train_part(out: Path, small: bool, budget: Budget, algo: str) -> None:
                     row["vs_cartpole"] = m["steps_per_s"] / cartpole[(n_envs, n_seeds)]
                 if m.get("bound_steps_per_s"):
                     row["fraction_of_bound"] = m["steps_per_s"] / m["bound_steps_per_s"]
-                print(f"  {name} envs {n_envs} seeds {n_seeds}: {m['steps_per_s']:,.0f} steps/s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {name} envs {n_envs} seeds {n_seeds}: {m['steps_per_s']:,.0f} steps/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             append_row(out / TRAIN_CSV, TRAIN_FIELDS, row)
 
         return record
@@ -198,8 +239,10 @@ def report_part(out: Path) -> None:
     env_rows = read_csv(out / ENV_CSV)
     train_rows = read_csv(out / TRAIN_CSV)
     lines = [f"# device check: {h.devices_line()}, JAX {jax.__version__}", ""]
-    lines += ["| env | fast paths | best steps/s | at batch | max compile s | largest batch run | stopped by |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| env | fast paths | best steps/s | at batch | max compile s | largest batch run | stopped by |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in dict.fromkeys((r["env_id"], r["fast_paths"]) for r in env_rows):
         rows = [r for r in env_rows if (r["env_id"], r["fast_paths"]) == key]
         ok = [r for r in rows if r["status"] == "ok"]
@@ -207,20 +250,27 @@ def report_part(out: Path) -> None:
         if ok:
             best = max(ok, key=lambda r: float(r["steps_per_s"]))
             comp = max(float(r["compile_reset_s"]) + float(r["compile_step_s"]) for r in ok)
-            lines.append(f"| {key[0]} | {key[1]} | {float(best['steps_per_s']):,.0f} | {best['batch']} | "
-                         f"{comp:.1f} | {max(int(r['batch']) for r in ok)} | {stop or '-'} |")
+            lines.append(
+                f"| {key[0]} | {key[1]} | {float(best['steps_per_s']):,.0f} | {best['batch']} | "
+                f"{comp:.1f} | {max(int(r['batch']) for r in ok)} | {stop or '-'} |"
+            )
         else:
             lines.append(f"| {key[0]} | {key[1]} | - | - | - | - | {stop} |")
-    lines += ["", "| trainer | best steps/s | at envs x seeds | ÷ CartPole there | of bound there | stopped by |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| trainer | best steps/s | at envs x seeds | ÷ CartPole there | of bound there | stopped by |",
+        "|---|---|---|---|---|---|",
+    ]
     for algo in dict.fromkeys(r["algo"] for r in train_rows):
         rows = [r for r in train_rows if r["algo"] == algo]
         ok = [r for r in rows if r["status"] == "ok"]
         stop = next((r["status"] for r in rows if r["status"] != "ok"), "")
         if ok:
             best = max(ok, key=lambda r: float(r["steps_per_s"]))
-            lines.append(f"| {algo} | {float(best['steps_per_s']):,.0f} | {best['num_envs']} x {best['num_seeds']} | "
-                         f"{_num(best.get('vs_cartpole'))} | {_num(best.get('fraction_of_bound'))} | {stop or '-'} |")
+            lines.append(
+                f"| {algo} | {float(best['steps_per_s']):,.0f} | {best['num_envs']} x {best['num_seeds']} | "
+                f"{_num(best.get('vs_cartpole'))} | {_num(best.get('fraction_of_bound'))} | {stop or '-'} |"
+            )
         else:
             lines.append(f"| {algo} | - | - | - | - | {stop} |")
     text = "\n".join(lines) + "\n"
@@ -251,8 +301,11 @@ def plot(env_rows: list[dict], train_rows: list[dict], path: Path) -> None:
 
     fig, (ax_env, ax_envs, ax_seeds) = plt.subplots(1, 3, figsize=(19, 6))
     for key in dict.fromkeys((r["env_id"], r["fast_paths"]) for r in env_rows):
-        pts = sorted((int(r["batch"]), float(r["steps_per_s"])) for r in env_rows
-                     if (r["env_id"], r["fast_paths"]) == key and r["status"] == "ok")
+        pts = sorted(
+            (int(r["batch"]), float(r["steps_per_s"]))
+            for r in env_rows
+            if (r["env_id"], r["fast_paths"]) == key and r["status"] == "ok"
+        )
         if pts:
             label = key[0] if key[1] == "auto" else f"{key[0]} (fast paths {key[1]})"
             ax_env.plot(*zip(*pts, strict=True), marker="o", ls="-" if key[1] == "auto" else ":", label=label)
@@ -262,8 +315,11 @@ def plot(env_rows: list[dict], train_rows: list[dict], path: Path) -> None:
         ok = [r for r in train_rows if r["algo"] == algo and r["status"] == "ok"]
         by_envs = sorted((int(r["num_envs"]), float(r["steps_per_s"])) for r in ok if r["num_seeds"] == "1")
         seed_env = max((int(r["num_envs"]) for r in ok if r["num_seeds"] != "1"), default=None)
-        by_seeds = sorted((int(r["num_seeds"]), float(r["steps_per_s"])) for r in ok
-                          if seed_env is not None and int(r["num_envs"]) == seed_env)
+        by_seeds = sorted(
+            (int(r["num_seeds"]), float(r["steps_per_s"]))
+            for r in ok
+            if seed_env is not None and int(r["num_envs"]) == seed_env
+        )
         if by_envs:
             ax_envs.plot(*zip(*by_envs, strict=True), marker="o", label=algo)
         if by_seeds:
@@ -296,8 +352,12 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("idsjax.backend").setLevel(logging.INFO)
-    print(f"device check {args.part}: {h.devices_line()}, JAX {jax.__version__}, "
-          f"IDSJAX_FAST_PATHS={os.environ.get('IDSJAX_FAST_PATHS', 'auto')}", file=sys.stderr, flush=True)
+    print(
+        f"device check {args.part}: {h.devices_line()}, JAX {jax.__version__}, "
+        f"IDSJAX_FAST_PATHS={os.environ.get('IDSJAX_FAST_PATHS', 'auto')}",
+        file=sys.stderr,
+        flush=True,
+    )
     budget = Budget(args.budget)
     if args.part == "env":
         env_part(args.out, args.small, budget)

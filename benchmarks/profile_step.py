@@ -172,8 +172,11 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
 
     variants["env.step[xs ids]"] = v_env_step
 
-    for name, path in (("vmap(step_game)+random", "step_game"), ("vmap(env.step)+random", "vmap"),
-                       ("batched.step+random", "batched")):
+    for name, path in (
+        ("vmap(step_game)+random", "step_game"),
+        ("vmap(env.step)+random", "vmap"),
+        ("batched.step+random", "batched"),
+    ):
         _, run = h.random_play(env, params, batch, steps, path=path)
 
         def v_random(state, xs, run=run):
@@ -196,8 +199,9 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=8192, help="games per step (default: %(default)s)")
     p.add_argument("--steps", type=int, default=64, help="scan length (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=5, help="round-robin timing rounds (default: %(default)s)")
-    p.add_argument("--bots", nargs="*", default=None,
-                   help="bots to add one at a time (default: all four; none with an empty list)")
+    p.add_argument(
+        "--bots", nargs="*", default=None, help="bots to add one at a time (default: all four; none with an empty list)"
+    )
     p.add_argument("--only", nargs="*", default=None, help="run only these variants")
     p.add_argument("--dump-hlo", action="store_true", help="write StableHLO and optimised HLO text per variant")
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
@@ -220,8 +224,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         program = lowered.compile()
         compile_s = time.perf_counter() - start
         optimised = program.as_text()
-        rows[name] = {"variant": name, "compile_s": compile_s, "hlo_instructions": hlo_size(optimised),
-                      "times": [], "cpu": []}
+        rows[name] = {
+            "variant": name,
+            "compile_s": compile_s,
+            "hlo_instructions": hlo_size(optimised),
+            "times": [],
+            "cpu": [],
+        }
         if args.dump_hlo:
             folder = args.out / "hlo"
             folder.mkdir(parents=True, exist_ok=True)
@@ -243,27 +252,36 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = []
     for name, row in rows.items():
         best, median = min(row["times"]), statistics.median(row["times"])
-        table.append({
-            "variant": name,
-            "cpu_ns_per_game_step": 1e9 * statistics.median(row["cpu"]) / game_steps,
-            "ns_per_game_step": 1e9 * best / game_steps,
-            "median_ns_per_game_step": 1e9 * median / game_steps,
-            "steps_per_s": game_steps / best,
-            "median_steps_per_s": game_steps / median,
-            "compile_s": row["compile_s"],
-            "hlo_instructions": row["hlo_instructions"],
-        })
+        table.append(
+            {
+                "variant": name,
+                "cpu_ns_per_game_step": 1e9 * statistics.median(row["cpu"]) / game_steps,
+                "ns_per_game_step": 1e9 * best / game_steps,
+                "median_ns_per_game_step": 1e9 * median / game_steps,
+                "steps_per_s": game_steps / best,
+                "median_steps_per_s": game_steps / median,
+                "compile_s": row["compile_s"],
+                "hlo_instructions": row["hlo_instructions"],
+            }
+        )
     base = table[0]["cpu_ns_per_game_step"] if table else 1.0
     for row in table:
         row["x_transition"] = row["cpu_ns_per_game_step"] / base
 
     print(f"\n{args.env}, batch {args.batch:,}, {args.steps}-step scans, best and median of {args.rounds} rounds")
-    h.print_table(table, [
-        ("variant", "variant"), ("cpu_ns_per_game_step", "CPU ns/game-step (median)"),
-        ("ns_per_game_step", "wall ns (best)"),
-        ("median_ns_per_game_step", "(median)"), ("steps_per_s", "steps/s (best)"),
-        ("x_transition", "x transition"), ("compile_s", "compile s"), ("hlo_instructions", "HLO instrs"),
-    ])
+    h.print_table(
+        table,
+        [
+            ("variant", "variant"),
+            ("cpu_ns_per_game_step", "CPU ns/game-step (median)"),
+            ("ns_per_game_step", "wall ns (best)"),
+            ("median_ns_per_game_step", "(median)"),
+            ("steps_per_s", "steps/s (best)"),
+            ("x_transition", "x transition"),
+            ("compile_s", "compile s"),
+            ("hlo_instructions", "HLO instrs"),
+        ],
+    )
     out = args.out / f"profile_{args.env}_b{args.batch}.csv"
     h.write_csv(out, [r | {"env_id": args.env, "batch": args.batch, "device": h.jax_device()} for r in table])
     print(f"\nwrote {out}")

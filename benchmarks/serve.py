@@ -39,8 +39,17 @@ async def _agent(url, game_id, role, stop_at, warm_until, latencies, counts, rng
     from websockets.asyncio.client import connect
 
     async with connect(url, max_size=2**22) as ws:
-        await ws.send(json.dumps({"op": "join", "game_id": game_id, "role": role,
-                                  "players": ["attacker", "defender"], "seed": rng.randrange(2**31)}))
+        await ws.send(
+            json.dumps(
+                {
+                    "op": "join",
+                    "game_id": game_id,
+                    "role": role,
+                    "players": ["attacker", "defender"],
+                    "seed": rng.randrange(2**31),
+                }
+            )
+        )
         answer = json.loads(await ws.recv())
         if not answer["ok"] and answer.get("status") == 409:  # the creator sent players and a seed; join plainly
             await ws.send(json.dumps({"op": "join", "game_id": game_id, "role": role}))
@@ -69,21 +78,44 @@ async def _run(port: int, games: int, seconds: float, warm: float, seed: int):
     tasks = []
     for g in range(games):
         for role in ("attacker", "defender"):
-            tasks.append(_agent(url, f"bench-{seed}-{g}", role, stop_at, warm_until, latencies, counts,
-                                random.Random(rng.random())))
+            tasks.append(
+                _agent(
+                    url, f"bench-{seed}-{g}", role, stop_at, warm_until, latencies, counts, random.Random(rng.random())
+                )
+            )
     await asyncio.gather(*tasks)
     lat = np.asarray(latencies) * 1000
-    return {"games": games, "agent_steps": counts[0], "seconds": seconds,
-            "agent_steps_per_s": counts[0] / seconds, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99))}
+    return {
+        "games": games,
+        "agent_steps": counts[0],
+        "seconds": seconds,
+        "agent_steps_per_s": counts[0] / seconds,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+    }
 
 
 def _start_server(port: int, max_games: int, env_id: str) -> subprocess.Popen:
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "idsjax.serve", "--env", env_id, "--port", str(port),
-                             "--max-games", str(max_games), "--warm-up", "--join-rate", "1e6",
-                             "--client-rate", "1e7"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "idsjax.serve",
+            "--env",
+            env_id,
+            "--port",
+            str(port),
+            "--max-games",
+            str(max_games),
+            "--warm-up",
+            "--join-rate",
+            "1e6",
+            "--client-rate",
+            "1e7",
+        ]
+    )
     deadline = time.monotonic() + 600
     while True:
         try:
@@ -133,8 +165,11 @@ def main(argv=None) -> int:
         for i, games in enumerate(args.games):
             row = asyncio.run(_run(port, games, args.seconds, args.warm, seed=i))
             rows.append(row)
-            print(f"{games:>4} games: {row['agent_steps_per_s']:>8.0f} agent-steps/s, "
-                  f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms", flush=True)
+            print(
+                f"{games:>4} games: {row['agent_steps_per_s']:>8.0f} agent-steps/s, "
+                f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms",
+                flush=True,
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -46,27 +46,49 @@ def default_num_steps(batch: int, target: int = TARGET_STEPS_PER_CALL) -> int:
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--envs", nargs="+", default=["default"],
+        "--envs",
+        nargs="+",
+        default=["default"],
         help="ids to run: idsjax ids, gymnax ids (e.g. CartPole-v1), 'default' (every version two-agent "
         "+ every single-agent mode of v3) or 'all' (the 110 idsjax ids). Default: %(default)s",
     )
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=None,
-                   help=f"batch sizes (default: {' '.join(map(str, DEFAULT_BATCH_SIZES))})")
-    p.add_argument("--steps", type=int, default=None,
-                   help=f"scan length per timed call (default: {TARGET_STEPS_PER_CALL} // batch, "
-                   f"clipped to {MIN_SCAN}..{MAX_SCAN})")
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"batch sizes (default: {' '.join(map(str, DEFAULT_BATCH_SIZES))})",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"scan length per timed call (default: {TARGET_STEPS_PER_CALL} // batch, "
+        f"clipped to {MIN_SCAN}..{MAX_SCAN})",
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
-    p.add_argument("--devices", nargs="+", default=["all"],
-                   help="device counts to split the batch over, each measured: numbers or 'all' "
-                   "(default: all; on a CPU one device per core)")
-    p.add_argument("--path", choices=("vmap", "batched", "both"), default="vmap",
-                   help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)")
+    p.add_argument(
+        "--devices",
+        nargs="+",
+        default=["all"],
+        help="device counts to split the batch over, each measured: numbers or 'all' "
+        "(default: all; on a CPU one device per core)",
+    )
+    p.add_argument(
+        "--path",
+        choices=("vmap", "batched", "both"),
+        default="vmap",
+        help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {' '.join(QUICK_ENVS)} at batch {' '.join(map(str, QUICK_BATCH_SIZES))}, "
-                   "short scans, 2 repeats (unless --envs/--batch-sizes/--steps/--repeats are given)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {' '.join(QUICK_ENVS)} at batch {' '.join(map(str, QUICK_BATCH_SIZES))}, "
+        "short scans, 2 repeats (unless --envs/--batch-sizes/--steps/--repeats are given)",
+    )
     args = p.parse_args(argv)
     args.devices = h.device_counts(args.devices, p.error)
     if args.quick:
@@ -84,8 +106,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ids = h.resolve_ids(args.envs)
     print(h.device_line(), flush=True)
     rows: list[dict] = []
-    runs = [(i, b, d, p) for i in ids for b in args.batch_sizes for d in args.devices
-            for p in (h.paths_of(args.path) if i.startswith("idsgame") else ["vmap"])]  # gymnax ids: vmap only
+    runs = [
+        (i, b, d, p)
+        for i in ids
+        for b in args.batch_sizes
+        for d in args.devices
+        for p in (h.paths_of(args.path) if i.startswith("idsgame") else ["vmap"])
+    ]  # gymnax ids: vmap only
     for env_id, batch, devices, path in runs:
         steps = args.steps or default_num_steps(batch, TARGET_STEPS_PER_CALL // (8 if args.quick else 1))
         row = {"env_id": env_id, "batch": batch, "path": path, "num_steps": steps}
@@ -110,23 +137,47 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 checksum=m.checksum,
                 error="",
             )
-            print(f"  {label}: {m.steps_per_s:,.0f} steps/s, compile {m.compile_s:.2f} s",
-                  file=sys.stderr, flush=True)
+            print(f"  {label}: {m.steps_per_s:,.0f} steps/s, compile {m.compile_s:.2f} s", file=sys.stderr, flush=True)
         rows.append(row)
 
     columns = [
-        ("env_id", "env"), ("path", "path"), ("batch", "batch"), ("devices", "devices"), ("num_steps", "scan"),
-        ("steps_per_s", "steps/s (median)"), ("best_steps_per_s", "best"), ("steps_per_cpu_s", "steps/CPU-s"),
-        ("compile_reset_s", "compile reset s"), ("compile_step_s", "compile scan s"),
-        ("step_program_mib", "scan program MiB"), ("max_rss_mib", "max RSS MiB"), ("error", "error"),
+        ("env_id", "env"),
+        ("path", "path"),
+        ("batch", "batch"),
+        ("devices", "devices"),
+        ("num_steps", "scan"),
+        ("steps_per_s", "steps/s (median)"),
+        ("best_steps_per_s", "best"),
+        ("steps_per_cpu_s", "steps/CPU-s"),
+        ("compile_reset_s", "compile reset s"),
+        ("compile_step_s", "compile scan s"),
+        ("step_program_mib", "scan program MiB"),
+        ("max_rss_mib", "max RSS MiB"),
+        ("error", "error"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "path", "batch", "devices", "num_steps", "steps_per_s", "best_steps_per_s", "steps_per_cpu_s",
-            "compile_reset_s", "compile_step_s", "compile_s", "step_program_mib", "reset_program_mib", "max_rss_mib",
-            "checksum", "error"]
-    table = [{k: row.get(k, "") for k in keys} | {"device": str(h.jax_device()), "jax": h.jax.__version__}
-             for row in rows]
+    keys = [
+        "env_id",
+        "path",
+        "batch",
+        "devices",
+        "num_steps",
+        "steps_per_s",
+        "best_steps_per_s",
+        "steps_per_cpu_s",
+        "compile_reset_s",
+        "compile_step_s",
+        "compile_s",
+        "step_program_mib",
+        "reset_program_mib",
+        "max_rss_mib",
+        "checksum",
+        "error",
+    ]
+    table = [
+        {k: row.get(k, "") for k in keys} | {"device": str(h.jax_device()), "jax": h.jax.__version__} for row in rows
+    ]
     csv_path = args.out / "throughput.csv"
     h.write_csv(csv_path, table)
     print(f"\nwrote {csv_path}")
@@ -161,9 +212,16 @@ def plot(rows: list[dict], path: Path) -> None:
             x, y = zip(*pts, strict=True)
             bold = env_id in ("idsgame-v3", "CartPole-v1")
             color = "black" if env_id == "CartPole-v1" else cmap(i % 20)
-            ax.plot(x, y, marker="o", ms=3, lw=2.5 if bold else 1, color=color,
-                    ls="-" if i < 20 or bold else "--",
-                    label=f"{env_id} ({step_path}, {devices} device(s))" if several else env_id)
+            ax.plot(
+                x,
+                y,
+                marker="o",
+                ms=3,
+                lw=2.5 if bold else 1,
+                color=color,
+                ls="-" if i < 20 or bold else "--",
+                label=f"{env_id} ({step_path}, {devices} device(s))" if several else env_id,
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size (games stepped together)")

@@ -126,8 +126,18 @@ def trainer_config(algo: str, env_id: str, num_envs: int, num_seeds: int, extra:
     [extra]`: each trainer's own defaults and checks. A configuration the trainer refuses raises
     UsageError with its sentence."""
     module = trainer_module(algo)
-    argv = ["--env", env_id, "--num-envs", str(num_envs), "--num-seeds", str(num_seeds),
-            "--total-timesteps", str(SCHEDULE_STEPS), "--no-progress", *extra]
+    argv = [
+        "--env",
+        env_id,
+        "--num-envs",
+        str(num_envs),
+        "--num-seeds",
+        str(num_seeds),
+        "--total-timesteps",
+        str(SCHEDULE_STEPS),
+        "--no-progress",
+        *extra,
+    ]
     parse = module.parse_config if algo == "selfplay" else (lambda a: _cli().parse_config(module, a))
     err = io.StringIO()
     try:
@@ -135,8 +145,10 @@ def trainer_config(algo: str, env_id: str, num_envs: int, num_seeds: int, extra:
             return parse(argv)
     except SystemExit:
         said = err.getvalue().strip().splitlines()
-        raise UsageError(f"baselines.{algo} refuses --num-envs {num_envs} --num-seeds {num_seeds} "
-                         f"{' '.join(extra)}: {said[-1] if said else 'no reason given'}") from None
+        raise UsageError(
+            f"baselines.{algo} refuses --num-envs {num_envs} --num-seeds {num_seeds} "
+            f"{' '.join(extra)}: {said[-1] if said else 'no reason given'}"
+        ) from None
 
 
 def _cli():
@@ -150,8 +162,16 @@ def updates_per_call(steps_per_update: int, num_seeds: int, target_steps: int) -
     return max(1, min(MAX_UPDATES_PER_CALL, math.ceil(target_steps / (steps_per_update * num_seeds))))
 
 
-def measure_training(algo: str, config: dict, env, env_params, target_steps: int = 2**17, repeats: int = 3,
-                     min_seconds: float = 1.0, seed: int = 0) -> dict:
+def measure_training(
+    algo: str,
+    config: dict,
+    env,
+    env_params,
+    target_steps: int = 2**17,
+    repeats: int = 3,
+    min_seconds: float = 1.0,
+    seed: int = 0,
+) -> dict:
     """Compile, warm up once, then time calls of K updates of every seed until `repeats` calls and
     `min_seconds` of training; returns the row of the CSV (without the bound)."""
     trainer = trainer_module(algo).make_train(config, env, env_params)
@@ -277,27 +297,42 @@ def bound(algo: str, config: dict, runner, min_seconds: float = 0.2) -> dict:
 # -- the command line -------------------------------------------------------------------------------
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.split("\n\n")[0])
-    p.add_argument("--algos", nargs="+", default=["ppo", "dqn"],
-                   help=f"trainers: {' '.join(ALGOS)} (default: %(default)s)")
+    p.add_argument(
+        "--algos", nargs="+", default=["ppo", "dqn"], help=f"trainers: {' '.join(ALGOS)} (default: %(default)s)"
+    )
     p.add_argument("--env", default=DEFAULT_ENV, help="single-agent idsjax id for ppo and dqn (default: %(default)s)")
-    p.add_argument("--selfplay-env", default=DEFAULT_SELFPLAY_ENV,
-                   help="two-agent id for selfplay (default: %(default)s)")
-    p.add_argument("--num-envs", nargs="+", type=int, default=None,
-                   help=f"environments per seed (default: {' '.join(map(str, DEFAULT_NUM_ENVS))})")
-    p.add_argument("--num-seeds", nargs="+", type=int, default=None,
-                   help=f"seeds trained together (default: {' '.join(map(str, DEFAULT_NUM_SEEDS))})")
+    p.add_argument(
+        "--selfplay-env", default=DEFAULT_SELFPLAY_ENV, help="two-agent id for selfplay (default: %(default)s)"
+    )
+    p.add_argument(
+        "--num-envs",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"environments per seed (default: {' '.join(map(str, DEFAULT_NUM_ENVS))})",
+    )
+    p.add_argument(
+        "--num-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help=f"seeds trained together (default: {' '.join(map(str, DEFAULT_NUM_SEEDS))})",
+    )
     p.add_argument("--no-yardstick", action="store_true", help=f"skip the same PPO on {YARDSTICK}")
     p.add_argument("--no-bound", action="store_true", help="skip the matmul-rate measurement and the bound")
-    p.add_argument("--target-steps", type=int, default=2**17,
-                   help="environment steps per timed call (default: %(default)s)")
+    p.add_argument(
+        "--target-steps", type=int, default=2**17, help="environment steps per timed call (default: %(default)s)"
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
-    p.add_argument("--min-seconds", type=float, default=1.0,
-                   help="timed training per measurement (default: %(default)s)")
+    p.add_argument(
+        "--min-seconds", type=float, default=1.0, help="timed training per measurement (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder (default: benchmarks/results/train)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: --num-envs 16 --num-seeds 1, one short repeat (unless given)")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: --num-envs 16 --num-seeds 1, one short repeat (unless given)"
+    )
     args = p.parse_args(argv)
     given = argv if argv is not None else sys.argv[1:]
     if args.quick:
@@ -358,8 +393,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     config_env = args.env if env_id == YARDSTICK else env_id
                     config = trainer_config(algo, config_env, n_envs, n_seeds)
                     env, env_params = make_env(env_id)
-                    m = measure_training(algo, config, env, env_params, args.target_steps, args.repeats,
-                                         args.min_seconds, args.seed)
+                    m = measure_training(
+                        algo, config, env, env_params, args.target_steps, args.repeats, args.min_seconds, args.seed
+                    )
                     runner = m.pop("_runner")
                     row.update(m)
                     if not args.no_bound:
@@ -367,25 +403,57 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     row["error"] = ""
                 except Exception as e:  # noqa: BLE001 - one failed size must not lose the others
                     row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-                    print(f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 else:
                     compile_s = row["compile_init_s"] + row["compile_update_s"]
-                    print(f"  {label} num_envs {n_envs} seeds {n_seeds}: {row['steps_per_s']:,.0f} steps/s, "
-                          f"compile {compile_s:.1f} s", file=sys.stderr, flush=True)
+                    print(
+                        f"  {label} num_envs {n_envs} seeds {n_seeds}: {row['steps_per_s']:,.0f} steps/s, "
+                        f"compile {compile_s:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 rows.append(row)
     add_ratios(rows)
     columns = [
-        ("algo", "trainer"), ("num_envs", "envs"), ("num_seeds", "seeds"), ("steps_per_s", "steps/s"),
-        ("steps_per_cpu_s", "steps/CPU-s"), ("vs_cartpole", "÷ CartPole"), ("bound_steps_per_s", "bound steps/s"),
-        ("fraction_of_bound", "of bound"), ("compile_update_s", "compile s"), ("error", "error"),
+        ("algo", "trainer"),
+        ("num_envs", "envs"),
+        ("num_seeds", "seeds"),
+        ("steps_per_s", "steps/s"),
+        ("steps_per_cpu_s", "steps/CPU-s"),
+        ("vs_cartpole", "÷ CartPole"),
+        ("bound_steps_per_s", "bound steps/s"),
+        ("fraction_of_bound", "of bound"),
+        ("compile_update_s", "compile s"),
+        ("error", "error"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["algo", "env_id", "num_envs", "num_seeds", "steps_per_update", "updates_per_call", "steps_per_s",
-            "best_steps_per_s", "steps_per_cpu_s", "vs_cartpole", "flops_per_step", "rollout_matmul_gflops",
-            "update_matmul_gflops", "bound_steps_per_s", "fraction_of_bound", "compile_init_s", "compile_update_s",
-            "program_mib", "repeats", "error"]
+    keys = [
+        "algo",
+        "env_id",
+        "num_envs",
+        "num_seeds",
+        "steps_per_update",
+        "updates_per_call",
+        "steps_per_s",
+        "best_steps_per_s",
+        "steps_per_cpu_s",
+        "vs_cartpole",
+        "flops_per_step",
+        "rollout_matmul_gflops",
+        "update_matmul_gflops",
+        "bound_steps_per_s",
+        "fraction_of_bound",
+        "compile_init_s",
+        "compile_update_s",
+        "program_mib",
+        "repeats",
+        "error",
+    ]
     table = [{k: row.get(k, "") for k in keys} | {"device": h.jax_device(), "jax": jax.__version__} for row in rows]
     csv_path = args.out / "train_throughput.csv"
     h.write_csv(csv_path, table)
@@ -421,8 +489,11 @@ def plot(rows: list[dict], path: Path) -> None:
     cmap = plt.get_cmap("tab10")
     series = list(dict.fromkeys((r["algo"], r["num_seeds"]) for r in rows if r.get("steps_per_s")))
     for i, (algo, seeds) in enumerate(series):
-        pts = sorted((r["num_envs"], r["steps_per_s"], r.get("bound_steps_per_s")) for r in rows
-                     if r["algo"] == algo and r["num_seeds"] == seeds and r.get("steps_per_s"))
+        pts = sorted(
+            (r["num_envs"], r["steps_per_s"], r.get("bound_steps_per_s"))
+            for r in rows
+            if r["algo"] == algo and r["num_seeds"] == seeds and r.get("steps_per_s")
+        )
         x = [p[0] for p in pts]
         color = cmap(i % 10)
         ax.plot(x, [p[1] for p in pts], marker="o", color=color, label=f"{algo}, {seeds} seed(s)")

@@ -104,26 +104,42 @@ def reference_steps_per_s(env_id: str, seconds: float, seed: int = 0) -> tuple[f
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.vs_reference", description=__doc__.split("\n\n")[0])
-    p.add_argument("--envs", nargs="+", default=["default"],
-                   help="idsjax ids, 'default' (every version two-agent + every single-agent mode of v3) or "
-                   "'all' (110 ids). Default: %(default)s")
+    p.add_argument(
+        "--envs",
+        nargs="+",
+        default=["default"],
+        help="idsjax ids, 'default' (every version two-agent + every single-agent mode of v3) or "
+        "'all' (110 ids). Default: %(default)s",
+    )
     p.add_argument("--batch", type=int, default=8192, help="idsjax and CartPole batch size (default: %(default)s)")
     p.add_argument("--steps", type=int, default=64, help="scan length per timed idsjax call (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="timed idsjax calls after the warmup (default: %(default)s)")
-    p.add_argument("--ref-seconds", type=float, default=1.5,
-                   help="seconds of reference play per id (default: %(default)s)")
+    p.add_argument(
+        "--ref-seconds", type=float, default=1.5, help="seconds of reference play per id (default: %(default)s)"
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the reference (idsjax and CartPole only)")
     p.add_argument("--no-yardstick", action="store_true", help=f"skip gymnax {YARDSTICK}")
-    p.add_argument("--devices", nargs="+", default=["all"],
-                   help="device counts to split the batch over, each measured: numbers or 'all' "
-                   "(default: all; on a CPU one device per core)")
-    p.add_argument("--path", choices=("vmap", "batched", "both"), default="vmap",
-                   help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)")
+    p.add_argument(
+        "--devices",
+        nargs="+",
+        default=["all"],
+        help="device counts to split the batch over, each measured: numbers or 'all' "
+        "(default: all; on a CPU one device per core)",
+    )
+    p.add_argument(
+        "--path",
+        choices=("vmap", "batched", "both"),
+        default="vmap",
+        help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {' '.join(QUICK_ENVS)}, 0.3 s of reference, 16-step scans, 2 repeats")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {' '.join(QUICK_ENVS)}, 0.3 s of reference, 16-step scans, 2 repeats",
+    )
     args = p.parse_args(argv)
     args.devices = h.device_counts(args.devices, p.error)
     if args.quick:
@@ -139,8 +155,9 @@ def parse_args(argv):
     return args
 
 
-def measure_row(env_id: str, path: str, devices: int | None, reference: dict, errors: list[str], yardstick,
-                args) -> dict:
+def measure_row(
+    env_id: str, path: str, devices: int | None, reference: dict, errors: list[str], yardstick, args
+) -> dict:
     """One row: idsjax on `env_id` through `path` over `devices`, beside the reference's and CartPole's figures."""
     row: dict = {"env_id": env_id, "path": path, "batch": args.batch, **reference}
     try:
@@ -166,9 +183,13 @@ def measure_row(env_id: str, path: str, devices: int | None, reference: dict, er
             row["cartpole_steps_per_cpu_s"] = yardstick.steps_per_cpu_s
             row["fraction_of_cartpole_cpu"] = m.steps_per_cpu_s / yardstick.steps_per_cpu_s
     row["note"] = "; ".join(errors)
-    print(f"  {env_id} ({path}, {row.get('devices', '-')} device(s)): reference "
-          f"{h.fmt(row.get('reference_steps_per_s'))}, idsjax {h.fmt(row.get('idsjax_steps_per_s'))} steps/s, "
-          f"x{h.fmt(row.get('speedup'))}", file=sys.stderr, flush=True)
+    print(
+        f"  {env_id} ({path}, {row.get('devices', '-')} device(s)): reference "
+        f"{h.fmt(row.get('reference_steps_per_s'))}, idsjax {h.fmt(row.get('idsjax_steps_per_s'))} steps/s, "
+        f"x{h.fmt(row.get('speedup'))}",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -183,10 +204,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     yardsticks: dict = {}  # devices setting -> CartPole's Measurement
     if not args.no_yardstick:
         for devices in args.devices:
-            yardsticks[devices] = m = h.measure(YARDSTICK, args.batch, args.steps, repeats=args.repeats,
-                                                seed=args.seed, devices=devices)
-            print(f"  {YARDSTICK} batch {args.batch} ({m.devices} device(s)): {m.steps_per_s:,.0f} steps/s",
-                  file=sys.stderr, flush=True)
+            yardsticks[devices] = m = h.measure(
+                YARDSTICK, args.batch, args.steps, repeats=args.repeats, seed=args.seed, devices=devices
+            )
+            print(
+                f"  {YARDSTICK} batch {args.batch} ({m.devices} device(s)): {m.steps_per_s:,.0f} steps/s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     rows: list[dict] = []
     for env_id in ids:
@@ -194,8 +219,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         errors = []
         if have_reference and env_id not in REFERENCE_CRASHES:
             try:
-                (reference["reference_steps_per_s"], reference["reference_steps"],
-                 reference["reference_steps_per_cpu_s"]) = reference_steps_per_s(env_id, args.ref_seconds, args.seed)
+                (
+                    reference["reference_steps_per_s"],
+                    reference["reference_steps"],
+                    reference["reference_steps_per_cpu_s"],
+                ) = reference_steps_per_s(env_id, args.ref_seconds, args.seed)
             except Exception as e:  # noqa: BLE001
                 errors.append(f"reference {type(e).__name__}: {e}".splitlines()[0][:120])
         elif env_id in REFERENCE_CRASHES:
@@ -205,29 +233,51 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(measure_row(env_id, path, devices, reference, list(errors), yardsticks.get(devices), args))
 
     for yardstick in yardsticks.values():
-        print(f"\n{YARDSTICK} (gymnax, same protocol, {yardstick.devices} device(s)): "
-              f"{yardstick.steps_per_s:,.0f} steps/s, {yardstick.steps_per_cpu_s:,.0f} steps per CPU-second "
-              f"(compile {yardstick.compile_s:.2f} s)")
+        print(
+            f"\n{YARDSTICK} (gymnax, same protocol, {yardstick.devices} device(s)): "
+            f"{yardstick.steps_per_s:,.0f} steps/s, {yardstick.steps_per_cpu_s:,.0f} steps per CPU-second "
+            f"(compile {yardstick.compile_s:.2f} s)"
+        )
     print(f"\nbatch {args.batch}, {args.steps}-step scans; reference: one environment, {args.ref_seconds} s per id")
     columns = [
-        ("env_id", "env"), ("path", "path"), ("devices", "devices"),
-        ("reference_steps_per_s", "reference steps/s"), ("idsjax_steps_per_s", "idsjax steps/s"),
-        ("idsjax_steps_per_cpu_s", "idsjax steps/CPU-s"), ("speedup", "x reference"),
+        ("env_id", "env"),
+        ("path", "path"),
+        ("devices", "devices"),
+        ("reference_steps_per_s", "reference steps/s"),
+        ("idsjax_steps_per_s", "idsjax steps/s"),
+        ("idsjax_steps_per_cpu_s", "idsjax steps/CPU-s"),
+        ("speedup", "x reference"),
         ("speedup_cpu", "x reference (CPU)"),
-        ("fraction_of_cartpole", "/ CartPole"), ("fraction_of_cartpole_cpu", "/ CartPole (CPU)"),
+        ("fraction_of_cartpole", "/ CartPole"),
+        ("fraction_of_cartpole_cpu", "/ CartPole (CPU)"),
         ("compile_s", "compile s"),
         ("note", "note"),
     ]
     print()
     h.print_table(rows, columns)
-    keys = ["env_id", "path", "batch", "devices", "reference_steps_per_s", "reference_steps",
-            "reference_steps_per_cpu_s",
-            "idsjax_steps_per_s", "idsjax_best_steps_per_s", "idsjax_steps_per_cpu_s", "speedup", "speedup_cpu",
-            "cartpole_steps_per_s", "fraction_of_cartpole",
-            "cartpole_steps_per_cpu_s", "fraction_of_cartpole_cpu",
-            "compile_reset_s", "compile_step_s", "compile_s", "note"]
-    table = [{k: row.get(k, "") for k in keys} | {"device": h.jax_device(), "jax": h.jax.__version__}
-             for row in rows]
+    keys = [
+        "env_id",
+        "path",
+        "batch",
+        "devices",
+        "reference_steps_per_s",
+        "reference_steps",
+        "reference_steps_per_cpu_s",
+        "idsjax_steps_per_s",
+        "idsjax_best_steps_per_s",
+        "idsjax_steps_per_cpu_s",
+        "speedup",
+        "speedup_cpu",
+        "cartpole_steps_per_s",
+        "fraction_of_cartpole",
+        "cartpole_steps_per_cpu_s",
+        "fraction_of_cartpole_cpu",
+        "compile_reset_s",
+        "compile_step_s",
+        "compile_s",
+        "note",
+    ]
+    table = [{k: row.get(k, "") for k in keys} | {"device": h.jax_device(), "jax": h.jax.__version__} for row in rows]
     csv_path = args.out / "vs_reference.csv"
     h.write_csv(csv_path, table)
     print(f"\nwrote {csv_path}")
@@ -253,8 +303,13 @@ def plot(rows: list[dict], yardsticks: dict, batch: int, path: Path) -> None:
     top.bar(x - 0.2, get("reference_steps_per_s"), 0.4, label="reference (1 environment)", color="tab:gray")
     top.bar(x + 0.2, get("idsjax_steps_per_s"), 0.4, label=f"idsjax (batch {batch:,})", color="tab:blue")
     for yardstick in yardsticks.values():
-        top.axhline(yardstick.steps_per_s, color="black", ls="--", lw=1,
-                    label=f"gymnax {YARDSTICK} (batch {batch:,}, {yardstick.devices} device(s))")
+        top.axhline(
+            yardstick.steps_per_s,
+            color="black",
+            ls="--",
+            lw=1,
+            label=f"gymnax {YARDSTICK} (batch {batch:,}, {yardstick.devices} device(s))",
+        )
     top.set_yscale("log")
     top.set_ylabel("steps per second")
     top.legend(fontsize=8)

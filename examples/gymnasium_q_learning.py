@@ -69,8 +69,12 @@ def main(argv=None) -> dict:
     if not args.env.startswith("idsjax/idsgame-") or "_defense-" not in args.env:
         parser.error("--env must be an attacker id, idsjax/idsgame-random_defense-vN or -minimal_defense-vN")
     env, q = train(args.env, args.episodes, args.seed)
-    result = {"env": args.env, "episodes": args.episodes, "states": len(q),
-              "eval_hack_probability": evaluate(env, q, args.eval_episodes, args.seed + 1)}
+    result = {
+        "env": args.env,
+        "episodes": args.episodes,
+        "states": len(q),
+        "eval_hack_probability": evaluate(env, q, args.eval_episodes, args.seed + 1),
+    }
     print(json.dumps(result))
     return result
 

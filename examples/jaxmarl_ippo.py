@@ -47,8 +47,18 @@ class Transition(NamedTuple):
     done: jax.Array
 
 
-def make_train(env_id: str, num_envs: int, num_steps: int, updates: int, lr: float = 3e-3, gamma: float = 0.95,
-               gae_lambda: float = 0.9, clip: float = 0.2, epochs: int = 4, ent_coef: float = 0.01):
+def make_train(
+    env_id: str,
+    num_envs: int,
+    num_steps: int,
+    updates: int,
+    lr: float = 3e-3,
+    gamma: float = 0.95,
+    gae_lambda: float = 0.9,
+    clip: float = 0.2,
+    epochs: int = 4,
+    ent_coef: float = 0.01,
+):
     env = LogWrapper(IdsGameMARL(env_id))
     nets = {a: ActorCritic(env.action_space(a).n) for a in AGENTS}
     opt = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(lr))
@@ -78,8 +88,15 @@ def make_train(env_id: str, num_envs: int, num_steps: int, updates: int, lr: flo
             out = policy(params, obs, mask, k_act)
             action = {a: out[a][0] for a in AGENTS}
             next_obs, state, reward, dones, info = jax.vmap(env.step)(jax.random.split(k_step, num_envs), state, action)
-            t = Transition(obs, mask, action, {a: out[a][1] for a in AGENTS}, {a: out[a][2] for a in AGENTS},
-                           reward, dones["__all__"])
+            t = Transition(
+                obs,
+                mask,
+                action,
+                {a: out[a][1] for a in AGENTS},
+                {a: out[a][2] for a in AGENTS},
+                reward,
+                dones["__all__"],
+            )
             return (params, next_obs, state), (t, info)
 
         def loss(p, a, t, advantage, target):
@@ -94,15 +111,19 @@ def make_train(env_id: str, num_envs: int, num_steps: int, updates: int, lr: flo
 
         def update(carry, k):
             params, opt_state, obs, state = carry
-            (params, obs, state), (traj, info) = jax.lax.scan(env_step, (params, obs, state), jax.random.split(k, num_steps))
+            (params, obs, state), (traj, info) = jax.lax.scan(
+                env_step, (params, obs, state), jax.random.split(k, num_steps)
+            )
             last = policy(params, obs, jax.vmap(env.get_avail_actions)(state.env_state), k)
             advantages, targets = {}, {}
             for a in AGENTS:
+
                 def gae(carry, t, a=a):
                     adv, next_value = carry
                     delta = t.reward[a] + gamma * next_value * (1 - t.done) - t.value[a]
                     adv = delta + gamma * gae_lambda * (1 - t.done) * adv
                     return (adv, t.value[a]), adv
+
                 _, adv = jax.lax.scan(gae, (jnp.zeros(num_envs), last[a][2]), traj, reverse=True)
                 advantages[a], targets[a] = adv, adv + traj.value[a]
 
@@ -128,7 +149,9 @@ def hack_probability(env, nets, params, key, attacker_trained: bool, defender_tr
     limit = int(env.params.max_steps_in_episode)
 
     def act(a, trained, obs, mask, k):
-        logits = nets[a].apply(params[a], obs[a][None], mask[a][None])[0][0] if trained else jnp.where(mask[a], 0.0, -1e9)
+        logits = (
+            nets[a].apply(params[a], obs[a][None], mask[a][None])[0][0] if trained else jnp.where(mask[a], 0.0, -1e9)
+        )
         return jax.random.categorical(k, logits)
 
     def game(k):
@@ -139,8 +162,10 @@ def hack_probability(env, nets, params, key, attacker_trained: bool, defender_tr
             obs, state, over, hacked = carry
             k_a, k_d, k_s = jax.random.split(k, 3)
             mask = env.get_avail_actions(state.env_state)
-            action = {"attacker": act("attacker", attacker_trained, obs, mask, k_a),
-                      "defender": act("defender", defender_trained, obs, mask, k_d)}
+            action = {
+                "attacker": act("attacker", attacker_trained, obs, mask, k_a),
+                "defender": act("defender", defender_trained, obs, mask, k_d),
+            }
             obs, state, _, dones, info = env.step(k_s, state, action)
             hacked = hacked | (~over & info["hacked"][0])
             return (obs, state, over | dones["__all__"], hacked), None
@@ -171,7 +196,9 @@ def main(argv=None) -> dict:
         "train_hack_probability_first_last": [float(hacked[0]), float(hacked[-1])],
         "random_vs_random": hack_probability(env, nets, params, k_eval, False, False, args.eval_games),
         "trained_attacker_vs_random": hack_probability(env, nets, params, k_eval, True, False, args.eval_games),
-        "random_attacker_vs_trained_defender": hack_probability(env, nets, params, k_eval, False, True, args.eval_games),
+        "random_attacker_vs_trained_defender": hack_probability(
+            env, nets, params, k_eval, False, True, args.eval_games
+        ),
     }
     print(json.dumps(result))
     return result

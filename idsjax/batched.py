@@ -68,9 +68,7 @@ def step(
         return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
     keys, keys_reset = jax.vmap(env.split_reset_key)(materialise(keys))
     drawn = materialise(jax.vmap(env.draw_step, in_axes=(0, 0, 0, None))(keys, state, action, params))
-    _, state_st, reward, terminated, info = jax.vmap(env.apply_step, in_axes=(0, 0, 0, 0, None))(
-        state, *drawn, params
-    )
+    _, state_st, reward, terminated, info = jax.vmap(env.apply_step, in_axes=(0, 0, 0, 0, None))(state, *drawn, params)
     truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(state_st, params)
     observe = jax.vmap(env.get_obs, in_axes=(0, None))
     obs_st = observe(state_st, params)
@@ -158,7 +156,9 @@ def reset_done(
         # Rows are written in place, so the games that go on are not copied; the template's values
         # are broadcast over the round's rows.
         fresh = {name: drawn.get(name, getattr(template, name)) for name in _fields(template)}
-        state = state.replace(**{name: getattr(state, name).at[games].set(value, mode="drop") for name, value in fresh.items()})
+        state = state.replace(
+            **{name: getattr(state, name).at[games].set(value, mode="drop") for name, value in fresh.items()}
+        )
         if obs is not None:
             if drawn:
                 rows = jax.tree.map(lambda v: jnp.broadcast_to(v, (size,) + v.shape), template)

@@ -12,7 +12,7 @@ Where the bot draws (a uniform pick), the distribution is the intended uniform o
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

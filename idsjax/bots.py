@@ -7,7 +7,7 @@ reference draws at random, these draw from the same distribution.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -29,8 +29,18 @@ class ServerError(Exception):
 class Agent:
     """One seat in one game. `view` is the latest view; `step`, `reset`, `state` refresh it."""
 
-    def __init__(self, url: str, *, role: str, game_id: str | None = None, players=None, seed: int | None = None,
-                 transport: str = "http", text: bool = False, timeout: float = 120.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        role: str,
+        game_id: str | None = None,
+        players=None,
+        seed: int | None = None,
+        transport: str = "http",
+        text: bool = False,
+        timeout: float = 120.0,
+    ):
         if transport not in ("http", "ws"):
             raise ValueError("transport must be 'http' or 'ws'")
         self.transport, self.text = transport, text
@@ -51,8 +61,9 @@ class Agent:
 
             parts = urlsplit(url)
             scheme = "wss" if parts.scheme == "https" else "ws"
-            self._ws = ws_connect(urlunsplit((scheme, parts.netloc, "/ws", "", "")), open_timeout=timeout,
-                                  max_size=2**22)
+            self._ws = ws_connect(
+                urlunsplit((scheme, parts.netloc, "/ws", "", "")), open_timeout=timeout, max_size=2**22
+            )
             answer = self._call({"op": "join", **request})
         self.token: str = answer["token"]
         self.view: dict = answer["view"]
@@ -112,7 +123,7 @@ class Agent:
             else:
                 self._ws.close()
 
-    def __enter__(self) -> "Agent":
+    def __enter__(self) -> Agent:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -30,7 +30,7 @@ class GameConfig:
     extra_reconnaissance_reward: bool = False
 
     @classmethod
-    def create(cls, version: int, mode: Mode, **options) -> "GameConfig":
+    def create(cls, version: int, mode: Mode, **options) -> GameConfig:
         return cls(version=version, mode=mode, spec=version_spec(version, mode), **options)
 
     @property

@@ -1,6 +1,6 @@
 """Plays a batch of games between the scripted bots and prints hack probabilities.
 
-    python -m idsjax.demo [--env idsgame-v3] [--games 4096] [--steps 200]
+python -m idsjax.demo [--env idsgame-v3] [--games 4096] [--steps 200]
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     @property
     def learner(self) -> str:
-        """"attacker", "defender" or "both" (two-agent ids)."""
+        """ "attacker", "defender" or "both" (two-agent ids)."""
         return self.config.mode.learner
 
     @property
@@ -270,9 +270,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def apply_step(self, state: EnvState, attack_action, defense_action, detection_u, params: EnvParams):
         """`step_env` once `draw_step` has drawn: the transition, the observation, the learner's reward."""
-        next_state, rewards, info = transition(
-            self.config, state, attack_action, defense_action, detection_u, params
-        )
+        next_state, rewards, info = transition(self.config, state, attack_action, defense_action, detection_u, params)
         info = {
             **info,
             "attack_action": attack_action,
@@ -321,8 +319,10 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     def action_space(self, params: EnvParams | None = None):
         attack = spaces.Discrete(self.config.num_attack_ids)
         defense = spaces.Discrete(self.config.num_defense_actions)
-        return self._for_learner((attack, defense)) if self.learner != "both" else spaces.Dict(
-            {ATTACKER: attack, DEFENDER: defense}
+        return (
+            self._for_learner((attack, defense))
+            if self.learner != "both"
+            else spaces.Dict({ATTACKER: attack, DEFENDER: defense})
         )
 
     def observation_space(self, params: EnvParams | None = None):

@@ -80,10 +80,14 @@ def to_gym_space(space) -> gymnasium.Space:
         low, high = np.asarray(space.low), np.asarray(space.high)
         dtype = np.dtype(space.dtype)
         if low.ndim == 0 and high.ndim == 0:
-            return gspaces.Box(low=low.astype(dtype).item(), high=high.astype(dtype).item(),
-                               shape=tuple(space.shape), dtype=dtype)
-        return gspaces.Box(low=np.broadcast_to(low, space.shape).astype(dtype),
-                           high=np.broadcast_to(high, space.shape).astype(dtype), dtype=dtype)
+            return gspaces.Box(
+                low=low.astype(dtype).item(), high=high.astype(dtype).item(), shape=tuple(space.shape), dtype=dtype
+            )
+        return gspaces.Box(
+            low=np.broadcast_to(low, space.shape).astype(dtype),
+            high=np.broadcast_to(high, space.shape).astype(dtype),
+            dtype=dtype,
+        )
     if name == "Dict":
         return gspaces.Dict({k: to_gym_space(v) for k, v in space.spaces.items()})
     raise TypeError(f"cannot convert {space!r}")
@@ -148,14 +152,23 @@ class _Compiled:
         self.vstep_next = wrap(vstep_next)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(env, jit: bool = True) -> _Compiled:
     return _Compiled(env, jit)
 
 
 def _host_info(info: dict, mask) -> dict[str, Any]:
-    keys = ("hacked", "detected", "attack_action", "defense_action", "attacker_reward", "defender_reward",
-            "timed_out", "moved", "attack_legal")
+    keys = (
+        "hacked",
+        "detected",
+        "attack_action",
+        "defense_action",
+        "attacker_reward",
+        "defender_reward",
+        "timed_out",
+        "moved",
+        "attack_legal",
+    )
     out = {k: np.asarray(info[k]) for k in keys if k in info}
     out["action_mask"] = np.asarray(mask).astype(np.int8)
     return out
@@ -166,8 +179,14 @@ class IdsGameGymEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, env_id: str = "idsgame-minimal_defense-v3", instance_seed: int = 0,
-                 render_mode: str | None = None, render_view: str = "full", jit: bool = True):
+    def __init__(
+        self,
+        env_id: str = "idsgame-minimal_defense-v3",
+        instance_seed: int = 0,
+        render_mode: str | None = None,
+        render_view: str = "full",
+        jit: bool = True,
+    ):
         env, params = idsjax.make(env_id, seed=instance_seed)
         if env.learner == "both":
             raise ValueError(
@@ -223,9 +242,15 @@ class IdsGameGymEnv(gymnasium.Env):
             raise RuntimeError("call reset() before render()")
         from idsjax.render import render_frame
 
-        return render_frame(self.jax_env, self._state, self.params, view=self.render_view,
-                            last_action=self._last_action, attack_from=self._attack_from,
-                            hack_probability=self._hacks / self._games if self._games else 0.0)
+        return render_frame(
+            self.jax_env,
+            self._state,
+            self.params,
+            view=self.render_view,
+            last_action=self._last_action,
+            attack_from=self._attack_from,
+            hack_probability=self._hacks / self._games if self._games else 0.0,
+        )
 
     # -- extras ------------------------------------------------------------------------------------
     @property
@@ -240,6 +265,7 @@ class IdsGameGymEnv(gymnasium.Env):
 
 def _autoreset_mode(mode):
     """NEXT_STEP or SAME_STEP from the mode or a spelling of its name ("next-step", "NextStep", ...)."""
+
     def key(m):
         return str(getattr(m, "value", m)).lower().replace("-", "").replace("_", "")
 
@@ -256,8 +282,15 @@ class IdsGameVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": NEXT_STEP}
 
-    def __init__(self, env_id: str = "idsgame-minimal_defense-v3", num_envs: int = 8, instance_seed: int = 0,
-                 render_mode: str | None = None, render_view: str = "full", autoreset_mode=NEXT_STEP):
+    def __init__(
+        self,
+        env_id: str = "idsgame-minimal_defense-v3",
+        num_envs: int = 8,
+        instance_seed: int = 0,
+        render_mode: str | None = None,
+        render_view: str = "full",
+        autoreset_mode=NEXT_STEP,
+    ):
         mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         env, params = idsjax.make(env_id, seed=instance_seed)
@@ -299,7 +332,10 @@ class IdsGameVectorEnv(VectorEnv):
         actions = jnp.asarray(np.asarray(actions), jnp.int32).reshape(self.num_envs)
         if self.autoreset_mode == NEXT_STEP:
             obs, self._states, reward, terminated, truncated, info, masks = self._fns.vstep_next(
-                jax.random.split(k_step, self.num_envs), self._states, actions, self.params,
+                jax.random.split(k_step, self.num_envs),
+                self._states,
+                actions,
+                self.params,
                 jnp.asarray(self._resetting),
             )
             terminated, truncated = np.asarray(terminated), np.asarray(truncated)
@@ -327,8 +363,9 @@ class IdsGameVectorEnv(VectorEnv):
         from idsjax.render import render_frame
 
         return tuple(
-            render_frame(self.jax_env, jax.tree.map(lambda x, i=i: x[i], self._states), self.params,
-                         view=self.render_view)
+            render_frame(
+                self.jax_env, jax.tree.map(lambda x, i=i: x[i], self._states), self.params, view=self.render_view
+            )
             for i in range(self.num_envs)
         )
 
@@ -351,5 +388,4 @@ def register_all() -> tuple[str, ...]:
 
 GYM_IDS = register_all()
 
-__all__ = ["GYM_IDS", "IdsGameGymEnv", "IdsGameVectorEnv", "gym_id", "register_all", "single_agent_ids",
-           "to_gym_space"]
+__all__ = ["GYM_IDS", "IdsGameGymEnv", "IdsGameVectorEnv", "gym_id", "register_all", "single_agent_ids", "to_gym_space"]

@@ -36,7 +36,9 @@ def _split_uniforms(keys: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict
     num_words = (total + 1) // 2
     batch = keys.shape[: keys.ndim - _key_ndim(keys)]
     # (words, *batch): one game per column, so the draw below is element-wise along rows of games.
-    bits = jnp.moveaxis(jax.vmap(lambda k: threefry.bits(k, (num_words,)))(keys.reshape((-1,) + keys.shape[len(batch):])), 0, -1)
+    bits = jnp.moveaxis(
+        jax.vmap(lambda k: threefry.bits(k, (num_words,)))(keys.reshape((-1,) + keys.shape[len(batch) :])), 0, -1
+    )
     bits = bits.reshape((num_words,) + batch)
     # The barrier materialises the words: fused into each of their many consumers, XLA would
     # recompute the hash for every one of them (v12's step ran at half speed).
@@ -115,9 +117,9 @@ def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize
     # compile-time constants and no type is drawn (v12, v21: seconds of compile at large batches).
     draw_used = jax.lax.optimization_barrier(jnp.arange(a) < params.vulnerabilities_per_node)
     type_ids = np.arange(a).reshape((1, 1, a) + t)
-    vulnerable_type = jnp.any(
-        (draws[:, :, None] == type_ids) & draw_used.reshape((1, a, 1) + t), axis=1
-    ) & vulnerable_node[:, None]
+    vulnerable_type = (
+        jnp.any((draws[:, :, None] == type_ids) & draw_used.reshape((1, a, 1) + t), axis=1) & vulnerable_node[:, None]
+    )
 
     defendable = np.asarray(net.defendable).reshape((n,) + t)
     defense = jnp.where(
@@ -135,8 +137,10 @@ def draw_layout(key: jax.Array, config: GameConfig, params: EnvParams, randomize
         revealed = jnp.zeros(u["visibility"].shape, bool)
     recon = jnp.where(revealed[:, None], defense, UNKNOWN_DEFENSE).astype(VALUE_DTYPE)
     # Back to games first.
-    return tuple(jnp.moveaxis(x, tuple(range(x.ndim - len(batch), x.ndim)), tuple(range(len(batch))))
-                 for x in (attack, defense, detection, recon, revealed))
+    return tuple(
+        jnp.moveaxis(x, tuple(range(x.ndim - len(batch), x.ndim)), tuple(range(len(batch))))
+        for x in (attack, defense, detection, recon, revealed)
+    )
 
 
 def start_position(key: jax.Array, config: GameConfig) -> jax.Array:

@@ -76,7 +76,7 @@ class Network:
         return slots
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_network(layers: int, servers_per_layer: int, connected_layers: bool) -> Network:
     rows, cols = layers + 2, servers_per_layer
     center = cols // 2

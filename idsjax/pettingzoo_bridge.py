@@ -52,7 +52,7 @@ class _Compiled:
         self.reset, self.step = wrap(reset), wrap(step)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(env, jit: bool = True) -> _Compiled:
     return _Compiled(env, jit)
 
@@ -62,8 +62,14 @@ class IdsGameParallelEnv(ParallelEnv):
 
     metadata = {"name": "idsgame_v3", "render_modes": ["rgb_array"], "render_fps": 4, "is_parallelizable": True}
 
-    def __init__(self, env_id: str = "idsgame-v3", instance_seed: int = 0, render_mode: str | None = None,
-                 render_view: str = "full", jit: bool = True):
+    def __init__(
+        self,
+        env_id: str = "idsgame-v3",
+        instance_seed: int = 0,
+        render_mode: str | None = None,
+        render_view: str = "full",
+        jit: bool = True,
+    ):
         env, params = idsjax.make(env_id, seed=instance_seed)
         if env.learner != "both":
             raise ValueError(
@@ -121,8 +127,7 @@ class IdsGameParallelEnv(ParallelEnv):
             k_step, self._state, joint, self.params
         )
         terminated, truncated = bool(terminated), bool(truncated)
-        flags = {k: np.asarray(info[k]) for k in ("hacked", "detected", "attack_action", "defense_action",
-                                                      "timed_out")}
+        flags = {k: np.asarray(info[k]) for k in ("hacked", "detected", "attack_action", "defense_action", "timed_out")}
         self._last_action = (int(flags["attack_action"]), int(flags["defense_action"]))
         observations = {a: np.asarray(obs[a]) for a in AGENTS}
         rewards = {a: float(reward[a]) for a in AGENTS}
@@ -142,9 +147,15 @@ class IdsGameParallelEnv(ParallelEnv):
             raise RuntimeError("call reset() before render()")
         from idsjax.render import render_frame
 
-        return render_frame(self.jax_env, self._state, self.params, view=self.render_view,
-                            last_action=self._last_action, attack_from=self._attack_from,
-                            hack_probability=self._hacks / self._games if self._games else 0.0)
+        return render_frame(
+            self.jax_env,
+            self._state,
+            self.params,
+            view=self.render_view,
+            last_action=self._last_action,
+            attack_from=self._attack_from,
+            hack_probability=self._hacks / self._games if self._games else 0.0,
+        )
 
     def close(self):
         pass

@@ -43,11 +43,15 @@ __all__ = ["Game", "board", "compress_ranges", "grid_map", "legal_table", "main"
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m idsjax.play", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="idsgame-minimal_defense-v3", help="any of the 110 ids")
-    parser.add_argument("--side", choices=(ATTACKER, DEFENDER), default=None,
-                        help="your side (two-agent ids; single-agent ids fix it)")
-    parser.add_argument("--opponent", default=None,
-                        help="bot:NAME, random, or checkpoint:PATH (default: the id's bot; two-agent ids: "
-                             "random_defense or attack_maximal)")
+    parser.add_argument(
+        "--side", choices=(ATTACKER, DEFENDER), default=None, help="your side (two-agent ids; single-agent ids fix it)"
+    )
+    parser.add_argument(
+        "--opponent",
+        default=None,
+        help="bot:NAME, random, or checkpoint:PATH (default: the id's bot; two-agent ids: "
+        "random_defense or attack_maximal)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the games")
     parser.add_argument("--instance-seed", type=int, default=0, help="seed of the instance (idsjax.make)")
     args = parser.parse_args(argv)
@@ -62,13 +66,18 @@ def _parse_args(argv):
     else:
         side = env.learner
         if args.side is not None and args.side != side:
-            parser.error(f"in {args.env} you play the {side} (the other side is a bot); "
-                         f"use the two-agent id idsgame-v{env.config.version} to choose --side")
+            parser.error(
+                f"in {args.env} you play the {side} (the other side is a bot); "
+                f"use the two-agent id idsgame-v{env.config.version} to choose --side"
+            )
     other = DEFENDER if side == ATTACKER else ATTACKER
     opp = args.opponent
     if opp is None:
-        opponent = default_policy(env, other) if env.learner != "both" else (
-            "random_defense" if other == DEFENDER else "attack_maximal")
+        opponent = (
+            default_policy(env, other)
+            if env.learner != "both"
+            else ("random_defense" if other == DEFENDER else "attack_maximal")
+        )
     elif ":" in opp and not opp.startswith("bot:"):
         try:  # checkpoint:RUN_DIR and other loaders of the entry-point group idsjax.policy_loaders
             opponent = jax.jit(load_policy(opp, other, env, params))  # loaders return jittable policies
@@ -80,8 +89,11 @@ def _parse_args(argv):
         if name not in allowed:
             article = "an" if other == ATTACKER else "a"
             kind = "unknown bot" if name not in BOTS and name != "random" else f"not {article} {other} bot"
-            parser.error(f"--opponent {opp!r}: {kind}; the {other} can be "
-                         + ", ".join(f"bot:{b}" for b in allowed[:-1]) + ", random or checkpoint:PATH")
+            parser.error(
+                f"--opponent {opp!r}: {kind}; the {other} can be "
+                + ", ".join(f"bot:{b}" for b in allowed[:-1])
+                + ", random or checkpoint:PATH"
+            )
         opponent = name
     return args, env, params, side, opponent
 
@@ -119,9 +131,11 @@ def _result(game: Game) -> str:
         winner = None
         what = "the game TIMED OUT"
     verdict = "you win" if winner == game.side else ("you lose" if winner else "nobody wins")
-    return (f"Game over after {int(s.time)} steps: {what} - {verdict}. Returns: attacker {game.returns[0]:.1f}, "
-            f"defender {game.returns[1]:.1f}. Hacks {game.hacks}/{game.games} games "
-            f"(P(breached) {game.hacks / max(game.games, 1):.2f}).")
+    return (
+        f"Game over after {int(s.time)} steps: {what} - {verdict}. Returns: attacker {game.returns[0]:.1f}, "
+        f"defender {game.returns[1]:.1f}. Hacks {game.hacks}/{game.games} games "
+        f"(P(breached) {game.hacks / max(game.games, 1):.2f})."
+    )
 
 
 def main(argv=None, *, stdin: TextIO | None = None, console: Console | None = None) -> int:
@@ -138,12 +152,17 @@ def main(argv=None, *, stdin: TextIO | None = None, console: Console | None = No
 
 def _session(args, env, params, side, opponent, stdin, console) -> int:
     opp_name = opponent if isinstance(opponent, str) else "checkpoint policy"
-    console.print(f"[bold]{env.config.env_id}[/bold]: you play the [bold]{side}[/bold] against "
-                  f"[bold]{opp_name}[/bold]. Type h for help, q to quit.")
+    console.print(
+        f"[bold]{env.config.env_id}[/bold]: you play the [bold]{side}[/bold] against "
+        f"[bold]{opp_name}[/bold]. Type h for help, q to quit."
+    )
     game = Game(env, params, side, opponent, seed=args.seed)
-    help_text = HELP.format(width=env.config.attack_id_width,
-                            recon=" (type A = reconnaissance)" if env.config.reconnaissance else "",
-                            dwidth=env.config.attack_types + 1, a=env.config.attack_types)
+    help_text = HELP.format(
+        width=env.config.attack_id_width,
+        recon=" (type A = reconnaissance)" if env.config.reconnaissance else "",
+        dwidth=env.config.attack_types + 1,
+        a=env.config.attack_types,
+    )
     _show(console, game)
     while True:
         if game.over:
@@ -179,8 +198,7 @@ def _session(args, env, params, side, opponent, stdin, console) -> int:
             continue
         if action not in set(int(i) for i in game.legal()):
             what = describe_attack(env.config, action) if side == ATTACKER else describe_defense(env.config, action)
-            console.print(f"[yellow]{action} ({what}) is not legal now; legal ids: "
-                          f"{compress_ranges(game.legal())}.[/]")
+            console.print(f"[yellow]{action} ({what}) is not legal now; legal ids: {compress_ranges(game.legal())}.[/]")
             continue
         position = int(game.state.position)
         a, d, rewards, info = game.play(action)

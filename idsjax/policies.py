@@ -19,8 +19,9 @@ too wherever they are used there (the trajectory recorder).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -93,7 +94,11 @@ def policy_loader(scheme: str) -> Callable[[str, Any, Any, str], Policy]:
                 ) from err
             break
     if scheme not in _LOADERS:
-        hint = " (checkpoint:RUN_DIR policies come with the research kit: run make install)" if scheme == "checkpoint" else ""
+        hint = (
+            " (checkpoint:RUN_DIR policies come with the research kit: run make install)"
+            if scheme == "checkpoint"
+            else ""
+        )
         raise PolicyLoadError(f"no policy loader for {scheme + ':'!r} policies is installed{hint}")
     return _LOADERS[scheme]
 
@@ -119,8 +124,9 @@ def resolve_policy(policy, side: str, env, params) -> Policy:
     if callable(policy):
         return policy
     if not isinstance(policy, str):
-        raise TypeError(f"a policy is a bot name, 'random', 'SCHEME:ARG' or a callable (key, obs, state) -> id; "
-                        f"got {policy!r}")
+        raise TypeError(
+            f"a policy is a bot name, 'random', 'SCHEME:ARG' or a callable (key, obs, state) -> id; got {policy!r}"
+        )
     if ":" in policy and not policy.startswith("bot:"):
         return load_policy(policy, side, env, params)
     name = policy[4:] if policy.startswith("bot:") else policy

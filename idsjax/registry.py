@@ -22,7 +22,7 @@ def registered_envs() -> tuple[str, ...]:
     return ENV_IDS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _env(env_id: str) -> IdsGameEnv:
     match = _ID.match(env_id)
     return IdsGameEnv(GameConfig.create(int(match["version"]), Mode(match["mode"] or "")))

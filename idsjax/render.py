@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -58,7 +59,7 @@ START_FILL = (120, 180, 120)
 LABEL_BG = (255, 255, 255)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(size: int, bold: bool = False):
     names = ("DejaVuSansMono-Bold.ttf", "DejaVuSans-Bold.ttf") if bold else ("DejaVuSansMono.ttf", "DejaVuSans.ttf")
     dirs = ["", "/usr/share/fonts/truetype/dejavu"]
@@ -91,8 +92,19 @@ def frame_size(config) -> tuple[int, int]:
 
 
 def _host_state(state) -> dict[str, np.ndarray]:
-    fields = ("attack", "defense", "detection", "recon", "revealed", "position", "time", "done", "hacked",
-              "detected", "timed_out")
+    fields = (
+        "attack",
+        "defense",
+        "detection",
+        "recon",
+        "revealed",
+        "position",
+        "time",
+        "done",
+        "hacked",
+        "detected",
+        "timed_out",
+    )
     out = {}
     for f in fields:
         value = getattr(state, f, None)
@@ -341,8 +353,16 @@ def _resolve_env(env_or_id, seed: int):
     return env, params
 
 
-def play_episodes(env, params, attacker_policy=None, defender_policy=None, *, seed: int = 0,
-                  episodes: int = 1, max_steps: int | None = None):
+def play_episodes(
+    env,
+    params,
+    attacker_policy=None,
+    defender_policy=None,
+    *,
+    seed: int = 0,
+    episodes: int = 1,
+    max_steps: int | None = None,
+):
     """Play `episodes` games (one batch through `idsjax.rollout`, recorded by `idsjax.trajectories`)
     and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
     the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
@@ -354,21 +374,35 @@ def play_episodes(env, params, attacker_policy=None, defender_policy=None, *, se
     for game in range(traj.num_games):
         yield traj.state(game, 0), None, None, None
         for t in range(int(a["length"][game])):
-            info = {"attack_legal": bool(a["attack_legal"][game, t]), "moved": bool(a["moved"][game, t]),
-                    "hacked": bool(a["hacked"][game, t + 1]), "detected": bool(a["detected"][game, t + 1])}
+            info = {
+                "attack_legal": bool(a["attack_legal"][game, t]),
+                "moved": bool(a["moved"][game, t]),
+                "hacked": bool(a["hacked"][game, t + 1]),
+                "detected": bool(a["detected"][game, t + 1]),
+            }
             yield traj.state(game, t + 1), traj.joint_action(game, t), a["rewards"][game, t], info
 
 
-def episode_frames(env_or_id, attacker_policy=None, defender_policy=None, *, seed: int = 0,
-                   instance_seed: int = 0, max_steps: int | None = None, view: str = "full",
-                   episodes: int = 1) -> list[np.ndarray]:
+def episode_frames(
+    env_or_id,
+    attacker_policy=None,
+    defender_policy=None,
+    *,
+    seed: int = 0,
+    instance_seed: int = 0,
+    max_steps: int | None = None,
+    view: str = "full",
+    episodes: int = 1,
+) -> list[np.ndarray]:
     """The frames of `episodes` games played by a pair of policies (see `episode_gif`)."""
     env, params = _resolve_env(env_or_id, instance_seed)
     frames = []
     games = hacks = 0
     returns = np.zeros(2)
-    names = [policy_name(p) if p is not None else default_policy(env, side)
-             for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))]
+    names = [
+        policy_name(p) if p is not None else default_policy(env, side)
+        for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))
+    ]
     title = f"{env.config.env_id}: {names[0]} vs {names[1]}"
     previous = None
     for state, last, rewards, info in play_episodes(
@@ -383,10 +417,17 @@ def episode_frames(env_or_id, attacker_policy=None, defender_policy=None, *, see
                 games += 1
                 hacks += int(bool(state.hacked))
         frames.append(
-            render_frame(env, state, params, view=view, last_action=last,
-                         hack_probability=hacks / games if games else 0.0,
-                         returns=(float(returns[0]), float(returns[1])), title=title,
-                         attack_from=attack_from if last is not None else None)
+            render_frame(
+                env,
+                state,
+                params,
+                view=view,
+                last_action=last,
+                hack_probability=hacks / games if games else 0.0,
+                returns=(float(returns[0]), float(returns[1])),
+                title=title,
+                attack_from=attack_from if last is not None else None,
+            )
         )
     return frames
 
@@ -401,9 +442,19 @@ def write_gif(frames: Sequence[np.ndarray], path, *, fps: float = 4.0, hold_last
     return path
 
 
-def episode_gif(env_or_id, attacker_policy=None, defender_policy=None, path="episode.gif", *, seed: int = 0,
-                instance_seed: int = 0, max_steps: int | None = None, view: str = "full", episodes: int = 1,
-                fps: float = 4.0) -> str:
+def episode_gif(
+    env_or_id,
+    attacker_policy=None,
+    defender_policy=None,
+    path="episode.gif",
+    *,
+    seed: int = 0,
+    instance_seed: int = 0,
+    max_steps: int | None = None,
+    view: str = "full",
+    episodes: int = 1,
+    fps: float = 4.0,
+) -> str:
     """Write a GIF of `episodes` games of an id (or an `(env, params)` pair) played by two policies.
 
     A policy is a bot name, `"random"`, a callable `(key, obs, state) -> action id` receiving its own
@@ -413,8 +464,16 @@ def episode_gif(env_or_id, attacker_policy=None, defender_policy=None, path="epi
     (as `idsjax.make`). `max_steps` caps the joint steps per episode (default: the full episode,
     up to the step-limit call). Returns the path.
     """
-    frames = episode_frames(env_or_id, attacker_policy, defender_policy, seed=seed, instance_seed=instance_seed,
-                            max_steps=max_steps, view=view, episodes=episodes)
+    frames = episode_frames(
+        env_or_id,
+        attacker_policy,
+        defender_policy,
+        seed=seed,
+        instance_seed=instance_seed,
+        max_steps=max_steps,
+        view=view,
+        episodes=episodes,
+    )
     return write_gif(frames, path, fps=fps)
 
 
@@ -422,7 +481,6 @@ def save_frame(frame: np.ndarray, path) -> str:
     path = os.fspath(path)
     Image.fromarray(np.asarray(frame, np.uint8)).save(path)
     return path
-
 
 
 __all__ = [

@@ -42,8 +42,16 @@ def main(argv=None) -> int:
     try:
         attacker = _policy_arg(args.attacker, ATTACKER, env, params)
         defender = _policy_arg(args.defender, DEFENDER, env, params)
-        path = episode_gif((env, params), attacker, defender, args.out, seed=args.seed, view=args.view,
-                           episodes=args.episodes, fps=args.fps)
+        path = episode_gif(
+            (env, params),
+            attacker,
+            defender,
+            args.out,
+            seed=args.seed,
+            view=args.view,
+            episodes=args.episodes,
+            fps=args.fps,
+        )
     except (PolicyLoadError, ValueError, TypeError) as err:  # a bad policy spec or checkpoint: one sentence
         parser.error(str(err))
     print(path)

@@ -98,9 +98,7 @@ def outcome_rewards(
             )
             detected = _pair(-1, 1)
         else:
-            success = jnp.where(
-                deeper, _pair(1, -1), jnp.where(new_row > furthest_row, _pair(-1, 1), _pair(0, 0))
-            )
+            success = jnp.where(deeper, _pair(1, -1), jnp.where(new_row > furthest_row, _pair(-1, 1), _pair(0, 0)))
             detected = _pair(-100, 100)
         return success, hack, detected, jnp.where(deeper, new_row, furthest_row)
 

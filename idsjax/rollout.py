@@ -74,9 +74,18 @@ def _reward(t: Transition):
     return t.reward
 
 
-def rollout(env, params, policy: Callable, key: jax.Array, num_games: int, *, num_steps: int | None = None,
-            accumulate: Callable[[Transition], Any] = _reward, outcome: Callable[[Transition], Any] | None = None,
-            record: Callable[[Transition], Any] | None = None) -> Episodes:
+def rollout(
+    env,
+    params,
+    policy: Callable,
+    key: jax.Array,
+    num_games: int,
+    *,
+    num_steps: int | None = None,
+    accumulate: Callable[[Transition], Any] = _reward,
+    outcome: Callable[[Transition], Any] | None = None,
+    record: Callable[[Transition], Any] | None = None,
+) -> Episodes:
     """Play `num_games` games, one episode each, for `num_steps` steps (default: `episode_horizon`).
 
     Pure and traceable (jit and vmap it). See the module docstring for `env`, `policy` and the keys.
@@ -134,8 +143,10 @@ class JointGame:
         return self.env.default_params
 
     def _obs(self, state):
-        return {ATTACKER: side_observation(self.env, state, ATTACKER),
-                DEFENDER: side_observation(self.env, state, DEFENDER)}
+        return {
+            ATTACKER: side_observation(self.env, state, ATTACKER),
+            DEFENDER: side_observation(self.env, state, DEFENDER),
+        }
 
     def reset(self, key, params):
         state = self.env.initial_state(key, params)

@@ -39,8 +39,19 @@ from idsjax.policies import ATTACKER, DEFENDER, default_policy, make_joint_polic
 from idsjax.rollout import JointGame, Transition, episode_horizon, joint_policy, rollout
 
 FORMAT_VERSION = 1
-STATE_FIELDS = ("position", "attack", "defense", "recon", "detection", "revealed", "time", "done", "hacked",
-                "detected", "timed_out")
+STATE_FIELDS = (
+    "position",
+    "attack",
+    "defense",
+    "recon",
+    "detection",
+    "revealed",
+    "time",
+    "done",
+    "hacked",
+    "detected",
+    "timed_out",
+)
 STEP_FIELDS = ("attack_action", "defense_action", "rewards", "valid", "attack_legal", "moved")
 OUTCOME_FIELDS = ("length", "hacked_final", "detected_final", "timed_out_final", "returns")
 
@@ -87,11 +98,22 @@ class Trajectories:
         attack = get("attack")
         n = attack.shape[0]
         return EnvState(
-            time=get("time"), attack=attack, defense=get("defense"), detection=get("detection"),
-            recon=get("recon"), revealed=get("revealed"), position=get("position"), done=get("done"),
-            hacked=get("hacked"), detected=get("detected"), failed=jnp.zeros_like(attack),
-            num_failed=jnp.int32(0), furthest_row=jnp.int32(0), num_hacked=jnp.int32(0),
-            recon_targeted=jnp.zeros((n,), bool), timed_out=get("timed_out"),
+            time=get("time"),
+            attack=attack,
+            defense=get("defense"),
+            detection=get("detection"),
+            recon=get("recon"),
+            revealed=get("revealed"),
+            position=get("position"),
+            done=get("done"),
+            hacked=get("hacked"),
+            detected=get("detected"),
+            failed=jnp.zeros_like(attack),
+            num_failed=jnp.int32(0),
+            furthest_row=jnp.int32(0),
+            num_hacked=jnp.int32(0),
+            recon_targeted=jnp.zeros((n,), bool),
+            timed_out=get("timed_out"),
         )
 
     def states(self, game: int):
@@ -110,8 +132,9 @@ def _resolve(env_or_id, instance_seed: int):
     return env_or_id
 
 
-def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, num_games: int,
-                  max_steps: int | None = None):
+def make_recorder(
+    env, params, attacker_policy=None, defender_policy=None, *, num_games: int, max_steps: int | None = None
+):
     """A jitted `key -> dict of device arrays` playing `num_games` episodes (see `record`) through
     `idsjax.rollout` on the id as a two-player game (`JointGame`)."""
     steps = episode_horizon(params) if max_steps is None else int(max_steps)
@@ -127,7 +150,8 @@ def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, nu
         valid = t.valid
         after = jax.tree.map(  # a finished game repeats its last state
             lambda new, old: jnp.where(valid.reshape(valid.shape + (1,) * (new.ndim - 1)), new, old),
-            t.next_state, t.state,
+            t.next_state,
+            t.state,
         )
         return {
             **keep(after),
@@ -140,13 +164,25 @@ def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, nu
         }
 
     def final_flags(t: Transition):
-        return {"hacked_final": t.next_state.hacked, "detected_final": t.next_state.detected,
-                "timed_out_final": t.next_state.timed_out}
+        return {
+            "hacked_final": t.next_state.hacked,
+            "detected_final": t.next_state.detected,
+            "timed_out_final": t.next_state.timed_out,
+        }
 
     @jax.jit
     def run(key):
-        episodes = rollout(game, params, policy, key, num_games, num_steps=steps, accumulate=lambda t: (),
-                           outcome=final_flags, record=step_record)
+        episodes = rollout(
+            game,
+            params,
+            policy,
+            key,
+            num_games,
+            num_steps=steps,
+            accumulate=lambda t: (),
+            outcome=final_flags,
+            record=step_record,
+        )
         out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), episodes.records)  # [B, T, ...]
         first = keep(episodes.initial_state)
         for f in STATE_FIELDS:
@@ -159,8 +195,16 @@ def make_recorder(env, params, attacker_policy=None, defender_policy=None, *, nu
     return run
 
 
-def record(env_or_id, attacker_policy=None, defender_policy=None, *, num_games: int = 16,
-           max_steps: int | None = None, seed: int = 0, instance_seed: int = 0) -> Trajectories:
+def record(
+    env_or_id,
+    attacker_policy=None,
+    defender_policy=None,
+    *,
+    num_games: int = 16,
+    max_steps: int | None = None,
+    seed: int = 0,
+    instance_seed: int = 0,
+) -> Trajectories:
     """Play `num_games` episodes of an id (or an `(env, params)` pair) on the device and return them.
 
     Policies as in `idsjax.policies` (default: the id's bot on its bot side, `"random"` on the
@@ -169,17 +213,31 @@ def record(env_or_id, attacker_policy=None, defender_policy=None, *, num_games: 
     env, params = _resolve(env_or_id, instance_seed)
     run = make_recorder(env, params, attacker_policy, defender_policy, num_games=num_games, max_steps=max_steps)
     out = jax.device_get(run(jax.random.PRNGKey(seed)))
-    names = [policy_name(p) if p is not None else default_policy(env, side)
-             for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))]
-    return Trajectories(env_id=env.config.env_id, instance_seed=int(instance_seed), seed=int(seed),
-                        attacker=names[0], defender=names[1], arrays={k: np.asarray(v) for k, v in out.items()})
+    names = [
+        policy_name(p) if p is not None else default_policy(env, side)
+        for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))
+    ]
+    return Trajectories(
+        env_id=env.config.env_id,
+        instance_seed=int(instance_seed),
+        seed=int(seed),
+        attacker=names[0],
+        defender=names[1],
+        arrays={k: np.asarray(v) for k, v in out.items()},
+    )
 
 
 def save_trajectories(path, traj: Trajectories) -> str:
     """Write `traj` as a compressed `.npz` (arrays in their own compact dtypes, metadata as JSON)."""
     path = os.fspath(path)
-    meta = {"format": FORMAT_VERSION, "env_id": traj.env_id, "instance_seed": traj.instance_seed,
-            "seed": traj.seed, "attacker": traj.attacker, "defender": traj.defender}
+    meta = {
+        "format": FORMAT_VERSION,
+        "env_id": traj.env_id,
+        "instance_seed": traj.instance_seed,
+        "seed": traj.seed,
+        "attacker": traj.attacker,
+        "defender": traj.defender,
+    }
     with open(path, "wb") as f:
         np.savez_compressed(f, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **traj.arrays)
     return path
@@ -194,8 +252,14 @@ def load_trajectories(path) -> Trajectories:
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"unsupported trajectory format {meta.get('format')!r} (expected {FORMAT_VERSION})")
         arrays = {k: np.array(data[k]) for k in data.files if k != "__meta__"}
-    return Trajectories(env_id=meta["env_id"], instance_seed=meta["instance_seed"], seed=meta["seed"],
-                        attacker=meta["attacker"], defender=meta["defender"], arrays=arrays)
+    return Trajectories(
+        env_id=meta["env_id"],
+        instance_seed=meta["instance_seed"],
+        seed=meta["seed"],
+        attacker=meta["attacker"],
+        defender=meta["defender"],
+        arrays=arrays,
+    )
 
 
 def trajectory_frames(traj: Trajectories, game: int = 0, *, view: str = "full") -> list[np.ndarray]:
@@ -211,19 +275,36 @@ def trajectory_frames(traj: Trajectories, game: int = 0, *, view: str = "full") 
         last = traj.joint_action(game, t - 1) if t else None
         if t:
             returns = returns + traj.arrays["rewards"][game, t - 1]
-        frames.append(render_frame(env, traj.state(game, t), params, view=view, last_action=last,
-                                   returns=(float(returns[0]), float(returns[1])), title=title,
-                                   attack_from=int(traj.arrays["position"][game, t - 1]) if t else None))
+        frames.append(
+            render_frame(
+                env,
+                traj.state(game, t),
+                params,
+                view=view,
+                last_action=last,
+                returns=(float(returns[0]), float(returns[1])),
+                title=title,
+                attack_from=int(traj.arrays["position"][game, t - 1]) if t else None,
+            )
+        )
     return frames
 
 
-def trajectory_gif(traj: Trajectories, game: int = 0, path="trajectory.gif", *, view: str = "full",
-                   fps: float = 4.0) -> str:
+def trajectory_gif(
+    traj: Trajectories, game: int = 0, path="trajectory.gif", *, view: str = "full", fps: float = 4.0
+) -> str:
     """Write one recorded game as a GIF."""
     from idsjax.render import write_gif
 
     return write_gif(trajectory_frames(traj, game, view=view), path, fps=fps)
 
 
-__all__ = ["Trajectories", "load_trajectories", "make_recorder", "record", "save_trajectories",
-           "trajectory_frames", "trajectory_gif"]
+__all__ = [
+    "Trajectories",
+    "load_trajectories",
+    "make_recorder",
+    "record",
+    "save_trajectories",
+    "trajectory_frames",
+    "trajectory_gif",
+]

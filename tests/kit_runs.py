@@ -19,12 +19,54 @@ SMOKE_EXTRA = {
 }
 SMOKE_ENV = {algo: "idsgame-random_defense-v0" for algo in SMOKE_EXTRA} | {"dqn": "idsgame-maximal_attack-v0"}
 # PPO's run is the resume test's uninterrupted run.
-PPO_ARGS = ["--env", "idsgame-random_defense-v0", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps",
-            "16", "--chunks", "8", "--eval-episodes", "50", "--no-progress", "--num-seeds", "2"]
-SELFPLAY_TINY = ["--env", "idsgame-v19", "--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2",
-                 "--update-epochs", "1", "--total-timesteps", "512", "--chunks", "2", "--eval-episodes", "16",
-                 "--payoff-episodes", "2", "--pool-size", "3", "--snapshot-every", "2", "--hidden", "16",
-                 "--layers", "1", "--br-timesteps", "0", "--no-progress"]
+PPO_ARGS = [
+    "--env",
+    "idsgame-random_defense-v0",
+    "--total-timesteps",
+    "4096",
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "16",
+    "--chunks",
+    "8",
+    "--eval-episodes",
+    "50",
+    "--no-progress",
+    "--num-seeds",
+    "2",
+]
+SELFPLAY_TINY = [
+    "--env",
+    "idsgame-v19",
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "8",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "1",
+    "--total-timesteps",
+    "512",
+    "--chunks",
+    "2",
+    "--eval-episodes",
+    "16",
+    "--payoff-episodes",
+    "2",
+    "--pool-size",
+    "3",
+    "--snapshot-every",
+    "2",
+    "--hidden",
+    "16",
+    "--layers",
+    "1",
+    "--br-timesteps",
+    "0",
+    "--no-progress",
+]
 
 
 def argv_of(algo: str) -> list[str]:

@@ -66,8 +66,6 @@ class ProbeEnv(environment.Environment):
         return jnp.ones((2,), bool)
 
 
-
-
 @struct.dataclass
 class LoopState:
     time: jax.Array

@@ -57,7 +57,7 @@ MAX_DETECTION_CHECKED = 20
 def parse_env_id(env_id: str) -> tuple[int, Mode]:
     assert env_id in ENV_IDS, env_id
     body, version = env_id.rsplit("-v", 1)
-    mode = body[len("idsgame-"):] if body != "idsgame" else ""
+    mode = body[len("idsgame-") :] if body != "idsgame" else ""
     return int(version), Mode(mode)
 
 
@@ -77,7 +77,7 @@ def _import_quietly(name: str):
         return pytest.importorskip(name, reason=REFERENCE_MISSING)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_available() -> bool:
     """Whether the reference can be imported (for tests whose JAX half runs either way)."""
     if FORCE_NO_REFERENCE:
@@ -120,7 +120,7 @@ def build_reference(version: int, mode: Mode, seed: int | None = None):
 # ---------------------------------------------------------------------------------------------------
 # Uniforms
 # ---------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _float32_thresholds(factor: float) -> np.ndarray:
     """The JAX transition's detection thresholds `float32(det) / 10 * factor` for det = 0 … 20, computed
     by XLA with the same expression so the rounding is the transition's own."""
@@ -350,7 +350,7 @@ class Legality:
     """The reference's id-level attack legality (`is_attack_id_legal`, spec §1.7) computed from the
     reference's own adjacency matrix and node positions, fast enough to call every step."""
 
-    def __init__(self, game: "ReferenceGame"):
+    def __init__(self, game: ReferenceGame):
         nc = game.network_config
         self.width = game.config.attack_id_width
         self.types = game.config.attack_types
@@ -488,9 +488,7 @@ def load_into_reference(config: GameConfig, env, state: EnvState) -> None:
     s.attacker_pos = (int(net.node_row[node]), int(net.node_col[node]))
     s.game_step = int(arrays["time"])
     s.done, s.hacked, s.detected = bool(arrays["done"]), bool(arrays["hacked"]), bool(arrays["detected"])
-    env.failed_attacks = {
-        (int(n), int(t)): int(arrays["failed"][n, t]) for n, t in zip(*np.nonzero(arrays["failed"]))
-    }
+    env.failed_attacks = {(int(n), int(t)): int(arrays["failed"][n, t]) for n, t in zip(*np.nonzero(arrays["failed"]))}
     env.num_failed_attacks = int(arrays["num_failed"])
     env.furthest_hack = int(arrays["furthest_row"])
     env.hacked_nodes = [node] * int(arrays["num_hacked"])
@@ -578,7 +576,6 @@ def attack_maximal_support(cfg: GameConfig, arrays: dict, legal: list[int]) -> t
     return None, {l for l, _ in local} if local else set(range(cfg.num_attack_actions))
 
 
-
 # ---------------------------------------------------------------------------------------------------
 # Compiled JAX functions, one per transition-relevant config
 # ---------------------------------------------------------------------------------------------------
@@ -588,7 +585,7 @@ def _transition_key(config: GameConfig) -> GameConfig:
     return dataclasses.replace(config, mode=Mode.TWO_AGENT)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_step(key: GameConfig):
     def step(state, attack, defense, u, params):
         nxt, rewards, info = transition(key, state, attack, defense, u, params)
@@ -603,14 +600,14 @@ def _compiled_step(key: GameConfig):
     return jax.jit(step)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_with_initial_state(key: GameConfig):
     from idsjax.env import IdsGameEnv
 
     return jax.jit(IdsGameEnv(key).with_initial_state)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_observe(key: GameConfig):
     return jax.jit(
         lambda state: (observations.attacker_observation(key, state), observations.defender_observation(key, state))
@@ -638,7 +635,7 @@ def jax_observe(config: GameConfig, state):
     return np.asarray(att), np.asarray(de)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_bot_samples(key: GameConfig, name: str):
     from idsjax import bots
 
@@ -647,7 +644,7 @@ def _compiled_bot_samples(key: GameConfig, name: str):
     return jax.jit(sample)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bot_keys(num: int):
     return jax.random.split(jax.random.PRNGKey(1234), num)
 
@@ -661,9 +658,22 @@ def jax_bot_choices(config: GameConfig, name: str, state: EnvState, params: EnvP
 # ---------------------------------------------------------------------------------------------------
 # Hand-made states
 # ---------------------------------------------------------------------------------------------------
-def make_state(config: GameConfig, *, defense, detection, position=None, attack=None, recon=None,
-               revealed=None, time=0, failed=None, num_failed=0, furthest_row=None, num_hacked=0,
-               recon_targeted=None) -> EnvState:
+def make_state(
+    config: GameConfig,
+    *,
+    defense,
+    detection,
+    position=None,
+    attack=None,
+    recon=None,
+    revealed=None,
+    time=0,
+    failed=None,
+    num_failed=0,
+    furthest_row=None,
+    num_hacked=0,
+    recon_targeted=None,
+) -> EnvState:
     """An `EnvState` from plain arrays (defaults: zero attack, unknown reconnaissance, nothing revealed,
     attacker on the start node, a fresh episode)."""
     n, a = config.num_nodes, config.attack_types

@@ -8,22 +8,34 @@ import json
 import os
 import shutil
 
-import idsjax
 import jax
 import numpy as np
 import pytest
+from kit_runs import PPO_ARGS, SMOKE_ENV, trained_run
 from probe_envs import ProbeEnv
 
+import idsjax
 from baselines import actor_critic, cli, dqn, evaluation, logs, ppo, reinforce, tabular_q
-from kit_runs import PPO_ARGS, SMOKE_ENV, trained_run
 
 ALGOS = {"ppo": ppo, "dqn": dqn, "tabular_q": tabular_q, "reinforce": reinforce, "actor_critic": actor_critic}
 
 
 PROBE_BUDGET = {
     "ppo": ["--total-timesteps", "4096", "--num-envs", "8", "--num-steps", "16", "--lr", "3e-3"],
-    "dqn": ["--total-timesteps", "3000", "--num-envs", "8", "--learning-starts", "200", "--hidden", "32",
-            "--target-update-every", "10", "--eps-fraction", "0.5"],
+    "dqn": [
+        "--total-timesteps",
+        "3000",
+        "--num-envs",
+        "8",
+        "--learning-starts",
+        "200",
+        "--hidden",
+        "32",
+        "--target-update-every",
+        "10",
+        "--eps-fraction",
+        "0.5",
+    ],
     "tabular_q": ["--total-timesteps", "2000", "--num-envs", "8", "--table-size-log2", "6", "--lr", "0.5"],
     "reinforce": ["--total-timesteps", "8192", "--num-envs", "8", "--num-steps", "16", "--lr", "3e-3"],
     "actor_critic": ["--total-timesteps", "6000", "--num-envs", "8", "--num-steps", "4", "--lr", "3e-3"],
@@ -48,8 +60,18 @@ def test_probe_learns_known_answer(algo, length):
 
 # --- the commands ---------------------------------------------------------------------------------
 
-KEYS = {"algo", "env", "seed", "env_steps", "train_seconds", "steps_per_second", "eval_episodes",
-        "eval_hack_probability", "eval_attacker_return", "eval_defender_return"}
+KEYS = {
+    "algo",
+    "env",
+    "seed",
+    "env_steps",
+    "train_seconds",
+    "steps_per_second",
+    "eval_episodes",
+    "eval_hack_probability",
+    "eval_attacker_return",
+    "eval_defender_return",
+}
 
 
 def _last_json(capsys):
@@ -110,8 +132,14 @@ def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path
     for name, values in metrics.items():
         from_csv = np.array([[float(r[name]) for r in csv_rows if int(r["seed"]) == s] for s in (0, 1)])
         exact = name in ("episodes", "hack_probability", "return", "attacker_return", "defender_return")
-        np.testing.assert_allclose(from_csv, np.asarray(values), rtol=1e-6 if exact else 1e-3,
-                                   atol=0 if exact else 1e-5, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(
+            from_csv,
+            np.asarray(values),
+            rtol=1e-6 if exact else 1e-3,
+            atol=0 if exact else 1e-5,
+            equal_nan=True,
+            err_msg=name,
+        )
 
     # A corrupt checkpoint is a clear error (exit code 2), not a traceback.
     broken = tmp_path / "broken"
@@ -160,6 +188,16 @@ def test_help_lists_common_and_algorithm_options(capsys):
         ppo.main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--env", "--total-timesteps", "--num-envs", "--num-seeds", "--seed", "--output-dir",
-                 "--checkpoint-every", "--resume", "--clip-eps", "--gae-lambda"):
+    for flag in (
+        "--env",
+        "--total-timesteps",
+        "--num-envs",
+        "--num-seeds",
+        "--seed",
+        "--output-dir",
+        "--checkpoint-every",
+        "--resume",
+        "--clip-eps",
+        "--gae-lambda",
+    ):
         assert flag in text

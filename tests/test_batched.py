@@ -90,12 +90,14 @@ def test_reset_done_with_observations(eid):
     key = jax.random.PRNGKey(5)
     _, state = batched.reset(env, jax.random.split(key, n), params)
     action = sample_actions(env.action_space(params), key, n)
-    obs_st, state_st, *_ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, action, params)
+    obs_st, state_st, *_ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
+        jax.random.split(key, n), state, action, params
+    )
     done = jnp.arange(n) % 3 == 0
     keys = jax.random.split(jax.random.PRNGKey(6), n)
-    state_new, obs_new = jax.jit(
-        lambda k, s, d, o: batched.reset_done(env, k, s, d, params, 5 / n, obs=o)
-    )(keys, state_st, done, obs_st)
+    state_new, obs_new = jax.jit(lambda k, s, d, o: batched.reset_done(env, k, s, d, params, 5 / n, obs=o))(
+        keys, state_st, done, obs_st
+    )
     fresh_obs, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
 
     def expected(f, s):

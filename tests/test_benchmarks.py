@@ -52,13 +52,17 @@ def test_vmap_env_step_as_fast_as_batched_step():
     """Issue 16: the path every user takes, `jax.vmap(env.step)`, within 0.9x of `idsjax.batched.step`
     (its batching rule runs the same program; the margin is timing noise, not a different program)."""
     batch, steps = 8192, 20
-    best = interleaved_best({
-        "batched": random_play_program("idsgame-v3", batch, steps, path="batched"),
-        "vmap": random_play_program("idsgame-v3", batch, steps, path="vmap"),
-    })
+    best = interleaved_best(
+        {
+            "batched": random_play_program("idsgame-v3", batch, steps, path="batched"),
+            "vmap": random_play_program("idsgame-v3", batch, steps, path="vmap"),
+        }
+    )
     ratio = best["batched"] / best["vmap"]
-    print(f"\nidsgame-v3 batch {batch}: batched.step {batch * steps / best['batched']:,.0f} steps/s, "
-          f"vmap(env.step) {batch * steps / best['vmap']:,.0f} steps/s, vmap / batched {ratio:.2f}")
+    print(
+        f"\nidsgame-v3 batch {batch}: batched.step {batch * steps / best['batched']:,.0f} steps/s, "
+        f"vmap(env.step) {batch * steps / best['vmap']:,.0f} steps/s, vmap / batched {ratio:.2f}"
+    )
     assert ratio >= 0.9
 
 
@@ -66,13 +70,17 @@ def test_batched_step_faster_than_per_game_vmap():
     """Resetting only the finished games and materialising the draws pays: `batched.step` is at least
     as fast as the per-game step under a plain `vmap` (what `vmap(env.step)` ran before issue 16)."""
     batch, steps = 8192, 20
-    best = interleaved_best({
-        "batched": random_play_program("idsgame-v3", batch, steps, path="batched"),
-        "step_game": random_play_program("idsgame-v3", batch, steps, path="step_game"),
-    })
+    best = interleaved_best(
+        {
+            "batched": random_play_program("idsgame-v3", batch, steps, path="batched"),
+            "step_game": random_play_program("idsgame-v3", batch, steps, path="step_game"),
+        }
+    )
     ratio = best["step_game"] / best["batched"]
-    print(f"\nidsgame-v3 batch {batch}: batched.step {batch * steps / best['batched']:,.0f} steps/s, "
-          f"vmap(step_game) {batch * steps / best['step_game']:,.0f} steps/s, ratio {ratio:.2f}")
+    print(
+        f"\nidsgame-v3 batch {batch}: batched.step {batch * steps / best['batched']:,.0f} steps/s, "
+        f"vmap(step_game) {batch * steps / best['step_game']:,.0f} steps/s, ratio {ratio:.2f}"
+    )
     assert ratio >= 1.0
 
 
@@ -80,13 +88,17 @@ def test_environment_at_least_half_cartpole():
     """Random play of idsgame-v3 (the game the README headlines) steps at least half as fast as
     gymnax CartPole-v1 under the same protocol, same batch, same device."""
     batch, steps = 8192, 20
-    best = interleaved_best({
-        "idsjax": random_play_program("idsgame-v3", batch, steps),
-        "cartpole": random_play_program("CartPole-v1", batch, steps),
-    })
+    best = interleaved_best(
+        {
+            "idsjax": random_play_program("idsgame-v3", batch, steps),
+            "cartpole": random_play_program("CartPole-v1", batch, steps),
+        }
+    )
     ratio = best["cartpole"] / best["idsjax"]
-    print(f"\nbatch {batch}: idsgame-v3 {batch * steps / best['idsjax']:,.0f} steps/s, "
-          f"CartPole-v1 {batch * steps / best['cartpole']:,.0f} steps/s, ratio {ratio:.2f}")
+    print(
+        f"\nbatch {batch}: idsgame-v3 {batch * steps / best['idsjax']:,.0f} steps/s, "
+        f"CartPole-v1 {batch * steps / best['cartpole']:,.0f} steps/s, ratio {ratio:.2f}"
+    )
     assert ratio >= 0.5
 
 
@@ -116,6 +128,8 @@ def test_ppo_training_at_least_half_cartpole():
     cp_fn, cp_runner, _ = training_program(tt.YARDSTICK, num_envs)
     best = interleaved_best({"idsjax": (ids_fn, ids_runner), "cartpole": (cp_fn, cp_runner)}, calls=4)
     ratio = best["cartpole"] / best["idsjax"]
-    print(f"\nPPO, {num_envs} envs: {tt.DEFAULT_ENV} {steps / best['idsjax']:,.0f} steps/s, "
-          f"CartPole-v1 {steps / best['cartpole']:,.0f} steps/s, ratio {ratio:.2f}")
+    print(
+        f"\nPPO, {num_envs} envs: {tt.DEFAULT_ENV} {steps / best['idsjax']:,.0f} steps/s, "
+        f"CartPole-v1 {steps / best['cartpole']:,.0f} steps/s, ratio {ratio:.2f}"
+    )
     assert ratio >= 0.5

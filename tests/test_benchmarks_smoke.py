@@ -52,8 +52,21 @@ def test_one_device_splits_nothing(tmp_path):
 def test_command_line_splits_the_batch_over_every_core(tmp_path):
     """`python -m benchmarks.throughput` asks JAX for one CPU device per core before it starts."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.throughput", *TINY, "--batch-sizes", "8", "--no-plot", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.throughput",
+            *TINY,
+            "--batch-sizes",
+            "8",
+            "--no-plot",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert done.returncode == 0, done.stderr[-2000:]
     with open(tmp_path / "throughput.csv") as f:

@@ -140,8 +140,9 @@ def test_vector_env_next_step_statistics_match_a_manual_count():
         manual += [(float(returns[i]), int(lengths[i])) for i in np.flatnonzero(done)]
         returns[done | resetting], lengths[done | resetting] = 0, 0
         if "episode" in info:
-            recorded += [(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]))
-                         for i in np.flatnonzero(info["_episode"])]
+            recorded += [
+                (float(info["episode"]["r"][i]), int(info["episode"]["l"][i])) for i in np.flatnonzero(info["_episode"])
+            ]
         resetting = done
     assert len(manual) > 500 and envs.episode_count == len(manual)
     assert sorted(recorded) == sorted(manual)

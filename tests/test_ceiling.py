@@ -60,8 +60,9 @@ def test_optimal_policy_reaches_the_ceiling_in_the_environment():
     def policy(key, obs, state):
         return attack_id[state.position]
 
-    episodes = jax.jit(lambda key: rollout(env, params, policy, key, games, num_steps=30,
-                                           outcome=lambda t: t.info["hacked"]))(jax.random.PRNGKey(7))
+    episodes = jax.jit(
+        lambda key: rollout(env, params, policy, key, games, num_steps=30, outcome=lambda t: t.info["hacked"])
+    )(jax.random.PRNGKey(7))
     finished, hacked = episodes.finished, episodes.outcome & episodes.finished
     assert bool(finished.all())
     p = rush_hack_probability()

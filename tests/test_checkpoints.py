@@ -181,14 +181,17 @@ def test_corrupt_latest_checkpoint_falls_back_then_fails_with_a_sentence(tmp_pat
     _corrupt(broken / "checkpoints" / str(steps[-1]))
     capsys.readouterr()
     gif = tmp_path / "fallback.gif"
-    assert render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{broken}",
-                        "--out", str(gif)]) == 0
+    assert (
+        render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{broken}", "--out", str(gif)])
+        == 0
+    )
     err = capsys.readouterr().err.strip().splitlines()
     warnings = [line for line in err if line.startswith("warning:")]
     assert len(warnings) == 1 and f"update {steps[0]}" in warnings[0] and str(steps[-1]) in warnings[0], err
     _corrupt(broken / "checkpoints" / str(steps[0]))
-    msg = _exit_2(lambda: render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{broken}"]),
-                  capsys)
+    msg = _exit_2(
+        lambda: render.main(["--env", "idsgame-random_defense-v0", "--attacker", f"checkpoint:{broken}"]), capsys
+    )
     assert "is corrupt" in msg and "no earlier intact checkpoint" in msg and str(steps[-1]) in msg
 
 

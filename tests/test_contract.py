@@ -52,12 +52,28 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitter
 # Spec §10.1/§10.2 per version: N, A, the attacker observation shape the reference returns, and the
 # number of global attack ids that `step` decodes (v18 advertises 10 local ids but decodes 15).
 SPEC_SIZES = {
-    0: (3, 10, (3, 11), 30), 1: (3, 10, (3, 11), 30), 2: (4, 10, (4, 11), 40), 3: (8, 10, (8, 11), 80),
-    4: (22, 10, (22, 11), 220), 5: (22, 10, (22, 11), 220), 6: (22, 10, (22, 11), 220),
-    7: (8, 10, (8, 11), 80), 8: (3, 10, (3, 11), 30), 9: (4, 10, (4, 11), 40), 10: (3, 10, (3, 11), 30),
-    11: (2, 2, (2, 3), 4), 12: (2, 2, (2, 3), 4), 13: (2, 2, (2, 3), 4), 14: (3, 4, (2, 5), 12),
-    15: (4, 10, (2, 11), 40), 16: (3, 4, (3, 5), 12), 17: (3, 4, (3, 5), 12), 18: (3, 4, (2, 10), 15),
-    19: (4, 4, (4, 10), 20), 20: (4, 4, (4, 10), 20), 21: (4, 4, (4, 10), 20),
+    0: (3, 10, (3, 11), 30),
+    1: (3, 10, (3, 11), 30),
+    2: (4, 10, (4, 11), 40),
+    3: (8, 10, (8, 11), 80),
+    4: (22, 10, (22, 11), 220),
+    5: (22, 10, (22, 11), 220),
+    6: (22, 10, (22, 11), 220),
+    7: (8, 10, (8, 11), 80),
+    8: (3, 10, (3, 11), 30),
+    9: (4, 10, (4, 11), 40),
+    10: (3, 10, (3, 11), 30),
+    11: (2, 2, (2, 3), 4),
+    12: (2, 2, (2, 3), 4),
+    13: (2, 2, (2, 3), 4),
+    14: (3, 4, (2, 5), 12),
+    15: (4, 10, (2, 11), 40),
+    16: (3, 4, (3, 5), 12),
+    17: (3, 4, (3, 5), 12),
+    18: (3, 4, (2, 10), 15),
+    19: (4, 4, (4, 10), 20),
+    20: (4, 4, (4, 10), 20),
+    21: (4, 4, (4, 10), 20),
 }
 
 
@@ -77,9 +93,7 @@ def _flat(tree) -> jax.Array:
 def _sample(key, mask):
     """A uniform True index of `mask` (0 if none)."""
     logits = jnp.where(mask, 0.0, -jnp.inf)
-    return jnp.where(mask.any(), jax.random.categorical(key, jnp.where(mask.any(), logits, 0.0)), 0).astype(
-        jnp.int32
-    )
+    return jnp.where(mask.any(), jax.random.categorical(key, jnp.where(mask.any(), logits, 0.0)), 0).astype(jnp.int32)
 
 
 def _sub_spaces(env, space):
@@ -104,7 +118,7 @@ def _expected_defense(env, state, params, defense_action):
     return de, det
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _program(env_id: str):
     env, _ = idsjax.make(env_id)
     # chex counts traces per definition site, shared by the programs of all ids: restart the count.
@@ -144,7 +158,12 @@ def _program(env_id: str):
         )
         pick = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
         new_obs, new_state, reward, terminated, truncated, info = (
-            pick(c_obs, 0), pick(c_state, 0), pick(c_reward, 0), c_term[0], c_trunc[0], pick(c_info, 0)
+            pick(c_obs, 0),
+            pick(c_state, 0),
+            pick(c_reward, 0),
+            c_term[0],
+            c_trunc[0],
+            pick(c_info, 0),
         )
         done = terminated | truncated
         in_time = state.time < params.max_steps_in_episode - 1  # this transition is a move
@@ -158,8 +177,10 @@ def _program(env_id: str):
         for name, sub in _sub_spaces(env, space).items():
             checks[f"obs{name} in space"] = sub.contains(_parts(env, new_obs)[name])
             checks[f"final obs{name} in space"] = sub.contains(_parts(env, info["final_observation"])[name])
-        checks["finite"] = jnp.all(jnp.isfinite(c_obs_flat[0])) & jnp.all(jnp.isfinite(c_reward_flat[0])) & (
-            jnp.isfinite(info["attacker_reward"]) & jnp.isfinite(info["defender_reward"])
+        checks["finite"] = (
+            jnp.all(jnp.isfinite(c_obs_flat[0]))
+            & jnp.all(jnp.isfinite(c_reward_flat[0]))
+            & (jnp.isfinite(info["attacker_reward"]) & jnp.isfinite(info["defender_reward"]))
         )
         act_space = env.action_space(params)
         if learner == "both":
@@ -192,8 +213,8 @@ def _program(env_id: str):
             final_att = final["attacker"] if learner == "both" else final[""]
             flag = final_att[:, cfg.attack_types]
             expected_pos = jnp.where(info["hacked"], 0, state.position)
-            checks["final attacker observation position"] = ~done | ~in_time | jnp.all(
-                flag == (jnp.arange(cfg.num_nodes) == expected_pos).astype(flag.dtype)
+            checks["final attacker observation position"] = (
+                ~done | ~in_time | jnp.all(flag == (jnp.arange(cfg.num_nodes) == expected_pos).astype(flag.dtype))
             )
         checks["discount is 1 - terminated"] = (info["discount"] == 1.0 - terminated.astype(jnp.float32)) & (
             info["discount"].dtype == jnp.float32
@@ -216,9 +237,10 @@ def _program(env_id: str):
                 )
             ref = pick(c_state, 1)
             checks["illegal attack: state unchanged but defense and time"] = ~in_time | (
-                jnp.all(_flat((ref.attack, ref.failed, ref.num_failed, ref.position)) == _flat(
-                    (state.attack, state.failed, state.num_failed, state.position)
-                ))
+                jnp.all(
+                    _flat((ref.attack, ref.failed, ref.num_failed, ref.position))
+                    == _flat((state.attack, state.failed, state.num_failed, state.position))
+                )
                 & (ref.time == state.time + 1)
                 & ~ref.done
             )

@@ -63,15 +63,36 @@ def test_time_budget_skips_what_would_not_fit():
 
 
 def test_report_reads_the_csvs(tmp_path, capsys):
-    env = {"env_id": "idsgame-v3", "fast_paths": "auto", "devices": 1, "num_steps": 5, "steps_per_cpu_s": 1.0,
-           "compile_reset_s": 1.0, "compile_step_s": 2.0, "step_program_mib": 1.0}
+    env = {
+        "env_id": "idsgame-v3",
+        "fast_paths": "auto",
+        "devices": 1,
+        "num_steps": 5,
+        "steps_per_cpu_s": 1.0,
+        "compile_reset_s": 1.0,
+        "compile_step_s": 2.0,
+        "step_program_mib": 1.0,
+    }
     dc.append_row(tmp_path / dc.ENV_CSV, dc.ENV_FIELDS, {**env, "batch": 64, "steps_per_s": 100.0, "status": "ok"})
     dc.append_row(tmp_path / dc.ENV_CSV, dc.ENV_FIELDS, {**env, "batch": 128, "steps_per_s": 300.0, "status": "ok"})
-    dc.append_row(tmp_path / dc.ENV_CSV, dc.ENV_FIELDS, {"env_id": "idsgame-v3", "fast_paths": "auto", "batch": 256,
-                                                          "status": "out of memory"})
-    dc.append_row(tmp_path / dc.TRAIN_CSV, dc.TRAIN_FIELDS, {"algo": "ppo", "env_id": "x", "num_envs": 16,
-                                                              "num_seeds": 1, "steps_per_s": 50.0, "vs_cartpole": 0.9,
-                                                              "status": "ok"})
+    dc.append_row(
+        tmp_path / dc.ENV_CSV,
+        dc.ENV_FIELDS,
+        {"env_id": "idsgame-v3", "fast_paths": "auto", "batch": 256, "status": "out of memory"},
+    )
+    dc.append_row(
+        tmp_path / dc.TRAIN_CSV,
+        dc.TRAIN_FIELDS,
+        {
+            "algo": "ppo",
+            "env_id": "x",
+            "num_envs": 16,
+            "num_seeds": 1,
+            "steps_per_s": 50.0,
+            "vs_cartpole": 0.9,
+            "status": "ok",
+        },
+    )
     dc.report_part(tmp_path)
     out = capsys.readouterr().out
     assert "| idsgame-v3 | auto | 300 | 128 | 3.0 | 128 | out of memory |" in out
@@ -82,7 +103,11 @@ def test_report_reads_the_csvs(tmp_path, capsys):
 
 def run_script(tmp_path, **env):
     return subprocess.run(
-        ["bash", str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, cwd=ROOT,
+        ["bash", str(SCRIPT), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
         env={**os.environ, "PYTHON": sys.executable, "DEVICE_CHECK_SMALL": "1", **env},
     )
 
@@ -94,8 +119,12 @@ def test_script_runs_and_prints_the_table_last(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.rstrip().splitlines()[-1].startswith("|---|")
     assert "jax" in (tmp_path / "machine.txt").read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["device_check.log", "device_check.png", "machine.txt",
-                                                          "summary.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "device_check.log",
+        "device_check.png",
+        "machine.txt",
+        "summary.md",
+    ]
 
 
 def test_script_refuses_an_unknown_part(tmp_path):
@@ -133,7 +162,10 @@ def batched_step_values():
 
     def play(state, key):
         k_act, k_step = jax.random.split(key)
-        action = {"attacker": jax.random.randint(k_act, (64,), 0, 20), "defender": jax.random.randint(k_act, (64,), 0, 20)}
+        action = {
+            "attacker": jax.random.randint(k_act, (64,), 0, 20),
+            "defender": jax.random.randint(k_act, (64,), 0, 20),
+        }
         out = batched.step(env, jax.random.split(k_step, 64), state, action, params)
         return out[1], (out[0], out[2], out[3], out[4])
 

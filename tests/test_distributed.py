@@ -55,8 +55,12 @@ json.dump({"devices": jax.device_count(), "local": jax.local_device_count(), "pr
 
 def run_worker(args, timeout=600):
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
+        [sys.executable, "-c", WORKER, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
     )
 
 
@@ -109,15 +113,34 @@ def test_two_devices_and_two_processes_train_one_model(tmp_path):
 
 
 def train_command(args, devices_forced=2, timeout=600):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_forced}"}
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_forced}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def ppo_result(tmp_path, devices, name):
-    done = train_command(["baselines.ppo", "--devices", str(devices), "--total-timesteps", "30000", "--num-envs", "32",
-                          "--eval-episodes", "500", "--no-progress", "--output-dir", str(tmp_path / name)])
+    done = train_command(
+        [
+            "baselines.ppo",
+            "--devices",
+            str(devices),
+            "--total-timesteps",
+            "30000",
+            "--num-envs",
+            "32",
+            "--eval-episodes",
+            "500",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path / name),
+        ]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -139,16 +162,29 @@ def test_two_devices_learn_what_one_device_learns(tmp_path):
 
 
 def test_tabular_q_refuses_devices(tmp_path):
-    done = train_command(["baselines.tabular_q", "--devices", "2", "--total-timesteps", "2048", "--no-progress",
-                          "--output-dir", str(tmp_path / "run")])
+    done = train_command(
+        [
+            "baselines.tabular_q",
+            "--devices",
+            "2",
+            "--total-timesteps",
+            "2048",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "--devices 2: tabular_q trains on one device only" in done.stderr
 
 
-@pytest.mark.parametrize("module, args, sentence", [
-    ("ppo", ["--devices", "2"], "--devices must be between 1 and 1 (the devices JAX sees), got 2"),
-    ("selfplay", ["--devices", "2"], "--devices 2: self-play trains on one device"),
-])
+@pytest.mark.parametrize(
+    "module, args, sentence",
+    [
+        ("ppo", ["--devices", "2"], "--devices must be between 1 and 1 (the devices JAX sees), got 2"),
+        ("selfplay", ["--devices", "2"], "--devices 2: self-play trains on one device"),
+    ],
+)
 def test_devices_usage_errors(tmp_path, capsys, module, args, sentence):
     """In this process JAX sees one CPU device."""
     import importlib
@@ -165,7 +201,12 @@ def test_split_of_the_configuration():
     from baselines.errors import UsageError
 
     config = {"num_envs": 16, "total_timesteps": 1000, "batch_size": 128, "buffer_size": 50_001, "learning_starts": 3}
-    assert distributed.local_config(config, 2) == {"num_envs": 8, "total_timesteps": 500.0, "batch_size": 64,
-                                                   "buffer_size": 25_001, "learning_starts": 2}
+    assert distributed.local_config(config, 2) == {
+        "num_envs": 8,
+        "total_timesteps": 500.0,
+        "batch_size": 64,
+        "buffer_size": 25_001,
+        "learning_starts": 2,
+    }
     with pytest.raises(UsageError, match="--num-envs 16 must be divisible by the 3 devices"):
         distributed.local_config(config, 3)

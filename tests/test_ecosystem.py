@@ -92,8 +92,17 @@ def _rejax_dqn_vs_random(env_id: str, seed: int = 0):
     wrapped = LegacyStepAPI(env)
     steps = 6_000
     dqn = rejax.DQN.create(
-        env=wrapped, env_params=params, total_timesteps=steps, eval_freq=steps, num_envs=8, buffer_size=8_000,
-        fill_buffer=512, batch_size=64, learning_rate=1e-3, target_update_freq=200, exploration_fraction=0.3,
+        env=wrapped,
+        env_params=params,
+        total_timesteps=steps,
+        eval_freq=steps,
+        num_envs=8,
+        buffer_size=8_000,
+        fill_buffer=512,
+        batch_size=64,
+        learning_rate=1e-3,
+        target_update_freq=200,
+        exploration_fraction=0.3,
         skip_initial_evaluation=True,
     )
     _, (lengths, returns) = jax.jit(dqn.train)(jax.random.PRNGKey(seed))
@@ -117,9 +126,18 @@ def test_rejax_ppo_beats_a_random_policy():
     rejax = pytest.importorskip("rejax")
     env, params = idsjax.make("idsgame-random_defense-v0")
     wrapped = LegacyStepAPI(env)
-    ppo = rejax.PPO.create(env=wrapped, env_params=params, total_timesteps=40_000, eval_freq=40_000, num_envs=16,
-                           num_steps=64, num_epochs=4, num_minibatches=4, learning_rate=3e-3,
-                           skip_initial_evaluation=True)
+    ppo = rejax.PPO.create(
+        env=wrapped,
+        env_params=params,
+        total_timesteps=40_000,
+        eval_freq=40_000,
+        num_envs=16,
+        num_steps=64,
+        num_epochs=4,
+        num_minibatches=4,
+        learning_rate=3e-3,
+        skip_initial_evaluation=True,
+    )
     _, (_, returns) = jax.jit(ppo.train)(jax.random.PRNGKey(0))
     space = wrapped.action_space(params)
     from rejax.evaluate import evaluate
@@ -170,8 +188,14 @@ def test_jaxmarl_log_wrapper_runs(env_id):
         action = {"attacker": _legal(k_a, avail["attacker"]), "defender": _legal(k_d, avail["defender"])}
         obs, state, rewards, dones, info = env.step(k_s, state, action)
         all_done = (dones["__all__"] == dones["attacker"]) & (dones["attacker"] == dones["defender"])
-        return state, (same & all_done, info["returned_episode"], info["returned_episode_lengths"],
-                       info["returned_episode_returns"], info["hacked"], rewards["attacker"])
+        return state, (
+            same & all_done,
+            info["returned_episode"],
+            info["returned_episode_lengths"],
+            info["returned_episode_returns"],
+            info["hacked"],
+            rewards["attacker"],
+        )
 
     _, (ok, ended, lengths, returns, hacked, r_att) = jax.jit(
         lambda k: jax.lax.scan(body, state, jax.random.split(k, 250))
@@ -183,7 +207,7 @@ def test_jaxmarl_log_wrapper_runs(env_id):
     r_att, returns = np.asarray(r_att), np.asarray(returns)[:, 0]
     starts = np.concatenate([[0], np.flatnonzero(ended)[:-1] + 1])
     for start, end in zip(starts, np.flatnonzero(ended)):
-        assert np.isclose(returns[end], r_att[start:end + 1].sum())
+        assert np.isclose(returns[end], r_att[start : end + 1].sum())
 
 
 def test_ippo_example_trains_both_sides():

@@ -33,20 +33,41 @@ def toy_module(growth: float):
 
         def update(r):
             w = r["w"] * growth
-            return {"w": w, "count": r["count"] + 1}, {"hack_probability": jnp.float32(0.5), "return": w * 0, "toy_loss": w * 0}
+            return {"w": w, "count": r["count"] + 1}, {
+                "hack_probability": jnp.float32(0.5),
+                "return": w * 0,
+                "toy_loss": w * 0,
+            }
 
-        return Trainer(init=init, update=update, act=lambda r, obs, mask, key: jnp.zeros(obs.shape[0], jnp.int32),
-                       num_updates=num_updates, steps_per_update=spu)
+        return Trainer(
+            init=init,
+            update=update,
+            act=lambda r, obs, mask, key: jnp.zeros(obs.shape[0], jnp.int32),
+            num_updates=num_updates,
+            steps_per_update=spu,
+        )
 
-    return types.SimpleNamespace(ALGO="toy", HYPERPARAMETERS={"num_steps": (1, "pos", "steps")},
-                                 ENV_DEFAULTS={"env": "idsgame-random_defense-v0", "num_envs": 1},
-                                 make_train=make_train)
+    return types.SimpleNamespace(
+        ALGO="toy",
+        HYPERPARAMETERS={"num_steps": (1, "pos", "steps")},
+        ENV_DEFAULTS={"env": "idsgame-random_defense-v0", "num_envs": 1},
+        make_train=make_train,
+    )
 
 
 def test_nonfinite_run_stops_with_exit_1_and_keeps_the_last_finite_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["--total-timesteps", "20", "--chunks", "20", "--no-progress", "--output-dir", str(out),
-            "--checkpoint-every", "4"]
+    argv = [
+        "--total-timesteps",
+        "20",
+        "--chunks",
+        "20",
+        "--no-progress",
+        "--output-dir",
+        str(out),
+        "--checkpoint-every",
+        "4",
+    ]
     with pytest.raises(SystemExit) as e:
         host_loop.run(toy_module(1e4), argv)
     assert e.value.code == 1
@@ -62,8 +83,10 @@ def test_nonfinite_run_stops_with_exit_1_and_keeps_the_last_finite_checkpoint(tm
 
 def test_a_finite_toy_run_reports(tmp_path, capsys):
     out = tmp_path / "run"
-    host_loop.run(toy_module(1.0), ["--total-timesteps", "20", "--chunks", "3", "--no-progress", "--output-dir",
-                                    str(out), "--eval-episodes", "4"])
+    host_loop.run(
+        toy_module(1.0),
+        ["--total-timesteps", "20", "--chunks", "3", "--no-progress", "--output-dir", str(out), "--eval-episodes", "4"],
+    )
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert result["env_steps"] == 20  # 20 updates in chunks of 7, 7 and 6: none added by the chunking
@@ -76,18 +99,50 @@ def test_real_trainer_with_overflowing_rewards_exits_1(tmp_path, capsys):
     from baselines import dqn
 
     with pytest.raises(SystemExit) as e:
-        dqn.main(["--env", "idsgame-random_defense-v0", "--total-timesteps", "512", "--num-envs", "8",
-                  "--learning-starts", "32", "--buffer-size", "256", "--hidden", "8", "--layers", "1",
-                  "--target-update-every", "4", "--reward-scale", "1e39", "--no-progress", "--output-dir",
-                  str(tmp_path / "nan")])
+        dqn.main(
+            [
+                "--env",
+                "idsgame-random_defense-v0",
+                "--total-timesteps",
+                "512",
+                "--num-envs",
+                "8",
+                "--learning-starts",
+                "32",
+                "--buffer-size",
+                "256",
+                "--hidden",
+                "8",
+                "--layers",
+                "1",
+                "--target-update-every",
+                "4",
+                "--reward-scale",
+                "1e39",
+                "--no-progress",
+                "--output-dir",
+                str(tmp_path / "nan"),
+            ]
+        )
     assert e.value.code == 1
     captured = capsys.readouterr()
     assert captured.out.strip() == ""
     assert "non-finite in update 1 (seed 0)" in captured.err and "q_loss" in captured.err, captured.err
 
 
-TQ = ["--env", "idsgame-random_defense-v0", "--total-timesteps", "1000", "--num-envs", "8", "--num-steps", "8",
-      "--eval-episodes", "50", "--no-progress"]
+TQ = [
+    "--env",
+    "idsgame-random_defense-v0",
+    "--total-timesteps",
+    "1000",
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "8",
+    "--eval-episodes",
+    "50",
+    "--no-progress",
+]
 
 
 def test_chunks_change_nothing_but_reporting(tmp_path, capsys):
@@ -105,7 +160,9 @@ def test_chunks_change_nothing_but_reporting(tmp_path, capsys):
             assert "compiling tabular_q" in err
     assert rows[0] == rows[1]
     drop = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir"}
-    assert {k: v for k, v in results[0].items() if k not in drop} == {k: v for k, v in results[1].items() if k not in drop}
+    assert {k: v for k, v in results[0].items() if k not in drop} == {
+        k: v for k, v in results[1].items() if k not in drop
+    }
     assert results[0]["env_steps"] == 1024
 
 

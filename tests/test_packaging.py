@@ -196,7 +196,10 @@ def test_imports_need_only_declared_dependencies(wheels, tmp_path, extra, code):
     # Run where a user would: outside the checkout, so nothing is imported from the working directory.
     done = subprocess.run(
         [sys.executable, "-c", _IMPORTED_FILES.format(code=code)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     files = [Path(f).resolve() for f in json.loads(done.stdout.splitlines()[-1])]

@@ -38,6 +38,7 @@ from idsjax.versions import Mode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the oracle lives next to this file
 from reference_oracle import (  # noqa: E402
+    Legality,
     ReferenceGame,
     assert_observation_equal,
     assert_states_equal,
@@ -49,7 +50,6 @@ from reference_oracle import (  # noqa: E402
     jax_state_arrays,
     jax_step_with_info,
     parse_env_id,
-    Legality,
 )
 
 CONSTRUCTION_SEEDS = (0, 7)
@@ -111,7 +111,9 @@ def _check_bot(game, params, pre_state, pre_arrays, legal, name, reference_choic
     assert reference_choice in support, f"reference {name} chose {reference_choice} outside {support} {where}"
     if expected is not None:
         assert reference_choice == expected, f"reference {name} {reference_choice} != expected {expected} {where}"
-        assert set(ours.tolist()) == {expected}, f"{name}: idsjax chose {set(ours.tolist())}, reference {expected} {where}"
+        assert set(ours.tolist()) == {expected}, (
+            f"{name}: idsjax chose {set(ours.tolist())}, reference {expected} {where}"
+        )
     else:
         assert set(ours.tolist()) <= support, f"{name}: idsjax chose {set(ours.tolist())} outside {support} {where}"
 

@@ -5,19 +5,19 @@ import io
 import pytest
 from rich.console import Console
 
+from baselines import checkpoints
 from idsjax import play
 from idsjax.play import compress_ranges, run_script
 from idsjax.policies import register_policy_loader
-
-from baselines import checkpoints
 
 
 def test_attacker_game_with_bad_input():
     # Start node 2 of v0 may attack server 1 (ids 10-19); from server 1 the data node (ids 0-9).
     # Illegal ids are re-prompted without playing, so "1k\nk\n" keeps attacking whatever is reachable.
     keys = "h\nb\nfoo\n\n9999\n-1\n25\n" + "".join(f"1{k}\n{k}\n" for k in range(10)) * 8 + "q\n"
-    code, out = run_script(["--env", "idsgame-v0", "--side", "attacker", "--opponent", "bot:random_defense",
-                            "--seed", "1"], keys)
+    code, out = run_script(
+        ["--env", "idsgame-v0", "--side", "attacker", "--opponent", "bot:random_defense", "--seed", "1"], keys
+    )
     assert code == 0
     assert "How to play" in out
     assert "'foo' is not an action id" in out
@@ -78,6 +78,7 @@ def test_command_line_entry_point():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "idsjax.play", "--env", "idsgame-nope-v3"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "idsjax.play", "--env", "idsgame-nope-v3"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and "unknown environment id" in done.stderr

@@ -66,7 +66,11 @@ def _with_compilation_cache() -> dict[str, str]:
 @pytest.mark.parametrize("code", _params("python"))
 def test_python_block_runs(code, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=_with_compilation_cache(), capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_with_compilation_cache(),
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert done.returncode == 0, f"the block failed:\n{code}\n--- stderr ---\n{done.stderr[-4000:]}"

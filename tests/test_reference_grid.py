@@ -95,8 +95,9 @@ def test_budget_and_evaluation_schedule():
     assert len(run.select(data.load_configs(), ["v1*/two_agents/*"])) == 13
 
 
-@pytest.mark.parametrize("argv", [["--filter", "v99/"], ["--budget-scale", "0"], ["--max-steps", "-5"],
-                                  ["--num-seeds", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--filter", "v99/"], ["--budget-scale", "0"], ["--max-steps", "-5"], ["--num-seeds", "0"]]
+)
 def test_bad_input_is_one_sentence_and_exit_2(argv, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         run.main(argv + ["--output-dir", str(tmp_path)])

@@ -57,8 +57,9 @@ def test_attacker_view_shows_reconnaissance():
     env, params = idsjax.make("idsgame-v19")
     state = env.initial_state(jax.random.PRNGKey(0), params)
     unknown = state.replace(recon=jnp.full_like(state.recon, 10), defense=state.defense.at[1, 0].set(5))
-    scouted = unknown.replace(recon=unknown.recon.at[1].set(unknown.defense[1]),
-                              revealed=unknown.revealed.at[1].set(True))
+    scouted = unknown.replace(
+        recon=unknown.recon.at[1].set(unknown.defense[1]), revealed=unknown.revealed.at[1].set(True)
+    )
     assert differ(render_frame(env, unknown, view="attacker"), render_frame(env, scouted, view="attacker"))
 
 

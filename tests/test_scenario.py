@@ -92,36 +92,84 @@ def _mutated(change):
 
 
 BAD = [
-    ("no path from start to data", lambda d: d.update(edges=[["s", "a"]]), "edges",
-     "expected a path from the start node 's' to the data node 'd'"),
-    ("edge to a missing node", lambda d: d.update(edges=[["s", "a"], ["a", "dd"]]), r"edges\[1\]\[1\]",
-     "expected the id of a node, got 'dd'"),
+    (
+        "no path from start to data",
+        lambda d: d.update(edges=[["s", "a"]]),
+        "edges",
+        "expected a path from the start node 's' to the data node 'd'",
+    ),
+    (
+        "edge to a missing node",
+        lambda d: d.update(edges=[["s", "a"], ["a", "dd"]]),
+        r"edges\[1\]\[1\]",
+        "expected the id of a node, got 'dd'",
+    ),
     ("lateral to a missing node", lambda d: d.update(lateral=[["a", "x"]]), r"lateral\[0\]\[1\]", "expected the id"),
-    ("value above the cap", lambda d: d["nodes"][1].update(defense=6), r"nodes\[1\]\.defense",
-     "expected values at most max_value = 5, got 6"),
-    ("range above the cap", lambda d: d.update(values={"attack": {"min": 0, "max": 9}}), r"values\.attack",
-     "at most max_value = 5"),
-    ("detection above 10", lambda d: d["nodes"][0].update(detection=11), r"nodes\[0\]\.detection", "at most the detection maximum = 10"),
-    ("inverted range", lambda d: d["nodes"][1].update(defense={"min": 4, "max": 1}), r"nodes\[1\]\.defense", "min <= max"),
+    (
+        "value above the cap",
+        lambda d: d["nodes"][1].update(defense=6),
+        r"nodes\[1\]\.defense",
+        "expected values at most max_value = 5, got 6",
+    ),
+    (
+        "range above the cap",
+        lambda d: d.update(values={"attack": {"min": 0, "max": 9}}),
+        r"values\.attack",
+        "at most max_value = 5",
+    ),
+    (
+        "detection above 10",
+        lambda d: d["nodes"][0].update(detection=11),
+        r"nodes\[0\]\.detection",
+        "at most the detection maximum = 10",
+    ),
+    (
+        "inverted range",
+        lambda d: d["nodes"][1].update(defense={"min": 4, "max": 1}),
+        r"nodes\[1\]\.defense",
+        "min <= max",
+    ),
     ("unknown field", lambda d: d.update(colour="red"), "colour", "unknown field"),
     ("unknown node field", lambda d: d["nodes"][2].update(os="linux"), r"nodes\[2\]\.os", "unknown field"),
     ("wrong type: string for int", lambda d: d.update(max_value="5"), "max_value", "valid integer, got '5'"),
     ("wrong type: bool for int", lambda d: d.update(attack_types=True), "attack_types", "valid integer"),
-    ("wrong type: float value", lambda d: d["nodes"][1].update(defense=2.5), r"nodes\[1\]\.defense",
-     r"expected an integer or a mapping \{min: INT, max: INT\}, got 2.5"),
+    (
+        "wrong type: float value",
+        lambda d: d["nodes"][1].update(defense=2.5),
+        r"nodes\[1\]\.defense",
+        r"expected an integer or a mapping \{min: INT, max: INT\}, got 2.5",
+    ),
     ("wrong role", lambda d: d["nodes"][1].update(role="router"), r"nodes\[1\]\.role", "'start', 'server' or 'data'"),
     ("missing field", lambda d: d.pop("max_value"), "max_value", "missing"),
     ("two data nodes", lambda d: d["nodes"][2].update(role="data"), "nodes", "exactly one node with role data, got 2"),
     ("duplicate id", lambda d: d["nodes"][2].update(id="a"), r"nodes\[2\]\.id", "unique node id"),
     ("self edge", lambda d: d["edges"].append(["a", "a"]), r"edges\[2\]", "two different nodes"),
-    ("vulnerable type out of range", lambda d: d["nodes"][1].update(vulnerable=[2]), r"nodes\[1\]\.vulnerable\[0\]",
-     "below attack_types = 2"),
+    (
+        "vulnerable type out of range",
+        lambda d: d["nodes"][1].update(vulnerable=[2]),
+        r"nodes\[1\]\.vulnerable\[0\]",
+        "below attack_types = 2",
+    ),
     ("cap above 10", lambda d: d.update(max_value=11), "max_value", "less than or equal to 10"),
     ("bad position", lambda d: d["nodes"][0].update(position=[1]), r"nodes\[0\]\.position", "at least 2 items"),
-    ("probability above 1", lambda d: d.update(observation={"visibility_p": 2.0}), r"observation\.visibility_p", "less than or equal to 1"),
-    ("unknown opponent", lambda d: d.update(opponents={"defender": ["nobody"]}), r"opponents\.defender\[0\]", "random_defense"),
-    ("local view slots without local view", lambda d: d["nodes"][1].update(local_view=["d", None]),
-     r"nodes\[1\]\.local_view", "unless observation.view is local"),
+    (
+        "probability above 1",
+        lambda d: d.update(observation={"visibility_p": 2.0}),
+        r"observation\.visibility_p",
+        "less than or equal to 1",
+    ),
+    (
+        "unknown opponent",
+        lambda d: d.update(opponents={"defender": ["nobody"]}),
+        r"opponents\.defender\[0\]",
+        "random_defense",
+    ),
+    (
+        "local view slots without local view",
+        lambda d: d["nodes"][1].update(local_view=["d", None]),
+        r"nodes\[1\]\.local_view",
+        "unless observation.view is local",
+    ),
 ]
 
 
@@ -140,7 +188,9 @@ def test_bad_input_is_refused_with_one_sentence_naming_file_and_field(tmp_path, 
 
 def test_more_nodes_than_compiled_or_other_switches_are_refused():
     s = load_scenario(BASE, source="tiny.yaml")
-    with pytest.raises(ScenarioError, match=r"^tiny\.yaml: field `nodes`: expected at most 3 nodes \(the compiled maximum\), got 4\.$"):
+    with pytest.raises(
+        ScenarioError, match=r"^tiny\.yaml: field `nodes`: expected at most 3 nodes \(the compiled maximum\), got 4\.$"
+    ):
         to_arrays(s, ScenarioShape(max_nodes=3, attack_types=2))
     with pytest.raises(ScenarioError, match=r"^tiny\.yaml: field `attack_types`: expected at most 1 .*, got 2\.$"):
         to_arrays(s, ScenarioShape(max_nodes=8, attack_types=1))
@@ -158,7 +208,9 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(ScenarioError, match=r"broken\.yaml: is not valid YAML at line \d+, column \d+"):
         load_scenario(bad)
     (lst := tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(ScenarioError, match=r"list\.yaml: field `\(top level\)`: expected a mapping of fields, got list\."):
+    with pytest.raises(
+        ScenarioError, match=r"list\.yaml: field `\(top level\)`: expected a mapping of fields, got list\."
+    ):
         load_scenario(lst)
 
 

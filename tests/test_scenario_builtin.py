@@ -66,10 +66,12 @@ def test_scenario_arrays_reproduce_the_versions_network(case):
     assert arr.num_attack_types == cfg.attack_types and arr.type_mask.all()
     assert arr.max_value == spec.max_value
     d = net.defendable
-    for name, bounds in (("attack", (spec.min_attack, spec.attack_value)),
-                         ("defense", (spec.min_defense, spec.defense_value)),
-                         ("detection", (spec.min_detection, spec.detection_value)),
-                         ("vulnerability", (spec.vulnerability_value, spec.max_vulnerability_value))):
+    for name, bounds in (
+        ("attack", (spec.min_attack, spec.attack_value)),
+        ("defense", (spec.min_defense, spec.defense_value)),
+        ("detection", (spec.min_detection, spec.detection_value)),
+        ("vulnerability", (spec.vulnerability_value, spec.max_vulnerability_value)),
+    ):
         got = getattr(arr, f"{name}_range")
         np.testing.assert_array_equal(got[d], np.broadcast_to(bounds, (d.sum(), 2)), err_msg=name)
         assert (got[~d] == 0).all(), name

@@ -17,15 +17,25 @@ from idsjax.scenario import ScenarioError, load_scenario, to_arrays
 from idsjax.scenario import arrays as sa
 from idsjax.scenario.generator import Family, generate
 
-FAMILY = Family(min_layers=1, max_layers=4, min_width=1, max_width=3, edge_p=0.3, lateral_p=0.3,
-                defense=(2, 4), detection=(1, 3), vulnerability=(0, 1), vulnerable_p=0.5)
+FAMILY = Family(
+    min_layers=1,
+    max_layers=4,
+    min_width=1,
+    max_width=3,
+    edge_p=0.3,
+    lateral_p=0.3,
+    defense=(2, 4),
+    detection=(1, 3),
+    vulnerability=(0, 1),
+    vulnerable_p=0.5,
+)
 DRAWS = 2000
 # Every statistical test below must reach p > P_MIN on its fixed seed: a correct generator fails one
 # such test with probability 1e-3 per seed, a wrong distribution of the sizes tested is rejected.
 P_MIN = 1e-3
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batch():
     keys = jax.random.split(jax.random.PRNGKey(13), DRAWS)
     batch = jax.jit(jax.vmap(generate, in_axes=(0, None)), static_argnums=1)(keys, FAMILY)
@@ -74,8 +84,12 @@ def test_sizes_roles_layers_and_values_stay_in_their_ranges():
     assert (np.where(servers, server_layer, 0) == np.where(servers, np.arange(1, lmax + 1)[None, :, None], 0)).all()
 
     defendable = np.isin(b.role, (SERVER, DATA))
-    for name, (low, high) in (("attack", FAMILY.attack), ("defense", FAMILY.defense),
-                              ("detection", FAMILY.detection), ("vulnerability", FAMILY.vulnerability)):
+    for name, (low, high) in (
+        ("attack", FAMILY.attack),
+        ("defense", FAMILY.defense),
+        ("detection", FAMILY.detection),
+        ("vulnerability", FAMILY.vulnerability),
+    ):
         r = getattr(b, f"{name}_range")
         assert (r[..., 0] == r[..., 1]).all(), name  # drawn once with the network
         assert ((r[..., 0] >= low) & (r[..., 0] <= high))[defendable].all(), name
@@ -159,22 +173,27 @@ def test_generated_arrays_play_the_movement_rule():
     b = _batch()
     one = jax.tree.map(lambda x: jnp.asarray(x[7]), b)
     n, a = FAMILY.max_nodes, FAMILY.attack_types
-    masks = jax.jit(jax.vmap(lambda p: sa.attack_mask(FAMILY.shape, one, p, jnp.zeros((n, a), jnp.int8))))(jnp.arange(n))
+    masks = jax.jit(jax.vmap(lambda p: sa.attack_mask(FAMILY.shape, one, p, jnp.zeros((n, a), jnp.int8))))(
+        jnp.arange(n)
+    )
     masks = np.asarray(masks).reshape(n, n, a)
     np.testing.assert_array_equal(masks.all(-1), np.asarray(one.reach) & np.asarray(one.node_mask)[:, None])
     np.testing.assert_array_equal(masks.any(-1), masks.all(-1))
 
 
-@pytest.mark.parametrize("change, field", [
-    (dict(min_layers=3, max_layers=2), "min_layers"),
-    (dict(max_width=0), "max_width"),
-    (dict(edge_p=1.5), "edge_p"),
-    (dict(defense=(3, 12)), "defense"),
-    (dict(defense=(4, 2)), "defense"),
-    (dict(rewards="shiny"), "rewards"),
-    (dict(view="local"), "view"),
-    (dict(max_value=11), "max_value"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(min_layers=3, max_layers=2), "min_layers"),
+        (dict(max_width=0), "max_width"),
+        (dict(edge_p=1.5), "edge_p"),
+        (dict(defense=(3, 12)), "defense"),
+        (dict(defense=(4, 2)), "defense"),
+        (dict(rewards="shiny"), "rewards"),
+        (dict(view="local"), "view"),
+        (dict(max_value=11), "max_value"),
+    ],
+)
 def test_the_family_refuses_parameters_that_draw_no_valid_game(change, field):
     with pytest.raises(ScenarioError, match=rf"^generator family: field `{field}`: expected .*\.$"):
         Family(**change)

@@ -18,9 +18,30 @@ from idsjax.serve.replay import initial_observations, replay  # noqa: E402
 from idsjax.trajectories import load_trajectories  # noqa: E402
 
 ENV = "idsgame-v3"
-VIEW_KEYS = {"game_id", "role", "env_id", "episode", "step", "observation", "legal_actions", "num_actions", "reward",
-             "done", "terminated", "truncated", "hacked", "detected", "action", "final_observation",
-             "episode_return", "episodes", "hacks", "detections", "players", "waiting_for"}
+VIEW_KEYS = {
+    "game_id",
+    "role",
+    "env_id",
+    "episode",
+    "step",
+    "observation",
+    "legal_actions",
+    "num_actions",
+    "reward",
+    "done",
+    "terminated",
+    "truncated",
+    "hacked",
+    "detected",
+    "action",
+    "final_observation",
+    "episode_return",
+    "episodes",
+    "hacks",
+    "detections",
+    "players",
+    "waiting_for",
+}
 
 
 def assert_matches(views, records, side):
@@ -60,6 +81,7 @@ def _run(coro_fn, **kwargs):
         finally:
             loop.cancel()
             c.close()
+
     return asyncio.run(main())
 
 
@@ -69,6 +91,7 @@ def test_duel_follows_the_environment_exactly_and_views_are_private():
         rng = random.Random(0)
         a, b = await asyncio.gather(_duel(c, 40, 11, rng, "g1"), _duel(c, 40, 12, random.Random(1), "g2"))
         return a, b, c.ticks
+
     (_, _, views1, actions1), (_, _, views2, actions2), ticks = _run(body)
     env, params = idsjax.make(ENV)
     for views, actions, seed in ((views1, actions1, 11), (views2, actions2, 12)):
@@ -93,6 +116,7 @@ def test_bot_plays_the_missing_role_deterministically():
             view = await c.submit(token, action)
             views.append(view)
         return views
+
     views = _run(body, opponents={"defender": "bot:defend_minimal"})
     env, params = idsjax.make(ENV)
     records = replay(env, params, 5, [{"attacker": v["action"]} for v in views], bots={"defender": "defend_minimal"})
@@ -121,6 +145,7 @@ def test_refusals_are_sentences_and_never_change_the_game():
         other, _ = c.join(None, "defender")
         assert len(token) >= 40 and token != other
         return True
+
     assert _run(body)
 
 
@@ -137,6 +162,7 @@ def test_batch_doubles_up_to_max_games_and_leaving_frees_slots():
         with pytest.raises(ServeError):
             c.leave(tokens[0])  # the token died with its agent
         return True
+
     assert _run(body, max_games=5, initial_slots=2)
 
 
@@ -160,6 +186,7 @@ def test_idle_agents_are_replaced_by_the_bot_or_end_the_game():
         with pytest.raises(ServeError):
             c.state(td)
         return True
+
     assert _run(body, idle_timeout=10, clock=lambda: now[0])
     now[0] = 0.0
     assert _run(body, idle_timeout=10, on_idle="end", clock=lambda: now[0])
@@ -172,6 +199,7 @@ def test_reset_starts_the_next_episode_from_its_key():
         await c.submit(token, view["legal_actions"][0])
         view = c.reset(token)
         return view
+
     view = _run(body)
     assert view["episode"] == 1 and view["step"] == 0
 
@@ -181,6 +209,7 @@ def test_recorded_trajectories_load_and_match_the_game(tmp_path):
         out = await _duel(c, 60, 21, random.Random(3))
         c.close()  # flushes the unfinished episode too
         return out
+
     _, _, views, actions = _run(body, record_dir=str(tmp_path))
     files = sorted(tmp_path.glob("g.*.npz"))
     assert files
@@ -216,14 +245,25 @@ def test_http_game_validation_and_limits(http):
     auth = {"Authorization": f"Bearer {token}"}
     r = client.post("/step", json={"action": view["legal_actions"][0]}, headers=auth)
     assert r.status_code == 200 and r.json()["step"] == 1
-    assert client.get("/state", params={"text": "true"}, headers=auth).json()["text"].startswith("You play the attacker")
-    bad = [({"action": 80}, 422, "out of range"), ({"action": "1"}, 422, "integer"), ({"action": 1.5}, 422, ""),
-           ({"action": True}, 422, ""), ({"action": 10**40}, 422, ""), ({"action": 1, "extra": 1}, 422, ""),
-           ({}, 422, "action")]
+    assert (
+        client.get("/state", params={"text": "true"}, headers=auth).json()["text"].startswith("You play the attacker")
+    )
+    bad = [
+        ({"action": 80}, 422, "out of range"),
+        ({"action": "1"}, 422, "integer"),
+        ({"action": 1.5}, 422, ""),
+        ({"action": True}, 422, ""),
+        ({"action": 10**40}, 422, ""),
+        ({"action": 1, "extra": 1}, 422, ""),
+        ({}, 422, "action"),
+    ]
     for body, status, words in bad:
         r = client.post("/step", json=body, headers=auth)
         assert r.status_code == status and words in r.json()["error"], (body, r.text)
-    assert client.post("/step", content=b"{not json", headers={**auth, "content-type": "application/json"}).status_code == 422
+    assert (
+        client.post("/step", content=b"{not json", headers={**auth, "content-type": "application/json"}).status_code
+        == 422
+    )
     assert client.post("/step", json={"action": 40}).status_code == 401
     assert client.post("/step", json={"action": 40}, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.post("/join", content=b"x" * 4096).status_code == 413
@@ -287,8 +327,9 @@ def test_churn_thousands_of_games_leaves_nothing_behind():
 
     async def body(c):
         for i in range(2000):
-            token, view = c.join(None, "attacker" if i % 2 else "defender",
-                                 players=["attacker", "defender"] if i % 3 == 0 else None)
+            token, view = c.join(
+                None, "attacker" if i % 2 else "defender", players=["attacker", "defender"] if i % 3 == 0 else None
+            )
             if i % 4 == 0:
                 c.submit(token, view["legal_actions"][0])  # then abandoned mid-step
             if i % 5 == 0:
@@ -303,6 +344,7 @@ def test_churn_thousands_of_games_leaves_nothing_behind():
             c.reap()
             await asyncio.sleep(0.001)
         return c
+
     c = _run(body, max_games=16, initial_slots=16, idle_timeout=10, window=0, clock=lambda: now[0])
     assert c.games == {} and c.agents == {} and not c._ready
     assert c.engine.capacity == 16 and c.engine.live == 0

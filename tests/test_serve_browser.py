@@ -23,7 +23,6 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
 from test_serve_e2e import REPO, _free_port  # noqa: E402
 
 
@@ -37,8 +36,20 @@ def _chromedriver() -> str:
 @pytest.fixture(scope="module")
 def url():
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "idsjax.serve", "--env", "idsgame-v3", "--port", str(port),
-                             "--opponent", "bot:defend_minimal"], cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "idsjax.serve",
+            "--env",
+            "idsgame-v3",
+            "--port",
+            str(port),
+            "--opponent",
+            "bot:defend_minimal",
+        ],
+        cwd=REPO,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -67,12 +78,19 @@ def test_play_a_few_moves_by_clicking(url, tmp_path):
         Select(driver.find_element(By.ID, "side")).select_by_value("attacker")
         driver.find_element(By.ID, "start").click()
         wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#actions button.action")))
-        wait.until(lambda d: d.execute_script("const i = document.getElementById('board');"
-                                              "return i.complete && i.naturalWidth > 0;"))
+        wait.until(
+            lambda d: d.execute_script(
+                "const i = document.getElementById('board');return i.complete && i.naturalWidth > 0;"
+            )
+        )
         for move in range(1, 4):
             driver.find_element(By.CSS_SELECTOR, "#actions button.action").click()
-            wait.until(lambda d, m=move: f"step {m}" in d.find_element(By.ID, "status").text
-                       or "episode 1" in d.find_element(By.ID, "status").text)
+            wait.until(
+                lambda d, m=move: (
+                    f"step {m}" in d.find_element(By.ID, "status").text
+                    or "episode 1" in d.find_element(By.ID, "status").text
+                )
+            )
         status = driver.find_element(By.ID, "status").text
         assert "You play the attacker" in status and "your last action" in status
         assert driver.find_element(By.ID, "error").text == ""

@@ -20,13 +20,13 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
+from test_serve import assert_matches  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 
 import idsjax  # noqa: E402
 from idsjax.client import connect  # noqa: E402
 from idsjax.serve.replay import replay  # noqa: E402
 from idsjax.trajectories import load_trajectories  # noqa: E402
-from test_serve import assert_matches  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = "idsgame-v3"
@@ -51,9 +51,27 @@ def _rss_kib(pid: int) -> int:
 def server(tmp_path_factory):
     record = tmp_path_factory.mktemp("records")
     port = _free_port()
-    cmd = [sys.executable, "-m", "idsjax.serve", "--env", ENV, "--port", str(port), "--max-games", str(MAX_GAMES),
-           "--record", str(record), "--idle-timeout", str(IDLE), "--join-rate", "100000",
-           "--client-rate", "100000", "--opponent", "bot:defend_minimal"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "idsjax.serve",
+        "--env",
+        ENV,
+        "--port",
+        str(port),
+        "--max-games",
+        str(MAX_GAMES),
+        "--record",
+        str(record),
+        "--idle-timeout",
+        str(IDLE),
+        "--join-rate",
+        "100000",
+        "--client-rate",
+        "100000",
+        "--opponent",
+        "bot:defend_minimal",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -85,13 +103,25 @@ def test_two_example_clients_play_full_episodes_that_match_the_environment(serve
         import scripted_agent
     finally:
         sys.path.pop(0)
-    common = ["--url", server["url"], "--game", "e2e", "--players", "attacker", "defender", "--seed", "77",
-              "--episodes", "3"]
+    common = [
+        "--url",
+        server["url"],
+        "--game",
+        "e2e",
+        "--players",
+        "attacker",
+        "defender",
+        "--seed",
+        "77",
+        "--episodes",
+        "3",
+    ]
     codes = {}
 
     def run(role, module, transport):
-        codes[role] = module.main(["--role", role, "--transport", transport,
-                                   "--log", str(tmp_path / f"{role}.jsonl"), *common])
+        codes[role] = module.main(
+            ["--role", role, "--transport", transport, "--log", str(tmp_path / f"{role}.jsonl"), *common]
+        )
 
     attacker = threading.Thread(target=run, args=("attacker", random_agent, "ws"))
     attacker.start()
@@ -149,18 +179,39 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
     """Send `count` malformed or hostile messages (or stop at `stop_at`); returns how many were sent."""
     rng = random.Random(0)
     ws_url = f"ws://127.0.0.1:{port}/ws"
-    frames = ["{", "null", "[]", "42", '"step"', "{}", '{"op": 1}', '{"op": "fly"}', '{"op": "step"}',
-              '{"op": "step", "action": "1"}', '{"op": "step", "action": 1.5}', '{"op": "step", "action": true}',
-              '{"op": "step", "action": 1e308}', '{"op": "step", "action": ' + "9" * 4000 + "}",
-              '{"op": "step", "action": -99999999999999999999}', '{"op": "auth", "token": "forged-token"}',
-              '{"op": "auth", "token": ""}', '{"op": "auth", "token": "' + "A" * 500 + '"}',
-              '{"op": "join", "role": "attacker", "game_id": "honest-0"}',
-              '{"op": "join", "role": "defender", "game_id": "honest-1"}',
-              '{"op": "join", "role": "defender", "game_id": "honest-bot"}',
-              '{"op": "join", "role": "thief", "game_id": "x"}', '{"op": "join", "role": "attacker", "game_id": "../etc"}',
-              '{"op": "join", "role": "attacker", "seed": -1}', '{"op": "join", "role": "attacker", "players": "all"}',
-              '{"op": "reset"}', '{"op": "leave"}', '{"op": "state", "text": "yes"}', '[' * 5000, "\x00\xff",
-              '{"op": "step", "action": 1, "extra": {"a": [1, 2, 3]}}']
+    frames = [
+        "{",
+        "null",
+        "[]",
+        "42",
+        '"step"',
+        "{}",
+        '{"op": 1}',
+        '{"op": "fly"}',
+        '{"op": "step"}',
+        '{"op": "step", "action": "1"}',
+        '{"op": "step", "action": 1.5}',
+        '{"op": "step", "action": true}',
+        '{"op": "step", "action": 1e308}',
+        '{"op": "step", "action": ' + "9" * 4000 + "}",
+        '{"op": "step", "action": -99999999999999999999}',
+        '{"op": "auth", "token": "forged-token"}',
+        '{"op": "auth", "token": ""}',
+        '{"op": "auth", "token": "' + "A" * 500 + '"}',
+        '{"op": "join", "role": "attacker", "game_id": "honest-0"}',
+        '{"op": "join", "role": "defender", "game_id": "honest-1"}',
+        '{"op": "join", "role": "defender", "game_id": "honest-bot"}',
+        '{"op": "join", "role": "thief", "game_id": "x"}',
+        '{"op": "join", "role": "attacker", "game_id": "../etc"}',
+        '{"op": "join", "role": "attacker", "seed": -1}',
+        '{"op": "join", "role": "attacker", "players": "all"}',
+        '{"op": "reset"}',
+        '{"op": "leave"}',
+        '{"op": "state", "text": "yes"}',
+        "[" * 5000,
+        "\x00\xff",
+        '{"op": "step", "action": 1, "extra": {"a": [1, 2, 3]}}',
+    ]
     sent = 0
     ws = ws_connect(ws_url, max_size=2**22)
     while sent < count and time.monotonic() < stop_at:
@@ -218,9 +269,13 @@ def test_fuzz_10000_hostile_messages_while_honest_games_replay_exactly(server):
     results: dict = {}
     steps = 60
     joined, stop = threading.Semaphore(0), threading.Event()
-    honest = [threading.Thread(target=_honest_game, args=(url, f"honest-{i}", 100 + i, steps, results,
-                                                          "ws" if i % 2 == 0 else "http", joined, stop))
-              for i in range(2)]
+    honest = [
+        threading.Thread(
+            target=_honest_game,
+            args=(url, f"honest-{i}", 100 + i, steps, results, "ws" if i % 2 == 0 else "http", joined, stop),
+        )
+        for i in range(2)
+    ]
     honest.append(threading.Thread(target=_bot_game, args=(url, 200, steps, results, joined)))
     for t in honest:
         t.start()
@@ -239,8 +294,10 @@ def test_fuzz_10000_hostile_messages_while_honest_games_replay_exactly(server):
         views = results[f"honest-{i}"]
         both = min(len(views["attacker"]), len(views["defender"]))
         assert both >= steps
-        actions = [{"attacker": a["action"], "defender": d["action"]}
-                   for a, d in zip(views["attacker"][:both], views["defender"][:both])]
+        actions = [
+            {"attacker": a["action"], "defender": d["action"]}
+            for a, d in zip(views["attacker"][:both], views["defender"][:both])
+        ]
         records = replay(env, params, 100 + i, actions)
         for role in ("attacker", "defender"):
             assert_matches(views[role][:both], records, role)

@@ -42,18 +42,22 @@ def step_reference(env, key, state, action, params):
 
 # Every version whose reset draws, a bot on each side (the bots' draws share the step's key), and
 # fixed-layout versions of each size, whose resets are a constant (v13, v11: the select reset).
-IDS = [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 18, 19, 21)] + [
-    env_id(19, Mode.MINIMAL_DEFENSE),
-    env_id(19, Mode.MAXIMAL_ATTACK),
-    env_id(0, Mode.TWO_AGENT),
-    env_id(13, Mode.TWO_AGENT),
-    env_id(11, Mode.MINIMAL_DEFENSE),
-    env_id(3, Mode.RANDOM_DEFENSE),
-    env_id(7, Mode.RANDOM_ATTACK),
-] + [  # the other randomised versions and a connected-layers one: the same code paths, in `-m slow`
-    pytest.param(eid, marks=pytest.mark.slow)
-    for eid in [env_id(v, Mode.TWO_AGENT) for v in (15, 16, 17, 20)] + [env_id(5, Mode.TWO_AGENT)]
-]
+IDS = (
+    [env_id(v, Mode.TWO_AGENT) for v in (12, 14, 18, 19, 21)]
+    + [
+        env_id(19, Mode.MINIMAL_DEFENSE),
+        env_id(19, Mode.MAXIMAL_ATTACK),
+        env_id(0, Mode.TWO_AGENT),
+        env_id(13, Mode.TWO_AGENT),
+        env_id(11, Mode.MINIMAL_DEFENSE),
+        env_id(3, Mode.RANDOM_DEFENSE),
+        env_id(7, Mode.RANDOM_ATTACK),
+    ]
+    + [  # the other randomised versions and a connected-layers one: the same code paths, in `-m slow`
+        pytest.param(eid, marks=pytest.mark.slow)
+        for eid in [env_id(v, Mode.TWO_AGENT) for v in (15, 16, 17, 20)] + [env_id(5, Mode.TWO_AGENT)]
+    ]
+)
 BATCH, STEPS = 256, 30
 HORIZON = 12  # every game not ended by its 12th transition is truncated: truncations within the run
 
@@ -106,6 +110,7 @@ def _inputs(eid, n=32, seed=1):
     def inputs(key):
         k_reset, k_steps, k_action, k_keys = jax.random.split(key, 4)
         _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n), params)
+
         def play(state, k):  # a few steps, so that not every state is a reset one
             k_a, k_g = jax.random.split(k)
             action = sample_actions(env.action_space(params), k_a, n)
@@ -149,8 +154,11 @@ def test_unbatched_key_batched_params_nested_vmap():
         return [
             ("one key", lambda f: jax.vmap(f, in_axes=(None, 0, 0, None)), (keys[0], state, action, params)),
             ("batched params", jax.vmap, (keys, state, action, stacked)),
-            ("nested", lambda f: jax.vmap(jax.vmap(f, in_axes=inner), in_axes=inner),
-             (*jax.tree.map(split, (keys, state, action)), params)),
+            (
+                "nested",
+                lambda f: jax.vmap(jax.vmap(f, in_axes=inner), in_axes=inner),
+                (*jax.tree.map(split, (keys, state, action)), params),
+            ),
         ]
 
     _check_ways("idsgame-v12", ways)  # a randomised reset, the smallest game
@@ -179,8 +187,10 @@ def test_vmap_takes_the_batched_path():
     stacked = jax.tree.map(lambda x: jnp.stack([x] * keys.shape[0]), params)
     per_game = jax.make_jaxpr(jax.vmap(env.step))(keys, state, action, stacked)
     assert "while" in str(shared) and "while" not in str(per_game)
-    assert equal(jax.jit(partial(batched.step, env))(keys, state, action, params),
-                 jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, action, params))
+    assert equal(
+        jax.jit(partial(batched.step, env))(keys, state, action, params),
+        jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(keys, state, action, params),
+    )
     # With params None, `step` uses the default ones: still shared, still the batched path.
     default = jax.make_jaxpr(jax.vmap(env.step))(keys, state, action)
     assert "while" in str(default)

@@ -279,7 +279,7 @@ def test_step_limit_at_other_horizons(reference_max_steps, monkeypatch):
         assert reward.tolist() == ([-100.0, -100.0] if timed_out[-1] else [-1.0, 0.0])
     # The first step-limit transition is the horizon-th; the reference repeats it after (Q4).
     assert timed_out.index(True) + 1 == horizon
-    assert all(timed_out[horizon - 1:]) and sc.arrays()["time"] == horizon - 1
+    assert all(timed_out[horizon - 1 :]) and sc.arrays()["time"] == horizon - 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -442,8 +442,15 @@ def test_local_views_from_every_position(version):
             attack = rng.randint(0, cfg.spec.max_value + 1, size=(n, a))
             recon = rng.randint(0, 11, size=(n, a))
             revealed = rng.rand(n) < 0.5
-            state = make_state(cfg, defense=np.ones((n, a)), detection=np.ones(n), position=position,
-                               attack=attack, recon=recon, revealed=revealed)
+            state = make_state(
+                cfg,
+                defense=np.ones((n, a)),
+                detection=np.ones(n),
+                position=position,
+                attack=attack,
+                recon=recon,
+                revealed=revealed,
+            )
             att, _ = jax_observe(cfg, state)
             width = 2 * a + 2 if cfg.reconnaissance else a + 1
             assert att.shape == (2, width)
@@ -466,8 +473,7 @@ def test_local_views_from_every_position(version):
                 assert ref_att.dtype == np.int64
                 assert_observation_equal(ref_att, att, f"v{version} local view from node {position}")
     if version == 15:  # the column-0 server sees nothing; the start sees only the column-1 server
-        state = make_state(cfg, defense=np.ones((n, a)), detection=np.ones(n), position=1,
-                           attack=np.ones((n, a)))
+        state = make_state(cfg, defense=np.ones((n, a)), detection=np.ones(n), position=1, attack=np.ones((n, a)))
         assert (jax_observe(cfg, state)[0] == -1).all()
         state = make_state(cfg, defense=np.ones((n, a)), detection=np.ones(n), position=3)
         assert jax_observe(cfg, state)[0][0, a] == 2
@@ -655,7 +661,10 @@ def test_static_structure_and_version_numbers(env_id):
     assert spec.vulnerabilities_per_node == gc.num_vulnerabilities_per_node
     assert spec.vulnerable_servers_per_layer == gc.num_vulnerabilities_per_layer
     assert (spec.min_attack, spec.min_defense, spec.min_detection) == (
-        gc.min_random_a_val, gc.min_random_d_val, gc.min_random_det_val)
+        gc.min_random_a_val,
+        gc.min_random_d_val,
+        gc.min_random_det_val,
+    )
     assert spec.max_vulnerability_value == gc.max_random_v_val
     assert spec.connected_layers == nc.connected_layers
     assert spec.fully_observed == bool(nc.fully_observed)
@@ -670,8 +679,11 @@ def test_static_structure_and_version_numbers(env_id):
         assert spec.visibility_p == ic.visibility_p
     assert ic.reconnaissance_detection_factor == 1
     assert not ic.reconnaissance_reward and not ic.extra_reconnaissance_reward
-    flags = (bool(gc.dense_rewards), bool(getattr(gc, "dense_rewards_v2", False)),
-             bool(getattr(gc, "dense_rewards_v3", False)))
+    flags = (
+        bool(gc.dense_rewards),
+        bool(getattr(gc, "dense_rewards_v2", False)),
+        bool(getattr(gc, "dense_rewards_v3", False)),
+    )
     if spec.reward == RewardFamily.DENSE:
         assert flags in ((True, False, False), (False, True, False))
     else:
@@ -679,10 +691,18 @@ def test_static_structure_and_version_numbers(env_id):
     # The bots of the mode.
     attacker = type(ic.attacker_agent).__name__ if ic.attacker_agent is not None else None
     defender = type(ic.defender_agent).__name__ if ic.defender_agent is not None else None
-    assert attacker == {None: None, "random_attack": "RandomAttackBotAgent",
-                        "attack_maximal": "AttackMaximalValueBotAgent"}[mode.attacker_bot]
-    assert defender == {None: None, "random_defense": "RandomDefenseBotAgent",
-                        "defend_minimal": "DefendMinimalValueBotAgent"}[mode.defender_bot]
+    assert (
+        attacker
+        == {None: None, "random_attack": "RandomAttackBotAgent", "attack_maximal": "AttackMaximalValueBotAgent"}[
+            mode.attacker_bot
+        ]
+    )
+    assert (
+        defender
+        == {None: None, "random_defense": "RandomDefenseBotAgent", "defend_minimal": "DefendMinimalValueBotAgent"}[
+            mode.defender_bot
+        ]
+    )
 
 
 @pytest.mark.parametrize("env_id", ["idsgame-maximal_attack-v16", "idsgame-v19"])
@@ -697,8 +717,7 @@ def test_make_params_numbers(env_id):
     de = np.asarray(params.initial_defense)
     assert de.shape == (cfg.num_nodes, cfg.attack_types)
     assert (de[-1] == 0).all() and int(np.asarray(params.initial_detection)[-1]) == 0
-    assert float(params.reference_defense_score) == float(
-        defense_score(cfg, params.initial_defense, params.max_value))
+    assert float(params.reference_defense_score) == float(defense_score(cfg, params.initial_defense, params.max_value))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -712,8 +731,13 @@ def test_float32_uniform_agrees_with_float64_thresholds():
     probes = [0.0, 0.5, np.nextafter(1.0, 0.0)]
     for k in range(1, 10):
         t = k / 10
-        probes += [t, np.nextafter(t, 0.0), np.nextafter(t, 1.0), float(np.float32(t)),
-                   float(np.nextafter(np.float32(t), np.float32(0.0)))]
+        probes += [
+            t,
+            np.nextafter(t, 0.0),
+            np.nextafter(t, 1.0),
+            float(np.float32(t)),
+            float(np.nextafter(np.float32(t), np.float32(0.0))),
+        ]
     for u in probes:
         u32 = float32_uniform(u)
         assert 0.0 <= u32 < 1.0 and u32.dtype == np.float32

@@ -113,7 +113,8 @@ def test_environment_draws_are_unchanged_by_the_fused_hash():
     """A reset and a step of a randomised id with a random bot equal the same code run with
     jax.random (the unjitted `reset_env` / `step_env`, so no cached program is reused)."""
     import idsjax
-    from idsjax import bots, env as env_module, layout
+    from idsjax import bots, layout
+    from idsjax import env as env_module
 
     env, params = idsjax.make("idsgame-random_defense-v19")
     keys = KEYS[:32]

@@ -5,13 +5,13 @@ that cannot train."""
 
 from __future__ import annotations
 
-import idsjax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from probe_envs import LoopEnv, ProbeEnv
 
+import idsjax
 from baselines import cli, dqn, env_steps, networks, policy_gradient, reinforce, tabular_q
 from baselines.trainer import budget_note, plan_updates
 
@@ -47,8 +47,22 @@ def test_tabular_q_converges_at_any_number_of_games(num_envs):
     one state step by lr x 64 and diverge (|Q| ~ 1e16); merged, every setting finds Q = [-1, +1]."""
     env = ProbeEnv(1)
     steps = max(2048, 8 * num_envs)
-    _, q_of = _tabular_q_values(env, ["--total-timesteps", str(steps), "--num-envs", str(num_envs), "--num-steps", "4",
-                                      "--table-size-log2", "6", "--lr", "0.1", "--no-mask-illegal"])
+    _, q_of = _tabular_q_values(
+        env,
+        [
+            "--total-timesteps",
+            str(steps),
+            "--num-envs",
+            str(num_envs),
+            "--num-steps",
+            "4",
+            "--table-size-log2",
+            "6",
+            "--lr",
+            "0.1",
+            "--no-mask-illegal",
+        ],
+    )
     obs, _ = env.reset(jax.random.PRNGKey(0), env.default_params)
     np.testing.assert_allclose(q_of(obs), [-1.0, 1.0], atol=0.02)
 
@@ -57,8 +71,24 @@ def test_tabular_q_bootstraps_over_legal_ids_only():
     """One state, id 0 pays -1 forever, id 1 illegal and never trained (Q = 0): with gamma 0.5 the
     masked target converges to -1 / (1 - 0.5) = -2; a max over all ids would stop at -1."""
     env = LoopEnv()
-    _, q_of = _tabular_q_values(env, ["--total-timesteps", "4096", "--num-envs", "4", "--num-steps", "4",
-                                      "--table-size-log2", "4", "--lr", "0.2", "--gamma", "0.5", "--mask-illegal"])
+    _, q_of = _tabular_q_values(
+        env,
+        [
+            "--total-timesteps",
+            "4096",
+            "--num-envs",
+            "4",
+            "--num-steps",
+            "4",
+            "--table-size-log2",
+            "4",
+            "--lr",
+            "0.2",
+            "--gamma",
+            "0.5",
+            "--mask-illegal",
+        ],
+    )
     obs, _ = env.reset(jax.random.PRNGKey(0), env.default_params)
     q = q_of(obs)
     assert q[1] == 0.0  # never taken, never trained
@@ -68,11 +98,38 @@ def test_tabular_q_bootstraps_over_legal_ids_only():
 @pytest.mark.parametrize("double_q", [True, False])
 def test_dqn_bootstraps_over_legal_ids_only(double_q):
     env = LoopEnv()
-    argv = ["--total-timesteps", "2048", "--num-envs", "4", "--num-steps", "4", "--learning-starts", "64",
-            "--buffer-size", "512", "--batch-size", "32", "--hidden", "16", "--layers", "1", "--gamma", "0.5",
-            "--reward-scale", "1", "--lr", "1e-2", "--gradient-steps", "4", "--target-update-every", "2",
-            "--mask-illegal", "--chunks", "1",
-            "--double-q" if double_q else "--no-double-q"]
+    argv = [
+        "--total-timesteps",
+        "2048",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "4",
+        "--learning-starts",
+        "64",
+        "--buffer-size",
+        "512",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--gamma",
+        "0.5",
+        "--reward-scale",
+        "1",
+        "--lr",
+        "1e-2",
+        "--gradient-steps",
+        "4",
+        "--target-update-every",
+        "2",
+        "--mask-illegal",
+        "--chunks",
+        "1",
+        "--double-q" if double_q else "--no-double-q",
+    ]
     config = cli.parse_config(dqn, argv)
     trainer = dqn.make_train(config, env, env.default_params)
     runner, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0))
@@ -145,8 +202,9 @@ def test_truncation_is_the_last_transition_and_is_not_bootstrapped():
     assert not done[:-1].any() and done[-1], "the game ends exactly at the step limit"
     assert float(steps.reward[-1, 0]) <= -100.0
     values = jnp.full((horizon, 1), 7.0)
-    adv, target = policy_gradient.gae(steps.reward, steps.done.astype(jnp.float32), values, jnp.array([1000.0]),
-                                      0.99, 0.95)
+    adv, target = policy_gradient.gae(
+        steps.reward, steps.done.astype(jnp.float32), values, jnp.array([1000.0]), 0.99, 0.95
+    )
     np.testing.assert_allclose(float(target[-1, 0]), float(steps.reward[-1, 0]), rtol=1e-6)
 
 

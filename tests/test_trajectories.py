@@ -39,7 +39,12 @@ def test_npz_round_trip(traj, tmp_path):
     path = save_trajectories(tmp_path / "games.npz", traj)
     back = load_trajectories(path)
     assert (back.env_id, back.seed, back.instance_seed, back.attacker, back.defender) == (
-        "idsgame-v0", 0, 0, "attack_maximal", "defend_minimal")
+        "idsgame-v0",
+        0,
+        0,
+        "attack_maximal",
+        "defend_minimal",
+    )
     assert back.arrays.keys() == traj.arrays.keys()
     for k, v in traj.arrays.items():
         assert back.arrays[k].dtype == v.dtype and np.array_equal(back.arrays[k], v), k
@@ -73,10 +78,18 @@ def test_rollout_counts_one_episode_per_game_on_an_auto_reset_id():
     env, params = idsjax.make("idsgame-minimal_defense-v0")
     horizon = episode_horizon(params)
     games = 4
-    episodes = jax.jit(lambda key: rollout(
-        env, params, lambda k, obs, state: jnp.zeros(obs.shape[0], jnp.int32), key, games,
-        num_steps=horizon + 5, outcome=lambda t: t.info["truncated"], record=lambda t: t.valid,
-    ))(jax.random.PRNGKey(0))
+    episodes = jax.jit(
+        lambda key: rollout(
+            env,
+            params,
+            lambda k, obs, state: jnp.zeros(obs.shape[0], jnp.int32),
+            key,
+            games,
+            num_steps=horizon + 5,
+            outcome=lambda t: t.info["truncated"],
+            record=lambda t: t.valid,
+        )
+    )(jax.random.PRNGKey(0))
     assert horizon == 102
     assert episodes.finished.all() and episodes.outcome.all()
     assert (np.asarray(episodes.length) == horizon).all()

@@ -79,7 +79,9 @@ def test_reconnaissance_without_the_switch_pays_nothing():
     params = env.default_params
     width = env.config.attack_id_width
     state = _start(env, params, position=jnp.int32(3), detection=jnp.zeros(4, jnp.int8))
-    _, reward, _ = _step(env, state, 1 * width + env.config.attack_types, 3 * (env.config.attack_types + 1), 0.5, params)
+    _, reward, _ = _step(
+        env, state, 1 * width + env.config.attack_types, 3 * (env.config.attack_types + 1), 0.5, params
+    )
     assert reward.tolist() == [0.0, 0.0]
 
 

@@ -28,8 +28,13 @@ def main(argv=None) -> dict:
 
     p = argparse.ArgumentParser(prog="python -m baselines.reference_grid.ceilings", description=__doc__.splitlines()[0])
     p.add_argument("--versions", type=int, nargs="+", default=list(DEFAULT_VERSIONS))
-    p.add_argument("--horizon", type=int, nargs="+", default=[4, 5],
-                   help="search horizons, increasing; the last one's bounds are kept")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        nargs="+",
+        default=[4, 5],
+        help="search horizons, increasing; the last one's bounds are kept",
+    )
     args = p.parse_args(argv)
     results = []
     for v in args.versions:
@@ -47,8 +52,11 @@ def main(argv=None) -> dict:
                 break
         if best is not None:
             results.append(best)
-    out = {"command": "python -m baselines.reference_grid.ceilings " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "results": results}
+    out = {
+        "command": "python -m baselines.reference_grid.ceilings "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "results": results,
+    }
     os.makedirs(os.path.dirname(CEILINGS), exist_ok=True)
     with open(CEILINGS, "w") as f:
         json.dump(out, f, indent=1)

@@ -25,28 +25,90 @@ ROOT = "experiments/training/"
 
 # The reference's AgentType values (gym_idsgame/agents/dao/agent_type.py).
 AGENT_TYPES = {
-    0: "tabular_q_learning", 1: "random", 2: "defend_minimal", 3: "manual_attack", 4: "manual_defense",
-    5: "attack_maximal", 6: "dqn", 7: "reinforce", 8: "actor_critic", 9: "ppo", 10: "ppo_openai",
+    0: "tabular_q_learning",
+    1: "random",
+    2: "defend_minimal",
+    3: "manual_attack",
+    4: "manual_defense",
+    5: "attack_maximal",
+    6: "dqn",
+    7: "reinforce",
+    8: "actor_critic",
+    9: "ppo",
+    10: "ppo_openai",
 }
 MODES = {0: "attacker", 1: "defender", 5: "both"}  # RunnerMode: who trains
 
 PG_FIELDS = (
-    "alpha", "alpha_attacker", "alpha_defender", "gamma", "epsilon", "epsilon_decay", "min_epsilon",
-    "eval_epsilon", "batch_size", "hidden_dim", "num_hidden_layers", "hidden_activation", "optimizer",
-    "clip_gradient", "max_gradient_norm", "ent_coef", "vf_coef", "gae_lambda", "eps_clip",
-    "optimization_iterations", "mini_batch_size", "lr_exp_decay", "lr_decay_rate", "lr_progress_decay",
-    "lr_progress_power_decay", "lstm_network", "lstm_core", "num_lstm_layers", "lstm_hidden_dim",
-    "lstm_seq_length", "ar_policy", "opponent_pool", "alternating_optimization", "alternating_period",
-    "critic_loss_fn", "state_length", "pi_hidden_dim", "pi_hidden_layers", "vf_hidden_dim", "vf_hidden_layers",
-    "baselines_in_pool", "cnn_feature_extractor", "one_hot_obs", "normalize_features", "merged_ad_features",
+    "alpha",
+    "alpha_attacker",
+    "alpha_defender",
+    "gamma",
+    "epsilon",
+    "epsilon_decay",
+    "min_epsilon",
+    "eval_epsilon",
+    "batch_size",
+    "hidden_dim",
+    "num_hidden_layers",
+    "hidden_activation",
+    "optimizer",
+    "clip_gradient",
+    "max_gradient_norm",
+    "ent_coef",
+    "vf_coef",
+    "gae_lambda",
+    "eps_clip",
+    "optimization_iterations",
+    "mini_batch_size",
+    "lr_exp_decay",
+    "lr_decay_rate",
+    "lr_progress_decay",
+    "lr_progress_power_decay",
+    "lstm_network",
+    "lstm_core",
+    "num_lstm_layers",
+    "lstm_hidden_dim",
+    "lstm_seq_length",
+    "ar_policy",
+    "opponent_pool",
+    "alternating_optimization",
+    "alternating_period",
+    "critic_loss_fn",
+    "state_length",
+    "pi_hidden_dim",
+    "pi_hidden_layers",
+    "vf_hidden_dim",
+    "vf_hidden_layers",
+    "baselines_in_pool",
+    "cnn_feature_extractor",
+    "one_hot_obs",
+    "normalize_features",
+    "merged_ad_features",
 )
 Q_FIELDS = ("alpha", "gamma", "epsilon", "epsilon_decay", "min_epsilon", "eval_epsilon", "tab_full_state_space")
 DQN_FIELDS = (
-    "batch_size", "hidden_dim", "num_hidden_layers", "hidden_activation", "optimizer", "loss_fn",
-    "replay_memory_size", "replay_start_size", "target_network_update_freq", "lr_exp_decay", "lr_decay_rate",
+    "batch_size",
+    "hidden_dim",
+    "num_hidden_layers",
+    "hidden_activation",
+    "optimizer",
+    "loss_fn",
+    "replay_memory_size",
+    "replay_start_size",
+    "target_network_update_freq",
+    "lr_exp_decay",
+    "lr_decay_rate",
 )
-POOL_FIELDS = ("pool_prob", "pool_increment_period", "pool_maxsize", "quality_scores", "quality_score_eta",
-               "initial_quality", "head_to_head_period")
+POOL_FIELDS = (
+    "pool_prob",
+    "pool_increment_period",
+    "pool_maxsize",
+    "quality_scores",
+    "quality_score_eta",
+    "initial_quality",
+    "head_to_head_period",
+)
 
 
 def git(git_dir: str, *args: str) -> str:
@@ -106,21 +168,24 @@ def main(argv=None) -> None:
     p.add_argument("--output", default=CONFIGS_FILE)
     args = p.parse_args(argv)
     try:
-        files = [f for f in git(args.git_dir, "ls-tree", "-r", "--name-only", REVISION, ROOT).split()
-                 if f.endswith("/config.json")]
+        files = [
+            f
+            for f in git(args.git_dir, "ls-tree", "-r", "--name-only", REVISION, ROOT).split()
+            if f.endswith("/config.json")
+        ]
     except (subprocess.CalledProcessError, FileNotFoundError):
         p.error(f"{args.git_dir!r} is not a gym-idsgame git directory with revision {REVISION}")
     configs = []
     for f in sorted(files):
         raw = json.loads(git(args.git_dir, "show", f"{REVISION}:{f}"))
-        configs.append(summarise(f[len(ROOT):-len("/config.json")], raw))
+        configs.append(summarise(f[len(ROOT) : -len("/config.json")], raw))
     lengths = episode_lengths({c["env"] for c in configs})
     for c in configs:
         c["random_play_episode_length"] = lengths[c["env"]]
     data = {
         "source": f"github.com/Limmen/gym-idsgame {REVISION}:{ROOT}**/config.json",
         "episode_length_rule": "mean episode length of uniformly random legal play against the id's "
-                               "opponent (random bots on both sides of two-agent ids), 2,048 games, env seed 0",
+        "opponent (random bots on both sides of two-agent ids), 2,048 games, env seed 0",
         "configs": configs,
     }
     with open(args.output, "w") as fh:

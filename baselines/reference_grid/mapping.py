@@ -29,16 +29,24 @@ from dataclasses import dataclass, field
 
 TRAINERS = ("tabular_q", "dqn", "reinforce", "actor_critic", "ppo", "selfplay")
 AGENT_TRAINER = {
-    "tabular_q_learning": "tabular_q", "dqn": "dqn", "reinforce": "reinforce",
-    "actor_critic": "actor_critic", "ppo": "ppo", "ppo_openai": "ppo",
+    "tabular_q_learning": "tabular_q",
+    "dqn": "dqn",
+    "reinforce": "reinforce",
+    "actor_critic": "actor_critic",
+    "ppo": "ppo",
+    "ppo_openai": "ppo",
 }
 OPPONENT_MODE = {  # the scripted player on the other side -> the idsjax single-agent mode
     "random": {"attacker": "random_defense", "defender": "random_attack"},
     "defend_minimal": {"attacker": "minimal_defense"},
     "attack_maximal": {"defender": "maximal_attack"},
 }
-ID_LEARNER = {"random_defense": "attacker", "minimal_defense": "attacker",
-              "random_attack": "defender", "maximal_attack": "defender"}
+ID_LEARNER = {
+    "random_defense": "attacker",
+    "minimal_defense": "attacker",
+    "random_attack": "defender",
+    "maximal_attack": "defender",
+}
 NO_CLIP = 1e6  # a gradient-norm bound no update reaches: the reference did not clip
 PPO_MINIBATCH = 64
 
@@ -72,7 +80,11 @@ def full_budget_steps(ref: dict) -> int:
 
 def epsilon_schedule(a: dict, num_episodes: int) -> tuple[float, float, float]:
     """(start, end, fraction) of the linear schedule standing in for the reference's exponential one."""
-    start, decay, floor = float(a.get("epsilon", 1.0)), float(a.get("epsilon_decay", 1.0)), float(a.get("min_epsilon", 0.0))
+    start, decay, floor = (
+        float(a.get("epsilon", 1.0)),
+        float(a.get("epsilon_decay", 1.0)),
+        float(a.get("min_epsilon", 0.0)),
+    )
     if decay >= 1.0 or start <= floor:
         return start, start, 1.0
     to_floor = math.log(floor / start) / math.log(decay)  # episodes until ε reaches its floor
@@ -86,8 +98,9 @@ def _env(ref: dict, m: Mapped) -> None:
     learner = ref["learner"]
     if learner == "both":
         if mode is not None:
-            m.differences.append(f"mode 5 (both train) on the single-agent id {ref['env']}: trained as its "
-                                 f"{ID_LEARNER[mode]} only")
+            m.differences.append(
+                f"mode 5 (both train) on the single-agent id {ref['env']}: trained as its {ID_LEARNER[mode]} only"
+            )
             m.learner = ID_LEARNER[mode]
             m.env_id = ref["env"]
         else:
@@ -100,8 +113,10 @@ def _env(ref: dict, m: Mapped) -> None:
             m.differences.append(f"the {learner} trains against a {other} agent that does not learn: not mapped")
             return
         m.env_id = f"idsgame-{bot_mode}-v{version}"
-        m.differences.append(f"the two-agent id {ref['env']} with a {other} {'defender' if learner == 'attacker' else 'attacker'} "
-                             f"is the single-agent id {m.env_id}")
+        m.differences.append(
+            f"the two-agent id {ref['env']} with a {other} {'defender' if learner == 'attacker' else 'attacker'} "
+            f"is the single-agent id {m.env_id}"
+        )
         return
     m.env_id = ref["env"]
     if ID_LEARNER[mode] != learner:
@@ -128,31 +143,49 @@ def _lr(a: dict, learner: str) -> float:
 def _eps(ref: dict, m: Mapped) -> None:
     s, e, f = epsilon_schedule(ref["agent_config"], ref["num_episodes"])
     m.flags += ["--eps-start", repr(s), "--eps-end", repr(e), "--eps-fraction", repr(f)]
-    m.differences.append("ε decays linearly (the reference: multiplicatively per episode) with the same start, "
-                         "final value and time to its floor")
+    m.differences.append(
+        "ε decays linearly (the reference: multiplicatively per episode) with the same start, "
+        "final value and time to its floor"
+    )
 
 
 def _activation(a: dict, m: Mapped, trainer_activation: str) -> None:
     act = str(a.get("hidden_activation", "ReLU")).lower()
     if act != trainer_activation:
-        m.differences.append(f"hidden activation {a.get('hidden_activation', 'ReLU')}: baselines.{m.trainer} has "
-                             f"no activation flag and uses {trainer_activation}")
+        m.differences.append(
+            f"hidden activation {a.get('hidden_activation', 'ReLU')}: baselines.{m.trainer} has "
+            f"no activation flag and uses {trainer_activation}"
+        )
 
 
 def _lr_decay(a: dict, m: Mapped) -> None:
     if a.get("lr_exp_decay"):
-        m.differences.append(f"learning-rate decay ×{a.get('lr_decay_rate')} per episode: no flag, the rate is constant")
+        m.differences.append(
+            f"learning-rate decay ×{a.get('lr_decay_rate')} per episode: no flag, the rate is constant"
+        )
 
 
 def _tabular(ref: dict, m: Mapped) -> None:
     a = ref["agent_config"]
-    m.flags += ["--lr", repr(_lr(a, m.learner)), "--gamma", repr(float(a["gamma"])), "--num-envs", "1",
-                "--num-steps", "16", "--q-init", "0.0"]
+    m.flags += [
+        "--lr",
+        repr(_lr(a, m.learner)),
+        "--gamma",
+        repr(float(a["gamma"])),
+        "--num-envs",
+        "1",
+        "--num-steps",
+        "16",
+        "--q-init",
+        "0.0",
+    ]
     _eps(ref, m)
-    m.differences.append("one game updates the table at every step as in the reference; the table is indexed by "
-                         "a hash of the whole observation, while the reference indexes it by the attacker's node "
-                         "(the defender: one row for every state), which generalises across the attack values an "
-                         "attacker has raised: baselines.tabular_q has no flag for the table's key")
+    m.differences.append(
+        "one game updates the table at every step as in the reference; the table is indexed by "
+        "a hash of the whole observation, while the reference indexes it by the attacker's node "
+        "(the defender: one row for every state), which generalises across the attack values an "
+        "attacker has raised: baselines.tabular_q has no flag for the table's key"
+    )
 
 
 def _dqn(ref: dict, m: Mapped) -> None:
@@ -160,17 +193,38 @@ def _dqn(ref: dict, m: Mapped) -> None:
     L = ref["random_play_episode_length"]
     target_updates = max(1, int(round(d.get("target_network_update_freq", 10) * L)))  # 1 step per update
     m.flags += [
-        "--lr", repr(_lr(a, m.learner)), "--gamma", repr(float(a["gamma"])), "--num-envs", "1", "--num-steps", "1",
-        "--gradient-steps", "1", "--batch-size", str(d.get("batch_size", 32)),
-        "--buffer-size", str(d.get("replay_memory_size", 10000)),
-        "--learning-starts", str(d.get("replay_start_size", 1000)),
-        "--target-update-every", str(target_updates), "--hidden", str(d.get("hidden_dim", 64)),
-        "--layers", str(d.get("num_hidden_layers", 1)), "--no-double-q", "--reward-scale", "1.0",
-        "--max-grad-norm", repr(NO_CLIP),
+        "--lr",
+        repr(_lr(a, m.learner)),
+        "--gamma",
+        repr(float(a["gamma"])),
+        "--num-envs",
+        "1",
+        "--num-steps",
+        "1",
+        "--gradient-steps",
+        "1",
+        "--batch-size",
+        str(d.get("batch_size", 32)),
+        "--buffer-size",
+        str(d.get("replay_memory_size", 10000)),
+        "--learning-starts",
+        str(d.get("replay_start_size", 1000)),
+        "--target-update-every",
+        str(target_updates),
+        "--hidden",
+        str(d.get("hidden_dim", 64)),
+        "--layers",
+        str(d.get("num_hidden_layers", 1)),
+        "--no-double-q",
+        "--reward-scale",
+        "1.0",
+        "--max-grad-norm",
+        repr(NO_CLIP),
     ]
     _eps(ref, m)
-    m.differences.append(f"target network copied every {d.get('target_network_update_freq')} episodes -> every "
-                         f"{target_updates} steps")
+    m.differences.append(
+        f"target network copied every {d.get('target_network_update_freq')} episodes -> every {target_updates} steps"
+    )
     if d.get("loss_fn", "Huber") != "Huber":
         m.differences.append(f"loss {d.get('loss_fn')}: baselines.dqn uses Huber")
     _activation(d, m, "relu")
@@ -182,16 +236,29 @@ def _pg_common(ref: dict, m: Mapped, activation: str = "tanh") -> None:
     clip = float(a["max_gradient_norm"]) if a.get("clip_gradient") else NO_CLIP
     if ref["agent"] == "ppo_openai":
         clip = float(a.get("max_gradient_norm", 0.5))  # Stable-Baselines3 always clips
-    m.flags += ["--lr", repr(_lr(a, m.learner)), "--gamma", repr(float(a["gamma"])),
-                "--hidden", str(a.get("hidden_dim", 64)), "--layers", str(a.get("num_hidden_layers", 1)),
-                "--max-grad-norm", repr(clip), "--reward-scale", "1.0"]
+    m.flags += [
+        "--lr",
+        repr(_lr(a, m.learner)),
+        "--gamma",
+        repr(float(a["gamma"])),
+        "--hidden",
+        str(a.get("hidden_dim", 64)),
+        "--layers",
+        str(a.get("num_hidden_layers", 1)),
+        "--max-grad-norm",
+        repr(clip),
+        "--reward-scale",
+        "1.0",
+    ]
     _activation(a, m, activation)
     _lr_decay(a, m)
     if a.get("lstm_network") or a.get("lstm_core"):
         m.differences.append("LSTM policy: no recurrent policy in the trainers; a feed-forward one is used")
     if a.get("ar_policy") and m.trainer != "selfplay":
-        m.differences.append(f"autoregressive (node, then type) policy: baselines.{m.trainer} has no --policy flag "
-                             "(only baselines.selfplay does); a flat policy is used")
+        m.differences.append(
+            f"autoregressive (node, then type) policy: baselines.{m.trainer} has no --policy flag "
+            "(only baselines.selfplay does); a flat policy is used"
+        )
     if a.get("state_length", 1) and int(a.get("state_length", 1)) > 1:
         m.differences.append(f"state_length {a['state_length']} (stacked observations): no flag, one observation")
 
@@ -201,19 +268,33 @@ def _reinforce(ref: dict, m: Mapped) -> None:
     batch = int(a.get("batch_size", 8))
     m.flags += ["--num-envs", str(batch), "--num-steps", "128", "--ent-coef", repr(float(a.get("ent_coef") or 0.0))]
     _pg_common(ref, m)
-    m.differences.append(f"a gradient step uses the complete episodes of {batch} games x 128 steps (the reference: "
-                         f"exactly {batch} episodes); the baseline is a learnt value (the reference standardises "
-                         "the returns)")
+    m.differences.append(
+        f"a gradient step uses the complete episodes of {batch} games x 128 steps (the reference: "
+        f"exactly {batch} episodes); the baseline is a learnt value (the reference standardises "
+        "the returns)"
+    )
 
 
 def _actor_critic(ref: dict, m: Mapped) -> None:
     a = ref["agent_config"]
     batch = int(a.get("batch_size", 8))
-    m.flags += ["--num-envs", str(batch), "--num-steps", "128", "--gae-lambda", "1.0",
-                "--ent-coef", repr(float(a.get("ent_coef") or 0.0)), "--vf-coef", repr(float(a.get("vf_coef") or 0.5))]
+    m.flags += [
+        "--num-envs",
+        str(batch),
+        "--num-steps",
+        "128",
+        "--gae-lambda",
+        "1.0",
+        "--ent-coef",
+        repr(float(a.get("ent_coef") or 0.0)),
+        "--vf-coef",
+        repr(float(a.get("vf_coef") or 0.5)),
+    ]
     _pg_common(ref, m)
-    m.differences.append(f"{batch} games x 128-step rollouts, returns bootstrapped only where a rollout cuts a game "
-                         "(the reference: Monte-Carlo returns of whole episodes, standardised)")
+    m.differences.append(
+        f"{batch} games x 128-step rollouts, returns bootstrapped only where a rollout cuts a game "
+        "(the reference: Monte-Carlo returns of whole episodes, standardised)"
+    )
     if a.get("critic_loss_fn", "MSE") != "MSE":
         m.differences.append(f"critic loss {a.get('critic_loss_fn')}: the trainer's is MSE")
 
@@ -222,19 +303,36 @@ def _ppo_flags(ref: dict, m: Mapped) -> list[str]:
     a = ref["agent_config"]
     if ref["agent"] == "ppo_openai":  # Stable-Baselines3: batch in steps, minibatches of 64
         num_envs, num_steps, n_mb = 16, 128, 16 * 128 // int(a.get("mini_batch_size") or PPO_MINIBATCH)
-        m.differences.append(f"rollout batch {a.get('batch_size')} steps -> 16 games x 128 steps = 2,048 "
-                             f"(minibatches of {2048 // n_mb})")
+        m.differences.append(
+            f"rollout batch {a.get('batch_size')} steps -> 16 games x 128 steps = 2,048 (minibatches of {2048 // n_mb})"
+        )
     else:  # the reference's own PPO: batch in episodes, one minibatch
         num_envs, num_steps, n_mb = max(1, int(a.get("batch_size", 1))), 128, 1
         m.differences.append(f"a batch of {num_envs} games x 128 steps (the reference: {a.get('batch_size')} episodes)")
-    flags = ["--num-envs", str(num_envs), "--num-steps", str(num_steps), "--num-minibatches", str(n_mb),
-             "--update-epochs", str(int(a.get("optimization_iterations") or 10)),
-             "--clip-eps", repr(float(a.get("eps_clip") or 0.2)), "--gae-lambda", repr(float(a.get("gae_lambda") or 0.95)),
-             "--ent-coef", repr(float(a.get("ent_coef") or 0.0)), "--vf-coef", repr(float(a.get("vf_coef") or 0.5))]
+    flags = [
+        "--num-envs",
+        str(num_envs),
+        "--num-steps",
+        str(num_steps),
+        "--num-minibatches",
+        str(n_mb),
+        "--update-epochs",
+        str(int(a.get("optimization_iterations") or 10)),
+        "--clip-eps",
+        repr(float(a.get("eps_clip") or 0.2)),
+        "--gae-lambda",
+        repr(float(a.get("gae_lambda") or 0.95)),
+        "--ent-coef",
+        repr(float(a.get("ent_coef") or 0.0)),
+        "--vf-coef",
+        repr(float(a.get("vf_coef") or 0.5)),
+    ]
     if a.get("lr_progress_decay"):
         flags.append("--anneal-lr")
-        m.differences.append(f"learning rate decayed with power {a.get('lr_progress_power_decay')} of progress: "
-                             "the trainers anneal linearly")
+        m.differences.append(
+            f"learning rate decayed with power {a.get('lr_progress_power_decay')} of progress: "
+            "the trainers anneal linearly"
+        )
     else:
         flags.append("--no-anneal-lr")
     return flags
@@ -249,26 +347,71 @@ def _selfplay(ref: dict, m: Mapped) -> None:
     a = ref["agent_config"]
     if ref["agent"] not in ("ppo", "ppo_openai"):
         m.status = "substitute"
-        m.differences.insert(0, f"no two-player {ref['agent']} trainer in idsjax: self-play PPO (baselines.selfplay) "
-                                "trains both sides instead, with the reference's learning rates, γ and network")
+        m.differences.insert(
+            0,
+            f"no two-player {ref['agent']} trainer in idsjax: self-play PPO (baselines.selfplay) "
+            "trains both sides instead, with the reference's learning rates, γ and network",
+        )
     if ref["agent"] in ("tabular_q_learning", "dqn"):
-        m.flags += ["--lr", repr(float(a.get("alpha", 1e-3))), "--gamma", repr(float(a["gamma"])),
-                    "--num-envs", "32", "--num-steps", "32", "--mask-illegal", "--reward-scale", "1.0", "--mode", "naive", "--br-timesteps", "0",
-                    "--payoff-episodes", "10"]
+        m.flags += [
+            "--lr",
+            repr(float(a.get("alpha", 1e-3))),
+            "--gamma",
+            repr(float(a["gamma"])),
+            "--num-envs",
+            "32",
+            "--num-steps",
+            "32",
+            "--mask-illegal",
+            "--reward-scale",
+            "1.0",
+            "--mode",
+            "naive",
+            "--br-timesteps",
+            "0",
+            "--payoff-episodes",
+            "10",
+        ]
         if "dqn_config" in ref:
-            m.flags += ["--hidden", str(ref["dqn_config"].get("hidden_dim", 64)),
-                        "--layers", str(ref["dqn_config"].get("num_hidden_layers", 1))]
+            m.flags += [
+                "--hidden",
+                str(ref["dqn_config"].get("hidden_dim", 64)),
+                "--layers",
+                str(ref["dqn_config"].get("num_hidden_layers", 1)),
+            ]
         m.differences.append("the reference's two Q-learners never share a pool: --mode naive")
         return
-    m.flags += (_ppo_flags(ref, m) if ref["agent"] in ("ppo", "ppo_openai")
-                else ["--num-envs", "32", "--num-steps", "64", "--num-minibatches", "1", "--update-epochs", "1",
-                      "--ent-coef", repr(float(a.get("ent_coef") or 0.0))])
+    m.flags += (
+        _ppo_flags(ref, m)
+        if ref["agent"] in ("ppo", "ppo_openai")
+        else [
+            "--num-envs",
+            "32",
+            "--num-steps",
+            "64",
+            "--num-minibatches",
+            "1",
+            "--update-epochs",
+            "1",
+            "--ent-coef",
+            repr(float(a.get("ent_coef") or 0.0)),
+        ]
+    )
     _pg_common(ref, m)
     if a.get("alpha_attacker") != a.get("alpha_defender") and a.get("alpha_defender") is not None:
-        m.differences.append(f"learning rates {a.get('alpha_attacker')} (attacker) and {a.get('alpha_defender')} "
-                             "(defender): baselines.selfplay has one --lr; the attacker's is used")
-    m.flags += ["--policy", "autoregressive" if a.get("ar_policy") else "flat", "--br-timesteps", "0",
-                "--payoff-episodes", "10", "--mask-illegal"]
+        m.differences.append(
+            f"learning rates {a.get('alpha_attacker')} (attacker) and {a.get('alpha_defender')} "
+            "(defender): baselines.selfplay has one --lr; the attacker's is used"
+        )
+    m.flags += [
+        "--policy",
+        "autoregressive" if a.get("ar_policy") else "flat",
+        "--br-timesteps",
+        "0",
+        "--payoff-episodes",
+        "10",
+        "--mask-illegal",
+    ]
     pool = ref.get("opponent_pool_config")
     if a.get("opponent_pool") and pool:
         L = ref["random_play_episode_length"]
@@ -277,29 +420,51 @@ def _selfplay(ref: dict, m: Mapped) -> None:
             f"opponent pool: probability {pool.get('pool_prob')} -> --pool-share, a snapshot every "
             f"{pool.get('pool_increment_period')} episodes (~{pool.get('pool_increment_period', 0) * L:.0f} steps, "
             f"converted per run to updates), ring buffer of 8 (the reference keeps {pool.get('pool_maxsize')}); "
-            + ("quality-weighted sampling as in the reference" if pool.get("quality_scores")
-               else "the reference samples uniformly; --mode pool weights by quality (no uniform mode)"))
+            + (
+                "quality-weighted sampling as in the reference"
+                if pool.get("quality_scores")
+                else "the reference samples uniformly; --mode pool weights by quality (no uniform mode)"
+            )
+        )
         if a.get("baselines_in_pool"):
-            m.differences.append("the reference's pool also holds the scripted bots: --bot-share stays 0 (no flag "
-                                 "that seeds the pool with bots)")
+            m.differences.append(
+                "the reference's pool also holds the scripted bots: --bot-share stays 0 (no flag "
+                "that seeds the pool with bots)"
+            )
     else:
         m.flags += ["--mode", "naive"]
     if a.get("alternating_optimization"):
-        m.differences.append(f"alternating optimisation every {a.get('alternating_period')} episodes: no flag; "
-                             "baselines.selfplay updates both sides every update")
+        m.differences.append(
+            f"alternating optimisation every {a.get('alternating_period')} episodes: no flag; "
+            "baselines.selfplay updates both sides every update"
+        )
 
 
-BUILDERS = {"tabular_q": _tabular, "dqn": _dqn, "reinforce": _reinforce, "actor_critic": _actor_critic,
-            "ppo": _ppo, "selfplay": _selfplay}
+BUILDERS = {
+    "tabular_q": _tabular,
+    "dqn": _dqn,
+    "reinforce": _reinforce,
+    "actor_critic": _actor_critic,
+    "ppo": _ppo,
+    "selfplay": _selfplay,
+}
 
 
 def map_config(ref: dict) -> Mapped:
     """The idsjax trainer, id, flags and differences of one reference configuration."""
     agent_type = ref["attacker_type"] if ref["learner"] != "defender" else ref["defender_type"]
     ref = {**ref, "agent": agent_type}
-    m = Mapped(path=ref["path"], trainer=None, env_id=None, learner=ref["learner"], status="same algorithm",
-               seeds=list(ref["seeds"]), eval_episodes=int(ref["eval_episodes"]), full_steps=full_budget_steps(ref),
-               evaluations=max(1, ref["num_episodes"] // max(1, ref["eval_frequency"])))
+    m = Mapped(
+        path=ref["path"],
+        trainer=None,
+        env_id=None,
+        learner=ref["learner"],
+        status="same algorithm",
+        seeds=list(ref["seeds"]),
+        eval_episodes=int(ref["eval_episodes"]),
+        full_steps=full_budget_steps(ref),
+        evaluations=max(1, ref["num_episodes"] // max(1, ref["eval_frequency"])),
+    )
     if agent_type not in AGENT_TRAINER:
         m.status = "not mapped"
         m.differences.append(f"the learner is a {agent_type} player, not a learning agent")
@@ -310,7 +475,8 @@ def map_config(ref: dict) -> Mapped:
         return m
     m.trainer = "selfplay" if m.learner == "both" else AGENT_TRAINER[agent_type]
     _common(ref, m) if m.trainer != "selfplay" else m.differences.append(
-        "budget: episodes converted to environment steps with the random-play episode length")
+        "budget: episodes converted to environment steps with the random-play episode length"
+    )
     BUILDERS[m.trainer](ref, m)
     if ref["num_episodes"] >= 10**8:
         m.differences.append("num_episodes 1e8 means 'until stopped' in the reference: the full budget is nominal")
@@ -342,13 +508,27 @@ def build_config(m: Mapped, ref: dict, total_timesteps: int, num_seeds: int, chu
         start, target = int(_flag(flags, "--learning-starts", 0)), int(_flag(flags, "--target-update-every", 1))
         fit_start, fit_target = min(start, total_timesteps // 2), min(target, max(1, total_timesteps // 10))
         if (fit_start, fit_target) != (start, target):
-            m.differences.append(f"this budget: replay start {start} -> {fit_start} steps, target copy every "
-                                 f"{target} -> {fit_target} steps (the trainer needs both within the run)")
+            m.differences.append(
+                f"this budget: replay start {start} -> {fit_start} steps, target copy every "
+                f"{target} -> {fit_target} steps (the trainer needs both within the run)"
+            )
             _set_flag(flags, "--learning-starts", str(fit_start))
             _set_flag(flags, "--target-update-every", str(fit_target))
-    common = ["--env", m.env_id, "--total-timesteps", str(total_timesteps), "--num-seeds", str(num_seeds),
-              "--eval-episodes", str(m.eval_episodes), "--chunks", str(chunks), "--output-dir", output_dir,
-              "--no-progress"]
+    common = [
+        "--env",
+        m.env_id,
+        "--total-timesteps",
+        str(total_timesteps),
+        "--num-seeds",
+        str(num_seeds),
+        "--eval-episodes",
+        str(m.eval_episodes),
+        "--chunks",
+        str(chunks),
+        "--output-dir",
+        output_dir,
+        "--no-progress",
+    ]
     if m.trainer == "selfplay":
         from baselines.selfplay.config import parse_config
 

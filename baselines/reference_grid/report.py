@@ -98,10 +98,11 @@ def draw_figures(curve_rows: list[dict]) -> None:
             ax.set_title("/".join(name.split("/")[1:]), fontsize=7)
             ax.set_ylim(-0.02, 1.02)
             ax.tick_params(labelsize=6)
-        for ax in list(axes.flat)[len(names):]:
+        for ax in list(axes.flat)[len(names) :]:
             ax.axis("off")
-        fig.suptitle(f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)",
-                     fontsize=8)
+        fig.suptitle(
+            f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)", fontsize=8
+        )
         fig.tight_layout()
         fig.savefig(os.path.join(RESULTS, "figures", f"{version}.png"), dpi=50)
         plt.close(fig)
@@ -170,9 +171,14 @@ def write_report() -> str:
         "",
     ]
     for version in sorted({c["path"].split("/")[0] for c in configs}, key=lambda v: int(v[1:])):
-        lines += [f"## {version}", "", f"![{version}](results/reference_grid/figures/{version}.png)", "",
-                  "| configuration | idsjax trainer | id | seeds | final eval hack p | optimum | train s | budget run |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {version}",
+            "",
+            f"![{version}](results/reference_grid/figures/{version}.png)",
+            "",
+            "| configuration | idsjax trainer | id | seeds | final eval hack p | optimum | train s | budget run |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for c in [c for c in configs if c["path"].split("/")[0] == version]:
             s = summaries.get(c["path"], {})
             m = map_config(c)
@@ -180,15 +186,19 @@ def write_report() -> str:
             se = s.get("final_eval_hack_probability_se")
             res = "" if hp is None else f"{hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
             trainer = (m.trainer or "—") + (" (substitute)" if m.status == "substitute" else "")
-            lines.append(f"| `{c['path']}` | {trainer} | `{m.env_id}` | {len(s.get('seeds', m.seeds))} | {res or 'not run'} "
-                         f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |")
+            lines.append(
+                f"| `{c['path']}` | {trainer} | `{m.env_id}` | {len(s.get('seeds', m.seeds))} | {res or 'not run'} "
+                f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |"
+            )
         lines.append("")
     vs = _load_json(VS_REFERENCE)
     if vs:
         lines += vs_reference_section(vs)
     lines += [
-        "## Reference settings without a trainer flag", "",
-        "Collected from the per-configuration list below; each is a flag a trainer could add.", "",
+        "## Reference settings without a trainer flag",
+        "",
+        "Collected from the per-configuration list below; each is a flag a trainer could add.",
+        "",
         "- hidden activation ReLU in the policy-gradient and self-play networks (they use tanh; DQN uses ReLU);",
         "- learning-rate decay: exponential per episode (DQN, REINFORCE, actor-critic) and power-4 progress decay",
         "  (Stable-Baselines3 PPO); the trainers have a constant rate or (PPO) a linear anneal;",
@@ -199,11 +209,16 @@ def write_report() -> str:
         "  returns, batches counted in episodes: the trainers batch environment steps;",
         "- two-player tabular Q-learning, DQN, REINFORCE and actor-critic: only self-play PPO trains both sides;",
         "- an LSTM policy: no configuration needs it (`lstm_network` is false in all 179, though some set",
-        "  `num_lstm_layers`).", "",
-        "## Mapping: what differs from the reference, per configuration", ""]
+        "  `num_lstm_layers`).",
+        "",
+        "## Mapping: what differs from the reference, per configuration",
+        "",
+    ]
     for c in configs:
         m = map_config(c)
-        lines.append(f"- `{c['path']}` → {m.trainer or 'not mapped'} on `{m.env_id}`: " + "; ".join(m.differences) + ".")
+        lines.append(
+            f"- `{c['path']}` → {m.trainer or 'not mapped'} on `{m.env_id}`: " + "; ".join(m.differences) + "."
+        )
     lines.append("")
     text = "\n".join(lines)
     with open(REPORT, "w") as f:
@@ -212,17 +227,23 @@ def write_report() -> str:
 
 
 def vs_reference_section(vs: dict) -> list[str]:
-    lines = ["## Beside the reference (its own tabular Q-learning, gym-idsgame 1.0.13)", "",
-             vs.get("note", ""), "",
-             f"Command: `{vs.get('command', '')}`", "",
-             "| configuration | episodes | seeds | reference: final eval hack p | idsjax: final eval hack p | "
-             "same within spread | reference s | idsjax s | wall-time ratio |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Beside the reference (its own tabular Q-learning, gym-idsgame 1.0.13)",
+        "",
+        vs.get("note", ""),
+        "",
+        f"Command: `{vs.get('command', '')}`",
+        "",
+        "| configuration | episodes | seeds | reference: final eval hack p | idsjax: final eval hack p | "
+        "same within spread | reference s | idsjax s | wall-time ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in vs["rows"]:
         lines.append(
             f"| `{r['path']}` | {r['episodes']:,} | {r['seeds']} | {r['reference_mean']:.3f} ± {r['reference_se']:.3f} "
             f"| {r['idsjax_mean']:.3f} ± {r['idsjax_se']:.3f} | {'yes' if r['same'] else 'no'} "
-            f"| {r['reference_seconds']:.1f} | {r['idsjax_seconds']:.1f} | {r['reference_seconds'] / r['idsjax_seconds']:.1f}× |")
+            f"| {r['reference_seconds']:.1f} | {r['idsjax_seconds']:.1f} | {r['reference_seconds'] / r['idsjax_seconds']:.1f}× |"
+        )
     lines += ["", "Learning curves (evaluation hack probability, mean over seeds, per evaluation):", ""]
     for r in vs["rows"]:
         lines.append(f"- `{r['path']}`: reference {r['reference_curve']}; idsjax {r['idsjax_curve']}")
@@ -239,8 +260,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.run_dir is not None:
         if not os.path.isdir(args.run_dir):
-            print(f"python -m baselines.reference_grid.report: error: --run-dir {args.run_dir!r} is not a directory",
-                  file=sys.stderr)
+            print(
+                f"python -m baselines.reference_grid.report: error: --run-dir {args.run_dir!r} is not a directory",
+                file=sys.stderr,
+            )
             raise SystemExit(2)
         collect(args.run_dir)
         if args.command:

@@ -33,8 +33,18 @@ from baselines.reference_grid.mapping import build_config, epsilon_schedule, map
 WINDOWS = 10
 SUMMARY = "summary.json"
 TRAIN_CSV, EVAL_CSV, CURVES = "train.csv", "eval.csv", "curves.png"
-COLUMNS = ["seed", "reference_seed", "window", "env_steps", "episodes", "avg_attacker_episode_rewards",
-           "avg_defender_episode_rewards", "avg_episode_steps", "hack_probability", "epsilon_values"]
+COLUMNS = [
+    "seed",
+    "reference_seed",
+    "window",
+    "env_steps",
+    "episodes",
+    "avg_attacker_episode_rewards",
+    "avg_defender_episode_rewards",
+    "avg_episode_steps",
+    "hack_probability",
+    "epsilon_values",
+]
 DEFAULT_OUTPUT = os.path.join("runs", "reference_grid")
 
 
@@ -90,17 +100,30 @@ def _programs(m, config: dict):
             def policy(k, obs, state):
                 return trainer.act(runner, obs, learner_mask(env, params, state, config["mask_illegal"]), k)
 
-            return rollout(env, params, policy, key, n_eval, outcome=lambda t: t.info["hacked"],
-                           accumulate=lambda t: {"attacker_return": t.info["attacker_reward"],
-                                                 "defender_return": t.info["defender_reward"]})
+            return rollout(
+                env,
+                params,
+                policy,
+                key,
+                n_eval,
+                outcome=lambda t: t.info["hacked"],
+                accumulate=lambda t: {
+                    "attacker_return": t.info["attacker_reward"],
+                    "defender_return": t.info["defender_reward"],
+                },
+            )
 
     def summarise(ep):
         f = ep.finished
         d = jnp.maximum(f.sum(), 1)
         mean = lambda x: jnp.where(f, x, 0).sum() / d  # noqa: E731
-        return {"episodes": f.sum(), "hack_probability": mean(ep.outcome.astype(jnp.float32)),
-                "attacker_return": mean(ep.totals["attacker_return"]),
-                "defender_return": mean(ep.totals["defender_return"]), "length": mean(ep.length.astype(jnp.float32))}
+        return {
+            "episodes": f.sum(),
+            "hack_probability": mean(ep.outcome.astype(jnp.float32)),
+            "attacker_return": mean(ep.totals["attacker_return"]),
+            "defender_return": mean(ep.totals["defender_return"]),
+            "length": mean(ep.length.astype(jnp.float32)),
+        }
 
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
 
@@ -109,8 +132,13 @@ def _programs(m, config: dict):
     def chunk(r, length: int):  # the last window runs the remainder: at most two compiled lengths
         return jax.lax.scan(lambda c, _: trainer.update(c), r, None, length)
 
-    return (trainer, k_chunk, jax.jit(jax.vmap(trainer.init)), chunk,
-            jax.jit(jax.vmap(lambda r, k: summarise(evaluate(r, k)))))
+    return (
+        trainer,
+        k_chunk,
+        jax.jit(jax.vmap(trainer.init)),
+        chunk,
+        jax.jit(jax.vmap(lambda r, k: summarise(evaluate(r, k)))),
+    )
 
 
 def _window_rows(metrics: dict, window: int, steps: int, spu: int, k_chunk: int, seeds: list[int], eps) -> list[dict]:
@@ -127,14 +155,20 @@ def _window_rows(metrics: dict, window: int, steps: int, spu: int, k_chunk: int,
             v = np.nan_to_num(host[key][s])
             return float((v * n).sum() / total) if total else float("nan")
 
-        rows.append({
-            "seed": s, "reference_seed": ref_seed, "window": window, "env_steps": steps, "episodes": int(total),
-            "avg_attacker_episode_rewards": wmean("attacker_return"),
-            "avg_defender_episode_rewards": wmean("defender_return"),
-            "avg_episode_steps": float(k_chunk * spu / total) if total else float("nan"),
-            "hack_probability": wmean("hack_probability"),
-            "epsilon_values": "" if eps is None else float(eps),
-        })
+        rows.append(
+            {
+                "seed": s,
+                "reference_seed": ref_seed,
+                "window": window,
+                "env_steps": steps,
+                "episodes": int(total),
+                "avg_attacker_episode_rewards": wmean("attacker_return"),
+                "avg_defender_episode_rewards": wmean("defender_return"),
+                "avg_episode_steps": float(k_chunk * spu / total) if total else float("nan"),
+                "hack_probability": wmean("hack_probability"),
+                "epsilon_values": "" if eps is None else float(eps),
+            }
+        )
     return rows
 
 
@@ -154,8 +188,14 @@ def _epsilon(config: dict, m, frac_done: float):
 
 
 def run_key(steps: int, seeds: list[int], m) -> dict:
-    return {"steps_per_seed": steps, "seeds": seeds, "eval_episodes": m.eval_episodes, "trainer": m.trainer,
-            "env_id": m.env_id, "flags": m.flags}
+    return {
+        "steps_per_seed": steps,
+        "seeds": seeds,
+        "eval_episodes": m.eval_episodes,
+        "trainer": m.trainer,
+        "env_id": m.env_id,
+        "flags": m.flags,
+    }
 
 
 def is_done(out: str, key: dict) -> bool:
@@ -166,8 +206,9 @@ def is_done(out: str, key: dict) -> bool:
         return False
 
 
-def run_config(ref: dict, out_root: str, scale: float, max_steps: int | None, num_seeds: int | None,
-               force: bool = False) -> dict:
+def run_config(
+    ref: dict, out_root: str, scale: float, max_steps: int | None, num_seeds: int | None, force: bool = False
+) -> dict:
     """Train and evaluate one configuration (or return its finished summary); write its files."""
     import jax
     import jax.numpy as jnp
@@ -175,18 +216,29 @@ def run_config(ref: dict, out_root: str, scale: float, max_steps: int | None, nu
 
     m = map_config(ref)
     out = os.path.join(out_root, ref["path"])
-    seeds = list(m.seeds) if num_seeds is None else [m.seeds[i] if i < len(m.seeds) else 1000 + i
-                                                     for i in range(num_seeds)]
+    seeds = (
+        list(m.seeds) if num_seeds is None else [m.seeds[i] if i < len(m.seeds) else 1000 + i for i in range(num_seeds)]
+    )
     steps, capped = run_steps(m.full_steps, scale, max_steps)
     key = run_key(steps, seeds, m)
     if not force and is_done(out, key):
         with open(os.path.join(out, SUMMARY)) as f:
             return {**json.load(f), "skipped": True}
     os.makedirs(out, exist_ok=True)
-    summary = {"path": ref["path"], "title": ref["title"], "reference_env": ref["env"], "env_id": m.env_id,
-               "trainer": m.trainer, "learner": m.learner, "status": m.status, "differences": m.differences,
-               "reference_episodes": ref["num_episodes"], "full_steps": m.full_steps, "run": key,
-               "capped": capped}
+    summary = {
+        "path": ref["path"],
+        "title": ref["title"],
+        "reference_env": ref["env"],
+        "env_id": m.env_id,
+        "trainer": m.trainer,
+        "learner": m.learner,
+        "status": m.status,
+        "differences": m.differences,
+        "reference_episodes": ref["num_episodes"],
+        "full_steps": m.full_steps,
+        "run": key,
+        "capped": capped,
+    }
     if m.trainer is None:
         summary.update({"final_eval_hack_probability": None})
         _atomic_json(os.path.join(out, SUMMARY), summary)
@@ -215,30 +267,46 @@ def run_config(ref: dict, out_root: str, scale: float, max_steps: int | None, nu
             keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + w) for s in seeds])
             ev = jax.device_get(evaluate(runner, keys))
             for s, ref_seed in enumerate(seeds):
-                eval_rows.append({
-                    "seed": s, "reference_seed": ref_seed, "window": w, "env_steps": done_steps,
-                    "episodes": int(ev["episodes"][s]),
-                    "avg_attacker_episode_rewards": float(ev["attacker_return"][s]),
-                    "avg_defender_episode_rewards": float(ev["defender_return"][s]),
-                    "avg_episode_steps": float(ev["length"][s]), "hack_probability": float(ev["hack_probability"][s]),
-                    "epsilon_values": "",
-                })
+                eval_rows.append(
+                    {
+                        "seed": s,
+                        "reference_seed": ref_seed,
+                        "window": w,
+                        "env_steps": done_steps,
+                        "episodes": int(ev["episodes"][s]),
+                        "avg_attacker_episode_rewards": float(ev["attacker_return"][s]),
+                        "avg_defender_episode_rewards": float(ev["defender_return"][s]),
+                        "avg_episode_steps": float(ev["length"][s]),
+                        "hack_probability": float(ev["hack_probability"][s]),
+                        "epsilon_values": "",
+                    }
+                )
     seconds = time.perf_counter() - t0
     _write_csv(os.path.join(out, TRAIN_CSV), train_rows)
     _write_csv(os.path.join(out, EVAL_CSV), eval_rows)
     final = [r["hack_probability"] for r in eval_rows if r["window"] == windows]
     episodes = [sum(r["episodes"] for r in train_rows if r["seed"] == s) for s in range(len(seeds))]
     plot_curves(out, f"{ref['path']} ({m.env_id}, {m.trainer})", train_rows, eval_rows)
-    summary.update({
-        "steps_run": trainer.num_updates * spu, "episodes_run_per_seed": episodes,
-        "seconds": round(seconds, 2), "seeds": seeds,
-        "final_eval_hack_probability_per_seed": [round(x, 4) for x in final],
-        "final_eval_hack_probability": round(float(np.mean(final)), 4),
-        "final_eval_hack_probability_se": round(float(np.std(final, ddof=1) / np.sqrt(len(final))), 4) if len(final) > 1 else None,
-        "final_eval_attacker_reward": round(float(np.mean([r["avg_attacker_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4),
-        "final_eval_defender_reward": round(float(np.mean([r["avg_defender_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4),
-        "trainer_config": {k: v for k, v in config.items() if k not in ("output_dir", "progress", "resume")},
-    })
+    summary.update(
+        {
+            "steps_run": trainer.num_updates * spu,
+            "episodes_run_per_seed": episodes,
+            "seconds": round(seconds, 2),
+            "seeds": seeds,
+            "final_eval_hack_probability_per_seed": [round(x, 4) for x in final],
+            "final_eval_hack_probability": round(float(np.mean(final)), 4),
+            "final_eval_hack_probability_se": round(float(np.std(final, ddof=1) / np.sqrt(len(final))), 4)
+            if len(final) > 1
+            else None,
+            "final_eval_attacker_reward": round(
+                float(np.mean([r["avg_attacker_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4
+            ),
+            "final_eval_defender_reward": round(
+                float(np.mean([r["avg_defender_episode_rewards"] for r in eval_rows if r["window"] == windows])), 4
+            ),
+            "trainer_config": {k: v for k, v in config.items() if k not in ("output_dir", "progress", "resume")},
+        }
+    )
     _atomic_json(os.path.join(out, SUMMARY), summary)
     return summary
 
@@ -256,8 +324,12 @@ def plot_curves(out: str, title: str, train_rows: list[dict], eval_rows: list[di
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("hack_probability", "hack probability"), ("avg_attacker_episode_rewards", "attacker reward"),
-              ("avg_defender_episode_rewards", "defender reward"), ("avg_episode_steps", "episode steps")]
+    panels = [
+        ("hack_probability", "hack probability"),
+        ("avg_attacker_episode_rewards", "attacker reward"),
+        ("avg_defender_episode_rewards", "defender reward"),
+        ("avg_episode_steps", "episode steps"),
+    ]
     fig, axes = plt.subplots(1, 4, figsize=(13, 2.6))
     seeds = sorted({r["seed"] for r in train_rows})
     for ax, (key, label) in zip(axes, panels):
@@ -277,15 +349,22 @@ def plot_curves(out: str, title: str, train_rows: list[dict], eval_rows: list[di
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m baselines.reference_grid", description=__doc__.splitlines()[0])
-    p.add_argument("--filter", nargs="+", default=None,
-                   help="run the configurations whose path starts with or matches (glob) one of these, e.g. v19/")
+    p.add_argument(
+        "--filter",
+        nargs="+",
+        default=None,
+        help="run the configurations whose path starts with or matches (glob) one of these, e.g. v19/",
+    )
     p.add_argument("--budget-scale", type=float, default=1.0, help="fraction of each full budget to run")
     p.add_argument("--max-steps", type=int, default=None, help="cap on environment steps per seed and configuration")
-    p.add_argument("--num-seeds", type=int, default=None,
-                   help="seeds per configuration (default: the reference's, five for most)")
+    p.add_argument(
+        "--num-seeds", type=int, default=None, help="seeds per configuration (default: the reference's, five for most)"
+    )
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT)
     p.add_argument("--force", action="store_true", help="re-run finished configurations")
-    p.add_argument("--list", action="store_true", help="print the selected configurations and their mapping, run nothing")
+    p.add_argument(
+        "--list", action="store_true", help="print the selected configurations and their mapping, run nothing"
+    )
     args = p.parse_args(argv)
     if not (args.budget_scale > 0):
         raise UsageError(f"--budget-scale must be positive, got {args.budget_scale}")
@@ -301,13 +380,25 @@ def main(argv=None) -> list[dict]:
         args = parse_args(argv)
         configs = select(data.load_configs(), args.filter)
         if not configs:
-            raise UsageError(f"no reference configuration matches --filter {' '.join(args.filter)} "
-                             "(paths look like v7/minimal_defense/dqn)")
+            raise UsageError(
+                f"no reference configuration matches --filter {' '.join(args.filter)} "
+                "(paths look like v7/minimal_defense/dqn)"
+            )
         if args.list:
             for c in configs:
                 m = map_config(c)
-                print(json.dumps({"path": c["path"], "trainer": m.trainer, "env": m.env_id, "status": m.status,
-                                  "full_steps": m.full_steps, "flags": " ".join(m.flags)}))
+                print(
+                    json.dumps(
+                        {
+                            "path": c["path"],
+                            "trainer": m.trainer,
+                            "env": m.env_id,
+                            "status": m.status,
+                            "full_steps": m.full_steps,
+                            "flags": " ".join(m.flags),
+                        }
+                    )
+                )
             return []
         return _run_all(configs, args)
     except UsageError as e:
@@ -340,14 +431,26 @@ def _run_all(configs: list[dict], args) -> list[dict]:
         results.append(s)
         hp = s.get("final_eval_hack_probability")
         se = s.get("final_eval_hack_probability_se")
-        what = ("skipped (finished)" if s.get("skipped") else
-                "not mapped" if hp is None else f"hack p {hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
-                + f" in {s['seconds']:.0f} s")
+        what = (
+            "skipped (finished)"
+            if s.get("skipped")
+            else "not mapped"
+            if hp is None
+            else f"hack p {hp:.3f}" + (f" ± {se:.3f}" if se is not None else "") + f" in {s['seconds']:.0f} s"
+        )
         bar.write(f"[{i + 1}/{len(configs)}] {c['path']}: {what}")
     bar.close()
-    print(json.dumps({"configurations": len(results), "ran": sum(not r.get("skipped") for r in results),
-                      "skipped": sum(bool(r.get("skipped")) for r in results),
-                      "wall_seconds": round(time.perf_counter() - t0, 1), "output_dir": args.output_dir}))
+    print(
+        json.dumps(
+            {
+                "configurations": len(results),
+                "ran": sum(not r.get("skipped") for r in results),
+                "skipped": sum(bool(r.get("skipped")) for r in results),
+                "wall_seconds": round(time.perf_counter() - t0, 1),
+                "output_dir": args.output_dir,
+            }
+        )
+    )
     return results
 
 

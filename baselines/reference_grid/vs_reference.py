@@ -30,11 +30,19 @@ from baselines.reference_grid import data
 from baselines.reference_grid.mapping import parse_env
 from baselines.reference_grid.report import RESULTS, VS_REFERENCE
 
-DEFAULT_PATHS = ("v0/minimal_defense/tabular_q_learning", "v0/random_defense/tabular_q_learning",
-                 "v2/minimal_defense/tabular_q_learning", "v3/random_defense/tabular_q_learning")
+DEFAULT_PATHS = (
+    "v0/minimal_defense/tabular_q_learning",
+    "v0/random_defense/tabular_q_learning",
+    "v2/minimal_defense/tabular_q_learning",
+    "v3/random_defense/tabular_q_learning",
+)
 FIGURE = "vs_reference.png"
-MODE_CLASS = {"minimal_defense": "MinimalDefense", "random_defense": "RandomDefense",
-              "maximal_attack": "MaximalAttack", "random_attack": "RandomAttack"}
+MODE_CLASS = {
+    "minimal_defense": "MinimalDefense",
+    "random_defense": "RandomDefense",
+    "maximal_attack": "MaximalAttack",
+    "random_attack": "RandomAttack",
+}
 
 
 def _stub_imports() -> None:
@@ -90,12 +98,26 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     logger = logging.getLogger("reference_tabular_q")
     logger.setLevel(logging.WARNING)
     cfg = QAgentConfig(
-        gamma=float(a["gamma"]), alpha=float(a["alpha"]), epsilon=float(a.get("epsilon", 1.0)),
-        epsilon_decay=float(a["epsilon_decay"]), min_epsilon=float(a["min_epsilon"]),
-        eval_episodes=int(ref["eval_episodes"]), train_log_frequency=100, eval_log_frequency=1,
-        num_episodes=episodes, eval_frequency=eval_every, video=False, gifs=False, render=False,
-        eval_render=False, eval_sleep=0.0, attacker=ref["learner"] == "attacker",
-        defender=ref["learner"] == "defender", save_dir=None, checkpoint_freq=10**9, random_seed=seed,
+        gamma=float(a["gamma"]),
+        alpha=float(a["alpha"]),
+        epsilon=float(a.get("epsilon", 1.0)),
+        epsilon_decay=float(a["epsilon_decay"]),
+        min_epsilon=float(a["min_epsilon"]),
+        eval_episodes=int(ref["eval_episodes"]),
+        train_log_frequency=100,
+        eval_log_frequency=1,
+        num_episodes=episodes,
+        eval_frequency=eval_every,
+        video=False,
+        gifs=False,
+        render=False,
+        eval_render=False,
+        eval_sleep=0.0,
+        attacker=ref["learner"] == "attacker",
+        defender=ref["learner"] == "defender",
+        save_dir=None,
+        checkpoint_freq=10**9,
+        random_seed=seed,
     )
     cfg.logger = logger
     t0 = time.perf_counter()
@@ -122,8 +144,12 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
             sys.stderr = err
     seconds = time.perf_counter() - t0
     hp = list(agent.eval_result.hack_probability)
-    return {"curve": [float(x) for x in hp], "final": float(hp[-1]), "seconds": seconds,
-            "train_steps": max(1, steps[0] - eval_steps[0])}
+    return {
+        "curve": [float(x) for x in hp],
+        "final": float(hp[-1]),
+        "seconds": seconds,
+        "train_steps": max(1, steps[0] - eval_steps[0]),
+    }
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -132,7 +158,9 @@ def mean_se(x) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m baselines.reference_grid.vs_reference", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m baselines.reference_grid.vs_reference", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--paths", nargs="+", default=list(DEFAULT_PATHS), help="tabular configurations to compare")
     p.add_argument("--episodes", type=int, default=1500, help="training episodes per seed of the reference's runs")
     p.add_argument("--evaluations", type=int, default=5, help="evaluations during the reference's training")
@@ -140,8 +168,14 @@ def main(argv=None) -> dict:
     p.add_argument("--output-dir", default=None, help="idsjax run folder (default: a temporary one)")
     args = p.parse_args(argv)
     configs = {c["path"]: c for c in data.load_configs()}
-    bad = [x for x in args.paths if x not in configs or configs[x]["attacker_type"] != "tabular_q_learning"
-           and configs[x]["defender_type"] != "tabular_q_learning" or configs[x]["learner"] == "both"]
+    bad = [
+        x
+        for x in args.paths
+        if x not in configs
+        or configs[x]["attacker_type"] != "tabular_q_learning"
+        and configs[x]["defender_type"] != "tabular_q_learning"
+        or configs[x]["learner"] == "both"
+    ]
     if bad:
         p.error(f"not a single-agent tabular configuration of the grid: {', '.join(bad)}")
     if args.episodes <= 0 or args.evaluations <= 0 or args.num_seeds <= 0:
@@ -158,8 +192,12 @@ def main(argv=None) -> dict:
         for s in seeds:
             r = reference_run(ref, args.episodes, eval_every, s)
             runs.append(r)
-            print(f"{path} seed {s}: reference final eval hack p {r['final']:.3f} in {r['seconds']:.1f} s "
-                  f"({r['train_steps']} training steps)", file=sys.stderr, flush=True)
+            print(
+                f"{path} seed {s}: reference final eval hack p {r['final']:.3f} in {r['seconds']:.1f} s "
+                f"({r['train_steps']} training steps)",
+                file=sys.stderr,
+                flush=True,
+            )
         steps = int(np.mean([r["train_steps"] for r in runs]))
         short = {**ref, "num_episodes": args.episodes, "eval_frequency": eval_every}
         ours = run_config(short, out_dir, 1.0, steps, len(seeds), force=True)
@@ -168,32 +206,50 @@ def main(argv=None) -> dict:
         with open(os.path.join(out_dir, path, EVAL_CSV), newline="") as f:
             ev = list(csv.DictReader(f))
         windows = sorted({int(e["window"]) for e in ev})
-        our_curve = [round(float(np.mean([float(e["hack_probability"]) for e in ev if int(e["window"]) == w])), 3)
-                     for w in windows]
-        ref_curve = [round(float(np.mean([r["curve"][i] for r in runs])), 3) for i in range(min(len(r["curve"]) for r in runs))]
+        our_curve = [
+            round(float(np.mean([float(e["hack_probability"]) for e in ev if int(e["window"]) == w])), 3)
+            for w in windows
+        ]
+        ref_curve = [
+            round(float(np.mean([r["curve"][i] for r in runs])), 3) for i in range(min(len(r["curve"]) for r in runs))
+        ]
         rm, rse = mean_se([r["final"] for r in runs])
         im, ise = mean_se(ours["final_eval_hack_probability_per_seed"])
-        rows.append({
-            "path": path, "episodes": args.episodes, "seeds": len(seeds), "steps_per_seed": steps,
-            "reference_mean": rm, "reference_se": rse, "idsjax_mean": im, "idsjax_se": ise,
-            "same": abs(rm - im) <= max(2 * np.hypot(rse, ise), 0.05),
-            "reference_seconds": sum(r["seconds"] for r in runs), "idsjax_seconds": ours["seconds"],
-            "reference_curve": ref_curve, "idsjax_curve": our_curve,
-        })
+        rows.append(
+            {
+                "path": path,
+                "episodes": args.episodes,
+                "seeds": len(seeds),
+                "steps_per_seed": steps,
+                "reference_mean": rm,
+                "reference_se": rse,
+                "idsjax_mean": im,
+                "idsjax_se": ise,
+                "same": abs(rm - im) <= max(2 * np.hypot(rse, ise), 0.05),
+                "reference_seconds": sum(r["seconds"] for r in runs),
+                "idsjax_seconds": ours["seconds"],
+                "reference_curve": ref_curve,
+                "idsjax_curve": our_curve,
+            }
+        )
         print(rows[-1], file=sys.stderr, flush=True)
     result = {
-        "command": "python -m baselines.reference_grid.vs_reference " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "note": (f"Each configuration: the reference's TabularQAgent for {args.episodes} episodes per seed "
-                 f"(evaluated every {max(1, args.episodes // args.evaluations)} episodes and at the end, on the "
-                 "configuration's evaluation episodes, greedy), one seed after the other; idsjax's "
-                 "baselines.tabular_q mapped as in the grid, for the reference runs' mean number of training "
-                 "steps, all seeds in one program (time includes compilation). The reference draws each seed's "
-                 "construction-time layout from its seed; idsjax uses env seed 0 for every seed. 'Same' means "
-                 "the final means differ by at most twice the combined standard error (or 0.05). The reference's "
-                 "curve starts with an evaluation before training, and its 'final' value is its last logged "
-                 "evaluation, one evaluation period before the end (its end-of-training evaluation is not logged); "
-                 "idsjax's evaluations close each of its training windows, the last one at the end."),
-        "rows": rows, "figure": f"results/reference_grid/{FIGURE}",
+        "command": "python -m baselines.reference_grid.vs_reference "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "note": (
+            f"Each configuration: the reference's TabularQAgent for {args.episodes} episodes per seed "
+            f"(evaluated every {max(1, args.episodes // args.evaluations)} episodes and at the end, on the "
+            "configuration's evaluation episodes, greedy), one seed after the other; idsjax's "
+            "baselines.tabular_q mapped as in the grid, for the reference runs' mean number of training "
+            "steps, all seeds in one program (time includes compilation). The reference draws each seed's "
+            "construction-time layout from its seed; idsjax uses env seed 0 for every seed. 'Same' means "
+            "the final means differ by at most twice the combined standard error (or 0.05). The reference's "
+            "curve starts with an evaluation before training, and its 'final' value is its last logged "
+            "evaluation, one evaluation period before the end (its end-of-training evaluation is not logged); "
+            "idsjax's evaluations close each of its training windows, the last one at the end."
+        ),
+        "rows": rows,
+        "figure": f"results/reference_grid/{FIGURE}",
     }
     draw(rows)
     import json

@@ -12,10 +12,10 @@ import sys
 
 import jax
 import numpy as np
+from random_agent import parse as base_parse
 
 import idsjax
 from idsjax.policies import resolve_policy
-from random_agent import parse as base_parse
 
 
 def main(argv=None) -> int:
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
         if flag in argv:
             i = argv.index(flag)
             value = argv[i + 1] if i + 1 < len(argv) else None
-            del argv[i:i + 2]
+            del argv[i : i + 2]
             path, env_id = (value, env_id) if flag == "--checkpoint" else (path, value)
     if not path:
         print("checkpoint_agent: --checkpoint PATH is required", file=sys.stderr)
@@ -44,6 +44,7 @@ def main(argv=None) -> int:
         return int(policy(k, np.asarray(view["observation"], np.int8), None))
 
     from random_agent import run
+
     return run(args, choose)
 
 

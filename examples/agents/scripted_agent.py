@@ -21,6 +21,7 @@ def attacker(view) -> int:
     def value(i):
         node, kind = divmod(i, width)
         return obs[node][kind] if kind < types else -1
+
     return max(view["legal_actions"], key=lambda i: (value(i), -i))
 
 
@@ -31,6 +32,7 @@ def defender(view) -> int:
     def value(i):
         node, kind = divmod(i, width)
         return obs[node][kind]
+
     return min(view["legal_actions"], key=lambda i: (value(i), i))
 
 

@@ -149,14 +149,24 @@ def to_arrays(scenario, shape: ScenarioShape | None = None) -> ScenarioArrays:
     if n_real > n:
         raise ScenarioError(f"{src}: field `nodes`: expected at most {n} nodes (the compiled maximum), got {n_real}.")
     if s.attack_types > a:
-        raise ScenarioError(f"{src}: field `attack_types`: expected at most {a} (the compiled maximum), got {s.attack_types}.")
+        raise ScenarioError(
+            f"{src}: field `attack_types`: expected at most {a} (the compiled maximum), got {s.attack_types}."
+        )
     if s.observation.reconnaissance != shape.reconnaissance:
-        raise ScenarioError(f"{src}: field `observation.reconnaissance`: expected {shape.reconnaissance} as compiled, got {s.observation.reconnaissance}.")
-    if (s.observation.view == "local") != shape.local_view or (shape.local_view and s.local_slots() != shape.local_slots):
-        raise ScenarioError(f"{src}: field `observation`: expected a {'local view of ' + str(shape.local_slots) + ' slots' if shape.local_view else 'partial or full view'} as compiled, got view {s.observation.view!r}.")
+        raise ScenarioError(
+            f"{src}: field `observation.reconnaissance`: expected {shape.reconnaissance} as compiled, got {s.observation.reconnaissance}."
+        )
+    if (s.observation.view == "local") != shape.local_view or (
+        shape.local_view and s.local_slots() != shape.local_slots
+    ):
+        raise ScenarioError(
+            f"{src}: field `observation`: expected a {'local view of ' + str(shape.local_slots) + ' slots' if shape.local_view else 'partial or full view'} as compiled, got view {s.observation.view!r}."
+        )
     slot, num_slots = _draw_slots(s)
     if num_slots > shape.num_draw_slots:
-        raise ScenarioError(f"{src}: field `nodes[].position`: expected a grid of at most {shape.num_draw_slots} cells as compiled, got {num_slots}.")
+        raise ScenarioError(
+            f"{src}: field `nodes[].position`: expected a grid of at most {shape.num_draw_slots} cells as compiled, got {num_slots}."
+        )
 
     ix = s.index()
     node_mask = np.arange(n) < n_real
@@ -285,8 +295,12 @@ def to_scenario_dict(arrays: ScenarioArrays, name: str = "generated") -> dict:
     ids = {int(i): {DATA: "data", START: "start"}.get(int(arr.role[i]), f"n{int(i)}") for i in real}
     nodes = []
     for i in real:
-        node = {"id": ids[i], "role": codes[int(arr.role[i])], "position": [float(v) for v in arr.position[i]],
-                "layer": int(arr.layer[i])}
+        node = {
+            "id": ids[i],
+            "role": codes[int(arr.role[i])],
+            "position": [float(v) for v in arr.position[i]],
+            "layer": int(arr.layer[i]),
+        }
         if arr.role[i] != START:
             for field in ("attack", "defense", "detection", "vulnerability"):
                 low, high = (int(v) for v in getattr(arr, f"{field}_range")[i])
@@ -307,8 +321,11 @@ def to_scenario_dict(arrays: ScenarioArrays, name: str = "generated") -> dict:
         "max_value": int(arr.max_value),
         "nodes": nodes,
         "edges": edges,
-        "vulnerabilities": {"per_layer": int(arr.vulnerable_per_layer), "per_node": int(arr.vulnerabilities_per_node),
-                            "data_always": bool(arr.vulnerable_always[arr.data_node])},
+        "vulnerabilities": {
+            "per_layer": int(arr.vulnerable_per_layer),
+            "per_node": int(arr.vulnerabilities_per_node),
+            "data_always": bool(arr.vulnerable_always[arr.data_node]),
+        },
         "randomize": bool(arr.randomize),
         "rewards": REWARD_FAMILIES[int(arr.reward_family)],
         "observation": {"view": views[int(arr.view)], "visibility_p": float(arr.visibility_p)},

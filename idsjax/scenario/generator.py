@@ -93,8 +93,12 @@ class Family:
                 fail(name, "a probability in [0, 1]", v)
         for name in ("attack", "defense", "detection", "vulnerability"):
             v, cap = getattr(self, name), MAX_DETECTION if name == "detection" else self.max_value
-            if not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
-                    and 0 <= v[0] <= v[1] <= cap):
+            if not (
+                isinstance(v, tuple)
+                and len(v) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+                and 0 <= v[0] <= v[1] <= cap
+            ):
                 fail(name, f"a pair (low, high) of integers with 0 <= low <= high <= {cap}", v)
         if self.rewards not in REWARD_FAMILIES:
             fail("rewards", f"one of {', '.join(REWARD_FAMILIES)}", self.rewards)
@@ -123,11 +127,23 @@ def _uniforms(key: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, j
 def generate(key: jax.Array, family: Family) -> ScenarioArrays:
     """One network of `family` as padded arrays of `family.shape`; pure, so `jit`/`vmap` it freely."""
     lmax, w, a, n = family.max_layers, family.max_width, family.attack_types, family.max_nodes
-    u = _uniforms(key, {
-        "layers": (), "widths": (lmax,), "edges": (lmax - 1, w, w), "up": (lmax - 1, w), "from": (lmax - 1, w),
-        "lateral": (lmax, w - 1), "vulnerable": (n,), "type": (n,),
-        "attack": (n,), "defense": (n,), "detection": (n,), "vulnerability": (n,),
-    })
+    u = _uniforms(
+        key,
+        {
+            "layers": (),
+            "widths": (lmax,),
+            "edges": (lmax - 1, w, w),
+            "up": (lmax - 1, w),
+            "from": (lmax - 1, w),
+            "lateral": (lmax, w - 1),
+            "vulnerable": (n,),
+            "type": (n,),
+            "attack": (n,),
+            "defense": (n,),
+            "detection": (n,),
+            "vulnerability": (n,),
+        },
+    )
     num_layers = _uniform_int(u["layers"], family.min_layers, family.max_layers)
     widths = _uniform_int(u["widths"], family.min_width, family.max_width)  # layer r+1 at index r
     layer_live = jnp.arange(lmax) < num_layers
@@ -167,7 +183,9 @@ def generate(key: jax.Array, family: Family) -> ScenarioArrays:
     layer = jnp.zeros(n, jnp.int32).at[server_id].set(jnp.where(active, np.arange(1, lmax + 1)[:, None], 0))
     layer = layer.at[start].set(num_layers + 1)
     x = jnp.where(active, cols[None, :] - (widths[:, None] - 1) / 2.0, 0.0)
-    position = jnp.zeros((n, 2), jnp.float32).at[server_id].set(jnp.stack([x, jnp.where(active, layer[server_id], 0)], -1))
+    position = (
+        jnp.zeros((n, 2), jnp.float32).at[server_id].set(jnp.stack([x, jnp.where(active, layer[server_id], 0)], -1))
+    )
     position = position.at[start].set(jnp.array([0.0, 1.0]) * (num_layers + 1))
 
     defendable = (role == SERVER) | (role == DATA)

@@ -223,7 +223,9 @@ def _check(s: Scenario) -> None:
     seen: dict[str, int] = {}
     for i, node in enumerate(s.nodes):
         if node.id in seen:
-            raise _fail(src, f"nodes[{i}].id", f"expected a unique node id, but {node.id!r} is also nodes[{seen[node.id]}]")
+            raise _fail(
+                src, f"nodes[{i}].id", f"expected a unique node id, but {node.id!r} is also nodes[{seen[node.id]}]"
+            )
         seen[node.id] = i
     for role in ("start", "data"):
         count = sum(node.role == role for node in s.nodes)
@@ -234,12 +236,18 @@ def _check(s: Scenario) -> None:
         for k, pair in enumerate(pairs):
             for j, node_id in enumerate(pair):
                 if node_id not in seen:
-                    raise _fail(src, f"{name}[{k}][{j}]", f"expected the id of a node, got {node_id!r}, which no node has")
+                    raise _fail(
+                        src, f"{name}[{k}][{j}]", f"expected the id of a node, got {node_id!r}, which no node has"
+                    )
             if pair[0] == pair[1]:
                 raise _fail(src, f"{name}[{k}]", f"expected two different nodes, got {pair[0]!r} twice")
 
-    caps = {"attack": (s.max_value, "max_value"), "defense": (s.max_value, "max_value"),
-            "vulnerability": (s.max_value, "max_value"), "detection": (MAX_DETECTION, "the detection maximum")}
+    caps = {
+        "attack": (s.max_value, "max_value"),
+        "defense": (s.max_value, "max_value"),
+        "vulnerability": (s.max_value, "max_value"),
+        "detection": (MAX_DETECTION, "the detection maximum"),
+    }
     for name, (cap, cap_name) in caps.items():
         _check_value(src, f"values.{name}", getattr(s.values, name), cap, cap_name)
     for i, node in enumerate(s.nodes):
@@ -249,14 +257,22 @@ def _check(s: Scenario) -> None:
                 _check_value(src, f"nodes[{i}].{name}", rng, cap, cap_name)
         for j, t in enumerate(node.vulnerable or ()):
             if t >= s.attack_types:
-                raise _fail(src, f"nodes[{i}].vulnerable[{j}]", f"expected an attack type below attack_types = {s.attack_types}, got {t}")
+                raise _fail(
+                    src,
+                    f"nodes[{i}].vulnerable[{j}]",
+                    f"expected an attack type below attack_types = {s.attack_types}, got {t}",
+                )
         if node.start_weight and node.role == "data":
             raise _fail(src, f"nodes[{i}].start_weight", "expected no start weight on the data node, got one")
         if node.local_view is not None:
             if s.observation.view != "local":
                 raise _fail(src, f"nodes[{i}].local_view", "expected no local_view unless observation.view is local")
             if len(node.local_view) != s.local_slots():
-                raise _fail(src, f"nodes[{i}].local_view", f"expected {s.local_slots()} slots (observation.local_slots), got {len(node.local_view)}")
+                raise _fail(
+                    src,
+                    f"nodes[{i}].local_view",
+                    f"expected {s.local_slots()} slots (observation.local_slots), got {len(node.local_view)}",
+                )
             for j, q in enumerate(node.local_view):
                 if q is not None and q not in seen:
                     raise _fail(src, f"nodes[{i}].local_view[{j}]", f"expected the id of a node or null, got {q!r}")
@@ -278,8 +294,12 @@ def _check(s: Scenario) -> None:
         frontier = [q for p in frontier for q in forward[p] if q not in reached]
         reached.update(frontier)
     if data not in reached:
-        raise _fail(src, "edges", f"expected a path from the start node {s.nodes[start].id!r} to the data node "
-                    f"{s.nodes[data].id!r}, but the edges give none")
+        raise _fail(
+            src,
+            "edges",
+            f"expected a path from the start node {s.nodes[start].id!r} to the data node "
+            f"{s.nodes[data].id!r}, but the edges give none",
+        )
 
 
 def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None = None) -> Scenario:
@@ -306,7 +326,9 @@ def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None =
             at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
             raise ScenarioError(f"{source}: is not valid YAML{at} ({getattr(exc, 'problem', None) or exc}).") from None
     else:
-        raise ScenarioError(f"{source or '<scenario>'}: expected a file path, a dict or a Scenario, got {type(obj).__name__}.")
+        raise ScenarioError(
+            f"{source or '<scenario>'}: expected a file path, a dict or a Scenario, got {type(obj).__name__}."
+        )
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: field `(top level)`: expected a mapping of fields, got {type(data).__name__}.")
     try:
@@ -320,6 +342,7 @@ def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None =
 
 def dump_scenario(scenario: Scenario) -> str:
     """YAML text of a scenario, every field explicit (unset optional node fields left out)."""
+
     def compact(x):
         if isinstance(x, dict):
             if set(x) == {"min", "max"} and x["min"] == x["max"]:

@@ -44,11 +44,20 @@ def _parse(argv):
     p.add_argument("--instance-seed", type=int, default=0, help="the instance's construction seed")
     p.add_argument("--max-games", type=int, default=256, help="games at once (the batch doubles up to it)")
     p.add_argument("--max-agents", type=int, default=None, help="agents at once (default 2 x max-games)")
-    p.add_argument("--opponent", action="append", default=[], metavar="[SIDE=]SPEC",
-                   help="who plays a role no agent plays: bot:NAME, random, checkpoint:PATH (repeatable)")
+    p.add_argument(
+        "--opponent",
+        action="append",
+        default=[],
+        metavar="[SIDE=]SPEC",
+        help="who plays a role no agent plays: bot:NAME, random, checkpoint:PATH (repeatable)",
+    )
     p.add_argument("--idle-timeout", type=float, default=60.0, help="seconds an agent may stay silent")
-    p.add_argument("--on-idle", choices=("bot", "end"), default="bot",
-                   help="when an agent idles: a bot takes its role, or the game ends")
+    p.add_argument(
+        "--on-idle",
+        choices=("bot", "end"),
+        default="bot",
+        help="when an agent idles: a bot takes its role, or the game ends",
+    )
     p.add_argument("--record", default=None, metavar="DIR", help="write every game's trajectories here")
     p.add_argument("--window-ms", type=float, default=2.0, help="gathering window before a tick")
     p.add_argument("--join-rate", type=float, default=50.0, help="joins per second per client address")
@@ -75,21 +84,36 @@ def main(argv=None) -> int:
             raise ValueError(f"--max-games must be positive, got {args.max_games}")
         if args.idle_timeout <= 0 or args.window_ms < 0:
             raise ValueError("--idle-timeout must be positive and --window-ms non-negative")
-        coordinator = Coordinator(args.env, instance_seed=args.instance_seed, max_games=args.max_games,
-                                  max_agents=args.max_agents, opponents=_opponents(args.opponent),
-                                  idle_timeout=args.idle_timeout, on_idle=args.on_idle, record_dir=args.record,
-                                  window=args.window_ms / 1000)
+        coordinator = Coordinator(
+            args.env,
+            instance_seed=args.instance_seed,
+            max_games=args.max_games,
+            max_agents=args.max_agents,
+            opponents=_opponents(args.opponent),
+            idle_timeout=args.idle_timeout,
+            on_idle=args.on_idle,
+            record_dir=args.record,
+            window=args.window_ms / 1000,
+        )
     except Exception as err:  # noqa: BLE001 — bad options of any kind: one sentence, exit code 2
         print(f"python -m idsjax.serve: {err}", file=sys.stderr)
         return 2
     if args.warm_up:
         coordinator.engine.warm_up()
-    app = create_app(coordinator, join_rate=args.join_rate, client_rate=args.client_rate,
-                     client_burst=2 * args.client_rate)
+    app = create_app(
+        coordinator, join_rate=args.join_rate, client_rate=args.client_rate, client_burst=2 * args.client_rate
+    )
     print(f"idsjax.serve: {args.env} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: the app's lifespan then writes the records.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, ws_max_size=16_384,
-                ws="websockets-sansio", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_max_size=16_384,
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 

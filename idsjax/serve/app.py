@@ -30,8 +30,20 @@ from pydantic import ValidationError
 
 from idsjax.serve.coordinator import Coordinator, ServeError
 from idsjax.serve.limits import BodyLimit, RateLimiter
-from idsjax.serve.schemas import (JoinRequest, JoinResponse, StepRequest, TextRequest, View, WsAuth, WsJoin,
-                                  WsLeave, WsMessage, WsReset, WsState, WsStep)
+from idsjax.serve.schemas import (
+    JoinRequest,
+    JoinResponse,
+    StepRequest,
+    TextRequest,
+    View,
+    WsAuth,
+    WsJoin,
+    WsLeave,
+    WsMessage,
+    WsReset,
+    WsState,
+    WsStep,
+)
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("idsjax.serve")
@@ -43,9 +55,17 @@ def _validation_message(err: ValidationError | RequestValidationError) -> str:
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
 
 
-def create_app(coordinator: Coordinator, *, max_body: int = 16_384, max_frame: int = 16_384,
-               client_rate: float = 2_000.0, client_burst: float = 4_000.0, join_rate: float = 50.0,
-               join_burst: float = 200.0, max_connections: int | None = None) -> FastAPI:
+def create_app(
+    coordinator: Coordinator,
+    *,
+    max_body: int = 16_384,
+    max_frame: int = 16_384,
+    client_rate: float = 2_000.0,
+    client_burst: float = 4_000.0,
+    join_rate: float = 50.0,
+    join_burst: float = 200.0,
+    max_connections: int | None = None,
+) -> FastAPI:
     """The application. Rates are per second: all requests and frames of one client address
     (`client_rate`), and joins of one address (`join_rate`); `max_connections` WebSockets at once."""
     max_connections = 2 * coordinator.max_agents if max_connections is None else max_connections
@@ -66,8 +86,11 @@ def create_app(coordinator: Coordinator, *, max_body: int = 16_384, max_frame: i
             if written:
                 log.info("wrote %d trajectory files", len(written))
 
-    app = FastAPI(title="idsjax game server", lifespan=lifespan,
-                  description="Remote attackers and defenders play batched idsjax games. " + __doc__.split("\n\n")[1])
+    app = FastAPI(
+        title="idsjax game server",
+        lifespan=lifespan,
+        description="Remote attackers and defenders play batched idsjax games. " + __doc__.split("\n\n")[1],
+    )
     app.add_middleware(BodyLimit, limit=max_body)
     app.state.coordinator = coordinator
 

@@ -20,8 +20,16 @@ import jax
 import numpy as np
 
 import idsjax
-from idsjax.policies import (ATTACKER, DEFENDER, SIDES, default_policy, describe_attack, describe_defense, policy_name,
-                             resolve_policy)
+from idsjax.policies import (
+    ATTACKER,
+    DEFENDER,
+    SIDES,
+    default_policy,
+    describe_attack,
+    describe_defense,
+    policy_name,
+    resolve_policy,
+)
 from idsjax.serve.engine import BatchEngine, game_key
 from idsjax.serve.recorder import GameRecorder
 from idsjax.serve.text import text_view
@@ -42,7 +50,7 @@ class ServeError(Exception):
 @dataclass(eq=False)
 class Agent:
     token: str
-    game: "Game"
+    game: Game
     role: str
     last_seen: float
     waiter: asyncio.Future | None = None
@@ -56,18 +64,18 @@ class Game:
     key: np.ndarray
     players: set
     created: float
-    agents: dict = field(default_factory=dict)   # role -> Agent
+    agents: dict = field(default_factory=dict)  # role -> Agent
     pending: dict = field(default_factory=dict)  # role -> action id of the current step
-    episode: int = 0       # the current episode (0, 1, ...)
-    t: int = 0             # joint steps over all episodes: the step-key counter
+    episode: int = 0  # the current episode (0, 1, ...)
+    t: int = 0  # joint steps over all episodes: the step-key counter
     episode_step: int = 0
     returns: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))
-    episodes: int = 0      # finished episodes
+    episodes: int = 0  # finished episodes
     hacks: int = 0
     detections: int = 0
     obs: dict = field(default_factory=dict)
     attack_legal: list = field(default_factory=list)
-    last: dict = field(default_factory=dict)     # role -> what the last step was for that role
+    last: dict = field(default_factory=dict)  # role -> what the last step was for that role
     last_joint: tuple | None = None
     recorder: GameRecorder | None = None
     closed: bool = False
@@ -82,10 +90,21 @@ def _retrieved(future: asyncio.Future) -> None:
 class Coordinator:
     """All games of one environment id (see the module docstring)."""
 
-    def __init__(self, env_id: str = "idsgame-v3", *, instance_seed: int = 0, max_games: int = 256,
-                 max_agents: int | None = None, opponents: dict | None = None, idle_timeout: float = 60.0,
-                 on_idle: str = "bot", record_dir: str | None = None, window: float = 0.002,
-                 initial_slots: int = 8, clock=time.monotonic):
+    def __init__(
+        self,
+        env_id: str = "idsgame-v3",
+        *,
+        instance_seed: int = 0,
+        max_games: int = 256,
+        max_agents: int | None = None,
+        opponents: dict | None = None,
+        idle_timeout: float = 60.0,
+        on_idle: str = "bot",
+        record_dir: str | None = None,
+        window: float = 0.002,
+        initial_slots: int = 8,
+        clock=time.monotonic,
+    ):
         if on_idle not in ON_IDLE:
             raise ValueError(f"on_idle must be one of {ON_IDLE}, got {on_idle!r}")
         self.env, self.params = idsjax.make(env_id, seed=instance_seed)
@@ -93,10 +112,12 @@ class Coordinator:
         self.config = self.env.config
         opponents = dict(opponents or {})
         self.opponent_specs = {side: opponents.get(side) or default_policy(self.env, side) for side in SIDES}
-        policies = {side: resolve_policy(spec, side, self.env, self.params)
-                    for side, spec in self.opponent_specs.items()}
-        self.engine = BatchEngine(self.env, self.params, policies[ATTACKER], policies[DEFENDER],
-                                  max_games=max_games, initial=initial_slots)
+        policies = {
+            side: resolve_policy(spec, side, self.env, self.params) for side, spec in self.opponent_specs.items()
+        }
+        self.engine = BatchEngine(
+            self.env, self.params, policies[ATTACKER], policies[DEFENDER], max_games=max_games, initial=initial_slots
+        )
         self.max_games = max_games
         self.max_agents = 2 * max_games if max_agents is None else max_agents
         self.idle_timeout, self.on_idle = float(idle_timeout), on_idle
@@ -116,8 +137,9 @@ class Coordinator:
         self.written: list[str] = []  # trajectory files written so far
 
     # -- agents and games ---------------------------------------------------------------------------
-    def join(self, game_id: str | None, role: str, players=None, seed: int | None = None,
-             text: bool = False) -> tuple[str, dict]:
+    def join(
+        self, game_id: str | None, role: str, players=None, seed: int | None = None, text: bool = False
+    ) -> tuple[str, dict]:
         """Create game `game_id` (or a fresh id) or join it as `role`: (secret token, the role's view)."""
         if role not in SIDES:
             raise ServeError(422, f"role must be 'attacker' or 'defender', got {role!r}")
@@ -132,7 +154,8 @@ class Coordinator:
             # Joiners may repeat the creator's request (two agents started with the same command);
             # anything else would silently not apply.
             if (players is not None and set(players) != game.requested[0]) or (
-                    seed is not None and seed != game.requested[1]):
+                seed is not None and seed != game.requested[1]
+            ):
                 raise ServeError(409, f"game {game_id!r} exists with other players or seed; join it with a role only")
             if role in game.agents:
                 raise ServeError(409, f"the {role} of game {game_id!r} is taken")
@@ -164,11 +187,19 @@ class Coordinator:
         slot = self.engine.allocate()
         if slot is None:
             raise ServeError(503, f"the server is full ({self.max_games} games); try again later")
-        game = Game(game_id, slot, seed, game_key(seed), players, self.clock(),
-                    requested=(set(players), None if secret_seed else seed))
+        game = Game(
+            game_id,
+            slot,
+            seed,
+            game_key(seed),
+            players,
+            self.clock(),
+            requested=(set(players), None if secret_seed else seed),
+        )
         if self.record_dir:
-            game.recorder = GameRecorder(self.record_dir, game_id, self.env_id, self.instance_seed, seed,
-                                         written=self.written)
+            game.recorder = GameRecorder(
+                self.record_dir, game_id, self.env_id, self.instance_seed, seed, written=self.written
+            )
         self.games[game_id] = game
         self._start_episode(game)
         return game
@@ -342,10 +373,19 @@ class Coordinator:
         done = bool(out["done"][s])
         game.returns += rewards
         if game.recorder is not None:
-            who = {side: ("remote" if side in game.players else policy_name(self.opponent_specs[side]))
-                   for side in SIDES}
-            game.recorder.step({f: v[s] for f, v in out["stepped"].items()}, a, d, rewards,
-                               bool(out["attack_legal"][s]), bool(out["moved"][s]), done, who)
+            who = {
+                side: ("remote" if side in game.players else policy_name(self.opponent_specs[side])) for side in SIDES
+            }
+            game.recorder.step(
+                {f: v[s] for f, v in out["stepped"].items()},
+                a,
+                d,
+                rewards,
+                bool(out["attack_legal"][s]),
+                bool(out["moved"][s]),
+                done,
+                who,
+            )
         hacked, detected = bool(out["hacked"][s]) and done, bool(out["detected"][s]) and done
         for i, role in enumerate(SIDES):
             game.last[role] = {
@@ -414,15 +454,15 @@ class Coordinator:
 
     def frame_png(self, token) -> bytes:
         """The board as `idsjax.render` draws it for the agent's side, as PNG bytes."""
-        from idsjax.render import render_frame  # Pillow: only needed by the browser page
         from PIL import Image
+
+        from idsjax.render import render_frame  # Pillow: only needed by the browser page
 
         agent = self.agent(token)
         game = agent.game
         state = jax.tree.map(lambda x: x[game.slot], self.engine.states)
         title = f"{self.env_id} · game {game.id} · you play the {agent.role}"
-        frame = render_frame(self.env, state, self.params, view=agent.role, last_action=game.last_joint,
-                             title=title)
+        frame = render_frame(self.env, state, self.params, view=agent.role, last_action=game.last_joint, title=title)
         buf = io.BytesIO()
         Image.fromarray(frame).save(buf, format="PNG")
         return buf.getvalue()
@@ -455,6 +495,12 @@ class Coordinator:
         return self._action_names
 
     def stats(self) -> dict:
-        return {"env_id": self.env_id, "games": len(self.games), "agents": len(self.agents),
-                "capacity": self.engine.capacity, "max_games": self.max_games, "ticks": self.ticks,
-                "steps": self.steps}
+        return {
+            "env_id": self.env_id,
+            "games": len(self.games),
+            "agents": len(self.agents),
+            "capacity": self.engine.capacity,
+            "max_games": self.max_games,
+            "ticks": self.ticks,
+            "steps": self.steps,
+        }

@@ -27,8 +27,19 @@ import numpy as np
 from idsjax.policies import ATTACKER, DEFENDER, joint_step, side_observation
 
 # The state fields a recorded trajectory keeps (the order of `idsjax.trajectories.STATE_FIELDS`).
-RECORD_FIELDS = ("position", "attack", "defense", "recon", "detection", "revealed", "time", "done", "hacked",
-                 "detected", "timed_out")
+RECORD_FIELDS = (
+    "position",
+    "attack",
+    "defense",
+    "recon",
+    "detection",
+    "revealed",
+    "time",
+    "done",
+    "hacked",
+    "detected",
+    "timed_out",
+)
 
 
 def game_key(seed: int) -> np.ndarray:
@@ -61,8 +72,21 @@ def _views(env, params, state) -> dict:
     }
 
 
-def _tick(env, params, attack_policy, defense_policy, states, keys, t, episode, attack, defense, bot_attack,
-          bot_defense, active):
+def _tick(
+    env,
+    params,
+    attack_policy,
+    defense_policy,
+    states,
+    keys,
+    t,
+    episode,
+    attack,
+    defense,
+    bot_attack,
+    bot_defense,
+    active,
+):
     """Advance the `active` slots by one joint step (bots where `bot_*`), resetting those that end."""
 
     def one(state, key, t, episode, attack, defense, bot_attack, bot_defense):
@@ -75,19 +99,26 @@ def _tick(env, params, attack_policy, defense_policy, states, keys, t, episode, 
         fresh = env.initial_state(reset_key(key, episode + 1), params)
         nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh, stepped)
         out = {
-            "attack_action": a, "defense_action": d, "rewards": rewards, "done": done,
-            "terminated": info["terminated"], "truncated": info["truncated"], "hacked": info["hacked"],
-            "detected": info["detected"], "attack_legal": info["attack_legal"], "moved": info["moved"],
+            "attack_action": a,
+            "defense_action": d,
+            "rewards": rewards,
+            "done": done,
+            "terminated": info["terminated"],
+            "truncated": info["truncated"],
+            "hacked": info["hacked"],
+            "detected": info["detected"],
+            "attack_legal": info["attack_legal"],
+            "moved": info["moved"],
             "final_obs_attacker": side_observation(env, stepped, ATTACKER),
             "final_obs_defender": side_observation(env, stepped, DEFENDER),
-            "stepped": _keep(stepped), "fresh": _keep(nxt),
+            "stepped": _keep(stepped),
+            "fresh": _keep(nxt),
             **_views(env, params, nxt),
         }
         return nxt, out
 
     nxt, out = jax.vmap(one)(states, keys, t, episode, attack, defense, bot_attack, bot_defense)
-    states = jax.tree.map(lambda n, s: jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, s),
-                          nxt, states)
+    states = jax.tree.map(lambda n, s: jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, s), nxt, states)
     return states, out
 
 
@@ -123,8 +154,7 @@ class BatchEngine:
                 return None
             new = min(2 * self.capacity, self.max_games)
             extra = new - self.capacity
-            self.states = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]),
-                                       self.states)
+            self.states = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]), self.states)
             self._free = list(range(new - 1, self.capacity - 1, -1))
             self.capacity = new
         return self._free.pop()
@@ -139,8 +169,7 @@ class BatchEngine:
 
     def tick(self, keys, t, episode, attack, defense, bot_attack, bot_defense, active) -> dict:
         """Step the `active` slots (arrays of length `capacity`); per-slot results as host arrays."""
-        self.states, out = self._tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense,
-                                      active)
+        self.states, out = self._tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense, active)
         return jax.device_get(out)
 
     def warm_up(self) -> None:

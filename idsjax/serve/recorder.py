@@ -15,8 +15,9 @@ FLUSH_EVERY = 32  # episodes kept in memory per game before they are written
 class GameRecorder:
     """Collects one game's episodes on the host and writes them as `DIR/<game>.<part>.npz`."""
 
-    def __init__(self, directory: str, game_id: str, env_id: str, instance_seed: int, seed: int,
-                 written: list | None = None):
+    def __init__(
+        self, directory: str, game_id: str, env_id: str, instance_seed: int, seed: int, written: list | None = None
+    ):
         self.directory, self.game_id = directory, game_id
         self.env_id, self.instance_seed, self.seed = env_id, instance_seed, seed
         self.players = {"attacker": set(), "defender": set()}
@@ -31,8 +32,17 @@ class GameRecorder:
             self.episodes.append(self.current)  # abandoned by a reset: kept, with its steps so far
         self.current = {"states": [first], "steps": [], "end": (False, False, False)}
 
-    def step(self, stepped: dict, attack: int, defense: int, rewards, attack_legal: bool, moved: bool,
-             done: bool, players: dict) -> None:
+    def step(
+        self,
+        stepped: dict,
+        attack: int,
+        defense: int,
+        rewards,
+        attack_legal: bool,
+        moved: bool,
+        done: bool,
+        players: dict,
+    ) -> None:
         for side, who in players.items():
             self.players[side].add(who)
         cur = self.current
@@ -79,14 +89,28 @@ class GameRecorder:
         moved = np.zeros((b, t), bool)
         for i, e in enumerate(episodes):
             for j, (a, d, r, al, mv) in enumerate(e["steps"]):
-                attack[i, j], defense[i, j], rewards[i, j], valid[i, j], legal[i, j], moved[i, j] = a, d, r, True, al, mv
-        arrays.update(attack_action=attack, defense_action=defense, rewards=rewards, valid=valid,
-                      attack_legal=legal, moved=moved)
+                attack[i, j], defense[i, j], rewards[i, j], valid[i, j], legal[i, j], moved[i, j] = (
+                    a,
+                    d,
+                    r,
+                    True,
+                    al,
+                    mv,
+                )
+        arrays.update(
+            attack_action=attack, defense_action=defense, rewards=rewards, valid=valid, attack_legal=legal, moved=moved
+        )
         arrays["length"] = valid.sum(axis=1).astype(np.int32)
         arrays["hacked_final"] = np.array([e["end"][0] for e in episodes])
         arrays["detected_final"] = np.array([e["end"][1] for e in episodes])
         arrays["timed_out_final"] = np.array([e["end"][2] for e in episodes])
         arrays["returns"] = rewards.sum(axis=1)
         names = {side: "+".join(sorted(who)) or "none" for side, who in self.players.items()}
-        return Trajectories(env_id=self.env_id, instance_seed=self.instance_seed, seed=self.seed,
-                            attacker=names["attacker"], defender=names["defender"], arrays=arrays)
+        return Trajectories(
+            env_id=self.env_id,
+            instance_seed=self.instance_seed,
+            seed=self.seed,
+            attacker=names["attacker"],
+            defender=names["defender"],
+            arrays=arrays,
+        )

@@ -35,11 +35,17 @@ def replay(env, params, seed: int, actions, bots: dict | None = None) -> list[di
         stepped, rewards, info = step(k_env, state, a, d)
         done = bool(info["terminated"]) or bool(info["truncated"])
         record = {
-            "attack": int(a), "defense": int(d), "rewards": np.asarray(rewards).tolist(), "done": done,
-            "terminated": bool(info["terminated"]), "truncated": bool(info["truncated"]),
-            "hacked": bool(info["hacked"]) and done, "detected": bool(info["detected"]) and done,
-            "final_observation": {s: np.asarray(side_observation(env, stepped, s)).tolist()
-                                  for s in (ATTACKER, DEFENDER)},
+            "attack": int(a),
+            "defense": int(d),
+            "rewards": np.asarray(rewards).tolist(),
+            "done": done,
+            "terminated": bool(info["terminated"]),
+            "truncated": bool(info["truncated"]),
+            "hacked": bool(info["hacked"]) and done,
+            "detected": bool(info["detected"]) and done,
+            "final_observation": {
+                s: np.asarray(side_observation(env, stepped, s)).tolist() for s in (ATTACKER, DEFENDER)
+            },
         }
         if done:
             episode += 1

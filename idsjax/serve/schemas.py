@@ -5,7 +5,7 @@ Action ranges depend on the environment, so the coordinator checks them (and say
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
@@ -24,12 +24,14 @@ class _Strict(BaseModel):
 class JoinRequest(_Strict):
     """Create game `game_id` (a fresh id when omitted) or join it as `role`."""
 
-    game_id: Optional[GameId] = None
+    game_id: GameId | None = None
     role: Role
-    players: Optional[Annotated[list[Role], Field(min_length=1, max_length=2)]] = Field(
-        None, description="roles reserved for remote agents when creating (default: yours); the rest are bots")
-    seed: Optional[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
-        None, description="the game's seed (default: a secret random one); whoever knows it can predict the draws")
+    players: Annotated[list[Role], Field(min_length=1, max_length=2)] | None = Field(
+        None, description="roles reserved for remote agents when creating (default: yours); the rest are bots"
+    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        None, description="the game's seed (default: a secret random one); whoever knows it can predict the draws"
+    )
     text: bool = Field(False, description="add the text view for language-model agents")
 
 
@@ -59,16 +61,16 @@ class View(BaseModel):
     truncated: bool
     hacked: bool
     detected: bool
-    action: Optional[int] = Field(description="your action played in the last step")
-    final_observation: Optional[list[list[int]]] = Field(description="your last observation of the ended episode")
+    action: int | None = Field(description="your action played in the last step")
+    final_observation: list[list[int]] | None = Field(description="your last observation of the ended episode")
     episode_return: float
     episodes: int
     hacks: int
     detections: int
     players: list[Role]
     waiting_for: list[Role]
-    note: Optional[str] = None
-    text: Optional[str] = None
+    note: str | None = None
+    text: str | None = None
 
 
 class JoinResponse(BaseModel):
@@ -103,5 +105,4 @@ class WsLeave(_Strict):
     op: Literal["leave"]
 
 
-WsMessage = TypeAdapter(Annotated[Union[WsJoin, WsAuth, WsStep, WsReset, WsState, WsLeave],
-                                  Field(discriminator="op")])
+WsMessage = TypeAdapter(Annotated[WsJoin | WsAuth | WsStep | WsReset | WsState | WsLeave, Field(discriminator="op")])

@@ -39,13 +39,20 @@ def text_view(config, view: dict) -> str:
     ]
     describe = describe_attack if side == ATTACKER else describe_defense
     if view["action"] is not None:
-        lines.append(f"Last step: you played {view['action']} ({describe(config, view['action'])}); "
-                     f"your reward {view['reward']:g}.")
+        lines.append(
+            f"Last step: you played {view['action']} ({describe(config, view['action'])}); "
+            f"your reward {view['reward']:g}."
+        )
         if view["done"]:
-            how = "hacked: the attacker reached the data node" if view["hacked"] else (
-                "detected: the attacker was caught" if view["detected"] else "the step limit was reached")
-            lines.append(f"That step ended episode {view['episode'] - 1} ({how}); your return was "
-                         f"{view['episode_return']:g}. A new episode has started.")
+            how = (
+                "hacked: the attacker reached the data node"
+                if view["hacked"]
+                else ("detected: the attacker was caught" if view["detected"] else "the step limit was reached")
+            )
+            lines.append(
+                f"That step ended episode {view['episode'] - 1} ({how}); your return was "
+                f"{view['episode_return']:g}. A new episode has started."
+            )
     lines.append(f"Your observation ({_columns(config, side)}):")
     for r in range(obs.shape[0]):
         lines.append(f"  {_row_label(config, side, r, obs.shape[0])}: {' '.join(str(int(v)) for v in obs[r])}")
