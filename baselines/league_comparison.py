@@ -134,9 +134,9 @@ def compare(rows: list[dict], envs, modes, figures=COMPARED) -> list[dict]:
                 family.append({"env": env_id, "figure": fig, "mode_a": m1, "mode_b": m2, "seeds": len(seeds),
                                "mean_a": round(float(np.mean(a)), 4), "mean_b": round(float(np.mean(b)), 4),
                                "diff": round(diff, 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
-                               "p": round(sign_flip_p(a, b), 4)})
-            for row, adj in zip(family, holm([r["p"] for r in family])):
-                row["p_holm"] = round(adj, 4)
+                               "p": sign_flip_p(a, b)})
+            for row, adj in zip(family, holm([r["p"] for r in family])):  # from the unrounded p-values
+                row["p"], row["p_holm"] = round(row["p"], 4), round(adj, 4)
             out.extend(family)
     return out
 
@@ -405,11 +405,11 @@ def report(args, command, rows, stats, status, figures) -> str:
     ]
     if rows:
         cols = [c for c, _, _ in FIGURES if any(c in r for r in rows)]
-        lines += ["| env | mode | seeds | steps/seed | train s | " + " | ".join(cols) + " |",
+        lines += ["| env | mode | seeds | steps/seed | train s (all seeds) | " + " | ".join(cols) + " |",
                   "|---|---|---|---|---|" + "---|" * len(cols)]
         for s in ran:
             rs = [r for r in rows if r["env"] == s["env"] and r["mode"] == s["mode"]]
-            lines.append(f"| {s['env']} | {s['mode']} | {len(rs)} | {rs[0]['env_steps']:,} | {rs[0]['train_seconds']} | "
+            lines.append(f"| {s['env']} | {s['mode']} | {len(rs)} | {rs[0]['env_steps']:,} | {rs[0]['train_seconds']:.0f} | "
                          + " | ".join(_cell([r[c] for r in rs]) for c in cols) + " |")
         se = [r[f"{c}_se"] for r in rows for c in ("defender_exploitability", "attacker_exploitability")]
         lines += ["", f"Evaluation standard error of one seed's exploitability: median {np.median(se):.3f}, "
