@@ -48,13 +48,23 @@ HEADING = "### League modes compared"
 # (column, eval.json source, meaning); "exploit:" reads exploitability[...]["per_seed"], otherwise
 # per_seed[entry]["hack_probability"]. Higher is worse for the assessed side in the first two.
 FIGURES = [
-    ("defender_exploitability", "exploit:defender_exploitability",
-     "best responder's hack probability against the final defender (higher: worse defender)"),
-    ("attacker_exploitability", "exploit:attacker_exploitability",
-     "one minus the lowest hack probability a responding defender holds the final attacker to (higher: worse attacker)"),
+    (
+        "defender_exploitability",
+        "exploit:defender_exploitability",
+        "best responder's hack probability against the final defender (higher: worse defender)",
+    ),
+    (
+        "attacker_exploitability",
+        "exploit:attacker_exploitability",
+        "one minus the lowest hack probability a responding defender holds the final attacker to (higher: worse attacker)",
+    ),
     ("selfplay_hack_p", "final", "the final attacker against the final defender"),
     ("br_attacker_hack_p", "br_attacker_sampled", "the trained best-response attacker alone (sampled)"),
-    ("att_vs_br_defender_hack_p", "br_defender_sampled", "the final attacker against the trained best-response defender (sampled)"),
+    (
+        "att_vs_br_defender_hack_p",
+        "br_defender_sampled",
+        "the final attacker against the trained best-response defender (sampled)",
+    ),
     ("att_vs_defend_minimal", "attacker_vs_defend_minimal", "the final attacker against defend_minimal"),
     ("def_vs_attack_maximal", "defender_vs_attack_maximal", "the final defender against attack_maximal"),
 ]
@@ -67,13 +77,14 @@ COMPARED = ("defender_exploitability", "attacker_exploitability", "selfplay_hack
 def _resample_indices(n: int, max_exact: int, resamples: int, seed: int) -> np.ndarray:
     """[R, n] seed indices: every one of the n^n resamples when that is at most `max_exact` (the
     bootstrap distribution exactly, no Monte Carlo noise), else `resamples` random ones."""
-    if n ** n <= max_exact:
+    if n**n <= max_exact:
         return np.array(list(itertools.product(range(n), repeat=n)), np.int64).reshape(-1, n)
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def paired_bootstrap_ci(a, b, alpha: float = 0.05, max_exact: int = 1_000_000, resamples: int = 200_000,
-                        seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_ci(
+    a, b, alpha: float = 0.05, max_exact: int = 1_000_000, resamples: int = 200_000, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean of a - b, lower, upper): the percentile bootstrap (1 - alpha) CI of the mean paired
     difference, resampling pairs (seeds) with replacement. The quantiles are values the bootstrap
     distribution takes (inverted CDF), so a CI that excludes 0 means that fewer than alpha/2 of the
@@ -95,8 +106,8 @@ def sign_flip_p(a, b, max_exact: int = 1 << 16, resamples: int = 200_000, seed: 
     if d.ndim != 1 or d.size < 1:
         raise ValueError("a sign-flip test needs at least one pair")
     n = d.size
-    if 2 ** n <= max_exact:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1)
+    if 2**n <= max_exact:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1)
     else:
         signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, n))
         signs = np.concatenate([np.ones((1, n), np.int64), signs])
@@ -131,10 +142,21 @@ def compare(rows: list[dict], envs, modes, figures=COMPARED) -> list[dict]:
                     continue
                 a, b = [x[s] for s in seeds], [y[s] for s in seeds]
                 diff, lo, hi = paired_bootstrap_ci(a, b)
-                family.append({"env": env_id, "figure": fig, "mode_a": m1, "mode_b": m2, "seeds": len(seeds),
-                               "mean_a": round(float(np.mean(a)), 4), "mean_b": round(float(np.mean(b)), 4),
-                               "diff": round(diff, 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
-                               "p": sign_flip_p(a, b)})
+                family.append(
+                    {
+                        "env": env_id,
+                        "figure": fig,
+                        "mode_a": m1,
+                        "mode_b": m2,
+                        "seeds": len(seeds),
+                        "mean_a": round(float(np.mean(a)), 4),
+                        "mean_b": round(float(np.mean(b)), 4),
+                        "diff": round(diff, 4),
+                        "ci_low": round(lo, 4),
+                        "ci_high": round(hi, 4),
+                        "p": sign_flip_p(a, b),
+                    }
+                )
             for row, adj in zip(family, holm([r["p"] for r in family])):  # from the unrounded p-values
                 row["p"], row["p_holm"] = round(row["p"], 4), round(adj, 4)
             out.extend(family)
@@ -145,13 +167,20 @@ def compare(rows: list[dict], envs, modes, figures=COMPARED) -> list[dict]:
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m baselines.league_comparison", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m baselines.league_comparison",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS))
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    p.add_argument("--seeds", type=int, default=10,
-                   help="seeds per env and mode, trained together (vmapped); with the 6 pairs of 4 modes, 8 is the "
-                        "fewest whose exact sign-flip test can pass Holm's correction at 0.05, 10 leaves margin")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        help="seeds per env and mode, trained together (vmapped); with the 6 pairs of 4 modes, 8 is the "
+        "fewest whose exact sign-flip test can pass Holm's correction at 0.05, 10 leaves margin",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed, the same for every mode (paired seeds)")
     p.add_argument("--total-timesteps", type=int, default=500_000, help="environment steps per seed")
     p.add_argument("--eval-episodes", type=int, default=1000)
@@ -160,12 +189,18 @@ def parse(argv):
     p.add_argument("--policy", default="flat", choices=("flat", "autoregressive"))
     p.add_argument("--output-dir", default="runs/league_comparison")
     p.add_argument("--selfplay-md", default=None, help="rewrite this file from its league-comparison heading on")
-    p.add_argument("--publish", default=None,
-                   help="also copy the CSVs and figures here (e.g. baselines/results/selfplay_league); the report cites them there")
+    p.add_argument(
+        "--publish",
+        default=None,
+        help="also copy the CSVs and figures here (e.g. baselines/results/selfplay_league); the report cites them there",
+    )
     p.add_argument("--extra", default="", help='more selfplay options, e.g. "--pool-size 6 --bot-share 0.1"')
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--report-only", action="store_true",
-                   help="train nothing: write the outputs from the runs already finished in --output-dir")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the outputs from the runs already finished in --output-dir",
+    )
     args = p.parse_args(argv)
     for name in ("seeds", "total_timesteps", "eval_episodes", "payoff_episodes", "br_eval_episodes"):
         if getattr(args, name) < 1:
@@ -185,11 +220,32 @@ def parse(argv):
 
 
 def run_argv(args, env_id: str, mode: str, out: str) -> list[str]:
-    return ["--env", env_id, "--mode", mode, "--policy", args.policy, "--num-seeds", str(args.seeds),
-            "--seed", str(args.seed), "--total-timesteps", str(args.total_timesteps), "--br-timesteps", "-1",
-            "--eval-episodes", str(args.eval_episodes), "--payoff-episodes", str(args.payoff_episodes),
-            "--br-eval-episodes", str(args.br_eval_episodes), "--output-dir", out,
-            *(["--no-progress"] if args.no_progress else []), *shlex.split(args.extra)]
+    return [
+        "--env",
+        env_id,
+        "--mode",
+        mode,
+        "--policy",
+        args.policy,
+        "--num-seeds",
+        str(args.seeds),
+        "--seed",
+        str(args.seed),
+        "--total-timesteps",
+        str(args.total_timesteps),
+        "--br-timesteps",
+        "-1",
+        "--eval-episodes",
+        str(args.eval_episodes),
+        "--payoff-episodes",
+        str(args.payoff_episodes),
+        "--br-eval-episodes",
+        str(args.br_eval_episodes),
+        "--output-dir",
+        out,
+        *(["--no-progress"] if args.no_progress else []),
+        *shlex.split(args.extra),
+    ]
 
 
 def run_one(args, env_id: str, mode: str) -> dict | None:
@@ -229,6 +285,7 @@ def finished_run(args, env_id: str, mode: str) -> dict | None:
     done = os.path.join(out, "eval.json")
     if os.path.isfile(done):
         saved = json.load(open(done))
+
         def key(argv):  # showing a progress bar or not changes no result
             return [a for a in argv or [] if a != "--no-progress"]
 
@@ -248,13 +305,23 @@ def seed_rows(env_id: str, mode: str, saved: dict) -> list[dict]:
     n = int(res["num_seeds"])
     rows = []
     for s in range(n):
-        row = {"env": env_id, "mode": mode, "seed": s, "env_steps": res["env_steps"],
-               "br_timesteps": res.get("br_timesteps", 0), "train_seconds": res["train_seconds"],
-               "wall_seconds": saved.get("wall_seconds", "")}
+        row = {
+            "env": env_id,
+            "mode": mode,
+            "seed": s,
+            "env_steps": res["env_steps"],
+            "br_timesteps": res.get("br_timesteps", 0),
+            "train_seconds": res["train_seconds"],
+            "wall_seconds": saved.get("wall_seconds", ""),
+        }
         for col, src, _ in FIGURES:
             if src.startswith("exploit:"):
                 e = saved["exploitability"][src[8:]]
-                row[col], row[f"{col}_se"], row[f"{col}_by"] = e["per_seed"][s], e["per_seed_se"][s], e["per_seed_by"][s]
+                row[col], row[f"{col}_se"], row[f"{col}_by"] = (
+                    e["per_seed"][s],
+                    e["per_seed_se"][s],
+                    e["per_seed_by"][s],
+                )
             elif src in saved["per_seed"]:
                 row[col] = saved["per_seed"][src]["hack_probability"][s]
         rows.append(row)
@@ -277,8 +344,14 @@ def main(argv=None) -> dict:
     for env_id in args.envs:
         for mode in args.modes:
             saved = finished_run(args, env_id, mode) if args.report_only else run_one(args, env_id, mode)
-            status.append({"env": env_id, "mode": mode, "done": saved is not None,
-                           "wall_seconds": saved.get("wall_seconds") if saved else None})
+            status.append(
+                {
+                    "env": env_id,
+                    "mode": mode,
+                    "done": saved is not None,
+                    "wall_seconds": saved.get("wall_seconds") if saved else None,
+                }
+            )
             if saved is not None:
                 rows.extend(seed_rows(env_id, mode, saved))
             stats = compare(rows, args.envs, args.modes)
@@ -351,8 +424,11 @@ def payoff_figures(args, status) -> dict[str, str]:
     made = {}
     os.makedirs(os.path.join(args.output_dir, "figures"), exist_ok=True)
     for env_id in args.envs:
-        mats = {s["mode"]: read_payoff(os.path.join(args.output_dir, env_id, s["mode"], "payoff_matrix.csv"))
-                for s in status if s["env"] == env_id and s["done"]}
+        mats = {
+            s["mode"]: read_payoff(os.path.join(args.output_dir, env_id, s["mode"], "payoff_matrix.csv"))
+            for s in status
+            if s["env"] == env_id and s["done"]
+        }
         mats = {k: v for k, v in mats.items() if v is not None}
         if not mats:
             continue
@@ -387,54 +463,76 @@ def report(args, command, rows, stats, status, figures) -> str:
     finished = {(s["env"], s["mode"]) for s in ran}
     missing = [{"env": e, "mode": m} for e, m in planned if (e, m) not in finished]  # failed or not reached
     lines = [
-        HEADING, "",
+        HEADING,
+        "",
         f"Generated by `{command}` (`baselines/league_comparison.py`). Planned: {', '.join(args.envs)} x "
         f"{', '.join(args.modes)}, {args.seeds} seeds per mode (vmapped, paired across modes: the same "
         f"`--seed {args.seed}`), {args.total_timesteps:,} environment steps per seed, best responses as long, "
         f"{args.eval_episodes} evaluation games per match-up, {args.payoff_episodes} per payoff pair, "
         f"{args.br_eval_episodes} per best-response evaluation (greedy and sampled), {args.policy} policies"
-        + (f", extra options `{args.extra}`" if args.extra else "") + ".", "",
+        + (f", extra options `{args.extra}`" if args.extra else "")
+        + ".",
+        "",
         f"**What ran: {len(ran)} of the {len(planned)} planned (env, mode) runs**"
         + (": " + ", ".join(f"{s['env']} {s['mode']} ({s['wall_seconds']:.0f} s)" for s in ran) if ran else "")
-        + "." + (" Not run: " + ", ".join(f"{s['env']} {s['mode']}" for s in missing) + "." if missing else "")
-        + " Nothing below is about a run that is not listed here.", "",
-        "Figures (per seed, then mean ± standard deviation over seeds in the table): " + "; ".join(
-            f"`{c}`: {meaning}" for c, _, meaning in FIGURES) + ". Exploitability is issue 11 item 5's: per seed, "
+        + "."
+        + (" Not run: " + ", ".join(f"{s['env']} {s['mode']}" for s in missing) + "." if missing else "")
+        + " Nothing below is about a run that is not listed here.",
+        "",
+        "Figures (per seed, then mean ± standard deviation over seeds in the table): "
+        + "; ".join(f"`{c}`: {meaning}" for c, _, meaning in FIGURES)
+        + ". Exploitability is issue 11 item 5's: per seed, "
         "the maximum over a best response trained as long as the policy (greedy or sampled, 2,000 games), every "
-        "scripted bot of the responder's side and every pool member; its evaluation SE per seed is in the CSV.", "",
+        "scripted bot of the responder's side and every pool member; its evaluation SE per seed is in the CSV.",
+        "",
     ]
     if rows:
         cols = [c for c, _, _ in FIGURES if any(c in r for r in rows)]
-        lines += ["| env | mode | seeds | steps/seed | train s (all seeds) | " + " | ".join(cols) + " |",
-                  "|---|---|---|---|---|" + "---|" * len(cols)]
+        lines += [
+            "| env | mode | seeds | steps/seed | train s (all seeds) | " + " | ".join(cols) + " |",
+            "|---|---|---|---|---|" + "---|" * len(cols),
+        ]
         for s in ran:
             rs = [r for r in rows if r["env"] == s["env"] and r["mode"] == s["mode"]]
-            lines.append(f"| {s['env']} | {s['mode']} | {len(rs)} | {rs[0]['env_steps']:,} | {rs[0]['train_seconds']:.0f} | "
-                         + " | ".join(_cell([r[c] for r in rs]) for c in cols) + " |")
+            lines.append(
+                f"| {s['env']} | {s['mode']} | {len(rs)} | {rs[0]['env_steps']:,} | {rs[0]['train_seconds']:.0f} | "
+                + " | ".join(_cell([r[c] for r in rs]) for c in cols)
+                + " |"
+            )
         se = [r[f"{c}_se"] for r in rows for c in ("defender_exploitability", "attacker_exploitability")]
-        lines += ["", f"Evaluation standard error of one seed's exploitability: median {np.median(se):.3f}, "
-                  f"max {np.max(se):.3f} (the spread over seeds above is training variance plus this noise).", ""]
+        lines += [
+            "",
+            f"Evaluation standard error of one seed's exploitability: median {np.median(se):.3f}, "
+            f"max {np.max(se):.3f} (the spread over seeds above is training variance plus this noise).",
+            "",
+        ]
     if stats:
         n_seeds = min(s["seeds"] for s in stats)
         lines += [
             "**Paired comparisons** (mode a − mode b over seeds; 95% paired bootstrap CI; exact sign-flip "
             f"p-value, and Holm-adjusted over the pairs of modes of one env and figure)."
-            f" With {n_seeds} seeds the smallest attainable p is {2 / 2 ** n_seeds:.4f}" + holm_floor(n_seeds, len(args.modes)),
+            f" With {n_seeds} seeds the smallest attainable p is {2 / 2**n_seeds:.4f}"
+            + holm_floor(n_seeds, len(args.modes)),
             "",
             "| env | figure | a | b | seeds | mean a | mean b | a − b | 95% CI | p | p (Holm) |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in stats:
-            lines.append(f"| {r['env']} | {r['figure']} | {r['mode_a']} | {r['mode_b']} | {r['seeds']} | {r['mean_a']:.3f} | "
-                         f"{r['mean_b']:.3f} | {r['diff']:+.3f} | [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | "
-                         f"{r['p']:.4f} | {r['p_holm']:.4f} |")
+            lines.append(
+                f"| {r['env']} | {r['figure']} | {r['mode_a']} | {r['mode_b']} | {r['seeds']} | {r['mean_a']:.3f} | "
+                f"{r['mean_b']:.3f} | {r['diff']:+.3f} | [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | "
+                f"{r['p']:.4f} | {r['p_holm']:.4f} |"
+            )
         lines += ["", "**What holds.** " + conclusions(stats), ""]
     for env_id, path in figures.items():
         rel = os.path.relpath(path, os.path.dirname(args.selfplay_md) if args.selfplay_md else args.output_dir)
         lines += [f"![payoff matrices {env_id}]({rel})", ""]
     where = args.publish or args.output_dir
-    lines += [f"Per-seed rows: `{os.path.join(where, 'league_comparison.csv')}`; statistics: "
-              f"`{os.path.join(where, 'league_comparison_stats.csv')}`.", ""]
+    lines += [
+        f"Per-seed rows: `{os.path.join(where, 'league_comparison.csv')}`; statistics: "
+        f"`{os.path.join(where, 'league_comparison_stats.csv')}`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -442,12 +540,14 @@ def holm_floor(n_seeds: int, n_modes: int, alpha: float = 0.05) -> str:
     """The smallest Holm-adjusted p-value the design can reach (all seeds agree, over k pairs: k 2/2^n)
     and, when it is not below alpha, how many seeds would be needed: the sentence ends the paragraph."""
     k = n_modes * (n_modes - 1) // 2
-    floor = min(1.0, k * 2 / 2 ** n_seeds)
+    floor = min(1.0, k * 2 / 2**n_seeds)
     if floor < alpha:
         return f"; after Holm's correction over {k} pairs, {floor:.4f}."
-    need = next(n for n in range(n_seeds, 64) if k * 2 / 2 ** n < alpha)
-    return (f"; after Holm's correction over {k} pairs, {floor:.4f}: **with {n_seeds} seeds no difference "
-            f"can pass the test at {alpha}, whatever the data** (at least {need} seeds are needed).")
+    need = next(n for n in range(n_seeds, 64) if k * 2 / 2**n < alpha)
+    return (
+        f"; after Holm's correction over {k} pairs, {floor:.4f}: **with {n_seeds} seeds no difference "
+        f"can pass the test at {alpha}, whatever the data** (at least {need} seeds are needed)."
+    )
 
 
 def conclusions(stats: list[dict]) -> str:
@@ -457,18 +557,31 @@ def conclusions(stats: list[dict]) -> str:
     hinted = [r for r in stats if r not in held and (r["ci_low"] > 0 or r["ci_high"] < 0)]
     parts = []
     if held:
-        parts.append("Differences supported by both tests: " + "; ".join(
-            f"{r['env']} {r['figure']}: {r['mode_a']} {'>' if r['diff'] > 0 else '<'} {r['mode_b']} "
-            f"({r['diff']:+.3f}, CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], p_Holm {r['p_holm']:.3f})" for r in held) + ".")
+        parts.append(
+            "Differences supported by both tests: "
+            + "; ".join(
+                f"{r['env']} {r['figure']}: {r['mode_a']} {'>' if r['diff'] > 0 else '<'} {r['mode_b']} "
+                f"({r['diff']:+.3f}, CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], p_Holm {r['p_holm']:.3f})"
+                for r in held
+            )
+            + "."
+        )
     else:
-        parts.append("No difference between modes is supported by both tests (Holm-adjusted p < 0.05 and a "
-                     "bootstrap CI that excludes 0).")
+        parts.append(
+            "No difference between modes is supported by both tests (Holm-adjusted p < 0.05 and a "
+            "bootstrap CI that excludes 0)."
+        )
     if hinted:
-        parts.append("The bootstrap CI alone excludes 0 (not significant after the permutation test and Holm's "
-                     "correction: hints, not findings) for " + "; ".join(
-                         f"{r['env']} {r['figure']} {r['mode_a']} − {r['mode_b']} {r['diff']:+.3f}" for r in hinted) + ".")
-    parts.append(f"The other {len(stats) - len(held) - len(hinted)} of the {len(stats)} comparisons show no difference "
-                 "at this number of seeds.")
+        parts.append(
+            "The bootstrap CI alone excludes 0 (not significant after the permutation test and Holm's "
+            "correction: hints, not findings) for "
+            + "; ".join(f"{r['env']} {r['figure']} {r['mode_a']} − {r['mode_b']} {r['diff']:+.3f}" for r in hinted)
+            + "."
+        )
+    parts.append(
+        f"The other {len(stats) - len(held) - len(hinted)} of the {len(stats)} comparisons show no difference "
+        "at this number of seeds."
+    )
     return " ".join(parts)
 
 

@@ -46,22 +46,33 @@ FIGURES = [
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m baselines.selfplay_experiments", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m baselines.selfplay_experiments",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--envs", nargs="+", default=["idsgame-v19", "idsgame-v20", "idsgame-v7"])
     p.add_argument("--modes", nargs="+", default=list(selfplay.MODES), choices=selfplay.MODES)
     p.add_argument("--seeds", type=int, default=3, help="seeds per environment and mode (trained together)")
     p.add_argument("--total-timesteps", type=int, default=100_000)
-    p.add_argument("--br-timesteps", type=int, default=-1,
-                   help="best-response steps: -1 as many as the policies (shorter is refused by selfplay)")
+    p.add_argument(
+        "--br-timesteps",
+        type=int,
+        default=-1,
+        help="best-response steps: -1 as many as the policies (shorter is refused by selfplay)",
+    )
     p.add_argument("--eval-episodes", type=int, default=500)
     p.add_argument("--payoff-episodes", type=int, default=50)
     p.add_argument("--policy", default="flat", choices=selfplay.POLICIES)
     p.add_argument("--output-dir", default="runs/selfplay_experiments")
-    p.add_argument("--vmap-seeds", action=argparse.BooleanOptionalAction, default=False,
-                   help="train the seeds of a mode together (--num-seeds) instead of one run per seed "
-                        "(identical programs: the persistent cache compiles them once)")
-    p.add_argument("--extra", default="", help="more selfplay options, e.g. \"--pool-size 6 --bot-share 0.1\"")
+    p.add_argument(
+        "--vmap-seeds",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="train the seeds of a mode together (--num-seeds) instead of one run per seed "
+        "(identical programs: the persistent cache compiles them once)",
+    )
+    p.add_argument("--extra", default="", help='more selfplay options, e.g. "--pool-size 6 --bot-share 0.1"')
     return p.parse_args(argv)
 
 
@@ -79,10 +90,27 @@ def main(argv=None) -> list[dict]:
             for seed, num_seeds in runs:
                 out = os.path.join(args.output_dir, env_id, mode, f"seed{seed}" if not args.vmap_seeds else "")
                 argv_run = [
-                    "--env", env_id, "--mode", mode, "--policy", args.policy, "--num-seeds", str(num_seeds),
-                    "--seed", str(seed), "--total-timesteps", str(args.total_timesteps),
-                    "--br-timesteps", str(args.br_timesteps), "--eval-episodes", str(args.eval_episodes),
-                    "--payoff-episodes", str(args.payoff_episodes), "--output-dir", out, "--no-progress",
+                    "--env",
+                    env_id,
+                    "--mode",
+                    mode,
+                    "--policy",
+                    args.policy,
+                    "--num-seeds",
+                    str(num_seeds),
+                    "--seed",
+                    str(seed),
+                    "--total-timesteps",
+                    str(args.total_timesteps),
+                    "--br-timesteps",
+                    str(args.br_timesteps),
+                    "--eval-episodes",
+                    str(args.eval_episodes),
+                    "--payoff-episodes",
+                    str(args.payoff_episodes),
+                    "--output-dir",
+                    out,
+                    "--no-progress",
                     *args.extra.split(),
                 ]
                 results.append(selfplay.main(argv_run))
@@ -91,12 +119,19 @@ def main(argv=None) -> list[dict]:
                         for stat, values in stats.items():
                             per_seed.setdefault(entry, {}).setdefault(stat, []).extend(values)
             wall = time.perf_counter() - t0
-            line = {"env": env_id, "mode": mode, "seeds": args.seeds, "env_steps": results[0]["env_steps"],
-                    "train_seconds": round(float(np.mean([r["train_seconds"] for r in results])), 1),
-                    "wall_seconds": round(wall, 1)}
+            line = {
+                "env": env_id,
+                "mode": mode,
+                "seeds": args.seeds,
+                "env_steps": results[0]["env_steps"],
+                "train_seconds": round(float(np.mean([r["train_seconds"] for r in results])), 1),
+                "wall_seconds": round(wall, 1),
+            }
             for s in range(args.seeds):
                 row = {**line, "seed": s}
-                row.update({col: round(per_seed[entry][stat][s], 4) for col, entry, stat in FIGURES if entry in per_seed})
+                row.update(
+                    {col: round(per_seed[entry][stat][s], 4) for col, entry, stat in FIGURES if entry in per_seed}
+                )
                 rows.append(row)
             for col, entry, stat in FIGURES:
                 if entry in per_seed:

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from kit_runs import SELFPLAY_TINY, trained_run
 
 from baselines import selfplay
-from kit_runs import SELFPLAY_TINY, trained_run
 
 # --- meta-solver ----------------------------------------------------------------------------------
 
@@ -149,18 +149,38 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
         stdout = capsys.readouterr().out
     last = json.loads(stdout.strip().splitlines()[-1])
     assert last == json.loads(json.dumps(result))
-    for key in ("algo", "env", "seed", "env_steps", "train_seconds", "steps_per_second", "eval_episodes",
-                "eval_hack_probability", "eval_attacker_return", "eval_defender_return",
-                "attacker_vs_random_defense_hack_probability", "attacker_vs_defend_minimal_hack_probability",
-                "defender_vs_random_attack_hack_probability", "defender_vs_attack_maximal_hack_probability",
-                "attacker_vs_pool_hack_probability", "defender_vs_pool_hack_probability"):
+    for key in (
+        "algo",
+        "env",
+        "seed",
+        "env_steps",
+        "train_seconds",
+        "steps_per_second",
+        "eval_episodes",
+        "eval_hack_probability",
+        "eval_attacker_return",
+        "eval_defender_return",
+        "attacker_vs_random_defense_hack_probability",
+        "attacker_vs_defend_minimal_hack_probability",
+        "defender_vs_random_attack_hack_probability",
+        "defender_vs_attack_maximal_hack_probability",
+        "attacker_vs_pool_hack_probability",
+        "defender_vs_pool_hack_probability",
+    ):
         assert key in result, key
     assert result["algo"] == "selfplay" and result["env_steps"] == 512 and result["eval_episodes"] == 16
     assert 0 <= result["eval_hack_probability"] <= 1
     if mode == "psro":
         assert result["br_timesteps"] == result["env_steps"]  # as long as the policies it attacks
-    for name in ("metrics.csv", "learning_curves.png", "config.json", "eval.json", "payoff_matrix.csv",
-                 "payoff_matrix.png", "checkpoints"):
+    for name in (
+        "metrics.csv",
+        "learning_curves.png",
+        "config.json",
+        "eval.json",
+        "payoff_matrix.csv",
+        "payoff_matrix.png",
+        "checkpoints",
+    ):
         assert (out / name).exists(), name
     with open(out / "payoff_matrix.csv", newline="") as f:
         rows = list(csv.reader(f))
@@ -286,11 +306,33 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
 
     md = tmp_path / "SELFPLAY.md"
     md.write_text("# Self-play\n\nkept text\n\n### League modes compared\n\nold results\n")
-    argv = ["--envs", "idsgame-v19", "--modes", "naive", "pool", "--seeds", "2", "--total-timesteps", "512",
-            "--eval-episodes", "16", "--payoff-episodes", "2", "--br-eval-episodes", "2000", "--no-progress",
-            "--output-dir", str(tmp_path / "out"), "--selfplay-md", str(md), "--publish", str(tmp_path / "pub"),
-            "--extra", "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --hidden 16 --layers 1 "
-                       "--pool-size 3 --snapshot-every 2 --chunks 2"]
+    argv = [
+        "--envs",
+        "idsgame-v19",
+        "--modes",
+        "naive",
+        "pool",
+        "--seeds",
+        "2",
+        "--total-timesteps",
+        "512",
+        "--eval-episodes",
+        "16",
+        "--payoff-episodes",
+        "2",
+        "--br-eval-episodes",
+        "2000",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--selfplay-md",
+        str(md),
+        "--publish",
+        str(tmp_path / "pub"),
+        "--extra",
+        "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --hidden 16 --layers 1 "
+        "--pool-size 3 --snapshot-every 2 --chunks 2",
+    ]
     got = lc.main(argv)
     err = capsys.readouterr().err
     assert "evaluation: best-response attacker vs the final defender" in err
@@ -328,8 +370,12 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     assert text.startswith("# Self-play\n\nkept text\n\n### League modes compared") and "old results" not in text
     assert "2 of the 2 planned" in text and "python -m baselines.league_comparison" in text
     assert (tmp_path / "out" / "figures" / "payoff_idsgame-v19.png").is_file()
-    for name in ("league_comparison.csv", "league_comparison_stats.csv", "league_comparison.md",
-                 "figures/payoff_idsgame-v19.png"):
+    for name in (
+        "league_comparison.csv",
+        "league_comparison_stats.csv",
+        "league_comparison.md",
+        "figures/payoff_idsgame-v19.png",
+    ):
         assert (tmp_path / "pub" / name).is_file(), name
     assert "pub/figures/payoff_idsgame-v19.png" in text  # the report cites the published copies
     with open(tmp_path / "out" / "league_comparison.csv", newline="") as f:
@@ -346,12 +392,15 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     assert "2 of the 3 planned" in text and "Not run: idsgame-v19 psro" in text and "--report-only" not in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seeds", "1"], "at least 2"),
-    (["--modes", "pool"], "at least two modes"),
-    (["--envs", "idsgame-v99"], "unknown id"),
-    (["--total-timesteps", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "1"], "at least 2"),
+        (["--modes", "pool"], "at least two modes"),
+        (["--envs", "idsgame-v99"], "unknown id"),
+        (["--total-timesteps", "0"], "at least 1"),
+    ],
+)
 def test_league_comparison_bad_arguments_exit_2(argv, message, capsys):
     from baselines import league_comparison as lc
 

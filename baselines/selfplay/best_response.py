@@ -4,7 +4,8 @@ many steps as the policy it attacks and evaluated both greedily and sampled."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +111,9 @@ class BestResponse(NamedTuple):
     steps_per_update: int
 
 
-def make_best_response(config: dict, env, env_params, pols, side: str, opponent: OpponentAct | None = None) -> BestResponse:
+def make_best_response(
+    config: dict, env, env_params, pols, side: str, opponent: OpponentAct | None = None
+) -> BestResponse:
     """A fresh PPO `side` (baselines.ppo's trainer) trained against the other side's frozen policy
     (`opponent`; by default the self-play network `pols[other]`, whose parameters are passed to the
     programs) for `best_response_steps(config)` steps, then evaluated greedily and sampled on
@@ -146,5 +149,7 @@ def make_best_response(config: dict, env, env_params, pols, side: str, opponent:
         init=jax.jit(jax.vmap(lambda key, opp: trainer(opp).init(key))),
         chunk=jax.jit(jax.vmap(chunk, in_axes=(0, 0, None))),
         evaluate=jax.jit(jax.vmap(evaluate_both)),
-        num_updates=num_updates, k_chunk=k_chunk, steps_per_update=spu,
+        num_updates=num_updates,
+        k_chunk=k_chunk,
+        steps_per_update=spu,
     )

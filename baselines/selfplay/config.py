@@ -27,8 +27,12 @@ HYPERPARAMETERS = {
     "rate_ema": (0.05, "unit", "per-game weight of the win-rate moving averages"),
     "meta_iters": (200, "pos", "--mode psro: regret-matching+ iterations of the meta-solver per update"),
     "payoff_episodes": (100, "pos", "evaluation games per pair of the payoff matrix"),
-    "br_timesteps": (-1, "any", "steps of each best-response PPO for exploitability: -1 as many as the policy it "
-                     "attacks (--total-timesteps), 0 skip; fewer than --total-timesteps is refused"),
+    "br_timesteps": (
+        -1,
+        "any",
+        "steps of each best-response PPO for exploitability: -1 as many as the policy it "
+        "attacks (--total-timesteps), 0 skip; fewer than --total-timesteps is refused",
+    ),
     "br_eval_episodes": (2000, "pos", "evaluation games of each best response, greedy and sampled each"),
 }
 

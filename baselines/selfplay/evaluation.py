@@ -4,7 +4,8 @@ is played by `idsjax.rollout`."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -44,9 +45,15 @@ def play(env, env_params, attacker: Actor, defender: Actor, key, num_episodes: i
         k_a, k_d = jax.random.split(k)
         return {"attacker": attacker(k_a, state, obs["attacker"]), "defender": defender(k_d, state, obs["defender"])}
 
-    return rollout(env, env_params, policy, key, num_episodes, outcome=lambda t: t.info["hacked"],
-                   accumulate=lambda t: {"attacker_return": t.reward["attacker"],
-                                         "defender_return": t.reward["defender"]})
+    return rollout(
+        env,
+        env_params,
+        policy,
+        key,
+        num_episodes,
+        outcome=lambda t: t.info["hacked"],
+        accumulate=lambda t: {"attacker_return": t.reward["attacker"], "defender_return": t.reward["defender"]},
+    )
 
 
 def games(episodes, lo: int, hi: int):
@@ -78,20 +85,22 @@ def make_evaluate(config: dict, env, env_params):
         att = policy_actor(env, env_params, pols["attacker"], runner.att.params, "attacker", masked)
         dfn = policy_actor(env, env_params, pols["defender"], runner.dfn.params, "defender", masked)
         # one batch of games: final vs final, the attacker vs its two bots, the defender vs its two bots
-        blocks = [("final", 0, 0)] + [(f"attacker_vs_{b}", 0, i + 1) for i, b in enumerate(OPPONENT_BOTS["attacker"])] \
+        blocks = (
+            [("final", 0, 0)]
+            + [(f"attacker_vs_{b}", 0, i + 1) for i, b in enumerate(OPPONENT_BOTS["attacker"])]
             + [(f"defender_vs_{b}", i + 1, 0) for i, b in enumerate(OPPONENT_BOTS["defender"])]
+        )
         att_kind = jnp.repeat(jnp.array([a for _, a, _ in blocks]), n_eval)
         def_kind = jnp.repeat(jnp.array([d for _, _, d in blocks]), n_eval)
         played = play(
-            env, env_params,
+            env,
+            env_params,
             mixed_actor([att] + [bot_actor(env, env_params, b) for b in OPPONENT_BOTS["defender"]], att_kind),
             mixed_actor([dfn] + [bot_actor(env, env_params, b) for b in OPPONENT_BOTS["attacker"]], def_kind),
-            keys[0], n_eval * len(blocks),
+            keys[0],
+            n_eval * len(blocks),
         )
-        out = {
-            name: summarise(games(played, i * n_eval, (i + 1) * n_eval))
-            for i, (name, _, _) in enumerate(blocks)
-        }
+        out = {name: summarise(games(played, i * n_eval, (i + 1) * n_eval)) for i, (name, _, _) in enumerate(blocks)}
         # the population: pool snapshots plus the final policies (last row / column)
         lg = runner.league
         stack = lambda pool, p: jax.tree.map(lambda s, x: jnp.concatenate([s, x[None]]), pool.params, p)  # noqa: E731

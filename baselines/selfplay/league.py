@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from baselines.selfplay.config import OPPONENT_BOTS
 
+
 def _regret_strategy(regret, valid):
     pos = jnp.maximum(regret, 0.0) * valid
     total = pos.sum()
@@ -117,9 +118,7 @@ def sampling_probs(config: dict, league: League, side: str):
     if mode == "pfsp":
         return pfsp_weights(win, valid)
     if mode == "psro":
-        x, y = solve_zero_sum(
-            league.payoff, league.att_pool.valid, league.def_pool.valid, config["meta_iters"]
-        )
+        x, y = solve_zero_sum(league.payoff, league.att_pool.valid, league.def_pool.valid, config["meta_iters"])
         return y if side == "attacker" else x
     return quality_weights(1.0 - win, valid, config["pool_temperature"])
 
@@ -144,4 +143,3 @@ def draw_opponents(key, config: dict, league: League, side: str, n: int):
 def ema(rate, wins, games, alpha):
     keep = (1.0 - alpha) ** games
     return jnp.where(games > 0, keep * rate + (1 - keep) * wins / jnp.maximum(games, 1), rate)
-

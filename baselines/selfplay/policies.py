@@ -3,7 +3,8 @@ type given the node), each with a value head; and the masks of both sides."""
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import distrax
 import flax.linen as nn
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from baselines.networks import MLP, ActorCritic, mask_logits, preprocess
+
 
 class AutoregressiveActorCritic(nn.Module):
     """p(node) p(type | node): a node head on the observation and a type head on the observation and
@@ -98,8 +100,12 @@ def make_policy(kind: str, num_nodes: int, width: int, hidden: int, layers: int)
 def side_policies(config: dict, env) -> dict[str, Policy]:
     cfg = env.config
     return {
-        "attacker": make_policy(config["policy"], cfg.num_nodes, cfg.attack_id_width, config["hidden"], config["layers"]),
-        "defender": make_policy(config["policy"], cfg.num_nodes, cfg.attack_types + 1, config["hidden"], config["layers"]),
+        "attacker": make_policy(
+            config["policy"], cfg.num_nodes, cfg.attack_id_width, config["hidden"], config["layers"]
+        ),
+        "defender": make_policy(
+            config["policy"], cfg.num_nodes, cfg.attack_types + 1, config["hidden"], config["layers"]
+        ),
     }
 
 
@@ -110,7 +116,6 @@ def masks(env, env_params, state, enabled: bool) -> dict:
         "attacker": jax.vmap(env.attack_mask, in_axes=(0, None))(state, env_params),
         "defender": jax.vmap(env.defense_mask, in_axes=(0, None))(state, env_params),
     }
-
 
 
 def dist_probs(d) -> jax.Array:

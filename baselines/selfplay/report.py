@@ -33,7 +33,10 @@ def write_payoff(out_dir: str, payoff, valid_att, valid_def, num_seeds: int) -> 
         for s in range(num_seeds):
             for i in range(size):
                 if valid_att[s, i]:
-                    w.writerow([s, names[i]] + [round(float(payoff[s, i, j]), 4) if valid_def[s, j] else "" for j in range(size)])
+                    w.writerow(
+                        [s, names[i]]
+                        + [round(float(payoff[s, i, j]), 4) if valid_def[s, j] else "" for j in range(size)]
+                    )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,8 +53,15 @@ def write_payoff(out_dir: str, payoff, valid_att, valid_def, num_seeds: int) -> 
     for i in range(size):
         for j in range(size):
             if not np.isnan(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="w" if m[i, j] < (vmin + vmax) / 2 else "k")
+                ax.text(
+                    j,
+                    i,
+                    f"{m[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="w" if m[i, j] < (vmin + vmax) / 2 else "k",
+                )
     fig.colorbar(im, ax=ax, label="hack probability")
     ax.set_title("payoff matrix (seed 0)")
     fig.tight_layout()

@@ -14,10 +14,18 @@ import numpy as np
 
 import idsjax
 from baselines.host_loop import (
-    compile_programs, evaluation_keys, fmt, guarded, report_stopped, resumed_config, say, train_chunks, train_result,
+    compile_programs,
+    evaluation_keys,
+    fmt,
+    guarded,
+    report_stopped,
+    resumed_config,
+    say,
+    train_chunks,
+    train_result,
 )
-from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
 from baselines.selfplay.best_response import best_response_steps, make_best_response
+from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
 from baselines.selfplay.evaluation import make_evaluate
 from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
@@ -39,17 +47,29 @@ def _run(config: dict) -> dict:
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
-    say(f"compiling self-play ({config['mode']}) on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
-        f"{config['num_envs']} games) …")
+    say(
+        f"compiling self-play ({config['mode']}) on {config['env']} ({num_seeds} seed{'s' * (num_seeds > 1)} x "
+        f"{config['num_envs']} games) …"
+    )
     programs = compile_programs(trainer, rngs, k_chunk)
     say(f"compiled in {programs['compile_seconds']:.1f} s")
     runner, done_updates, train_seconds, stopped = train_chunks(
-        config, trainer, rngs, programs,
+        config,
+        trainer,
+        rngs,
+        programs,
         desc=f"{ALGO}/{config['mode']} {config['env']}",
         plot_title=f"self-play ({config['mode']}, {config['policy']}) on {config['env']} — learner vs learner",
     )
-    result = train_result(config, trainer, done_updates, train_seconds, programs["compile_seconds"],
-                          mode=config["mode"], policy=config["policy"])
+    result = train_result(
+        config,
+        trainer,
+        done_updates,
+        train_seconds,
+        programs["compile_seconds"],
+        mode=config["mode"],
+        policy=config["policy"],
+    )
     if stopped:
         return report_stopped(result, out)
 
@@ -65,13 +85,15 @@ def _run(config: dict) -> dict:
     att_vs_pool = [np.mean(payoff[s, -1, :-1][vd[s, :-1]]) for s in range(num_seeds)]
     def_vs_pool = [np.mean(payoff[s, :-1, -1][va[s, :-1]]) for s in range(num_seeds)]
     fin = ev["final"]
-    result.update({
-        "eval_episodes": int(np.sum(fin["episodes"])),
-        "eval_hack_probability": fmt(np.mean(fin["hack_probability"])),
-        "eval_attacker_return": fmt(np.mean(fin["attacker_return"])),
-        "eval_defender_return": fmt(np.mean(fin["defender_return"])),
-        "eval_hack_probability_per_seed": [fmt(x) for x in np.atleast_1d(fin["hack_probability"])],
-    })
+    result.update(
+        {
+            "eval_episodes": int(np.sum(fin["episodes"])),
+            "eval_hack_probability": fmt(np.mean(fin["hack_probability"])),
+            "eval_attacker_return": fmt(np.mean(fin["attacker_return"])),
+            "eval_defender_return": fmt(np.mean(fin["defender_return"])),
+            "eval_hack_probability_per_seed": [fmt(x) for x in np.atleast_1d(fin["hack_probability"])],
+        }
+    )
     for b in OPPONENT_BOTS["attacker"]:
         result[f"attacker_vs_{b}_hack_probability"] = fmt(np.mean(ev[f"attacker_vs_{b}"]["hack_probability"]))
         result[f"attacker_vs_{b}_return"] = fmt(np.mean(ev[f"attacker_vs_{b}"]["attacker_return"]))
@@ -93,14 +115,19 @@ def _run(config: dict) -> dict:
     result["eval_seconds"] = fmt(time.perf_counter() - t_eval)
     result["output_dir"] = out
     with open(os.path.join(out, "eval.json"), "w") as fh:
-        json.dump({
-            "result": result,
-            "exploitability": exploit,
-            "per_seed": {
-                name: {k: np.atleast_1d(np.asarray(v)).round(4).tolist() for k, v in ev[name].items()}
-                for name in ev if isinstance(ev[name], dict)
+        json.dump(
+            {
+                "result": result,
+                "exploitability": exploit,
+                "per_seed": {
+                    name: {k: np.atleast_1d(np.asarray(v)).round(4).tolist() for k, v in ev[name].items()}
+                    for name in ev
+                    if isinstance(ev[name], dict)
+                },
             },
-        }, fh, indent=2)
+            fh,
+            indent=2,
+        )
     print(json.dumps(result))
     sys.stdout.flush()
     return result
@@ -111,12 +138,20 @@ def phase_bar(config: dict, name: str, total: int, unit: str):
     from tqdm import tqdm
 
     say(f"evaluation: {name} …")
-    return tqdm(total=total, unit=unit, unit_scale=True, disable=not config["progress"], file=sys.stderr,
-                dynamic_ncols=True, desc=name)
+    return tqdm(
+        total=total,
+        unit=unit,
+        unit_scale=True,
+        disable=not config["progress"],
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc=name,
+    )
 
 
-def train_best_response(config, env, env_params, pols, side: str, opponent, eval_keys, opponent_act=None,
-                        opponent_name: str = "final") -> dict:
+def train_best_response(
+    config, env, env_params, pols, side: str, opponent, eval_keys, opponent_act=None, opponent_name: str = "final"
+) -> dict:
     """Train each seed's best-responding `side` against that seed's frozen opponent (chunks on the
     host: its own progress bar), then evaluate it greedily and sampled. Per-seed summaries.
 
@@ -126,8 +161,12 @@ def train_best_response(config, env, env_params, pols, side: str, opponent, eval
     br = make_best_response(config, env, env_params, pols, side, opponent_act)
     num_seeds = config["num_seeds"]
     other = "defender" if side == "attacker" else "attacker"
-    bar = phase_bar(config, f"best-response {side} vs the {opponent_name} {other}",
-                    br.num_updates * br.steps_per_update * num_seeds, "step")
+    bar = phase_bar(
+        config,
+        f"best-response {side} vs the {opponent_name} {other}",
+        br.num_updates * br.steps_per_update * num_seeds,
+        "step",
+    )
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1 if side == "attacker" else 2))(eval_keys)
     runner = br.init(keys, opponent)
     done = 0
@@ -177,8 +216,10 @@ def exploitability(config: dict, ev: dict) -> dict:
             br = ev.get(f"br_{responder}_{how}")
             if br is not None:
                 candidates[f"best_response:{how}"] = (score(br["hack_probability"]), np.asarray(br["episodes"]))
-        table = {name: {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / num_seeds)}
-                 for name, (p, n) in candidates.items()}
+        table = {
+            name: {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / num_seeds)}
+            for name, (p, n) in candidates.items()
+        }
         best = max(table, key=lambda k: table[k]["value"])
         # per seed: the best responder against that seed's policy (what paired comparisons over seeds use)
         names = list(candidates)
@@ -187,7 +228,10 @@ def exploitability(config: dict, ev: dict) -> dict:
         top = per_seed.argmax(axis=0)
         seeds = np.arange(num_seeds)
         out[f"{assessed}_exploitability"] = {
-            "value": table[best]["value"], "se": table[best]["se"], "by": best, "responders": table,
+            "value": table[best]["value"],
+            "se": table[best]["se"],
+            "by": best,
+            "responders": table,
             "per_seed": [fmt(x) for x in per_seed[top, seeds]],
             "per_seed_se": [fmt(x) for x in _se(per_seed[top, seeds], n_seed[top, seeds])],
             "per_seed_by": [names[i] for i in top],

@@ -15,11 +15,19 @@ from baselines import policy_gradient
 from baselines.networks import preprocess
 from baselines.selfplay.config import OPPONENT_BOTS, split_envs
 from baselines.selfplay.league import (
-    League, Pool, draw_opponents, ema, pool_get, pool_init, pool_insert, with_probs,
+    League,
+    Pool,
+    draw_opponents,
+    ema,
+    pool_get,
+    pool_init,
+    pool_insert,
+    with_probs,
 )
 from baselines.selfplay.policies import dist_probs, masks, side_policies
 from baselines.trainer import Trainer, plan_updates
 from idsjax.bots import BOTS
+
 
 class Runner(NamedTuple):
     att: TrainState
@@ -70,9 +78,16 @@ def make_train(config: dict, env, env_params) -> Trainer:
         dfn = TrainState.create(apply_fn=pols["defender"].network.apply, params=p_def, tx=tx)
         half = jnp.full((capacity,), 0.5, jnp.float32)
         league = League(
-            pool_init(p_att, capacity), pool_init(p_def, capacity), half, half, jnp.float32(0.5),
-            jnp.full((capacity, capacity), 0.5, jnp.float32), jnp.zeros((n_opp,), jnp.int32),
-            jnp.zeros((n_opp,), jnp.int32), half, half,
+            pool_init(p_att, capacity),
+            pool_init(p_def, capacity),
+            half,
+            half,
+            jnp.float32(0.5),
+            jnp.full((capacity, capacity), 0.5, jnp.float32),
+            jnp.zeros((n_opp,), jnp.int32),
+            jnp.zeros((n_opp,), jnp.int32),
+            half,
+            half,
         )
         league = with_probs(config, league)
         k1, k2 = jax.random.split(k_opp)
@@ -96,8 +111,14 @@ def make_train(config: dict, env, env_params) -> Trainer:
         keys = jax.random.split(k_pol, n_pool)
         snap = jax.vmap(one, in_axes=(0, 0, None if mask is None else 0, 0))(params, obs, mask, keys)
         bot_keys = jax.random.split(k_bot, n_pool)
-        bots = [jax.vmap(BOTS[b], in_axes=(0, 0, None, None))(bot_keys, state, cfg, env_params)
-                for b in OPPONENT_BOTS[side]] if config["bot_share"] > 0 else []  # static: no bot, no code
+        bots = (
+            [
+                jax.vmap(BOTS[b], in_axes=(0, 0, None, None))(bot_keys, state, cfg, env_params)
+                for b in OPPONENT_BOTS[side]
+            ]
+            if config["bot_share"] > 0
+            else []
+        )  # static: no bot, no code
         action = snap
         for b, a in enumerate(bots):
             action = jnp.where(opp == capacity + b, a, action)
@@ -118,12 +139,22 @@ def make_train(config: dict, env, env_params) -> Trainer:
             # attacker learner's pool games [0, n_pool): the defender is a pool opponent
             lo = n_envs - n_pool
             opp_def = opponent_actions(
-                k_oa, "attacker", lg.def_pool, lg.att_opp, sl(runner.state, 0, n_pool),
-                obs["defender"][:n_pool], None if mk["defender"] is None else mk["defender"][:n_pool],
+                k_oa,
+                "attacker",
+                lg.def_pool,
+                lg.att_opp,
+                sl(runner.state, 0, n_pool),
+                obs["defender"][:n_pool],
+                None if mk["defender"] is None else mk["defender"][:n_pool],
             )
             opp_att = opponent_actions(
-                k_od, "defender", lg.att_pool, lg.def_opp, sl(runner.state, lo, n_envs),
-                obs["attacker"][lo:], None if mk["attacker"] is None else mk["attacker"][lo:],
+                k_od,
+                "defender",
+                lg.att_pool,
+                lg.def_opp,
+                sl(runner.state, lo, n_envs),
+                obs["attacker"][lo:],
+                None if mk["attacker"] is None else mk["attacker"][lo:],
             )
             act_att = jnp.concatenate([a_att[:lo], opp_att])
             act_def = jnp.concatenate([opp_def, a_def[n_pool:]])
@@ -139,28 +170,39 @@ def make_train(config: dict, env, env_params) -> Trainer:
         hacked = info["hacked"] & done
         if n_pool:
             fa = done[:n_pool]
-            fd = done[n_envs - n_pool:]
+            fd = done[n_envs - n_pool :]
             lg = lg._replace(
                 att_opp=jnp.where(fa, draw_opponents(k_new_a, config, lg, "attacker", n_pool), lg.att_opp),
                 def_opp=jnp.where(fd, draw_opponents(k_new_d, config, lg, "defender", n_pool), lg.def_opp),
             )
         out = {
-            "obs": obs, "mask": mk, "action": {"attacker": a_att, "defender": a_def},
-            "log_prob": {"attacker": lp_att, "defender": lp_def}, "value": {"attacker": v_a, "defender": v_d},
+            "obs": obs,
+            "mask": mk,
+            "action": {"attacker": a_att, "defender": a_def},
+            "log_prob": {"attacker": lp_att, "defender": lp_def},
+            "value": {"attacker": v_a, "defender": v_d},
             "reward": {"attacker": reward["attacker"], "defender": reward["defender"]},
-            "done": done, "hacked": hacked, "ep_returns": ep_returns,
-            "att_opp": runner.league.att_opp, "def_opp": runner.league.def_opp,
+            "done": done,
+            "hacked": hacked,
+            "ep_returns": ep_returns,
+            "att_opp": runner.league.att_opp,
+            "def_opp": runner.league.def_opp,
         }
-        runner = runner._replace(
-            league=lg, state=state, obs=obs2, returns=jnp.where(done, 0.0, returns), rng=rng
-        )
+        runner = runner._replace(league=lg, state=state, obs=obs2, returns=jnp.where(done, 0.0, returns), rng=rng)
         return runner, out
 
     def loss_fn(params, b: SideBatch, side):
         pi, value = pols[side].dist(params, b.obs, b.mask)
         return policy_gradient.clipped_loss(
-            pi, value, b.action, b.log_prob, b.advantage, b.target,
-            config["clip_eps"], config["vf_coef"], config["ent_coef"],
+            pi,
+            value,
+            b.action,
+            b.log_prob,
+            b.advantage,
+            b.target,
+            config["clip_eps"],
+            config["vf_coef"],
+            config["ent_coef"],
         )
 
     def ppo_update(ts: TrainState, side: str, traj: dict, lo: int, hi: int, last_obs, last_mask, key):
@@ -169,11 +211,21 @@ def make_train(config: dict, env, env_params) -> Trainer:
         _, last_value = pols[side].dist(ts.params, last_obs[lo:hi], None if last_mask is None else last_mask[lo:hi])
         rewards = cut(traj["reward"][side]) * config["reward_scale"]
         adv, target = policy_gradient.gae(
-            rewards, cut(traj["done"]).astype(jnp.float32), cut(traj["value"][side]), last_value,
-            config["gamma"], config["gae_lambda"],
+            rewards,
+            cut(traj["done"]).astype(jnp.float32),
+            cut(traj["value"][side]),
+            last_value,
+            config["gamma"],
+            config["gae_lambda"],
         )
-        batch = SideBatch(cut(traj["obs"][side]), cut(traj["action"][side]), cut(traj["log_prob"][side]),
-                          cut(traj["mask"][side]), adv, target)
+        batch = SideBatch(
+            cut(traj["obs"][side]),
+            cut(traj["action"][side]),
+            cut(traj["log_prob"][side]),
+            cut(traj["mask"][side]),
+            adv,
+            target,
+        )
         chex.assert_shape([adv, target], (n_steps, hi - lo))
         batch = jax.tree.map(lambda x: x.reshape((batch_size,) + x.shape[2:]), batch)
         return policy_gradient.minibatch_epochs(ts, batch, lambda p, b: loss_fn(p, b, side), key, epochs, n_mb)
@@ -183,16 +235,19 @@ def make_train(config: dict, env, env_params) -> Trainer:
         rng, k_att, k_def = jax.random.split(runner.rng, 3)
         mk = masks(env, env_params, runner.state, masked)
         att, info_a = ppo_update(runner.att, "attacker", traj, 0, n_side, runner.obs["attacker"], mk["attacker"], k_att)
-        dfn, info_d = ppo_update(runner.dfn, "defender", traj, n_pool, n_envs, runner.obs["defender"], mk["defender"], k_def)
+        dfn, info_d = ppo_update(
+            runner.dfn, "defender", traj, n_pool, n_envs, runner.obs["defender"], mk["defender"], k_def
+        )
 
         # win-rate statistics of the league
         lg = runner.league
         done, hacked = traj["done"], traj["hacked"].astype(jnp.float32)
         alpha = config["rate_ema"]
-        s_done, s_hack = done[:, n_pool:n_envs - n_pool], hacked[:, n_pool:n_envs - n_pool]
+        s_done, s_hack = done[:, n_pool : n_envs - n_pool], hacked[:, n_pool : n_envs - n_pool]
         self_rate = ema(lg.self_rate, s_hack.sum(), s_done.sum(), alpha)
         metrics = {}
         if n_pool:
+
             def per_opp(opp, d, h):
                 idx = jnp.where(d, opp, capacity + 2)  # finished games only; bots and others dropped
                 games = jnp.zeros((capacity + 3,)).at[idx.reshape(-1)].add(1.0)[:capacity]
@@ -200,7 +255,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
                 return wins, games
 
             da, ha = done[:, :n_pool], hacked[:, :n_pool]
-            dd, hd = done[:, n_envs - n_pool:], hacked[:, n_envs - n_pool:]
+            dd, hd = done[:, n_envs - n_pool :], hacked[:, n_envs - n_pool :]
             att_rate = ema(lg.att_rate, *per_opp(traj["att_opp"], da, ha), alpha)
             def_rate = ema(lg.def_rate, *per_opp(traj["def_opp"], dd, hd), alpha)
             metrics["att_pool_hack_probability"] = jnp.where(da.sum() > 0, ha.sum() / jnp.maximum(da.sum(), 1), jnp.nan)
@@ -219,14 +274,20 @@ def make_train(config: dict, env, env_params) -> Trainer:
         payoff = jnp.where(hit[:, None] & hit[None, :], self_rate, payoff)
         att_rate = jnp.where(hit, self_rate, att_rate)
         def_rate = jnp.where(hit, self_rate, def_rate)
-        lg = lg._replace(att_pool=att_pool, def_pool=def_pool, att_rate=att_rate, def_rate=def_rate,
-                         self_rate=self_rate, payoff=payoff)
+        lg = lg._replace(
+            att_pool=att_pool,
+            def_pool=def_pool,
+            att_rate=att_rate,
+            def_rate=def_rate,
+            self_rate=self_rate,
+            payoff=payoff,
+        )
         lg = with_probs(config, lg) if n_pool else lg
 
         finished = s_done.sum()
         denom = jnp.maximum(finished, 1)
         some = finished > 0
-        ep = traj["ep_returns"][:, :, n_pool:n_envs - n_pool]
+        ep = traj["ep_returns"][:, :, n_pool : n_envs - n_pool]
         metrics = {
             "episodes": finished.astype(jnp.int32),
             "hack_probability": jnp.where(some, s_hack.sum() / denom, jnp.nan),
@@ -245,10 +306,12 @@ def make_train(config: dict, env, env_params) -> Trainer:
         return pi.sample(seed=key)
 
     return Trainer(
-        init=init, update=update, act=act,
-        num_updates=num_updates, steps_per_update=steps_per_update,
+        init=init,
+        update=update,
+        act=act,
+        num_updates=num_updates,
+        steps_per_update=steps_per_update,
     )
-
 
 
 def side_policy(config: dict, env, runner: Runner, side: str):
