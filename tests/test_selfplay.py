@@ -294,6 +294,9 @@ def test_holm():
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
 
 
+# ~110 s on the shared 2-core machine: `-m slow`. The default suite runs the best-response path through
+# tests/test_exploitability_calibration.py (v13, trained with `train_best_response`).
+@pytest.mark.slow
 def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, capsys):
     """Two modes on a tiny budget (2 seeds), which also runs self-play's best-response path (one test, so
     the suite compiles it once): best responses trained as long as the policies they attack, evaluated
