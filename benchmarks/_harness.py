@@ -385,3 +385,20 @@ def jax_device() -> str:
 def devices_line() -> str:
     """The default backend's devices in words, e.g. `2 x cpu:cpu`."""
     return f"{len(jax.devices())} x {jax_device()}"
+
+
+def add_step_arguments(p) -> None:
+    """The options both benchmark commands share: the device counts and idsjax's step path."""
+    p.add_argument(
+        "--devices",
+        nargs="+",
+        default=["all"],
+        help="device counts to split the batch over, each measured: numbers or 'all' "
+        "(default: all; on a CPU one device per core)",
+    )
+    p.add_argument(
+        "--path",
+        choices=("vmap", "batched", "both"),
+        default="vmap",
+        help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)",
+    )

@@ -67,19 +67,7 @@ def parse_args(argv):
         f"clipped to {MIN_SCAN}..{MAX_SCAN})",
     )
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warmup (default: %(default)s)")
-    p.add_argument(
-        "--devices",
-        nargs="+",
-        default=["all"],
-        help="device counts to split the batch over, each measured: numbers or 'all' "
-        "(default: all; on a CPU one device per core)",
-    )
-    p.add_argument(
-        "--path",
-        choices=("vmap", "batched", "both"),
-        default="vmap",
-        help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)",
-    )
+    h.add_step_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")

@@ -119,19 +119,7 @@ def parse_args(argv):
     )
     p.add_argument("--no-reference", action="store_true", help="skip the reference (idsjax and CartPole only)")
     p.add_argument("--no-yardstick", action="store_true", help=f"skip gymnax {YARDSTICK}")
-    p.add_argument(
-        "--devices",
-        nargs="+",
-        default=["all"],
-        help="device counts to split the batch over, each measured: numbers or 'all' "
-        "(default: all; on a CPU one device per core)",
-    )
-    p.add_argument(
-        "--path",
-        choices=("vmap", "batched", "both"),
-        default="vmap",
-        help="idsjax's step: jax.vmap(env.step), idsjax.batched.step, or both (default: %(default)s)",
-    )
+    h.add_step_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="output folder (default: benchmarks/results)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")

@@ -25,21 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from idsjax.policies import ATTACKER, DEFENDER, joint_step, side_observation
+from idsjax.trajectories import STATE_FIELDS
 
-# The state fields a recorded trajectory keeps (the order of `idsjax.trajectories.STATE_FIELDS`).
-RECORD_FIELDS = (
-    "position",
-    "attack",
-    "defense",
-    "recon",
-    "detection",
-    "revealed",
-    "time",
-    "done",
-    "hacked",
-    "detected",
-    "timed_out",
-)
+# The state fields a recorded trajectory keeps: the library's trajectory format's own list.
+RECORD_FIELDS = STATE_FIELDS
 
 
 def game_key(seed: int) -> np.ndarray:
