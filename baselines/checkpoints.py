@@ -241,8 +241,9 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
 def load_policy(
     output_dir: str, env, env_params, side: str | None = None, algo: str | None = None, seed_index: int = 0
 ) -> Callable:
-    """The trained policy of a run as `(key, obs, state) -> action id` for one game of `env` (any id of
-    the version it was trained on; `obs` is that side's own view), e.g. for `idsjax.play --opponent
+    """The trained policy of a run as `(key, obs, state, mask=None) -> action id` for one game of `env`
+    (any id of the version it was trained on; `obs` is that side's own view; a run trained with
+    `--mask-illegal` takes its legal ids from `state`, or from `mask` where the caller has no state), e.g. for `idsjax.play --opponent
     checkpoint:PATH` or `idsjax.render`'s GIFs. Jittable.
 
     `side` defaults to the run's learner (a self-play run needs it); `algo`, when given, must be the
@@ -252,8 +253,20 @@ def load_policy(
     config, side, act, _ = load_run(output_dir, env, side, algo, seed_index)
     masked = bool(config.get("mask_illegal", False))
 
-    def policy(key, obs, state):
-        mask = _side_mask(env, env_params, state, side)[None] if masked else None
+    def policy(key, obs, state, mask=None):
+        # A remote agent (the game server's clients) holds only its view: it passes the legal ids it
+        # was sent as `mask` instead of the state.
+        if not masked:
+            mask = None
+        elif mask is not None:
+            mask = jnp.asarray(mask, bool).reshape(1, -1)
+        elif state is None:
+            raise UsageError(
+                f"the run in {output_dir!r} was trained with --mask-illegal: pass the game state or the "
+                "legal-action mask (mask=, bool[number of ids]) to its policy"
+            )
+        else:
+            mask = _side_mask(env, env_params, state, side)[None]
         return act(key, jnp.asarray(obs)[None], mask)[0].astype(jnp.int32)
 
     policy.__name__ = f"{config['algo']}:{os.path.basename(os.path.normpath(output_dir))}"

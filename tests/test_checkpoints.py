@@ -203,3 +203,36 @@ def test_loaded_policy_is_jittable_on_any_id_of_its_version(tmp_path_factory):
     action = policy(jax.random.PRNGKey(1), obs, state)
     assert action.shape == () and action.dtype == jnp.int32
     assert 0 <= int(action) < env.config.num_defense_actions
+
+
+def test_a_masked_policy_takes_the_legal_ids_of_a_view_instead_of_the_state(tmp_path_factory):
+    """What a game server's client has is its view: the legal ids it was sent stand in for the state
+    (self-play runs are trained with --mask-illegal). Same key, same game: the same move either way."""
+    run, side, env_id = run_of(tmp_path_factory, "selfplay-attacker")
+    env, params = idsjax.make(env_id)
+    policy = checkpoints.load_checkpoint_policy(str(run), env, params, side)
+    by_state, by_mask = jax.jit(policy), jax.jit(lambda k, o, m: policy(k, o, None, m))
+    key = jax.random.PRNGKey(3)
+    _, state = env.reset(key, params)
+    width = env.config.num_attack_ids
+    for i in range(20):
+        key, k_move, k_step, k_def = jax.random.split(key, 4)
+        obs = side_observation(env, state, side)
+        legal = np.zeros(width, bool)
+        legal[legal_ids(env, state, params, side)] = True
+        a = int(by_state(k_move, obs, state))
+        assert int(by_mask(k_move, obs, legal)) == a and legal[a]
+        defense = int(jax.random.randint(k_def, (), 0, env.config.num_defense_actions))
+        state = checkpoints_step(env, k_step, state, a, defense, params)
+    with pytest.raises(UsageError, match="mask-illegal: pass the game state or the legal-action mask"):
+        policy(key, side_observation(env, state, side), None)
+
+
+def checkpoints_step(env, key, state, attack, defense, params):
+    """One joint move of the two-agent game, restarting a finished episode."""
+    from idsjax.policies import joint_step
+
+    state, _, info = joint_step(env, key, state, jnp.int32(attack), jnp.int32(defense), params)
+    if bool(state.done):
+        _, state = env.reset(key, params)
+    return state

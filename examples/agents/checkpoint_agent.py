@@ -41,7 +41,10 @@ def main(argv=None) -> int:
 
     def choose(view) -> int:
         key[0], k = jax.random.split(key[0])
-        return int(policy(k, np.asarray(view["observation"], np.int8), None))
+        # The server sends the view, not the state: the legal ids it lists are the policy's mask.
+        legal = np.zeros(view["num_actions"], bool)
+        legal[view["legal_actions"]] = True
+        return int(policy(k, np.asarray(view["observation"], np.int8), None, legal))
 
     from random_agent import run
 
