@@ -6,7 +6,11 @@ defender's defense and detection values), and an episode reaches few distinct ob
 multiply-shift hash of the int8 values (random odd 32-bit multipliers, top bits kept) is a lookup
 table in all but name: with the default 2^14 rows, distinct observations rarely share a row
 (raise `--table-size-log2` for larger versions). Unlike a
-hand-picked key (e.g. the attacker's node alone) it works for both sides and every version.
+hand-picked key it works for both sides and every version. The reference's TabularQAgent keys its
+attacker's table by the attacker's node alone and gives its defender one row for every state
+(`--table-key attacker_node`, `--table-key single`), which generalises across the attack and
+defense values; with `--tie-break first --bootstrap all_always --eps-schedule exponential` the
+rest of its rule follows too (see the flags' help).
 
 One update: `num_steps` steps in `num_envs` environments (`lax.scan`), each step updating the
 table at once for all environments. Environments that update the same (row, id) in one step are
@@ -17,7 +21,7 @@ instead (a plain `.at[].add`) would step by `lr x count`, which diverges once `c
 slower per environment step. Either way the result would depend on `--num-envs`; this way it does
 only through sampling. With `--mask-illegal` the target bootstraps over the next state's legal ids
 only (illegal ids are never trained, so their values mean nothing).
-Exploration decays linearly; evaluation is greedy (ties broken uniformly).
+Exploration decays linearly by default; evaluation is greedy (ties broken uniformly by default).
 
     python -m baselines.tabular_q --env idsgame-random_defense-v7
 """
@@ -47,12 +51,63 @@ HYPERPARAMETERS = {
     "eps_fraction": (0.5, "unit", "fraction of training over which exploration decays linearly"),
     "table_size_log2": (14, "pos", "log2 of the number of table rows (hashed observations)"),
     "q_init": (0.0, "any", "initial Q-value"),
+    "table_key": (
+        "observation",
+        "any",
+        "what a table row stands for: observation (a hash of the whole observation), attacker_node "
+        "(the attacker's node, as the reference's TabularQAgent keys its attacker; attacker ids only) "
+        "or single (one row for every state, as it keys its defender)",
+    ),
+    "tie_break": (
+        "uniform",
+        "any",
+        "greedy choice among equal values: uniform (at random) or first (the lowest id, as the reference's "
+        "TabularQAgent, whose zero-initialised table then plays the lowest legal id until a value moves)",
+    ),
+    "bootstrap": (
+        "legal",
+        "any",
+        "the target's bootstrap: legal (the max over the next state's legal ids with --mask-illegal, every "
+        "id without; none at a game's end) or all_always (the reference's TabularQAgent: the max over every "
+        "id of the next observation's row, also at a game's end)",
+    ),
+    "eps_schedule": (
+        "linear",
+        "any",
+        "exploration decay from --eps-start to --eps-end over --eps-fraction of training: linear, or "
+        "exponential (a constant factor per step, as the reference's per-episode factor)",
+    ),
+}
+CHOICES = {
+    "table_key": ("observation", "attacker_node", "single"),
+    "tie_break": ("uniform", "first"),
+    "bootstrap": ("legal", "all_always"),
+    "eps_schedule": ("linear", "exponential"),
 }
 
 
 def validate(config: dict) -> None:
     if config["table_size_log2"] > 24:
         raise UsageError("--table-size-log2 must be <= 24")
+    for name, allowed in CHOICES.items():
+        if config[name] not in allowed:
+            raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {config[name]!r}")
+    if config["eps_schedule"] == "exponential" and min(config["eps_start"], config["eps_end"]) <= 0:
+        raise UsageError("--eps-schedule exponential needs --eps-start and --eps-end above 0")
+    if config["table_key"] == "attacker_node":
+        from baselines.cli import known_env
+
+        env, _ = known_env(config["env"])
+        if env.learner == "defender":
+            raise UsageError(
+                f"--table-key attacker_node: {config['env']!r} trains the defender, whose observation has no "
+                "attacker position (the reference keys its defender's table with one row: --table-key single)"
+            )
+        if env.learner == "attacker" and env.config.spec.local_view:
+            raise UsageError(
+                f"--table-key attacker_node: {config['env']!r} has a local view, whose observation has no "
+                "attacker-node flag (use --table-key observation)"
+            )
 
 
 class Runner(NamedTuple):
@@ -74,6 +129,28 @@ def make_hash(obs_size: int, bits: int):
         return (h >> (32 - bits)).astype(jnp.int32)
 
     return index
+
+
+def make_index(config: dict, env, env_params):
+    """(index, rows): the table row of each observation of a batch `[..., *obs_shape]`, and the
+    table's number of rows, for `config["table_key"]`.
+
+    attacker_node: the node whose flag (the column after the attack values) is 1, the first one as
+    the reference's `get_attacker_node_from_observation`; an observation without a flagged node (none
+    in idsjax) has its own row, `num_nodes`, so that nothing else shares a node's row."""
+    key = config["table_key"]
+    if key == "observation":
+        obs_size = int(np.prod(env.observation_space(env_params).shape))
+        return make_hash(obs_size, config["table_size_log2"]), 2 ** config["table_size_log2"]
+    if key == "single":
+        return (lambda obs: jnp.zeros(obs.shape[:-2], jnp.int32)), 1
+    n, flag_column = env.config.num_nodes, env.config.attack_types
+
+    def index(obs):
+        here = obs[..., flag_column] == 1
+        return jnp.where(here.any(-1), jnp.argmax(here, axis=-1), n).astype(jnp.int32)
+
+    return index, n + 1
 
 
 def merge_updates(q: jax.Array, rows: jax.Array, ids: jax.Array, td: jax.Array, lr) -> jax.Array:
@@ -102,17 +179,26 @@ def make_train(config: dict, env, env_params) -> Trainer:
     num_updates, _ = plan_updates(config, steps_per_update)
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
-    obs_size = int(np.prod(env.observation_space(env_params).shape))
-    rows = 2 ** config["table_size_log2"]
-    index = make_hash(obs_size, config["table_size_log2"])
+    index, rows = make_index(config, env, env_params)
     decay_steps = config["eps_fraction"] * num_updates * steps_per_update
+    first_tie = config["tie_break"] == "first"
+    bootstrap_always = config["bootstrap"] == "all_always"
+    eps_start, eps_end = config["eps_start"], config["eps_end"]
+
+    def epsilon(updates):
+        frac = jnp.clip(updates * steps_per_update / decay_steps, 0.0, 1.0)
+        if config["eps_schedule"] == "exponential":
+            return eps_start * (eps_end / eps_start) ** frac
+        return eps_start + frac * (eps_end - eps_start)
 
     def choose(q, obs, mask, key, eps):
         values = networks.mask_logits(q[index(obs)], mask)
         k_explore, k_random, k_tie = jax.random.split(key, 3)
         random_action = jax.random.categorical(k_random, networks.mask_logits(jnp.zeros_like(values), mask))
-        # Ties (e.g. unseen rows) are broken at random, not towards id 0.
-        greedy = jnp.argmax(values + 1e-6 * jax.random.uniform(k_tie, values.shape), axis=-1)
+        if first_tie:  # argmax returns the first maximum
+            greedy = jnp.argmax(values, axis=-1)
+        else:  # ties (e.g. unseen rows) are broken at random, not towards id 0
+            greedy = jnp.argmax(values + 1e-6 * jax.random.uniform(k_tie, values.shape), axis=-1)
         explore = jax.random.uniform(k_explore, (obs.shape[0],)) < eps
         return jnp.where(explore, random_action, greedy)
 
@@ -125,13 +211,14 @@ def make_train(config: dict, env, env_params) -> Trainer:
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
         mask = env_steps.legal_mask(env, env_params, runner.env, masked)
-        frac = jnp.clip(runner.updates * steps_per_update / decay_steps, 0.0, 1.0)
-        eps = config["eps_start"] + frac * (config["eps_end"] - config["eps_start"])
-        action = choose(runner.q, runner.env.obs, mask, k_act, eps)
+        action = choose(runner.q, runner.env.obs, mask, k_act, epsilon(runner.updates))
         carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
         s, s_next = index(step.obs), index(step.next_obs)
-        bootstrap = networks.masked_max(runner.q[s_next], step.next_mask)
-        target = step.reward + config["gamma"] * (1.0 - step.done) * bootstrap
+        if bootstrap_always:  # TabularQAgent: np.max over the whole row, game end or not
+            target = step.reward + config["gamma"] * runner.q[s_next].max(-1)
+        else:
+            bootstrap = networks.masked_max(runner.q[s_next], step.next_mask)
+            target = step.reward + config["gamma"] * (1.0 - step.done) * bootstrap
         td = target - runner.q[s, action]
         q = merge_updates(runner.q, s, action, td, config["lr"])
         return Runner(q, carry, rng, runner.updates), (step, jnp.abs(td).mean())
@@ -142,8 +229,11 @@ def make_train(config: dict, env, env_params) -> Trainer:
         return runner._replace(updates=runner.updates + 1), metrics
 
     def probs(runner: Runner, obs, mask):
-        """Greedy evaluation: uniform over the ids whose (masked) value equals the row's maximum."""
+        """Greedy evaluation: uniform over the ids whose (masked) value equals the row's maximum
+        (with --tie-break first, all on the first of them)."""
         values = networks.mask_logits(runner.q[index(obs)], mask)
+        if first_tie:
+            return jax.nn.one_hot(jnp.argmax(values, axis=-1), n_actions, dtype=jnp.float32)
         best = values == values.max(-1, keepdims=True)
         return best.astype(jnp.float32) / best.sum(-1, keepdims=True)
 

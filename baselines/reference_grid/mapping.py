@@ -166,7 +166,13 @@ def _lr_decay(a: dict, m: Mapped) -> None:
 
 
 def _tabular(ref: dict, m: Mapped) -> None:
+    """TabularQAgent: Q(0) from a zero table, ε-greedy over the legal ids with ties to the lowest id,
+    target `r + γ max Q[s']` over the whole row at every step (game ends included), ε multiplied by
+    `epsilon_decay` after every episode. Its table's key: the attacker's node (the defender: one row),
+    or with `tab_full_state_space` the whole observation."""
     a = ref["agent_config"]
+    full_state = bool(a.get("tab_full_state_space"))
+    key = "observation" if full_state else ("single" if m.learner == "defender" else "attacker_node")
     m.flags += [
         "--lr",
         repr(_lr(a, m.learner)),
@@ -178,14 +184,42 @@ def _tabular(ref: dict, m: Mapped) -> None:
         "16",
         "--q-init",
         "0.0",
+        "--table-key",
+        key,
+        "--tie-break",
+        "first",
+        "--bootstrap",
+        "all_always",
     ]
-    _eps(ref, m)
+    s, e, f = epsilon_schedule(a, ref["num_episodes"])
+    m.flags += ["--eps-start", repr(s), "--eps-end", repr(e), "--eps-fraction", repr(f)]
+    if min(s, e) > 0:
+        m.flags += ["--eps-schedule", "exponential"]
+        m.differences.append(
+            "ε is multiplied by a constant factor every environment step, the reference's per-episode "
+            "factor spread over the random-play episode length (the reference: once per episode of its "
+            "own, so at the pace of the games it plays), with the same start, final value and time to its floor"
+        )
+    else:
+        m.differences.append(
+            "ε decays linearly (the reference: multiplicatively per episode) with the same start, "
+            "final value and time to its floor"
+        )
     m.differences.append(
-        "one game updates the table at every step as in the reference; the table is indexed by "
-        "a hash of the whole observation, while the reference indexes it by the attacker's node "
-        "(the defender: one row for every state), which generalises across the attack values an "
-        "attacker has raised: baselines.tabular_q has no flag for the table's key"
+        "one game updates the table at every step as in the reference, keyed as the reference keys it ("
+        + (
+            "the whole observation, through a hash into 2^14 rows; the reference enumerates the observations, "
+            "its values capped at the largest a state holds, and with a fully observed id appends the "
+            "defender's observation to the attacker's"
+            if full_state
+            else "one row for every state"
+            if key == "single"
+            else "the attacker's node"
+        )
+        + ")"
     )
+    if a.get("eval_epsilon"):
+        m.differences.append(f"evaluation ε {a['eval_epsilon']}: the trainers evaluate greedily")
 
 
 def _dqn(ref: dict, m: Mapped) -> None:

@@ -180,11 +180,14 @@ def _write_csv(path: str, rows: list[dict]) -> None:
 
 
 def _epsilon(config: dict, m, frac_done: float):
-    """ε at the end of a window for the ε-greedy learners (the trainers' linear schedule), else None."""
+    """ε at the end of a window for the ε-greedy learners (the trainer's schedule), else None."""
     if m.trainer not in ("tabular_q", "dqn"):
         return None
     x = min(1.0, frac_done / config["eps_fraction"])
-    return round(config["eps_start"] + x * (config["eps_end"] - config["eps_start"]), 5)
+    start, end = config["eps_start"], config["eps_end"]
+    if config.get("eps_schedule") == "exponential":
+        return round(start * (end / start) ** x, 5)
+    return round(start + x * (end - start), 5)
 
 
 def run_key(steps: int, seeds: list[int], m) -> dict:
