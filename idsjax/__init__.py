@@ -4,6 +4,7 @@ from idsjax import bots
 from idsjax.config import GameConfig
 from idsjax.env import IdsGameEnv
 from idsjax.registry import make, registered_envs
+from idsjax.scenario.env import ScenarioEnv, make_scenario, make_scenario_batch
 from idsjax.types import EnvParams, EnvState
 from idsjax.versions import VERSIONS, Mode, RewardFamily
 
@@ -15,8 +16,11 @@ __all__ = [
     "IdsGameEnv",
     "Mode",
     "RewardFamily",
+    "ScenarioEnv",
     "bots",
     "make",
+    "make_scenario",
+    "make_scenario_batch",
     "registered_envs",
 ]
 __version__ = "0.1.0"

@@ -5,6 +5,8 @@
   (`idsjax.scenario.arrays`), with the movement rules written over it.
 - `builtin_scenario(k)`: the 22 built-in versions as scenarios (`idsjax.scenario.builtin`).
 - `generate(key, family) -> ScenarioArrays`: random networks drawn inside jit (`idsjax.scenario.generator`).
+- `ScenarioEnv`, `make_scenario`, `make_scenario_batch`: the gymnax environment over the arrays
+  (`idsjax.scenario.env`, the game itself in `idsjax.scenario.game`).
 
 See docs/scenarios.md for the format and what is not built yet.
 """
@@ -20,12 +22,16 @@ from idsjax.scenario.arrays import (
     to_arrays,
 )
 from idsjax.scenario.builtin import builtin_scenario, version_scenario
+from idsjax.scenario.env import ScenarioEnv, make_scenario, make_scenario_batch
+from idsjax.scenario.game import ScenarioParams
 from idsjax.scenario.schema import Scenario, ScenarioError, dump_scenario, load_scenario
 
 __all__ = [
     "Scenario",
     "ScenarioArrays",
+    "ScenarioEnv",
     "ScenarioError",
+    "ScenarioParams",
     "ScenarioShape",
     "attack_mask",
     "attack_reachable",
@@ -33,6 +39,8 @@ __all__ = [
     "defense_mask",
     "dump_scenario",
     "load_scenario",
+    "make_scenario",
+    "make_scenario_batch",
     "shape_of",
     "stack",
     "to_arrays",

@@ -1,0 +1,407 @@
+"""The gymnax environment over scenario arrays: any network of one `ScenarioShape` in one compiled program.
+
+    env, params = idsjax.make_scenario("scenarios/examples/office_dmz.yaml", mode="random_attack")
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+
+    env, params = idsjax.make_scenario_batch([builtin_scenario(3), "office_dmz.yaml"], mode="")
+    jax.vmap(env.step)(keys, states, actions, params)   # a different network in every game, one compile
+
+The network lives in the params (`ScenarioParams.scenario`), not in the environment: the environment
+holds only what fixes shapes and code paths (`ScenarioShape`, the mode), so environments of equal shape
+and mode are interchangeable and share their compiled programs.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from gymnax.environments import environment, spaces
+
+from idsjax import threefry
+from idsjax.config import UNKNOWN_DEFENSE
+from idsjax.env import ATTACKER, DEFENDER
+from idsjax.scenario import game
+from idsjax.scenario.arrays import ScenarioArrays, ScenarioShape, defense_mask, shape_of, stack, to_arrays
+from idsjax.scenario.game import ScenarioParams
+from idsjax.scenario.schema import Scenario, ScenarioError, load_scenario
+from idsjax.types import VALUE_DTYPE, EnvState
+from idsjax.versions import Mode
+
+
+class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
+    """The game of `idsjax.IdsGameEnv` on the network in `params.scenario`.
+
+    Same contract as `IdsGameEnv` (observations, actions, rewards, termination, truncation, `info`
+    with `legal_action_mask` and `discount`, auto-reset, the modes and their bots), with every array
+    padded to `shape.max_nodes` nodes and `shape.attack_types` types: observation rows are nodes
+    (local views: `local_slots` rows), attack ids `node·width + type`, defense ids
+    `node·(A+1) + type`. Padded nodes and types are never legal; an attack id on one is an illegal
+    attack (-1), a defense id on one is no defense; ids out of range likewise, as in `IdsGameEnv`.
+    For a built-in version's scenario at its own size, `reset` and `step` return exactly what the
+    registered id returns for the same keys (tests/test_scenario_env.py).
+
+    What a registered id fixes statically (reward family, full view, randomised resets, random
+    starts) is read from the params here, so games of one batch may differ in all of it.
+    """
+
+    def __init__(self, shape: ScenarioShape, mode: Mode | str = Mode.TWO_AGENT, default_params=None):
+        super().__init__()
+        self.shape = ScenarioShape(*shape)
+        self.mode = Mode(mode)
+        self._default_params = default_params
+
+    # The compiled programs depend on the shape and mode only: equal environments share them.
+    def __hash__(self) -> int:
+        return hash((type(self), self.shape, self.mode))
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is type(self) and (other.shape, other.mode) == (self.shape, self.mode)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.shape}, mode={self.mode.value!r})"
+
+    @property
+    def name(self) -> str:
+        mode = f"{self.mode.value}-" if self.mode.value else ""
+        return f"idsgame-scenario-{mode}n{self.shape.max_nodes}"
+
+    @property
+    def learner(self) -> str:
+        """ "attacker", "defender" or "both" (two-agent mode)."""
+        return self.mode.learner
+
+    @property
+    def num_attack_actions(self) -> int:
+        return self.shape.max_nodes * self.shape.attack_id_width
+
+    @property
+    def num_defense_actions(self) -> int:
+        return self.shape.max_nodes * (self.shape.attack_types + 1)
+
+    @property
+    def num_actions(self) -> int:
+        """Size of the learner's action space (two-agent mode: the attacker's)."""
+        return self.num_defense_actions if self.learner == DEFENDER else self.num_attack_actions
+
+    # -- parameters -----------------------------------------------------------------------------
+    @property
+    def default_params(self) -> ScenarioParams:
+        """The params this environment was made with (`make_scenario`); there is no default network."""
+        if self._default_params is None:
+            raise ValueError(
+                "a ScenarioEnv has no default network; pass the params that idsjax.make_scenario returned."
+            )
+        return self._default_params
+
+    def make_params(self, arrays: ScenarioArrays, key: jax.Array) -> ScenarioParams:
+        """The params of one game on `arrays`, with its construction-time layout drawn from `key` (Q20).
+        `arrays` and `key` may carry a leading batch axis (one game each)."""
+        if jnp.ndim(arrays.start_node) == 1:
+            return jax.vmap(partial(_construction_params, self.shape))(arrays, key)
+        return _construction_params(self.shape, arrays, key)
+
+    # -- dynamics -------------------------------------------------------------------------------
+    def reset(self, key: jax.Array, params: ScenarioParams | None = None):
+        params = self.default_params if params is None else params
+        return self._reset(key, params)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def _reset(self, key, params):
+        return self.reset_env(key, params)
+
+    def reset_env(self, key: jax.Array, params: ScenarioParams):
+        state = self.initial_state(key, params)
+        return self.get_obs(state, params), state
+
+    def initial_state(self, key: jax.Array, params: ScenarioParams) -> EnvState:
+        """A fresh game: the construction-time layout, or a fresh one where the scenario randomises;
+        the start node, or one drawn by `start_weight`. The key is split as `IdsGameEnv.reset_draws`
+        splits it (layout, start)."""
+        arr = params.scenario
+        k_layout, k_start = threefry.split(key)
+        attack, defense, detection, recon, revealed = game.draw_layout(k_layout, self.shape, arr, randomize=True)
+        fresh = arr.randomize
+        n = self.shape.max_nodes
+        false = jnp.bool_(False)
+        return EnvState(
+            time=jnp.int32(0),
+            attack=jnp.where(fresh, attack, params.initial_attack),
+            defense=jnp.where(fresh, defense, params.initial_defense),
+            detection=jnp.where(fresh, detection, params.initial_detection),
+            recon=jnp.where(fresh, recon, params.initial_recon),
+            revealed=revealed & fresh,
+            position=game.start_position(k_start, arr),
+            done=false,
+            hacked=false,
+            detected=false,
+            failed=jnp.zeros_like(params.initial_attack),
+            num_failed=jnp.int32(0),
+            furthest_row=arr.layer[arr.start_node].astype(jnp.int32),
+            num_hacked=jnp.int32(0),
+            recon_targeted=jnp.zeros((n,), bool),
+            timed_out=false,
+        )
+
+    def step(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams | None = None):
+        """gymnax's `step` with auto-reset: `(obs, state, reward, terminated, truncated, info)`."""
+        params = self.default_params if params is None else params
+        return self._step(key, state, action, params)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def _step(self, key, state, action, params):
+        return self.step_game(key, state, action, params)
+
+    def step_game(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
+        """One game's step with auto-reset, keys split as `IdsGameEnv.step_game` splits them: the
+        step key is split into (transition, reset) only where the scenario's reset draws."""
+        halves = threefry.split(key)
+        key_step = _select_key(game.reset_is_random(params.scenario), halves[0], key)
+        _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
+        truncated = self.is_truncated(state_st, params)
+        done = terminated | truncated
+        state_re = self.initial_state(halves[1], params)
+        state = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), state_re, state_st)
+        obs_st = self.get_obs(state_st, params)
+        obs = self.get_obs(state, params)
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_st,
+            "discount": 1.0 - jnp.asarray(terminated, jnp.float32),
+            "legal_action_mask": self.legal_action_mask(state, params),
+        }
+        return obs, state, reward, terminated, truncated, info
+
+    def step_env(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
+        if self.mode is Mode.TWO_AGENT:
+            k_bots, k_detect = key, key
+        else:
+            k_bots, k_detect = threefry.split(key)
+        attack_action, defense_action = self.joint_action(k_bots, state, action, params)
+        attack_action = jnp.asarray(attack_action, jnp.int32)
+        defense_action = jnp.asarray(defense_action, jnp.int32)
+        next_state, rewards, info = game.transition(
+            self.shape, state, attack_action, defense_action, threefry.uniform(k_detect), params
+        )
+        info = {
+            **info,
+            "attack_action": attack_action,
+            "defense_action": defense_action,
+            "attacker_reward": rewards[0],
+            "defender_reward": rewards[1],
+        }
+        terminated = next_state.done & ~next_state.timed_out
+        return self.get_obs(next_state, params), next_state, self._for_learner(rewards), terminated, info
+
+    def joint_action(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
+        """(attack id, defense id): the caller's and, in single-agent modes, the bot's (pre-step state)."""
+        mode = self.mode
+        if mode is Mode.TWO_AGENT:
+            return action[ATTACKER], action[DEFENDER]
+        if mode.learner == ATTACKER:
+            return action, game.BOTS[mode.defender_bot](key, state, self.shape, params)
+        return game.BOTS[mode.attacker_bot](key, state, self.shape, params), action
+
+    def is_truncated(self, state: EnvState, params: ScenarioParams) -> jax.Array:
+        return state.timed_out
+
+    def is_terminated(self, state: EnvState, params: ScenarioParams) -> jax.Array:
+        return state.done
+
+    def _for_learner(self, pair: Any):
+        if self.learner == ATTACKER:
+            return pair[0]
+        if self.learner == DEFENDER:
+            return pair[1]
+        return {ATTACKER: pair[0], DEFENDER: pair[1]}
+
+    # -- observations and masks -----------------------------------------------------------------
+    def get_obs(self, state: EnvState, params: ScenarioParams | None = None, key: jax.Array | None = None):
+        params = self.default_params if params is None else params
+        views = (
+            game.attacker_observation(self.shape, params.scenario, state),
+            game.defender_observation(state),
+        )
+        return self._for_learner(views)
+
+    def attack_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
+        """bool[num_attack_actions]: reachable real nodes, real types below the cap, reconnaissance."""
+        return game.legal_attacks(self.shape, state, params)
+
+    def defense_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
+        """bool[num_defense_actions]: servers and the data node, real types and detection."""
+        del state
+        return defense_mask(self.shape, params.scenario)
+
+    def legal_action_mask(self, state: EnvState, params: ScenarioParams):
+        """The learner's mask; the two-agent mode returns both players' masks."""
+        return self._for_learner((self.attack_mask(state, params), self.defense_mask(state, params)))
+
+    # -- spaces ---------------------------------------------------------------------------------
+    def action_space(self, params: ScenarioParams | None = None):
+        attack = spaces.Discrete(self.num_attack_actions)
+        defense = spaces.Discrete(self.num_defense_actions)
+        if self.learner == "both":
+            return spaces.Dict({ATTACKER: attack, DEFENDER: defense})
+        return self._for_learner((attack, defense))
+
+    def observation_space(self, params: ScenarioParams | None = None):
+        """int8 boxes as `IdsGameEnv`'s; bounds from `params` (over the whole batch if stacked)."""
+        params = self.default_params if params is None else params
+        arr = params.scenario
+        shape = self.shape
+        high = jnp.max(arr.max_value).astype(jnp.int32)
+        low = 0
+        if shape.reconnaissance:
+            high = jnp.maximum(high, UNKNOWN_DEFENSE)
+        if shape.local_view:
+            low, high = -1, jnp.maximum(high, shape.max_nodes - 1)
+        a = shape.attack_types
+        width = 2 * a + 2 if shape.reconnaissance else a + 1
+        rows = shape.local_slots if shape.local_view else shape.max_nodes
+        attacker = _int8_box(low, high, (rows, width))
+        defense_high = jnp.maximum(jnp.max(arr.max_value), jnp.max(arr.detection_range[..., 1]))
+        defender = _int8_box(0, defense_high, (shape.max_nodes, a + 1))
+        if self.learner == "both":
+            return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
+        return self._for_learner((attacker, defender))
+
+    def state_space(self, params: ScenarioParams | None = None):
+        raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
+
+
+def _select_key(pred: jax.Array, on_true: jax.Array, on_false: jax.Array) -> jax.Array:
+    """`pred ? on_true : on_false` for raw or typed keys."""
+    if jnp.issubdtype(on_true.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(on_true)
+        data = jnp.where(pred, jax.random.key_data(on_true), jax.random.key_data(on_false))
+        return jax.random.wrap_key_data(data, impl=impl)
+    return jnp.where(pred, on_true, on_false)
+
+
+def _int8_box(low, high, shape) -> spaces.Box:
+    dtype = jnp.dtype(VALUE_DTYPE)
+    return spaces.Box(jnp.asarray(low, dtype), jnp.asarray(high, dtype), shape, dtype)
+
+
+@partial(jax.jit, static_argnums=0)
+def _construction_params(shape: ScenarioShape, arrays: ScenarioArrays, key: jax.Array) -> ScenarioParams:
+    """The params of one game, with the construction-time layout drawn from `key` (spec §3.1, Q20)."""
+    attack, defense, detection, recon, _ = game.draw_layout(key, shape, arrays, randomize=False)
+    return ScenarioParams(
+        max_steps_in_episode=jnp.asarray(arrays.max_steps, jnp.int32),
+        scenario=arrays,
+        initial_attack=attack,
+        initial_defense=defense,
+        initial_detection=detection,
+        initial_recon=recon,
+        reference_defense_score=game.defense_score(arrays, defense),
+    )
+
+
+# -- construction -----------------------------------------------------------------------------------
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+    return int(seed)
+
+
+def _check_mode(scenario: Scenario, mode) -> Mode:
+    try:
+        mode = Mode(mode)
+    except ValueError:
+        modes = ", ".join(repr(m.value) for m in Mode)
+        raise ValueError(f"unknown mode {mode!r}: expected one of {modes}.") from None
+    bots = (
+        ("attacker", mode.attacker_bot, scenario.opponents.attacker),
+        ("defender", mode.defender_bot, scenario.opponents.defender),
+    )
+    for side, bot, allowed in bots:
+        if bot is not None and bot not in allowed:
+            raise ValueError(
+                f"{scenario.source}: mode {mode.value!r} needs the scripted {side} {bot!r}, but the scenario's "
+                f"`opponents.{side}` allows only {list(allowed)}."
+            )
+    return mode
+
+
+def _load(spec) -> Scenario:
+    return spec if isinstance(spec, Scenario) else load_scenario(spec)
+
+
+def make_scenario(spec, mode: Mode | str = "", seed: int = 0, max_nodes: int | None = None):
+    """`(env, params)` for one scenario, as `idsjax.make` gives them for a registered id.
+
+    `spec`: a YAML path, a dict, a dataclass instance or a `Scenario`. `mode`: one of the registered
+    modes ("", "random_defense", "minimal_defense", "random_attack", "maximal_attack"), refused when
+    the scenario's `opponents` do not allow its bot. `seed` draws the construction-time layout (Q20).
+    `max_nodes` pads the arrays (default: the scenario's node count), e.g. to share a compiled
+    program with other scenarios. Bad input raises `ValueError` (`ScenarioError`) with one sentence.
+    """
+    scenario = _load(spec)
+    mode = _check_mode(scenario, mode)
+    seed = _check_seed(seed)
+    shape = shape_of(scenario, max_nodes)
+    arrays = to_arrays(scenario, shape)
+    env = ScenarioEnv(shape, mode)
+    params = env.make_params(arrays, jax.random.PRNGKey(seed))
+    env._default_params = params
+    return env, params
+
+
+def batch_shape(scenarios: Sequence[Scenario], max_nodes: int | None = None) -> ScenarioShape:
+    """The smallest shape that holds every scenario (with `max_nodes` nodes if given). All must agree
+    on reconnaissance and the local view (they change observation widths and code paths)."""
+    shapes = [shape_of(s) for s in scenarios]
+    for s, sh in zip(scenarios[1:], shapes[1:]):
+        if (sh.reconnaissance, sh.local_view, sh.local_slots) != shapes[0][2:5]:
+            raise ScenarioError(
+                f"{s.source}: field `observation`: expected the reconnaissance and view switches of "
+                f"{scenarios[0].source} (one compiled program plays one observation layout), got others."
+            )
+    nodes = max(sh.max_nodes for sh in shapes)
+    if max_nodes is not None:
+        if max_nodes < nodes:
+            biggest = scenarios[max(range(len(shapes)), key=lambda i: shapes[i].max_nodes)]
+            raise ScenarioError(
+                f"{biggest.source}: field `nodes`: expected at most {max_nodes} nodes (max_nodes), got {nodes}."
+            )
+        nodes = max_nodes
+    return ScenarioShape(
+        max_nodes=nodes,
+        attack_types=max(sh.attack_types for sh in shapes),
+        reconnaissance=shapes[0].reconnaissance,
+        local_view=shapes[0].local_view,
+        local_slots=shapes[0].local_slots,
+        draw_slots=max(max(sh.num_draw_slots for sh in shapes), nodes),
+    )
+
+
+def make_scenario_batch(
+    specs: Sequence, mode: Mode | str = "", seed: int | Sequence[int] = 0, max_nodes: int | None = None
+):
+    """`(env, stacked_params)`: several scenarios padded to one shape, params stacked along a leading
+    axis for `jax.vmap(env.step)(keys, states, actions, params)`: one compiled program, a different
+    network in every game. `seed`: one seed for all, or one per scenario. Every scenario must allow
+    `mode`'s bot and share the reconnaissance and view switches."""
+    if isinstance(specs, str | Scenario | dict) or len(specs) == 0:
+        raise ValueError("make_scenario_batch expects a non-empty sequence of scenarios.")
+    scenarios = [_load(s) for s in specs]
+    modes = {_check_mode(s, mode) for s in scenarios}
+    seeds = [seed] * len(scenarios) if isinstance(seed, numbers.Integral) else list(seed)
+    if len(seeds) != len(scenarios):
+        raise ValueError(f"expected one seed per scenario ({len(scenarios)}), got {len(seeds)}.")
+    keys = jnp.stack([jax.random.PRNGKey(_check_seed(s)) for s in seeds])
+    shape = batch_shape(scenarios, max_nodes)
+    arrays = stack([to_arrays(s, shape) for s in scenarios])
+    env = ScenarioEnv(shape, modes.pop())
+    params = env.make_params(arrays, keys)
+    env._default_params = params
+    return env, params
