@@ -1,7 +1,8 @@
 """The trainers' command line: common options, each algorithm's hyperparameters, and their checks.
 
 An algorithm module provides `ALGO` (its name), `HYPERPARAMETERS` (name -> (default, check, help)),
-`ENV_DEFAULTS` (defaults of the common options it overrides), optionally `validate(config)`, and
+`ENV_DEFAULTS` (defaults of the common options it overrides), optionally `OPTIONS` (name -> argparse
+keywords: options of its own command line only) and `validate(config)`, and
 `make_train(config, env, params)`; `parse_config(module, argv)` gives the resolved configuration.
 """
 
@@ -59,7 +60,7 @@ POSITIVE_COMMON = ("total_timesteps", "num_envs", "num_seeds", "eval_episodes", 
 NONNEG_COMMON = ("checkpoint_every", "stop_after", "seed", "env_seed")
 
 
-def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.ArgumentParser:
+def build_parser(algo: str, hyper: dict, env_defaults: dict, options: dict | None = None) -> argparse.ArgumentParser:
     d = {**COMMON_DEFAULTS, **env_defaults}
     p = argparse.ArgumentParser(
         prog=f"python -m baselines.{algo}",
@@ -127,6 +128,8 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict) -> argparse.Argumen
             h.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         else:
             h.add_argument(flag, type=type(default), default=default, help=text)
+    for name, kwargs in (options or {}).items():  # an algorithm's own options: argparse keywords
+        h.add_argument("--" + name.replace("_", "-"), **kwargs)
     return p
 
 
@@ -181,7 +184,9 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> list[str]:
 
 
 def parse_config(module, argv) -> dict:
-    parser = build_parser(module.ALGO, module.HYPERPARAMETERS, getattr(module, "ENV_DEFAULTS", {}))
+    parser = build_parser(
+        module.ALGO, module.HYPERPARAMETERS, getattr(module, "ENV_DEFAULTS", {}), getattr(module, "OPTIONS", None)
+    )
     config = vars(parser.parse_args(argv))
     config["cli_flags"] = explicit_flags(parser, argv)
     try:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import checkpoints, env_steps, host_loop, networks, policy_gradient
+from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
@@ -47,8 +47,18 @@ HYPERPARAMETERS = {
     "max_grad_norm": (0.5, "pos", "gradient clip (global norm)"),
     "reward_scale": (0.1, "pos", "rewards are multiplied by this for learning (metrics stay unscaled)"),
     "eval_greedy": (False, "any", "evaluate the most likely action instead of sampling the policy"),
-    "hidden": (64, "pos", "units per hidden layer"),
-    "layers": (2, "pos", "hidden layers"),
+    "hidden": (64, "pos", "units per hidden layer (--network nodes: per node)"),
+    "layers": (2, "pos", "hidden layers (--network nodes: transformer blocks over the nodes)"),
+}
+# Options of ppo's own command line that are not hyperparameters self-play's best responses share
+# (`baselines.selfplay` builds its parser from HYPERPARAMETERS, and has a --policy of its own).
+OPTIONS = {
+    "network": {
+        "default": "mlp",
+        "choices": ("mlp", "nodes"),
+        "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
+        "network (self-attention over the nodes) that plays networks of any size (baselines.node_policy)",
+    },
 }
 
 
@@ -72,6 +82,14 @@ class Batch(NamedTuple):
     target: jax.Array
 
 
+def actor_critic(config: dict, env, env_params, n_actions: int):
+    """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical, value)) of `--network`."""
+    if config.get("network", "mlp") == "nodes":
+        return node_policy.actor_critic(env, env_params, n_actions, config["hidden"], config["layers"])
+    network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
+    return (lambda key, obs: network.init(key, networks.preprocess(obs))), policy_gradient.masked_policy(network)
+
+
 def make_train(config: dict, env, env_params) -> Trainer:
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
@@ -79,7 +97,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
     n_mb, epochs = config["num_minibatches"], config["update_epochs"]
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
-    network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
+    init_params, policy = actor_critic(config, env, env_params, n_actions)
 
     def schedule(count):
         frac = 1.0 - (count // (n_mb * epochs)) / num_updates
@@ -87,13 +105,11 @@ def make_train(config: dict, env, env_params) -> Trainer:
 
     tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
 
-    policy = policy_gradient.masked_policy(network)
-
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)
         carry = env_steps.reset_envs(env, env_params, k_env, n_envs)
-        params = network.init(k_net, networks.preprocess(carry.obs[:1]))
-        ts = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
+        params = init_params(k_net, carry.obs[:1])
+        ts = TrainState.create(apply_fn=policy, params=params, tx=tx)
         return Runner(ts, carry, rng)
 
     def env_step(runner: Runner, _):
@@ -120,7 +136,9 @@ def make_train(config: dict, env, env_params) -> Trainer:
 
     def update(runner: Runner):
         runner, (steps, log_prob, values) = jax.lax.scan(env_step, runner, None, n_steps)
-        _, last_value = policy(runner.train_state.params, runner.env.obs, None)
+        # The node policy reads the legal ids as input, so its bootstrap value sees them too.
+        last_mask = env_steps.legal_mask(env, env_params, runner.env, masked and config.get("network") == "nodes")
+        _, last_value = policy(runner.train_state.params, runner.env.obs, last_mask)
         advantage, target = policy_gradient.gae(
             steps.reward * config["reward_scale"],
             steps.done.astype(jnp.float32),
