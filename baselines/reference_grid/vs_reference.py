@@ -5,9 +5,9 @@
 Runs gym-idsgame 1.0.13's `TabularQAgent` (the reference's trainer; its import of the video monitor
 `gym_idsgame.envs.rendering.video.idsgame_monitor` is stubbed, and `torch`, which it imports only to seed
 itself, is stubbed when missing) on a few of the grid's tabular configurations with a short budget of
-`--episodes` episodes and the reference's seeds, then the same configurations in idsjax through
-`baselines.reference_grid.run.run_config` with the same number of environment steps per seed as the
-reference's runs took on average. Writes `baselines/results/reference_grid/vs_reference.json` (and a
+`--episodes` episodes and the reference's seeds, then the same configurations in idsjax as the grid
+maps them (`idsjax_runs`), each seed on the reference run's own construction-time layout, with the
+same number of environment steps per seed as the reference's runs took on average. Writes `baselines/results/reference_grid/vs_reference.json` (and a
 figure) for the report: final evaluation hack probability mean ± SE per side, whether they agree
 within the seeds' spread (difference at most twice the combined standard error, or 0.05), the
 learning curves and the wall-time ratio. Not imported by anything that runs by default.
@@ -94,6 +94,11 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
         return inner_step(action)
 
     env.step = counting_step
+    init = env.idsgame_config.game_config.initial_state
+    layout = [
+        np.array(x, copy=True)
+        for x in (init.attack_values, init.defense_values, init.defense_det, init.reconnaissance_state)
+    ]
     a = ref["agent_config"]
     logger = logging.getLogger("reference_tabular_q")
     logger.setLevel(logging.WARNING)
@@ -126,6 +131,7 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     env.save_attack_data = lambda checkpoint=True: None
     env.save_trajectories = lambda checkpoint=True: None
     eval_steps = [0]  # steps of the evaluation games, counted apart from the training steps
+    evaluations = []  # hack probability of every evaluation, the unlogged end-of-training one included
     inner_eval = agent.eval
 
     def eval_counting(train_episode, log=True):
@@ -134,6 +140,7 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
             return inner_eval(train_episode, log)
         finally:
             eval_steps[0] += steps[0] - before
+            evaluations.append(agent.num_eval_hacks / max(1, agent.num_eval_games))
 
     agent.eval = eval_counting
     with open(os.devnull, "w") as devnull:  # its tqdm bars
@@ -145,10 +152,67 @@ def reference_run(ref: dict, episodes: int, eval_every: int, seed: int) -> dict:
     seconds = time.perf_counter() - t0
     hp = list(agent.eval_result.hack_probability)
     return {
-        "curve": [float(x) for x in hp],
-        "final": float(hp[-1]),
+        "curve": [float(x) for x in evaluations],
+        "final": float(evaluations[-1]),
+        "last_logged": float(hp[-1]),
         "seconds": seconds,
         "train_steps": max(1, steps[0] - eval_steps[0]),
+        "layout": layout,
+    }
+
+
+def idsjax_runs(ref: dict, steps: int, seeds: list[int], layouts: list, evaluations: int) -> dict:
+    """idsjax's mapped trainer on `ref`, every seed on the construction-time layout its reference run
+    had (`layouts[i]`: attack, defense, detection and reconnaissance arrays), all seeds in one program:
+    the evaluation hack probability per seed before training and after each `1 / evaluations` of it,
+    and the seconds (compilation included)."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    import idsjax
+    from baselines.evaluation import evaluate
+    from baselines.reference_grid.mapping import build_config, map_config, trainer_module
+
+    t0 = time.perf_counter()
+    m = map_config(ref)
+    config = build_config(m, ref, steps, len(seeds), 1, tempfile.mkdtemp(prefix="vs_reference_"))
+    env, base = idsjax.make(m.env_id)
+    params = jax.tree.map(lambda *x: jnp.stack(x), *[env.with_initial_state(base, *lay) for lay in layouts])
+    module = trainer_module(m.trainer)
+
+    def trainer(p):
+        return module.make_train(config, env, p)
+
+    num_updates = trainer(base).num_updates
+
+    @functools.partial(jax.jit, static_argnums=2)
+    @functools.partial(jax.vmap, in_axes=(0, 0, None))
+    def chunk(runner, p, length: int):
+        t = trainer(p)
+        return jax.lax.scan(lambda r, _: (t.update(r)[0], None), runner, None, length)[0]
+
+    @jax.jit
+    @jax.vmap
+    def hack_probability(runner, p, key):
+        t = trainer(p)
+        return evaluate(env, p, t.act, runner, key, config["eval_episodes"], config["mask_illegal"])["hack_probability"]
+
+    rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    runner = jax.jit(jax.vmap(lambda k, p: trainer(p).init(k)))(rngs, params)
+    bounds = [round(i * num_updates / evaluations) for i in range(evaluations + 1)]
+    curve = []
+    for i, (lo, hi) in enumerate(zip([0] + bounds[:-1], bounds)):
+        if hi > lo:
+            runner = chunk(runner, params, hi - lo)
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + i) for s in seeds])
+        curve.append([float(x) for x in jax.device_get(hack_probability(runner, params, keys))])
+    return {
+        "curve": curve,  # [evaluation][seed]
+        "final": curve[-1],
+        "seconds": time.perf_counter() - t0,
+        "steps_per_seed": num_updates * config["num_envs"] * config["num_steps"],
     }
 
 
@@ -165,7 +229,6 @@ def main(argv=None) -> dict:
     p.add_argument("--episodes", type=int, default=1500, help="training episodes per seed of the reference's runs")
     p.add_argument("--evaluations", type=int, default=5, help="evaluations during the reference's training")
     p.add_argument("--num-seeds", type=int, default=5)
-    p.add_argument("--output-dir", default=None, help="idsjax run folder (default: a temporary one)")
     args = p.parse_args(argv)
     configs = {c["path"]: c for c in data.load_configs()}
     bad = [
@@ -180,9 +243,6 @@ def main(argv=None) -> dict:
         p.error(f"not a single-agent tabular configuration of the grid: {', '.join(bad)}")
     if args.episodes <= 0 or args.evaluations <= 0 or args.num_seeds <= 0:
         p.error("--episodes, --evaluations and --num-seeds must be positive")
-    from baselines.reference_grid.run import EVAL_CSV, run_config
-
-    out_dir = args.output_dir or tempfile.mkdtemp(prefix="vs_reference_")
     rows = []
     for path in args.paths:
         ref = configs[path]
@@ -200,21 +260,13 @@ def main(argv=None) -> dict:
             )
         steps = int(np.mean([r["train_steps"] for r in runs]))
         short = {**ref, "num_episodes": args.episodes, "eval_frequency": eval_every}
-        ours = run_config(short, out_dir, 1.0, steps, len(seeds), force=True)
-        import csv
-
-        with open(os.path.join(out_dir, path, EVAL_CSV), newline="") as f:
-            ev = list(csv.DictReader(f))
-        windows = sorted({int(e["window"]) for e in ev})
-        our_curve = [
-            round(float(np.mean([float(e["hack_probability"]) for e in ev if int(e["window"]) == w])), 3)
-            for w in windows
-        ]
+        ours = idsjax_runs(short, steps, seeds, [r["layout"] for r in runs], args.evaluations)
+        our_curve = [round(float(np.mean(c)), 3) for c in ours["curve"]]
         ref_curve = [
             round(float(np.mean([r["curve"][i] for r in runs])), 3) for i in range(min(len(r["curve"]) for r in runs))
         ]
         rm, rse = mean_se([r["final"] for r in runs])
-        im, ise = mean_se(ours["final_eval_hack_probability_per_seed"])
+        im, ise = mean_se(ours["final"])
         rows.append(
             {
                 "path": path,
@@ -226,8 +278,12 @@ def main(argv=None) -> dict:
                 "idsjax_mean": im,
                 "idsjax_se": ise,
                 "same": abs(rm - im) <= max(2 * np.hypot(rse, ise), 0.05),
+                "reference_per_seed": [r["final"] for r in runs],
+                "idsjax_per_seed": ours["final"],
+                "reference_last_logged_mean": mean_se([r["last_logged"] for r in runs])[0],
                 "reference_seconds": sum(r["seconds"] for r in runs),
                 "idsjax_seconds": ours["seconds"],
+                "idsjax_steps_per_seed": ours["steps_per_seed"],
                 "reference_curve": ref_curve,
                 "idsjax_curve": our_curve,
             }
@@ -238,15 +294,16 @@ def main(argv=None) -> dict:
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "note": (
             f"Each configuration: the reference's TabularQAgent for {args.episodes} episodes per seed "
-            f"(evaluated every {max(1, args.episodes // args.evaluations)} episodes and at the end, on the "
-            "configuration's evaluation episodes, greedy), one seed after the other; idsjax's "
-            "baselines.tabular_q mapped as in the grid, for the reference runs' mean number of training "
-            "steps, all seeds in one program (time includes compilation). The reference draws each seed's "
-            "construction-time layout from its seed; idsjax uses env seed 0 for every seed. 'Same' means "
-            "the final means differ by at most twice the combined standard error (or 0.05). The reference's "
-            "curve starts with an evaluation before training, and its 'final' value is its last logged "
-            "evaluation, one evaluation period before the end (its end-of-training evaluation is not logged); "
-            "idsjax's evaluations close each of its training windows, the last one at the end."
+            f"(evaluated after episode 1 and every {max(1, args.episodes // args.evaluations)} episodes, "
+            "then at the end, on the configuration's evaluation episodes, greedy), one seed after the other; "
+            "idsjax's baselines.tabular_q mapped as in the grid (the reference's table key, lowest-id ties, "
+            "target and per-episode ε factor, see the mapping), for the reference runs' mean number of "
+            "training steps (rounded up to whole 16-step updates), every seed on the construction-time "
+            "layout its reference run drew, all seeds in one program (time includes compilation), "
+            f"evaluated before training and after each 1/{args.evaluations} of it. Both 'final' values are "
+            "the end-of-training evaluation (the reference's is not in its logged results: it is counted "
+            "from the agent; its last logged one is kept as reference_last_logged_mean). 'Same' means the "
+            "final means differ by at most twice the combined standard error (or 0.05)."
         ),
         "rows": rows,
         "figure": f"results/reference_grid/{FIGURE}",
@@ -271,7 +328,7 @@ def draw(rows: list[dict]) -> None:
     for ax, r in zip(axes[0], rows):
         rc, ic = r["reference_curve"], r["idsjax_curve"]
         ax.plot(np.linspace(0, 1, len(rc)), rc, "o-", ms=3, label="reference")
-        ax.plot(np.arange(1, len(ic) + 1) / len(ic), ic, "s-", ms=3, label="idsjax")
+        ax.plot(np.linspace(0, 1, len(ic)), ic, "s-", ms=3, label="idsjax")
         ax.set_title(r["path"], fontsize=7)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("fraction of training", fontsize=7)
