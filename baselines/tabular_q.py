@@ -5,12 +5,12 @@ these games is small and discrete (the attacker's attack values where visible an
 defender's defense and detection values), and an episode reaches few distinct observations, so a
 multiply-shift hash of the int8 values (random odd 32-bit multipliers, top bits kept) is a lookup
 table in all but name: with the default 2^14 rows, distinct observations rarely share a row
-(raise `--table-size-log2` for larger versions). Unlike a
-hand-picked key it works for both sides and every version. The reference's TabularQAgent keys its
-attacker's table by the attacker's node alone and gives its defender one row for every state
-(`--table-key attacker_node`, `--table-key single`), which generalises across the attack and
-defense values; with `--tie-break first --bootstrap all_always --eps-schedule exponential` the
-rest of its rule follows too (see the flags' help).
+(raise `--table-size-log2` for larger versions). Unlike a hand-picked key it works for both sides
+and every version. The reference's TabularQAgent keys its attacker's table by the attacker's node
+alone and gives its defender one row for every state (`--table-key attacker_node`, `--table-key
+single`), which generalises across the attack and defense values; with `--tie-break first
+--bootstrap all_always --eps-schedule exponential` the rest of its rule follows too (see the
+flags' help).
 
 One update: `num_steps` steps in `num_envs` environments (`lax.scan`), each step updating the
 table at once for all environments. Environments that update the same (row, id) in one step are
@@ -48,7 +48,7 @@ HYPERPARAMETERS = {
     "gamma": (0.99, "unit", "discount"),
     "eps_start": (1.0, "prob", "initial exploration rate"),
     "eps_end": (0.05, "prob", "final exploration rate"),
-    "eps_fraction": (0.5, "unit", "fraction of training over which exploration decays linearly"),
+    "eps_fraction": (0.5, "unit", "fraction of training over which exploration decays (--eps-schedule)"),
     "table_size_log2": (14, "pos", "log2 of the number of table rows (hashed observations)"),
     "q_init": (0.0, "any", "initial Q-value"),
     "table_key": (
@@ -144,6 +144,8 @@ def make_index(config: dict, env, env_params):
         return make_hash(obs_size, config["table_size_log2"]), 2 ** config["table_size_log2"]
     if key == "single":
         return (lambda obs: jnp.zeros(obs.shape[:-2], jnp.int32)), 1
+    if key != "attacker_node" or env.learner != "attacker" or env.config.spec.local_view:
+        raise ValueError(f"table key {key!r} does not apply to {env.name!r} (see `validate`)")
     n, flag_column = env.config.num_nodes, env.config.attack_types
 
     def index(obs):
