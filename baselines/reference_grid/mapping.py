@@ -218,6 +218,14 @@ def _tabular(ref: dict, m: Mapped) -> None:
         )
         + ")"
     )
+    from idsjax.versions import VERSIONS
+
+    if not VERSIONS[parse_env(m.env_id)[1]].randomize_env:
+        m.differences.append(
+            "every seed plays the construction-time vulnerability layout of env seed 0 (the reference: "
+            "each seed draws its own, which every reset restores; vs_reference gives each seed its "
+            "reference layout)"
+        )
     if a.get("eval_epsilon"):
         m.differences.append(f"evaluation ε {a['eval_epsilon']}: the trainers evaluate greedily")
 
