@@ -1,0 +1,191 @@
+"""The environment over scenario arrays (`idsjax.make_scenario`).
+
+Lockstep: the scenario of built-in version k in mode m plays exactly like `idsgame-<m>-vk` from
+`idsjax.make`: the same keys give the same construction-time layout, the same resets and, step after
+step over several auto-reset episodes of random (mostly legal) actions, the same observations, states
+(every field), rewards, done flags, legal masks and info. One jitted program per version runs its five
+modes. Then: a heterogeneous batch (different graphs in one `vmap`) plays as each game alone, and bad
+input is refused with a sentence.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import idsjax
+from idsjax.scenario import builtin_scenario
+from idsjax.versions import VERSIONS, Mode, env_id
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "scenarios" / "examples"
+MODES = tuple(Mode)
+STEPS, HORIZON = 64, 10  # a short horizon, so the rollouts see truncations and several episodes
+
+# The default suite: every mode once, on fixed layouts (v3 sparse; v6 with lateral links and dense
+# rewards), a randomised full view with visibility draws (v12), a local view with reconnaissance and
+# random starts (v18), reconnaissance with dense-v3 rewards and the scouting bot (v20). Each pair costs
+# 5-15 s of compiling on a loaded CPU; all 110 pairs run under `-m slow`.
+DEFAULT_CASES = (
+    (3, Mode.TWO_AGENT),
+    (6, Mode.MINIMAL_DEFENSE),
+    (12, Mode.RANDOM_DEFENSE),
+    (18, Mode.RANDOM_ATTACK),
+    (20, Mode.MAXIMAL_ATTACK),
+)
+
+
+def _sample(key, mask, num_actions):
+    """A uniform legal id, or one time in eight a uniform id in `-1 … num_actions + 1` (illegal and
+    out-of-range ids must agree too)."""
+    k_legal, k_any, k_which = jax.random.split(key, 3)
+    legal = jax.random.categorical(k_legal, jnp.where(mask, 0.0, -jnp.inf))
+    legal = jnp.where(mask.any(), legal, 0)
+    anything = jax.random.randint(k_any, (), -1, num_actions + 2)
+    return jnp.where(jax.random.uniform(k_which) < 0.125, anything, legal).astype(jnp.int32)
+
+
+def _actions(key, env, mask):
+    if env.learner == "both":
+        k_a, k_d = jax.random.split(key)
+        return {
+            "attacker": _sample(k_a, mask["attacker"], env.num_attack_actions),
+            "defender": _sample(k_d, mask["defender"], env.num_defense_actions),
+        }
+    return _sample(key, mask, env.num_actions)
+
+
+def _rollout(env, params, key):
+    """A reset and `STEPS` steps of one game (auto-resets included) with random actions."""
+    k_reset, k_steps = jax.random.split(key)
+    obs, state = env.reset(k_reset, params)
+    mask = env.legal_action_mask(state, params)
+
+    def body(carry, k):
+        state, mask = carry
+        k_act, k_step = jax.random.split(k)
+        action = _actions(k_act, env, mask)
+        out = env.step(k_step, state, action, params)
+        return (out[1], out[5]["legal_action_mask"]), (action, out)
+
+    _, steps = jax.lax.scan(body, (state, mask), jax.random.split(k_steps, STEPS))
+    return (obs, state, mask), steps
+
+
+def _pairs(version, modes, seed):
+    pairs = []
+    for mode in modes:
+        genv, gparams = idsjax.make(env_id(version, mode), seed=seed)
+        senv, sparams = idsjax.make_scenario(builtin_scenario(version, mode), mode=mode, seed=seed)
+        gparams = gparams.replace(max_steps_in_episode=HORIZON)
+        sparams = sparams.replace(max_steps_in_episode=jnp.int32(HORIZON))
+        pairs.append((genv, gparams, senv, sparams))
+    return pairs
+
+
+def _check(version, modes, seed=0):
+    """Lockstep of version `version` in `modes`, all in one jitted program."""
+    pairs = _pairs(version, modes, seed)
+    for genv, gparams, senv, sparams in pairs:
+        for name in ("initial_attack", "initial_defense", "initial_detection", "initial_recon"):
+            np.testing.assert_array_equal(getattr(gparams, name), getattr(sparams, name), err_msg=name)
+        np.testing.assert_array_equal(gparams.reference_defense_score, sparams.reference_defense_score)
+        assert senv.num_actions == genv.num_actions and senv.learner == genv.learner
+
+    @jax.jit
+    def run(key, all_params):
+        out = []
+        for (genv, _, senv, _), (gparams, sparams) in zip(pairs, all_params):
+            grid = _rollout(genv, gparams, key)
+            scen = _rollout(senv, sparams, key)
+            out.append((grid, scen))
+        return out
+
+    results = run(jax.random.PRNGKey(100 + version), [(p[1], p[3]) for p in pairs])
+    for mode, (grid, scen) in zip(modes, results):
+        label = f"v{version} mode {mode.value!r}"
+        assert jax.tree.structure(grid) == jax.tree.structure(scen), label
+        paths = jax.tree_util.tree_flatten_with_path(grid)[0]
+        for (path, g), s in zip(paths, jax.tree.leaves(scen)):
+            assert g.shape == s.shape and g.dtype == s.dtype, (label, jax.tree_util.keystr(path))
+            np.testing.assert_array_equal(g, s, err_msg=f"{label} {jax.tree_util.keystr(path)}")
+        done = np.asarray(grid[1][1][3] | grid[1][1][4])
+        assert done.sum() >= 4, f"{label}: too few episodes ended ({done.sum()})"
+
+
+@pytest.mark.parametrize("case", DEFAULT_CASES, ids=lambda c: f"v{c[0]}-{c[1].value or 'two_agent'}")
+def test_builtin_scenarios_play_like_the_registered_ids(case):
+    version, mode = case
+    _check(version, (mode,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", range(len(VERSIONS)))
+def test_builtin_scenarios_play_like_the_registered_ids_all_modes(version):
+    _check(version, MODES, seed=version)
+
+
+def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
+    """Three networks (v3's grid, office_dmz, chain_with_shortcut: 8, 8 and 7 nodes, 10, 4 and 2 attack
+    types, fixed and randomised values, partial and full views, horizons 12, 6, 9) padded to 9 nodes
+    and stacked: `vmap(env.step)` over the stacked params gives every game exactly what it gets alone,
+    and padded nodes and types are never legal, never change and never show."""
+    specs = [builtin_scenario(3), EXAMPLES / "office_dmz.yaml", EXAMPLES / "chain_with_shortcut.yaml"]
+    env, params = idsjax.make_scenario_batch(specs, mode="minimal_defense", seed=[0, 1, 2], max_nodes=9)
+    assert (env.shape.max_nodes, env.shape.attack_types) == (9, 10)
+    params = params.replace(max_steps_in_episode=jnp.array([12, 6, 9], jnp.int32))
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    rollout = jax.jit(lambda p, k: _rollout(env, p, k))
+    together = jax.jit(jax.vmap(lambda p, k: _rollout(env, p, k)))(params, keys)
+    for i in range(3):
+        alone = rollout(jax.tree.map(lambda x: x[i], params), keys[i])
+        for g, s in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
+            np.testing.assert_array_equal(g[i], s, err_msg=f"game {i}")
+
+    # Every output has the game axis first, then (for the steps) the step axis.
+    (obs0, state0, _), (action, (obs, state, reward, terminated, truncated, info)) = together
+    real_nodes = np.array([8, 8, 7])
+    real_types = np.array([10, 4, 2])
+    for i in range(3):
+        node_pad = np.arange(9) >= real_nodes[i]
+        type_pad = np.arange(10) >= real_types[i]
+        for st in (jax.tree.map(lambda x: x[i], state0), jax.tree.map(lambda x: x[i], state)):
+            assert (
+                not np.asarray(st.attack)[..., node_pad, :].any() and not np.asarray(st.defense)[..., node_pad, :].any()
+            )
+            assert not np.asarray(st.attack)[..., type_pad].any() and not np.asarray(st.defense)[..., type_pad].any()
+            assert not np.asarray(st.detection)[..., node_pad].any()
+        mask = np.asarray(info["legal_action_mask"][i]).reshape(-1, 9, 10)
+        assert not mask[:, node_pad].any() and not mask[:, :, type_pad].any()
+        assert not np.asarray(obs[i])[:, node_pad].any()
+        # Ids on padded nodes or types, and ids out of range, are illegal attacks: -1, nothing moves.
+        a = np.asarray(action[i])
+        padded = (a < 0) | (a >= 90) | node_pad[np.clip(a // 10, 0, 8)] | type_pad[a % 10]
+        live = ~np.asarray(info["timed_out"][i])
+        assert (padded & live).any(), "the rollout should try padded ids"
+        assert not np.asarray(info["attack_legal"][i])[padded].any()
+        np.testing.assert_array_equal(np.asarray(reward[i])[padded & live], -1.0)
+    assert np.asarray(truncated).any(axis=1).all() and np.asarray(terminated).any()
+
+
+def test_bad_input_is_refused_with_a_sentence():
+    office = EXAMPLES / "office_dmz.yaml"
+    with pytest.raises(ValueError, match=r"mode 'random_defense' needs the scripted defender 'random_defense'.*"):
+        idsjax.make_scenario(office, mode="random_defense")
+    with pytest.raises(ValueError, match=r"unknown mode 'bogus': expected one of"):
+        idsjax.make_scenario(office, mode="bogus")
+    with pytest.raises(ValueError, match=r"field `nodes`: expected at most 5 nodes \(the compiled maximum\), got 8\."):
+        idsjax.make_scenario(office, max_nodes=5)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        idsjax.make_scenario(office, seed=1.5)
+    with pytest.raises(ValueError, match=r"expected at most 7 nodes \(max_nodes\), got 8\."):
+        idsjax.make_scenario_batch([office, EXAMPLES / "chain_with_shortcut.yaml"], max_nodes=7)
+    with pytest.raises(ValueError, match=r"expected the reconnaissance and view switches"):
+        idsjax.make_scenario_batch([office, EXAMPLES / "grid_3x4_recon.yaml"])
+    with pytest.raises(ValueError, match="mode .random_defense. needs"):
+        idsjax.make_scenario_batch([builtin_scenario(3), office], mode="random_defense")
+    with pytest.raises(ValueError, match="no default network"):
+        idsjax.ScenarioEnv(idsjax.scenario.ScenarioShape(4, 2)).default_params  # noqa: B018
