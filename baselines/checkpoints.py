@@ -155,6 +155,8 @@ class _quiet_orbax:
 def _side_mask(env, params, state, side: str):
     from idsjax import actions
 
+    if not hasattr(env, "config"):  # a scenario's or generated networks' environment
+        return env.attack_mask(state, params) if side == "attacker" else env.defense_mask(state, params)
     if side == "attacker":
         return actions.attack_mask(env.config, state, params)
     return actions.defense_mask(env.config)
@@ -164,11 +166,33 @@ def _side_ids(config, side: str) -> int:
     return config.num_attack_ids if side == "attacker" else config.num_defense_actions
 
 
+def _side_layout(env, side: str) -> tuple[tuple[int, ...], int]:
+    """(observation shape, number of ids) of `side` in `env`: a registered id's or a scenario's."""
+    if hasattr(env, "config"):
+        c = env.config
+        obs = c.attacker_observation_shape if side == "attacker" else c.defender_observation_shape
+        return tuple(obs), _side_ids(c, side)
+    s = env.shape  # idsjax.scenario.ScenarioShape
+    if side == "defender":
+        return (s.max_nodes, s.attack_types + 1), s.max_nodes * (s.attack_types + 1)
+    width = 2 * s.attack_types + 2 if s.reconnaissance else s.attack_types + 1
+    return (s.local_slots if s.local_view else s.max_nodes, width), s.max_nodes * s.attack_id_width
+
+
+def _plays(config: dict, trained_env, env, side: str) -> bool:
+    """Whether a policy trained on `trained_env` reads `env`'s observations of `side` and names its ids:
+    the same shapes, or for the node-wise network (`--network nodes`) any number of nodes with the same
+    row width and ids per node."""
+    (obs_t, ids_t), (obs, ids) = _side_layout(trained_env, side), _side_layout(env, side)
+    if config.get("network") == "nodes":
+        return obs_t[1:] == obs[1:] and ids_t * obs[0] == ids * obs_t[0]
+    return (obs_t, ids_t) == (obs, ids)
+
+
 def load_run(output_dir: str, env, side: str | None = None, algo: str | None = None, seed_index: int = 0):
     """Check a run against the id and side it is to play, restore it, and return
     `(config, side, act, probs)` for one seed, where `act(key, obs[B], mask[B] | None) -> ids[B]` and
     `probs(obs[B], mask[B] | None) -> float32[B, A]` are that side's evaluation policy."""
-    import idsjax
 
     def refuse(reason: str) -> UsageError:
         return UsageError(f"cannot load a policy from {output_dir!r}: {reason}")
@@ -182,9 +206,11 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
         raise refuse(f"it holds a run of {run_algo!r}, which no trainer of baselines makes")
     if algo is not None and algo != run_algo:
         raise refuse(f"it holds a {run_algo} run, not a {algo} run")
+    from baselines import scenarios
+
     try:
-        trained_env, trained_params = idsjax.make(config["env"], seed=int(config.get("env_seed", 0)))
-    except ValueError:
+        trained_env, trained_params = scenarios.make_env({"env_seed": 0, **config})
+    except (ValueError, UsageError):
         raise refuse(f"it was trained on {config['env']!r}, which this version of idsjax does not know") from None
     sides = SIDES if trained_env.learner == "both" else (trained_env.learner,)
     if side is None:
@@ -195,7 +221,15 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
         raise refuse(f"side must be 'attacker' or 'defender', got {side!r}")
     if side not in sides:
         raise refuse(f"it holds a {sides[0]} policy (trained on {config['env']}), which cannot play the {side}")
-    if env.config.version != trained_env.config.version or (
+    if config.get("network") == "nodes" or not (hasattr(env, "config") and hasattr(trained_env, "config")):
+        if not _plays(config, trained_env, env, side):
+            (obs_t, ids_t), (obs, ids) = _side_layout(trained_env, side), _side_layout(env, side)
+            raise refuse(
+                f"it was trained on {config['env']!r} (the {side}'s observations {obs_t}, {ids_t} ids), which "
+                f"{getattr(env, 'name', 'this game')} does not match (observations {obs}, {ids} ids)"
+                + ("" if config.get("network") == "nodes" else "; only --network nodes runs play other sizes")
+            )
+    elif env.config.version != trained_env.config.version or (
         _side_ids(env.config, side) != _side_ids(trained_env.config, side)
     ):
         raise refuse(

@@ -155,6 +155,8 @@ def check_config(
         )
     if validate is not None:
         validate(config)
+    if config.get("scenario") or config.get("generator"):
+        return  # a scenario's game is checked by `baselines.scenarios.resolve` (the algorithm's validate)
     check_env(config["env"])
     if config.get("devices", 1) > 1 and known_env(config["env"])[0].learner == "both":
         raise UsageError(

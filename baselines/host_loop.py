@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import idsjax
-from baselines import checkpoints, distributed, logs
+from baselines import checkpoints, distributed, logs, scenarios
 from baselines.cli import HOST_ONLY, parse_config
 from baselines.errors import NonFiniteError, UsageError
 from baselines.evaluation import evaluate
@@ -132,7 +131,7 @@ def _programs(module, config: dict, rngs, announce: str):
     that in-process runs of one configuration (a resumed run, tests, sweeps) compile once."""
     key = json.dumps({k: v for k, v in config.items() if k not in HOST_ONLY}, sort_keys=True)
     if key not in _PROGRAMS:
-        env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
+        env, env_params = scenarios.make_env(config)  # a registered id, --scenario or --generator
         trainer = distributed.make_train(module.make_train, config, env, env_params)  # 1 device: module's own
         _, k_chunk = plan_updates(config, trainer.steps_per_update)
         say(announce)

@@ -87,14 +87,14 @@ def action_width(env, env_params, num_actions: int) -> int:
     """Action ids per observation row of `env`'s learner, or UsageError where the ids are not laid
     out node by node over the rows (the local views of v14, v15, v18 show slots, not nodes)."""
     shape = env.observation_space(env_params).shape
-    config = getattr(env, "config", None)
-    spec = getattr(config, "spec", None)
-    local = bool(getattr(spec, "local_view", False)) and getattr(env, "learner", "") == "attacker"
+    spec = getattr(getattr(env, "config", None), "spec", None)  # a registered id's version
+    local = bool(getattr(spec, "local_view", False) or getattr(getattr(env, "shape", None), "local_view", False))
+    local = local and getattr(env, "learner", "") == "attacker"
     if len(shape) != 2 or local or num_actions % shape[0]:
         raise UsageError(
-            f"--policy nodes needs one observation row per node and the action ids laid out node by node; "
+            f"--network nodes needs one observation row per node and the action ids laid out node by node; "
             f"{getattr(env, 'name', 'this environment')} has observations of shape {tuple(shape)} and "
-            f"{num_actions} ids (local views show slots, not nodes); use --policy mlp"
+            f"{num_actions} ids (local views show slots, not nodes); use --network mlp"
         )
     return num_actions // shape[0]
 

@@ -9,6 +9,8 @@ both players and ends the game, so it is a terminal reward, not a cut to bootstr
 
     python -m baselines.ppo                                        # attacker vs defend-minimal, v7
     python -m baselines.ppo --env idsgame-maximal_attack-v7        # defender vs attack-maximal
+    python -m baselines.ppo --scenario scenarios/examples/office_dmz.yaml --mode minimal_defense
+    python -m baselines.ppo --generator small --network nodes       # a new network at every reset
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient
+from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, scenarios
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
@@ -59,12 +61,14 @@ OPTIONS = {
         "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
         "network (self-attention over the nodes) that plays networks of any size (baselines.node_policy)",
     },
+    **scenarios.OPTIONS,  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
 }
 
 
 def validate(config: dict) -> None:
     if (config["num_envs"] * config["num_steps"]) % config["num_minibatches"]:
         raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+    scenarios.resolve(config)
 
 
 class Runner(NamedTuple):

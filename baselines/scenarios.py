@@ -1,0 +1,275 @@
+"""The trainers' games beyond the registered ids: a scenario file (`--scenario FILE [--max-nodes N]`)
+or networks generated afresh at every reset (`--generator NAME [--generator-arg k=v ...]`), with a
+mode (`--mode`, the registered ids' single-agent modes). `make_env(config)` builds the environment a
+run's configuration names, so training, evaluation and checkpoint loading build the same one.
+
+`NetworkPoolEnv` is the generated game: a `ScenarioEnv` whose every reset draws a new network, from
+the generator family or uniformly from a fixed pool of networks (held-out evaluation sets). The
+network travels in the state; the params hold only the family's horizon and the pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+from flax import struct
+from gymnax.environments import environment
+
+from baselines.errors import UsageError
+
+MODES = ("minimal_defense", "random_defense", "maximal_attack", "random_attack")
+
+# Named generator families. The numbers of versions 0, 2-4 and 7-9 (ten attack types, cap 9, defense
+# and detection 2, one vulnerable type of value 0 on every server), so that a policy trained on a family
+# reads those versions' observations and plays their game; the networks are random, sized as named.
+_LIKE_V3 = dict(attack_types=10, max_value=9, defense=(2, 2), detection=(2, 2), vulnerability=(0, 0), vulnerable_p=1.0)
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": dict(min_layers=1, max_layers=2, min_width=1, max_width=3, **_LIKE_V3),  # <= 8 nodes
+    "medium": dict(min_layers=2, max_layers=3, min_width=2, max_width=4, **_LIKE_V3),  # <= 14 nodes
+    "large": dict(min_layers=3, max_layers=5, min_width=3, max_width=5, **_LIKE_V3),  # <= 27 nodes
+    "default": dict(),  # the generator's own defaults (4 attack types, varied values)
+}
+
+
+@struct.dataclass
+class PoolParams(environment.EnvParams):
+    """`pool`: stacked `ScenarioParams` [K] to draw from; None: generate a fresh network each reset."""
+
+    max_steps_in_episode: int = 102
+    pool: Any = None
+
+
+@struct.dataclass
+class PoolState:
+    game: Any  # the game's EnvState
+    net: Any  # its network's ScenarioParams
+
+
+class NetworkPoolEnv(environment.Environment):
+    """A `ScenarioEnv` of the family's shape that starts every game on a new network."""
+
+    def __init__(self, family, mode: str, name: str = "generated"):
+        from idsjax.scenario import ScenarioEnv
+
+        super().__init__()
+        self.family = family
+        self.inner = ScenarioEnv(family.shape, mode)
+        self._name = name
+
+    def __hash__(self):
+        return hash((type(self), self.family, self.inner.mode))
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (other.family, other.inner.mode) == (self.family, self.inner.mode)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def learner(self) -> str:
+        return self.inner.learner
+
+    @property
+    def shape(self):
+        return self.inner.shape
+
+    @property
+    def default_params(self) -> PoolParams:
+        return PoolParams(max_steps_in_episode=self.family.max_steps)
+
+    def with_pool(self, key: jax.Array, size: int) -> PoolParams:
+        """Params that draw each game's network uniformly from `size` networks generated from `key`."""
+        return PoolParams(
+            max_steps_in_episode=self.family.max_steps, pool=jax.jit(self._generate, static_argnums=1)(key, size)
+        )
+
+    def _generate(self, key, size):
+        from idsjax.scenario.generator import generate
+
+        k_net, k_layout = jax.random.split(key)
+        arrays = jax.vmap(generate, in_axes=(0, None))(jax.random.split(k_net, size), self.family)
+        return self.inner.make_params(arrays, jax.random.split(k_layout, size))
+
+    def draw(self, key: jax.Array, params: PoolParams):
+        if params.pool is None:
+            from idsjax.scenario.generator import generate
+
+            k_net, k_layout = jax.random.split(key)
+            return self.inner.make_params(generate(k_net, self.family), k_layout)
+        size = jax.tree.leaves(params.pool)[0].shape[0]
+        i = jax.random.randint(key, (), 0, size)
+        return jax.tree.map(lambda x: x[i], params.pool)
+
+    def reset(self, key, params=None):
+        params = self.default_params if params is None else params
+        k_net, k_game = jax.random.split(key)
+        net = self.draw(k_net, params)
+        obs, game = self.inner.reset_env(k_game, net)
+        return obs, PoolState(game, net)
+
+    def step(self, key, state: PoolState, action, params=None):
+        """The game's step; where it ends, the next game starts on a new network (gymnax auto-reset)."""
+        params = self.default_params if params is None else params
+        k_step, k_reset = jax.random.split(key)
+        obs, game, reward, term, trunc, info = self.inner.step_game(k_step, state.game, action, state.net)
+        done = term | trunc
+        obs_re, state_re = self.reset(k_reset, params)
+        pick = lambda fresh, old: jax.tree.map(lambda a, b: jax.lax.select(done, a, b), fresh, old)  # noqa: E731
+        state = pick(state_re, PoolState(game, state.net))
+        obs = pick(obs_re, obs)
+        info = {**info, "legal_action_mask": self.legal_action_mask(state, params)}
+        return obs, state, reward, term, trunc, info
+
+    def legal_action_mask(self, state: PoolState, params=None):
+        return self.inner.legal_action_mask(state.game, state.net)
+
+    def attack_mask(self, state: PoolState, params=None):
+        return self.inner.attack_mask(state.game, state.net)
+
+    def defense_mask(self, state: PoolState, params=None):
+        return self.inner.defense_mask(state.game, state.net)
+
+    def action_space(self, params=None):
+        return self.inner.action_space(self._example_params())
+
+    def observation_space(self, params=None):
+        return self.inner.observation_space(self._example_params())
+
+    def _example_params(self):
+        # The spaces' bounds: the family's cap (reconnaissance and local views are not generated).
+        from idsjax.scenario.generator import generate
+
+        if not hasattr(self, "_example_cache"):
+            key = jax.random.PRNGKey(0)
+            self._example_cache = self.inner.make_params(jax.jit(generate, static_argnums=1)(key, self.family), key)
+        return self._example_cache
+
+    @property
+    def num_actions(self) -> int:
+        return self.inner.num_actions
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+OPTIONS = {
+    "scenario": {"default": None, "metavar": "FILE", "help": "train on this scenario file (docs/scenarios.md)"},
+    "max_nodes": {
+        "type": int,
+        "default": None,
+        "metavar": "N",
+        "help": "--scenario: pad the network to N nodes (e.g. to evaluate beside larger ones)",
+    },
+    "generator": {
+        "default": None,
+        "metavar": "NAME",
+        "help": f"train on networks generated afresh at every reset, family NAME: {', '.join(PRESETS)}",
+    },
+    "generator_arg": {
+        "action": "append",
+        "default": [],
+        "metavar": "K=V",
+        "help": "--generator: set a field of the family (idsjax.scenario.generator.Family), e.g. max_layers=4",
+    },
+    "mode": {
+        "default": "minimal_defense",
+        "choices": MODES,
+        "help": "--scenario/--generator: who learns against which bot (as the registered ids' modes)",
+    },
+}
+
+
+def family_of(name: str, args: list[str]):
+    """The `Family` of preset `name` with `k=v` overrides, or UsageError with one sentence."""
+    from idsjax.scenario import ScenarioError
+    from idsjax.scenario.generator import Family
+
+    if name not in PRESETS:
+        raise UsageError(f"--generator {name!r} is not a generator family; use one of {', '.join(PRESETS)}")
+    fields = {f.name: f for f in dataclasses.fields(Family)}
+    values = dict(PRESETS[name])
+    for arg in args:
+        key, sep, text = arg.partition("=")
+        if not sep or key not in fields:
+            raise UsageError(
+                f"--generator-arg {arg!r}: expected K=V with K a field of the family ({', '.join(fields)})"
+            )
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = text.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                value = tuple(int(x) for x in text.split(","))
+            else:
+                value = type(default)(text)
+        except ValueError:
+            shown = "LOW,HIGH" if isinstance(default, tuple) else type(default).__name__
+            raise UsageError(f"--generator-arg {arg!r}: expected {key}={shown}") from None
+        values[key] = value
+    try:
+        return Family(**values)
+    except ScenarioError as err:
+        raise UsageError(f"--generator {name}: {err}") from None
+
+
+def resolve(config: dict) -> None:
+    """Check the scenario options of a configuration (UsageError) and name its game in `config["env"]`."""
+    scenario, generator = config.get("scenario"), config.get("generator")
+    given = set(config.get("cli_flags", ()))
+    if scenario is None and generator is None:
+        for flag in ("max_nodes", "generator_arg", "mode"):
+            if flag in given:
+                raise UsageError(f"--{flag.replace('_', '-')} goes with --scenario or --generator")
+        return
+    if scenario is not None and generator is not None:
+        raise UsageError("--scenario and --generator name two games; give one of them")
+    if "env" in given:
+        raise UsageError("--env names a registered game; with --scenario or --generator give --mode instead")
+    if generator is not None:
+        if config.get("max_nodes") is not None:
+            raise UsageError("--max-nodes pads a --scenario; a generator's size is max_layers x max_width + 2")
+        family = family_of(generator, config.get("generator_arg", []))
+        config["env"] = f"generated-{generator}-{config['mode']}"
+        config["family"] = dataclasses.asdict(family)
+        return
+    if config.get("generator_arg"):
+        raise UsageError("--generator-arg goes with --generator")
+    env, _ = _scenario_env(scenario, config["mode"], config.get("max_nodes"), config.get("env_seed", 0))
+    stem = os.path.splitext(os.path.basename(scenario))[0]
+    config["scenario"] = os.path.abspath(scenario)
+    config["env"] = f"scenario-{stem}-{config['mode']}"
+
+
+def _scenario_env(path: str, mode: str, max_nodes: int | None, seed: int):
+    import idsjax
+
+    if max_nodes is not None and max_nodes < 2:
+        raise UsageError(f"--max-nodes must be at least 2, got {max_nodes}")
+    try:
+        return idsjax.make_scenario(path, mode=mode, seed=int(seed), max_nodes=max_nodes)
+    except (ValueError, OSError) as err:
+        raise UsageError(str(err).rstrip(".")) from None
+
+
+def is_scenario_run(config: dict) -> bool:
+    return bool(config.get("scenario") or config.get("generator"))
+
+
+def make_env(config: dict):
+    """`(env, params)` of a configuration: its scenario, its generated family, or `idsjax.make(env)`."""
+    import idsjax
+
+    if config.get("generator"):
+        from idsjax.scenario.generator import Family
+
+        family = Family(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["family"].items()})
+        env = NetworkPoolEnv(family, config["mode"], name=config["env"])
+        return env, env.default_params
+    if config.get("scenario"):
+        return _scenario_env(config["scenario"], config["mode"], config.get("max_nodes"), config.get("env_seed", 0))
+    return idsjax.make(config["env"], seed=config["env_seed"])
