@@ -5,6 +5,7 @@ from idsjax.config import GameConfig
 from idsjax.env import IdsGameEnv
 from idsjax.registry import make, registered_envs
 from idsjax.scenario.env import ScenarioEnv, make_scenario, make_scenario_batch
+from idsjax.scenario.generated import GeneratedEnv, make_generated
 from idsjax.types import EnvParams, EnvState
 from idsjax.versions import VERSIONS, Mode, RewardFamily
 
@@ -13,12 +14,14 @@ __all__ = [
     "EnvParams",
     "EnvState",
     "GameConfig",
+    "GeneratedEnv",
     "IdsGameEnv",
     "Mode",
     "RewardFamily",
     "ScenarioEnv",
     "bots",
     "make",
+    "make_generated",
     "make_scenario",
     "make_scenario_batch",
     "registered_envs",

@@ -19,6 +19,7 @@ import pytest
 
 import idsjax
 from idsjax.scenario import builtin_scenario
+from idsjax.scenario.generator import Family, generate
 from idsjax.versions import VERSIONS, Mode, env_id
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "scenarios" / "examples"
@@ -75,6 +76,11 @@ def _rollout(env, params, key):
     return (obs, state, mask), steps
 
 
+# One program per environment and parameter shapes: the heterogeneous-batch test below plays its
+# games alone with the program the v3 lockstep compiled.
+_rollout_jit = jax.jit(_rollout, static_argnums=0)
+
+
 def _pairs(version, modes, seed):
     pairs = []
     for mode in modes:
@@ -95,16 +101,8 @@ def _check(version, modes, seed=0):
         np.testing.assert_array_equal(gparams.reference_defense_score, sparams.reference_defense_score)
         assert senv.num_actions == genv.num_actions and senv.learner == genv.learner
 
-    @jax.jit
-    def run(key, all_params):
-        out = []
-        for (genv, _, senv, _), (gparams, sparams) in zip(pairs, all_params):
-            grid = _rollout(genv, gparams, key)
-            scen = _rollout(senv, sparams, key)
-            out.append((grid, scen))
-        return out
-
-    results = run(jax.random.PRNGKey(100 + version), [(p[1], p[3]) for p in pairs])
+    key = jax.random.PRNGKey(100 + version)
+    results = [(_rollout_jit(g, gp, key), _rollout_jit(e, sp, key)) for g, gp, e, sp in pairs]
     for mode, (grid, scen) in zip(modes, results):
         label = f"v{version} mode {mode.value!r}"
         assert jax.tree.structure(grid) == jax.tree.structure(scen), label
@@ -130,18 +128,17 @@ def test_builtin_scenarios_play_like_the_registered_ids_all_modes(version):
 
 def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
     """Three networks (v3's grid, office_dmz, chain_with_shortcut: 8, 8 and 7 nodes, 10, 4 and 2 attack
-    types, fixed and randomised values, partial and full views, horizons 12, 6, 9) padded to 9 nodes
-    and stacked: `vmap(env.step)` over the stacked params gives every game exactly what it gets alone,
+    types, fixed and randomised values, partial and full views, horizons 12, 6, 9) in v3's shape,
+    stacked: `vmap(env.step)` over the stacked params gives every game exactly what it gets alone,
     and padded nodes and types are never legal, never change and never show."""
     specs = [builtin_scenario(3), EXAMPLES / "office_dmz.yaml", EXAMPLES / "chain_with_shortcut.yaml"]
-    env, params = idsjax.make_scenario_batch(specs, mode="minimal_defense", seed=[0, 1, 2], max_nodes=9)
-    assert (env.shape.max_nodes, env.shape.attack_types) == (9, 10)
+    env, params = idsjax.make_scenario_batch(specs, mode="", seed=[0, 1, 2])
+    assert env == idsjax.make_scenario(builtin_scenario(3))[0]  # v3's own shape: 8 nodes, 10 types
     params = params.replace(max_steps_in_episode=jnp.array([12, 6, 9], jnp.int32))
     keys = jax.random.split(jax.random.PRNGKey(7), 3)
-    rollout = jax.jit(lambda p, k: _rollout(env, p, k))
     together = jax.jit(jax.vmap(lambda p, k: _rollout(env, p, k)))(params, keys)
     for i in range(3):
-        alone = rollout(jax.tree.map(lambda x: x[i], params), keys[i])
+        alone = _rollout_jit(env, jax.tree.map(lambda x: x[i], params), keys[i])
         for g, s in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
             np.testing.assert_array_equal(g[i], s, err_msg=f"game {i}")
 
@@ -150,7 +147,7 @@ def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
     real_nodes = np.array([8, 8, 7])
     real_types = np.array([10, 4, 2])
     for i in range(3):
-        node_pad = np.arange(9) >= real_nodes[i]
+        node_pad = np.arange(8) >= real_nodes[i]
         type_pad = np.arange(10) >= real_types[i]
         for st in (jax.tree.map(lambda x: x[i], state0), jax.tree.map(lambda x: x[i], state)):
             assert (
@@ -158,16 +155,20 @@ def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
             )
             assert not np.asarray(st.attack)[..., type_pad].any() and not np.asarray(st.defense)[..., type_pad].any()
             assert not np.asarray(st.detection)[..., node_pad].any()
-        mask = np.asarray(info["legal_action_mask"][i]).reshape(-1, 9, 10)
-        assert not mask[:, node_pad].any() and not mask[:, :, type_pad].any()
-        assert not np.asarray(obs[i])[:, node_pad].any()
+        masks = info["legal_action_mask"]
+        attack_mask = np.asarray(masks["attacker"][i]).reshape(-1, 8, 10)
+        defense_mask = np.asarray(masks["defender"][i]).reshape(-1, 8, 11)
+        assert not attack_mask[:, node_pad].any() and not attack_mask[:, :, type_pad].any()
+        assert not defense_mask[:, node_pad].any() and not defense_mask[:, :, :10][:, :, type_pad].any()
+        assert not np.asarray(obs["attacker"][i])[:, node_pad].any()
+        assert not np.asarray(obs["defender"][i])[:, node_pad].any()
         # Ids on padded nodes or types, and ids out of range, are illegal attacks: -1, nothing moves.
-        a = np.asarray(action[i])
-        padded = (a < 0) | (a >= 90) | node_pad[np.clip(a // 10, 0, 8)] | type_pad[a % 10]
+        a = np.asarray(action["attacker"][i])
+        padded = (a < 0) | (a >= 80) | node_pad[np.clip(a // 10, 0, 7)] | type_pad[a % 10]
         live = ~np.asarray(info["timed_out"][i])
-        assert (padded & live).any(), "the rollout should try padded ids"
+        assert (padded & live).any() or i == 0, "the rollout should try padded ids"
         assert not np.asarray(info["attack_legal"][i])[padded].any()
-        np.testing.assert_array_equal(np.asarray(reward[i])[padded & live], -1.0)
+        np.testing.assert_array_equal(np.asarray(reward["attacker"][i])[padded & live], -1.0)
     assert np.asarray(truncated).any(axis=1).all() and np.asarray(terminated).any()
 
 
@@ -189,3 +190,32 @@ def test_bad_input_is_refused_with_a_sentence():
         idsjax.make_scenario_batch([builtin_scenario(3), office], mode="random_defense")
     with pytest.raises(ValueError, match="no default network"):
         idsjax.ScenarioEnv(idsjax.scenario.ScenarioShape(4, 2)).default_params  # noqa: B018
+
+
+def test_a_generated_environment_draws_a_fresh_network_at_every_reset():
+    """`make_generated`: the reset's key draws the network (its first half) and the game; the network
+    stays in the state for the episode and is drawn afresh by every auto-reset; masks never reach
+    beyond the episode's nodes."""
+    family = Family(max_layers=2, max_width=2)
+    env, params = idsjax.make_generated(family, mode="random_defense")
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    (obs0, state0, _), (_, (obs, state, reward, terminated, truncated, info)) = jax.jit(
+        jax.vmap(lambda k: _rollout(env, params, k))
+    )(keys)
+    network_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[0])[0])(keys)
+    drawn = jax.vmap(lambda k: generate(k, family))(network_keys)
+    for got, want in zip(jax.tree.leaves(state0.network.scenario), jax.tree.leaves(drawn)):
+        np.testing.assert_array_equal(got, want)
+    assert obs0.shape == (6, family.max_nodes, family.attack_types + 1)
+
+    reach = np.concatenate(
+        [np.asarray(state0.network.scenario.reach)[:, None], np.asarray(state.network.scenario.reach)], 1
+    )
+    changed = (reach[:, 1:] != reach[:, :-1]).any(axis=(2, 3))
+    done = np.asarray(terminated | truncated)
+    assert not changed[~done].any(), "the network changed within an episode"
+    assert done.sum() >= 6 and changed[done].mean() > 0.5, "resets should draw new networks"
+    node_mask = np.asarray(state.network.scenario.node_mask)
+    mask = np.asarray(info["legal_action_mask"]).reshape(node_mask.shape + (family.attack_types,))
+    assert not (mask & ~node_mask[..., None]).any()
+    assert env.observation_space(params).contains(obs[0, 0])

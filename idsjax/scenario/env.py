@@ -119,6 +119,12 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         state = self.initial_state(key, params)
         return self.get_obs(state, params), state
 
+    def game_params(self, state: EnvState, params: Any) -> ScenarioParams:
+        """The params of the network `state` is played on: here `params` itself (`GeneratedEnv`: the
+        network drawn at the last reset, kept in the state)."""
+        del state
+        return params
+
     def initial_state(self, key: jax.Array, params: ScenarioParams) -> EnvState:
         """A fresh game: the construction-time layout, or a fresh one where the scenario randomises;
         the start node, or one drawn by `start_weight`. The key is split as `IdsGameEnv.reset_draws`
@@ -161,7 +167,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         """One game's step with auto-reset, keys split as `IdsGameEnv.step_game` splits them: the
         step key is split into (transition, reset) only where the scenario's reset draws."""
         halves = threefry.split(key)
-        key_step = _select_key(game.reset_is_random(params.scenario), halves[0], key)
+        key_step = _select_key(self.reset_is_random(state, params), halves[0], key)
         _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
@@ -179,7 +185,12 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         }
         return obs, state, reward, terminated, truncated, info
 
+    def reset_is_random(self, state: EnvState, params: Any) -> jax.Array:
+        """Whether a reset draws anything: then the step key is split into (transition, reset)."""
+        return game.reset_is_random(self.game_params(state, params).scenario)
+
     def step_env(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
+        params = self.game_params(state, params)
         if self.mode is Mode.TWO_AGENT:
             k_bots, k_detect = key, key
         else:
@@ -224,7 +235,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
 
     # -- observations and masks -----------------------------------------------------------------
     def get_obs(self, state: EnvState, params: ScenarioParams | None = None, key: jax.Array | None = None):
-        params = self.default_params if params is None else params
+        params = self.game_params(state, self.default_params if params is None else params)
         views = (
             game.attacker_observation(self.shape, params.scenario, state),
             game.defender_observation(state),
@@ -233,12 +244,11 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
 
     def attack_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
         """bool[num_attack_actions]: reachable real nodes, real types below the cap, reconnaissance."""
-        return game.legal_attacks(self.shape, state, params)
+        return game.legal_attacks(self.shape, state, self.game_params(state, params))
 
     def defense_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
         """bool[num_defense_actions]: servers and the data node, real types and detection."""
-        del state
-        return defense_mask(self.shape, params.scenario)
+        return defense_mask(self.shape, self.game_params(state, params).scenario)
 
     def legal_action_mask(self, state: EnvState, params: ScenarioParams):
         """The learner's mask; the two-agent mode returns both players' masks."""
