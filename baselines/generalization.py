@@ -1,0 +1,244 @@
+"""Do policies trained on generated networks play networks they never saw? (issue 13)
+
+Trains PPO attackers (against defend-minimal) and defenders (against attack-maximal) on networks
+generated afresh at every reset (`--family`, `baselines.scenarios.PRESETS`), with the flat MLP and
+the node-wise network (`baselines.node_policy`), and evaluates each on (a) held-out networks of the
+same family, drawn once from another key, (b) larger networks (`--large-family`; the node network
+only: the MLP's input size is fixed), (c) built-in versions in their scenario form (padded to the
+family's size for the MLP), beside a specialist: the MLP trained on that version alone with the same
+budget. Every cell is a hack probability with its standard error over `--eval-games` games per seed.
+
+    python -m baselines.generalization                 # the default budget (about 20 min on 2 idle cores)
+    python -m baselines.generalization --quick --output-dir /tmp/gen --md /tmp/gen.md
+
+Writes the table to `--md` (default baselines/GENERALIZATION.md) and `results.csv`/`results.json` to
+`--output-dir` (default baselines/results/generalization).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+
+from baselines import cli, evaluation, ppo, scenarios
+from baselines.errors import UsageError
+from baselines.host_loop import guarded, probability_summary, say
+
+SIDES = {"attacker": "minimal_defense", "defender": "maximal_attack"}
+NETWORKS = ("mlp", "nodes")
+QUICK = {"timesteps": 2048, "seeds": 2, "eval_games": 64, "heldout": 8, "versions": "0"}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m baselines.generalization",
+        description="Train on generated networks, evaluate on held-out, larger and built-in ones (issue 13).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--timesteps", type=int, default=150_000, help="environment steps per seed of every training run")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of every training run (vmapped)")
+    p.add_argument("--num-envs", type=int, default=32, help="parallel games per seed in training")
+    p.add_argument("--eval-games", type=int, default=1000, help="evaluation games per seed and cell")
+    p.add_argument("--heldout", type=int, default=200, help="held-out networks drawn once for (a) and (b)")
+    p.add_argument("--family", default="small", help=f"training family: {', '.join(scenarios.PRESETS)}")
+    p.add_argument("--large-family", default="large", help="the larger networks of (b)")
+    p.add_argument("--versions", default="0,3,7", help="built-in versions of (c), comma-separated")
+    p.add_argument("--sides", default="attacker,defender", help="attacker, defender or both")
+    p.add_argument("--seed", type=int, default=0, help="master seed")
+    p.add_argument("--quick", action="store_true", help=f"a tiny budget for tests ({QUICK}); overrides those")
+    p.add_argument("--output-dir", default=os.path.join("baselines", "results", "generalization"))
+    p.add_argument("--md", default=os.path.join("baselines", "GENERALIZATION.md"), help="the report")
+    args = p.parse_args(argv)
+    if args.quick:
+        for k, v in QUICK.items():
+            setattr(args, k, v)
+    try:
+        check(args)
+    except UsageError as e:
+        p.error(str(e))
+    return args
+
+
+def check(args) -> None:
+    for name in ("timesteps", "seeds", "num_envs", "eval_games", "heldout"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    args.train = scenarios.family_of(args.family, [])
+    args.large = scenarios.family_of(args.large_family, [])
+    if args.large.attack_types != args.train.attack_types:
+        raise UsageError(f"--large-family {args.large_family} has another number of attack types than {args.family}")
+    try:
+        args.version_list = [int(v) for v in args.versions.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--versions expects comma-separated version numbers, got {args.versions!r}") from None
+    from idsjax.versions import VERSIONS
+
+    for v in args.version_list:
+        spec = VERSIONS[v] if 0 <= v < len(VERSIONS) else None
+        if spec is None or spec.attack_types != args.train.attack_types or spec.local_view or spec.reconnaissance:
+            raise UsageError(
+                f"--versions: v{v} is not a version whose observations a {args.family} policy reads "
+                f"({args.train.attack_types} attack types, no local view, no reconnaissance: e.g. 0-10)"
+            )
+    args.side_list = [s.strip() for s in args.sides.split(",") if s.strip()]
+    if not args.side_list or any(s not in SIDES for s in args.side_list):
+        raise UsageError(f"--sides expects attacker and/or defender, got {args.sides!r}")
+
+
+def ppo_config(args, network: str, env_id: str | None = None) -> dict:
+    argv = ["--total-timesteps", str(args.timesteps), "--num-envs", str(args.num_envs)]
+    argv += ["--num-seeds", str(args.seeds), "--network", network, "--chunks", "1", "--no-progress"]
+    return cli.parse_config(ppo, argv + (["--env", env_id] if env_id else []))
+
+
+def train(config: dict, env, params, seed: int):
+    """(trainer, runners of every seed, training seconds without compilation): one program for all seeds."""
+    trainer = ppo.make_train(config, env, params)
+    rngs = jax.random.split(jax.random.PRNGKey(seed), config["num_seeds"])
+    program = jax.jit(jax.vmap(trainer.train)).lower(rngs).compile()
+    t0 = time.perf_counter()
+    runners, _ = jax.block_until_ready(program(rngs))
+    return trainer, runners, time.perf_counter() - t0
+
+
+def evaluate(trainer, runners, env, params, games: int, key) -> dict:
+    """Hack probability (mean over seeds) and its standard error, `games` games per seed."""
+    keys = jax.random.split(key, jax.tree.leaves(runners)[0].shape[0])
+
+    def one(runner, k):
+        return evaluation.evaluate(env, params, trainer.act, runner, k, games, True)
+
+    out = jax.device_get(jax.jit(jax.vmap(one))(runners, keys))
+    s = probability_summary("p", out["hack_probability"], out["episodes"])
+    return {"hack_probability": s["p"], "se": s["p_se"], "games": int(np.sum(out["episodes"]))}
+
+
+def builtin_env(version: int, mode: str, max_nodes: int | None):
+    import idsjax
+    from idsjax.scenario import builtin_scenario
+    from idsjax.versions import Mode
+
+    return idsjax.make_scenario(builtin_scenario(version, Mode(mode)), mode=mode, max_nodes=max_nodes)
+
+
+def run_side(args, side: str, rows: list, seconds: dict) -> None:
+    mode = SIDES[side]
+    base = jax.random.fold_in(jax.random.PRNGKey(args.seed), list(SIDES).index(side))
+    train_env = scenarios.NetworkPoolEnv(args.train, mode, name=f"generated-{args.family}-{mode}")
+    heldout = train_env.with_pool(jax.random.fold_in(base, 1), args.heldout)
+    large_env = scenarios.NetworkPoolEnv(args.large, mode, name=f"generated-{args.large_family}-{mode}")
+    large = large_env.with_pool(jax.random.fold_in(base, 2), args.heldout)
+    k_eval = jax.random.fold_in(base, 3)
+
+    def cell(target, policy, result, note=""):
+        rows.append({"side": side, "target": target, "policy": policy, **result, "note": note})
+        shown = f"{result['hack_probability']:.3f} ± {result['se']:.3f}" if result else "n/a"
+        say(f"  {side:8s} {target:28s} {policy:18s} {shown}")
+
+    for network in NETWORKS:
+        say(f"training the {network} {side} on generated {args.family} networks …")
+        trainer, runners, secs = train(ppo_config(args, network), train_env, train_env.default_params, args.seed)
+        seconds[f"{side} {network} generalist"] = secs
+        name = f"{network} generalist"
+        cell(f"held-out {args.family}", name, evaluate(trainer, runners, train_env, heldout, args.eval_games, k_eval))
+        if network == "nodes":
+            cell(
+                f"larger ({args.large_family})",
+                name,
+                evaluate(trainer, runners, large_env, large, args.eval_games, k_eval),
+            )
+        else:
+            cell(f"larger ({args.large_family})", name, {}, "the MLP's input size is fixed")
+        for v in args.version_list:
+            target = f"v{v} (scenario)"
+            pad = args.train.max_nodes if network == "mlp" else None
+            env, params = builtin_env(v, mode, None)
+            if network == "mlp":
+                if env.shape.max_nodes > pad:
+                    cell(target, name, {}, f"v{v} has more nodes than the MLP's {pad}")
+                    continue
+                env, params = builtin_env(v, mode, pad)
+            cell(target, name, evaluate(trainer, runners, env, params, args.eval_games, k_eval))
+    import idsjax
+
+    for v in args.version_list:
+        env_id = f"idsgame-{mode}-v{v}"
+        say(f"training the specialist on {env_id} …")
+        env, params = idsjax.make(env_id)
+        trainer, runners, secs = train(ppo_config(args, "mlp", env_id), env, params, args.seed)
+        seconds[f"{side} v{v} specialist"] = secs
+        cell(f"v{v} (scenario)", "mlp specialist", evaluate(trainer, runners, env, params, args.eval_games, k_eval))
+
+
+def machine_note() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    dev = jax.devices()[0]
+    return (
+        f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on "
+        f"{dev.platform} ({dev.device_kind}); 1-minute load average {load:.1f} at the start"
+    )
+
+
+def write(args, rows: list, seconds: dict, wall: float, argv: list[str]) -> None:
+    os.makedirs(args.output_dir, exist_ok=True)
+    fields = ["side", "target", "policy", "hack_probability", "se", "games", "note"]
+    with open(os.path.join(args.output_dir, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in fields})
+    meta = {
+        "command": command(argv),
+        "wall_seconds": round(wall, 1),
+        "train_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "machine": machine_note(),
+        "timesteps_per_seed": args.timesteps,
+        "seeds": args.seeds,
+        "eval_games_per_seed": args.eval_games,
+        "heldout_networks": args.heldout,
+        "family": args.family,
+        "large_family": args.large_family,
+        "rows": rows,
+    }
+    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    with open(args.md, "w") as f:
+        f.write(report(args, rows, meta))
+
+
+def command(argv: list[str]) -> str:
+    return " ".join(["python -m baselines.generalization", *argv])
+
+
+def report(args, rows: list, meta: dict) -> str:
+    from baselines.generalization_report import markdown
+
+    return markdown(args, rows, meta)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    return guarded("generalization", _main, args, argv)
+
+
+def _main(args, argv):
+    t0 = time.perf_counter()
+    rows, seconds = [], {}
+    for side in args.side_list:
+        run_side(args, side, rows, seconds)
+    write(args, rows, seconds, time.perf_counter() - t0, argv)
+    say(f"wrote {args.md} and {args.output_dir}/results.csv ({time.perf_counter() - t0:.0f} s)")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
