@@ -47,9 +47,15 @@ def _manager(output_dir: str, create: bool):
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(os.path.join(output_dir, CKPT_DIR))
+    # Under jax.distributed, orbax synchronises every process at each step; a run's checkpoints are
+    # written by process 0 alone, from host arrays (baselines.host_loop.save), so it acts alone (and
+    # orbax then leaves creating the folder to us).
+    alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(), active_processes={jax.process_index()})
+    if create:
+        os.makedirs(path, exist_ok=True)
     return ocp.CheckpointManager(
         path,
-        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=create),
+        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=False, multiprocessing_options=alone),
         item_names=("state", "config"),
     )
 

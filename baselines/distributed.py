@@ -28,7 +28,10 @@ SLURM or on a TPU slice `jax.distributed.initialize()` finds them itself).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +57,11 @@ def mesh(devices: int | Sequence | None = None) -> Mesh:
         if not 1 <= devices <= len(available):
             raise UsageError(f"--devices must be between 1 and {len(available)} (the devices JAX sees), got {devices}")
         chosen = available[:devices]
+        if jax.process_count() > 1 and devices != len(available):
+            raise UsageError(
+                f"--devices {devices}: {jax.process_count()} processes train over all their devices together; "
+                f"give --devices {len(available)} (the devices of all processes)"
+            )
     else:
         chosen = list(devices)
     return Mesh(np.asarray(chosen), (AXIS,))
@@ -193,7 +201,10 @@ def initialize(
 ) -> None:
     """Start JAX's multi-process runtime, from the arguments or JAX_COORDINATOR_ADDRESS,
     JAX_NUM_PROCESSES and JAX_PROCESS_ID; with none of them, `jax.distributed.initialize()` detects
-    the cluster (SLURM, TPU slices, ...). On the CPU, cross-process collectives use gloo."""
+    the cluster (SLURM, TPU slices, ...). On the CPU, cross-process collectives use gloo. A second
+    call (the runtime already started, e.g. by a trainer's command line) does nothing."""
+    if jax.distributed.is_initialized():
+        return
     address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
     count = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
     pid = process_id if process_id is not None else _env_int("JAX_PROCESS_ID")
@@ -215,3 +226,160 @@ def _env_int(name: str) -> int | None:
         return int(value)
     except ValueError:
         raise UsageError(f"{name} must be an integer, got {value!r}") from None
+
+
+# The trainers' command lines that join a multi-process run, and those that refuse one.
+MULTI_PROCESS = ("baselines.ppo", "baselines.dqn")
+ONE_PROCESS = ("baselines.tabular_q", "baselines.reinforce", "baselines.actor_critic", "baselines.selfplay")
+# option -> the environment variable that gives it when the option is absent
+PROCESS_OPTIONS = {
+    "coordinator_address": "JAX_COORDINATOR_ADDRESS",
+    "num_processes": "JAX_NUM_PROCESSES",
+    "process_id": "JAX_PROCESS_ID",
+}
+
+
+def process_options(args: Sequence[str]) -> tuple[dict | None, list[str]]:
+    """`(settings, other arguments)`: the multi-process settings of a command line (its
+    `--coordinator-address`, `--num-processes`, `--process-id`, else the environment variables of
+    `PROCESS_OPTIONS`), or None when none is given; UsageError (one sentence) when they are
+    incomplete or inconsistent."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in PROCESS_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), default=None)
+    given, rest = parser.parse_known_args(list(args))
+    raw = {
+        name: getattr(given, name) if getattr(given, name) is not None else os.environ.get(var) or None
+        for name, var in PROCESS_OPTIONS.items()
+    }
+    if all(v is None for v in raw.values()):
+        return None, rest
+    missing = [_source(name) for name, v in raw.items() if v is None]
+    if missing:
+        raise UsageError(
+            f"a multi-process run needs the coordinator's address, the process count and this process's id: "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+        )
+    settings = {"coordinator_address": raw["coordinator_address"]}
+    for name in ("num_processes", "process_id"):
+        try:
+            settings[name] = int(raw[name])
+        except ValueError:
+            raise UsageError(f"{_source(name)} must be an integer, got {raw[name]!r}") from None
+    host, _, port = settings["coordinator_address"].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"{_source('coordinator_address')} must be HOST:PORT (process 0's address), "
+            f"got {settings['coordinator_address']!r}"
+        )
+    if settings["num_processes"] < 1:
+        raise UsageError(f"{_source('num_processes')} must be positive, got {settings['num_processes']}")
+    if not 0 <= settings["process_id"] < settings["num_processes"]:
+        raise UsageError(
+            f"{_source('process_id')} must be between 0 and {settings['num_processes'] - 1} "
+            f"(the process count less one), got {settings['process_id']}"
+        )
+    return settings, rest
+
+
+def _source(name: str) -> str:
+    return f"--{name.replace('_', '-')} (or {PROCESS_OPTIONS[name]})"
+
+
+def join_command_line(argv: Sequence[str]) -> None:
+    """Join the multi-process run a trainer's command line asks for, before anything starts JAX's
+    backend: `argv` is the interpreter's command line (`sys.orig_argv`). Importing idsjax starts the
+    backend (gymnax builds arrays at import), after which `jax.distributed.initialize` refuses, so
+    `baselines/__init__.py` calls this while `python -m baselines.<trainer>` imports the package.
+    A usage error prints one sentence and exits with code 2."""
+    if "-m" not in argv[:-1]:
+        return
+    at = list(argv).index("-m")
+    module, args = argv[at + 1], argv[at + 2 :]
+    if module not in MULTI_PROCESS + ONE_PROCESS:
+        return
+    try:
+        settings, _ = process_options(args)
+        if settings is not None and module in ONE_PROCESS:
+            raise UsageError(
+                f"{module.split('.')[-1]} trains in one process (several processes train ppo and dqn, "
+                f"over --devices); unset JAX_COORDINATOR_ADDRESS or leave out --coordinator-address"
+            )
+    except UsageError as e:
+        print(f"python -m {module}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if settings is not None:
+        initialize(**settings)
+
+
+def is_lead() -> bool:
+    """Whether this process writes the run's outputs: process 0 (the only one of a one-process run)."""
+    return jax.process_index() == 0
+
+
+def share(value: Any) -> Any:
+    """Process 0's `value` (anything JSON can write) on every process; itself in a one-process run."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    data = json.dumps(value).encode() if is_lead() else b""
+    size = int(multihost_utils.broadcast_one_to_all(np.int64(len(data))))
+    padded = 1 << max(size - 1, 255).bit_length()  # few buffer sizes, so few broadcast programs
+    buffer = np.frombuffer(data.ljust(padded, b"\0"), np.uint8)
+    return json.loads(bytes(np.asarray(multihost_utils.broadcast_one_to_all(buffer))[:size]))
+
+
+def from_lead(fn, *args) -> Any:
+    """`fn(*args)` run by process 0 alone (what reads or writes the run directory, which only process 0
+    holds), with its value (JSON) or its UsageError on every process, so that all processes go on or
+    all stop."""
+    if jax.process_count() == 1:
+        return fn(*args)
+    message = None
+    if is_lead():
+        try:
+            message = {"value": fn(*args)}
+        except UsageError as e:
+            message = {"error": str(e)}
+    message = share(message)
+    if "error" in message:
+        raise UsageError(message["error"])
+    return message["value"]
+
+
+def same_everywhere(what: str, value: Any) -> None:
+    """UsageError on every process unless `value` (JSON) is the same on all: the processes must run
+    the same command, else they would compile different programs and wait for each other forever."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest(), np.uint8)
+    everyone = np.asarray(multihost_utils.process_allgather(digest))
+    differ = [i for i in range(len(everyone)) if (everyone[i] != everyone[0]).any()]
+    if differ:
+        raise UsageError(
+            f"process {differ[0]}'s {what} differs from process 0's; start every process with the same command"
+        )
+
+
+def to_host(tree: Any) -> Any:
+    """Every leaf's whole value as a NumPy array on every process (a collective with several
+    processes: every process calls it at the same point)."""
+    from jax.experimental import multihost_utils
+
+    def get(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+            return np.asarray(x)
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(get, tree)
+
+
+def place(tree: Any, shardings: Any) -> Any:
+    """Host arrays, the same on every process, as global arrays of `shardings` (a compiled program's
+    input shardings): each process keeps its devices' parts."""
+    return jax.tree.map(lambda x, s: jax.device_put(np.asarray(x), s), tree, shardings)

@@ -39,14 +39,33 @@ def fmt(x: float) -> float:
 
 
 def say(text: str) -> None:
-    """A line for the person running the command (stderr: stdout's last line is the JSON result)."""
-    print(text, file=sys.stderr, flush=True)
+    """A line for the person running the command (stderr: stdout's last line is the JSON result); in
+    a multi-process run, process 0's only."""
+    if distributed.is_lead():
+        print(text, file=sys.stderr, flush=True)
 
 
 def run(module, argv=None) -> dict:
-    """Parse the command line, train (or resume), evaluate; print one JSON line last on stdout."""
+    """Parse the command line, train (or resume), evaluate; print one JSON line last on stdout.
+
+    In a multi-process run (`--coordinator-address`, `--num-processes`, `--process-id` or their JAX_*
+    variables; joined when `python -m baselines.<algo>` imported the package) every process runs the
+    same compiled programs in the same order and process 0 alone writes the run directory and prints."""
+    argv = guarded(module.ALGO, without_process_options, sys.argv[1:] if argv is None else argv, module.ALGO)
     config = parse_config(module, argv)
     return guarded(module.ALGO, _run, module, config)
+
+
+def without_process_options(argv, algo: str) -> list[str]:
+    """`argv` less its multi-process options, which joined the run when the package was imported
+    (`baselines.distributed.join_command_line`); UsageError where they ask for a run not joined."""
+    settings, rest = distributed.process_options(argv)
+    if settings is not None and not jax.distributed.is_initialized():
+        raise UsageError(
+            f"--coordinator-address (or JAX_COORDINATOR_ADDRESS) joins a multi-process run from the command "
+            f"line only (python -m baselines.{algo}); a script calls baselines.distributed.initialize() first"
+        )
+    return rest
 
 
 def guarded(algo: str, fn, *args):
@@ -254,29 +273,29 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     out, progress, stop_after = config["output_dir"], config["progress"], config["stop_after"]
     num_seeds = config["num_seeds"]
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
-    os.makedirs(out, exist_ok=True)
+    lead = distributed.is_lead()
+    if lead:
+        os.makedirs(out, exist_ok=True)
     metrics_path = os.path.join(out, logs.METRICS_FILE)
     spu = trainer.steps_per_update
 
     if config["resume"]:
-        try:
-            runner, done_updates, wall_before = checkpoints.restore_checkpoint(out, programs["abstract"])
-        except UsageError as err:
-            raise UsageError(f"--resume: {err}") from None
-        logs.truncate_metrics(metrics_path, done_updates)
+        runner, done_updates, wall_before = restore(out, programs)
+        if lead:
+            logs.truncate_metrics(metrics_path, done_updates)
         say(
             f"resuming {out} at update {done_updates} of {trainer.num_updates} "
             f"({done_updates * spu} of {trainer.num_updates * spu} steps per seed)"
         )
     else:
-        start_fresh_run(out, config)
+        distributed.from_lead(start_fresh_run, out, config)
         note = budget_note(config, trainer.num_updates, spu)
         if note:
             say(f"note: {note}")
         runner = programs["init"](rngs)
         done_updates, wall_before = 0, 0.0
 
-    board = TensorBoard(config.get("tensorboard"))
+    board = TensorBoard(config.get("tensorboard") if lead else None)
     ckpt_every = config["checkpoint_every"]
     next_ckpt = (done_updates * spu // ckpt_every + 1) * ckpt_every if ckpt_every else None
     bar = tqdm(
@@ -284,7 +303,7 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         initial=done_updates * spu * num_seeds,
         unit="step",
         unit_scale=True,
-        disable=not progress,
+        disable=not (progress and lead),
         file=sys.stderr,
         dynamic_ncols=True,
         desc=desc,
@@ -296,15 +315,16 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         n_active = min(k_chunk, trainer.num_updates - done_updates)
         previous = runner
         runner, metrics, finite = programs["chunk"](runner, jnp.int32(n_active))
-        metrics = {k: np.asarray(v)[:, :n_active] for k, v in jax.device_get(metrics).items()}
-        finite = np.asarray(finite)[:, :n_active]
+        metrics = {k: np.asarray(v)[:, :n_active] for k, v in distributed.to_host(metrics).items()}
+        finite = distributed.to_host(finite)[:, :n_active]
         wall = wall_before + time.perf_counter() - t0
         bad = first_nonfinite(finite, programs["check_names"])
         if bad is not None:
             k, seed, names = bad
             metrics = {name: v[:, : k + 1] for name, v in metrics.items()}
         rows = logs.metric_rows(metrics, done_updates, spu, wall, num_seeds)
-        logs.write_metrics(metrics_path, rows, append=True)
+        if lead:
+            logs.write_metrics(metrics_path, rows, append=True)
         board.write(rows)
         if bad is not None:
             bar.close()
@@ -322,7 +342,7 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         bar.update(n_active * spu * num_seeds)
         steps = done_updates * spu
         if next_ckpt is not None and steps >= next_ckpt and done_updates < trainer.num_updates:
-            checkpoints.save_checkpoint(out, done_updates, runner, wall, config)
+            save(out, done_updates, runner, wall, config)
             next_ckpt = (steps // ckpt_every + 1) * ckpt_every
         if stop_after and steps >= stop_after and done_updates < trainer.num_updates:
             stopped = True
@@ -331,9 +351,48 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     board.close()
     jax.block_until_ready(runner)
     train_seconds = wall_before + time.perf_counter() - t0
-    checkpoints.save_checkpoint(out, done_updates, runner, train_seconds, config)
-    logs.plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"), plot_title)
+    save(out, done_updates, runner, train_seconds, config)
+    if lead:
+        logs.plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"), plot_title)
     return runner, done_updates, train_seconds, stopped
+
+
+def save(output_dir: str, update: int, runner, wall: float, config: dict) -> None:
+    """Checkpoint the runner. With several processes, every process gathers it (a collective) and
+    process 0 alone writes it."""
+    if jax.process_count() > 1:
+        runner = distributed.to_host(runner)
+        if not distributed.is_lead():
+            return
+    checkpoints.save_checkpoint(output_dir, update, runner, wall, config)
+
+
+def restore(output_dir: str, programs: dict):
+    """`(runner, update, wall_time)` of the run's newest intact checkpoint. With several processes,
+    process 0 reads it and every process receives it, placed as the chunk program expects."""
+
+    def read():
+        try:
+            return checkpoints.restore_checkpoint(output_dir, programs["abstract"])
+        except UsageError as err:
+            raise UsageError(f"--resume: {err}") from None
+
+    if jax.process_count() == 1:
+        return read()
+    from jax.experimental import multihost_utils
+
+    kept = {}
+
+    def read_on_lead():
+        kept["runner"], update, wall = read()
+        return [update, wall]
+
+    update, wall = distributed.from_lead(read_on_lead)
+    runner = kept.get("runner")
+    if runner is None:  # not process 0: the shapes to receive into
+        runner = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), programs["abstract"])
+    runner = distributed.to_host(multihost_utils.broadcast_one_to_all(jax.tree.map(np.asarray, runner)))
+    return distributed.place(runner, programs["chunk"].input_shardings[0][0]), update, wall
 
 
 def nonfinite_error(
@@ -342,7 +401,7 @@ def nonfinite_error(
     """Save the last finite state (the start of the failing chunk) and describe the failure."""
     out = config["output_dir"]
     if last_finite_update > 0:
-        checkpoints.save_checkpoint(out, last_finite_update, last_finite, wall, config)
+        save(out, last_finite_update, last_finite, wall, config)
         kept = f"the last finite state (update {last_finite_update}) is checkpointed in {out}"
     else:
         kept = "no update finished finite, so no checkpoint was saved"
@@ -377,7 +436,8 @@ def report_stopped(result: dict, out: str) -> dict:
     result["stopped"] = True
     say(f"stopped after {result['env_steps']} steps per seed; continue with --resume --output-dir {out}")
     say(f"results in {out}")
-    print(json.dumps(result))
+    if distributed.is_lead():
+        print(json.dumps(result))
     return result
 
 
@@ -405,7 +465,8 @@ def probability_summary(prefix: str, p_per_seed, n_per_seed) -> dict:
 
 
 def _run(module, config: dict) -> dict:
-    config = resumed_config(config, module.ALGO)
+    distributed.same_everywhere("command line", {k: v for k, v in config.items() if k not in HOST_ONLY})
+    config = distributed.from_lead(resumed_config, config, module.ALGO)
     out = config["output_dir"]
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
@@ -427,11 +488,12 @@ def _run(module, config: dict) -> dict:
         return report_stopped(result, out)
 
     say(f"evaluating on {config['eval_episodes']} games per seed …")
-    ev = jax.device_get(compiled["evaluate"](runner, evaluation_keys(config["seed"], num_seeds)))
+    ev = distributed.to_host(compiled["evaluate"](runner, evaluation_keys(config["seed"], num_seeds)))
     per_seed = [{k: fmt(v[s]) for k, v in ev.items()} for s in range(num_seeds)]
     hack = probability_summary("eval_hack_probability", ev["hack_probability"], ev["episodes"])
-    with open(os.path.join(out, "eval.json"), "w") as f:
-        json.dump({"per_seed": per_seed, "policy": getattr(module, "EVAL_POLICY", ""), **hack}, f, indent=2)
+    if distributed.is_lead():
+        with open(os.path.join(out, "eval.json"), "w") as f:
+            json.dump({"per_seed": per_seed, "policy": getattr(module, "EVAL_POLICY", ""), **hack}, f, indent=2)
     result.update(
         {
             "eval_episodes": int(np.sum(ev["episodes"])),
@@ -446,6 +508,7 @@ def _run(module, config: dict) -> dict:
         + (f", seed std {hack['eval_hack_probability_seed_std']:.4f}" if num_seeds > 1 else "")
     )
     say(f"results in {out}")
-    print(json.dumps(result))
-    sys.stdout.flush()
+    if distributed.is_lead():
+        print(json.dumps(result))
+        sys.stdout.flush()
     return result
