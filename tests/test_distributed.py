@@ -210,3 +210,181 @@ def test_split_of_the_configuration():
     }
     with pytest.raises(UsageError, match="--num-envs 16 must be divisible by the 3 devices"):
         distributed.local_config(config, 3)
+
+
+# A tiny PPO command (2 updates of 4 games x 8 steps, in 2 chunks, a checkpoint after the first): the
+# same command line for one process with two devices and for two processes with one device each.
+TINY = [
+    "baselines.ppo",
+    "--devices",
+    "2",
+    "--num-envs",
+    "4",
+    "--num-steps",
+    "8",
+    "--total-timesteps",
+    "64",
+    "--chunks",
+    "2",
+    "--checkpoint-every",
+    "32",
+    "--eval-episodes",
+    "16",
+    "--no-progress",
+    "--output-dir",
+    "run",
+]
+TIMINGS = ("train_seconds", "compile_seconds", "steps_per_second")
+
+
+def start(args, cwd, forced_devices, **variables):
+    """`python -m ARGS` in `cwd`, with the test's compilation cache (pytest's conftest sets it)."""
+    import jax
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={forced_devices}",
+        **variables,
+    }
+    if jax.config.jax_compilation_cache_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(jax.config.jax_compilation_cache_dir)
+        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(jax.config.jax_persistent_cache_min_compile_time_secs)
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def outputs(procs, timeout):
+    """Each process's (return code, stdout, stderr); all are killed when one outlives `timeout`, so a
+    hang fails the test instead of blocking it."""
+    try:
+        return [(p, *p.communicate(timeout=timeout)) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail(f"a process still ran after {timeout} s (a hang)")
+
+
+def final_state(run_dir):
+    """(update, state as NumPy arrays) of a run's newest checkpoint, whatever devices saved it."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    latest = max(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    path = str(run_dir / "checkpoints" / str(latest) / "state")
+    checkpointer = ocp.PyTreeCheckpointer()
+    as_numpy = jax.tree.map(
+        lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+        checkpointer.metadata(path).item_metadata,
+        is_leaf=lambda x: hasattr(x, "shape"),
+    )
+    return latest, checkpointer.restore(path, restore_args=as_numpy)
+
+
+@pytest.mark.slow  # ~70-120 s on a loaded 2-core machine: three processes compile the same programs
+def test_the_same_command_runs_as_two_processes(tmp_path):
+    """`python -m baselines.ppo --devices 2` as two processes on 127.0.0.1 (one CPU device each; process
+    0 from JAX_* variables, process 1 from options), in folders of their own as on two machines: both
+    exit 0, process 0 alone writes the run and prints the result, and run and result are those of one
+    process with two devices."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    procs = [
+        start(TINY, tmp_path / "p0", 1, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0"),
+        start(
+            [*TINY, "--coordinator-address", address, "--num-processes", "2", "--process-id", "1"], tmp_path / "p1", 1
+        ),
+        start(TINY, tmp_path / "single", 2),
+    ]
+    done = outputs(procs, timeout=300)
+    for proc, _, err in done:
+        assert proc.returncode == 0, err[-3000:]
+    (_, out0, _), (_, out1, err1), (_, out_single, _) = done
+
+    assert not (tmp_path / "p1" / "run").exists()
+    assert "{" not in out1 and err1.strip() == ""
+    result, single = json.loads(out0.strip().splitlines()[-1]), json.loads(out_single.strip().splitlines()[-1])
+    assert result["env_steps"] == 64
+    for name in TIMINGS:
+        result.pop(name), single.pop(name)
+    assert result == single
+
+    run, run_single = tmp_path / "p0" / "run", tmp_path / "single" / "run"
+    for name in ("config.json", "metrics.csv", "eval.json", "learning_curves.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text()) == json.loads((run_single / "config.json").read_text())
+    rows, rows_single = [np.genfromtxt(d / "metrics.csv", delimiter=",", names=True) for d in (run, run_single)]
+    for name in rows.dtype.names:
+        if name != "wall_time":
+            np.testing.assert_allclose(rows[name], rows_single[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    (update, state), (update_single, state_single) = final_state(run), final_state(run_single)
+    assert update == update_single == 2
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["1", "2"]
+    import jax
+
+    assert jax.tree.structure(state) == jax.tree.structure(state_single)
+    for a, b in zip(jax.tree.leaves(state["runner"]), jax.tree.leaves(state_single["runner"])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "variables, args, sentence",
+    [
+        (
+            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2"},
+            [],
+            "--process-id (or JAX_PROCESS_ID) is missing",
+        ),
+        (
+            {},
+            ["--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"],
+            "--process-id (or JAX_PROCESS_ID) must be between 0 and 1",
+        ),
+        ({}, ["--coordinator-address", "host0", "--num-processes", "2", "--process-id", "0"], "must be HOST:PORT"),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"},
+            [],
+            "tabular_q trains in one process",
+        ),
+    ],
+)
+def test_inconsistent_process_settings_are_refused(tmp_path, variables, args, sentence):
+    """Refused in one sentence with exit code 2, before JAX starts (nothing waits for a coordinator)."""
+    module = "baselines.tabular_q" if "tabular_q" in sentence else "baselines.ppo"
+    done = outputs([start([module, *args, "--output-dir", "run"], tmp_path, 1, **variables)], timeout=120)
+    proc, out, err = done[0]
+    assert proc.returncode == 2, err[-2000:]
+    assert sentence in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, sentence",
+    [
+        ((["--num-envs", "8"], []), "process 1's command line differs from process 0's"),
+        pytest.param(
+            (["--devices", "1"], ["--devices", "1"]),
+            "--devices 1: 2 processes train over all their devices together",
+            marks=pytest.mark.slow,  # ~15 s; the default suite keeps the case above
+        ),
+    ],
+)
+def test_processes_that_cannot_train_together_all_stop(tmp_path, extra, sentence):
+    """Two processes whose commands differ, or that would leave a process's device out of the mesh, both
+    stop with one sentence and exit code 2 before compiling (neither waits for the other)."""
+    address = f"127.0.0.1:{free_port()}"
+    procs = [
+        start(
+            [*TINY, *extra[i], "--coordinator-address", address, "--num-processes", "2", "--process-id", str(i)],
+            tmp_path / f"p{i}",
+            1,
+        )
+        for i in range(2)
+    ]
+    for proc, _, err in outputs(procs, timeout=240):
+        assert proc.returncode == 2, err[-2000:]
+        assert sentence in err, err[-2000:]
+    assert not (tmp_path / "p0" / "run").exists()
