@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import idsjax
+from baselines import distributed
 from baselines.errors import UsageError
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -121,6 +122,8 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict, options: dict | Non
         default=d["tensorboard"],
         help="also write the metrics as TensorBoard event files into DIR",
     )
+    # Joined before the trainer starts (baselines.distributed.join_command_line), so never in a config.
+    distributed.add_process_arguments(p, default=argparse.SUPPRESS)
     h = p.add_argument_group(f"{algo} hyperparameters")
     for name, (default, _, text) in hyper.items():
         flag = "--" + name.replace("_", "-")

@@ -247,8 +247,7 @@ def process_options(args: Sequence[str]) -> tuple[dict | None, list[str]]:
     import argparse
 
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for name in PROCESS_OPTIONS:
-        parser.add_argument("--" + name.replace("_", "-"), default=None)
+    add_process_arguments(parser, default=None)
     given, rest = parser.parse_known_args(list(args))
     raw = {
         name: getattr(given, name) if getattr(given, name) is not None else os.environ.get(var) or None
@@ -282,6 +281,21 @@ def process_options(args: Sequence[str]) -> tuple[dict | None, list[str]]:
             f"(the process count less one), got {settings['process_id']}"
         )
     return settings, rest
+
+
+def add_process_arguments(parser, default: Any) -> None:
+    """The multi-process options (strings, checked by `process_options`), in a group of `parser`."""
+    g = parser.add_argument_group("several processes (ppo, dqn; jax.distributed)")
+    g.add_argument(
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        default=default,
+        help="process 0's host and a free port; every process gives the same (or JAX_COORDINATOR_ADDRESS)",
+    )
+    g.add_argument("--num-processes", metavar="N", default=default, help="processes (or JAX_NUM_PROCESSES)")
+    g.add_argument(
+        "--process-id", metavar="I", default=default, help="this process, 0 to N-1; 0 writes (or JAX_PROCESS_ID)"
+    )
 
 
 def _source(name: str) -> str:
