@@ -23,7 +23,16 @@ Self-play is not covered (its league statistics are per game and would diverge a
 machine), after which `jax.devices()` lists every process's devices and the same mesh spans them:
 run the same command in every process with the coordinator's address, the process count and the
 process's id (arguments, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; under
-SLURM or on a TPU slice `jax.distributed.initialize()` finds them itself).
+SLURM or on a TPU slice `jax.distributed.initialize()` finds them itself). It must come before
+anything starts JAX's backend, and importing idsjax does (gymnax builds arrays at import): so
+`python -m baselines.ppo` (or dqn) joins from `baselines/__init__.py`, with `join_command_line`, from
+the options `--coordinator-address`, `--num-processes`, `--process-id` or those variables.
+
+In a multi-process run the host loop keeps every process in step (the same programs, the same
+collectives, in the same order) and lets process 0 alone touch the run directory: `from_lead` runs a
+decision there and shares its value or its usage error, `share` broadcasts, `same_everywhere` stops
+all processes when their commands differ, `to_host` gathers global arrays (checkpoints are written
+from them by process 0 alone) and `place` puts host arrays back on the mesh (a resumed run).
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ Every update also checks, on the device, that the losses and every floating-poin
 training state (parameters, optimiser state, Q-table, replay buffer) are finite; the first
 non-finite one stops the run with exit code 1, naming the update and the quantity, after saving
 the last finite state as a checkpoint, and no result is reported.
+
+Several processes (`jax.distributed`, see `baselines.distributed`) run this loop in step: the same
+programs and collectives in the same order on every process, while process 0 alone writes the run
+directory (configuration, metrics, checkpoints, plot, eval.json), shows progress and prints the
+result; its decisions about the directory (a fresh run refused, a resumed run's state) reach the
+others, so that all go on or all stop.
 """
 
 from __future__ import annotations
