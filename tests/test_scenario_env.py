@@ -77,8 +77,12 @@ def _rollout(env, params, key):
 
 
 # One program per environment and parameter shapes: the heterogeneous-batch test below plays its
-# games alone with the program the v3 lockstep compiled.
-_rollout_jit = jax.jit(_rollout, static_argnums=0)
+# games alone with the program the v3 lockstep compiled. The default suite compiles without LLVM's
+# optimisations (a quarter less compile time, the same values; both sides of every comparison are
+# compiled alike); the slow lockstep compiles as users do.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+_rollout_jit = jax.jit(_rollout, static_argnums=0, compiler_options=FAST_COMPILE)
+_rollout_jit_optimised = jax.jit(_rollout, static_argnums=0)
 
 
 def _pairs(version, modes, seed):
@@ -92,8 +96,8 @@ def _pairs(version, modes, seed):
     return pairs
 
 
-def _check(version, modes, seed=0):
-    """Lockstep of version `version` in `modes`, all in one jitted program."""
+def _check(version, modes, seed=0, rollout=_rollout_jit):
+    """Lockstep of version `version` in `modes`: each environment's rollout is one jitted program."""
     pairs = _pairs(version, modes, seed)
     for genv, gparams, senv, sparams in pairs:
         for name in ("initial_attack", "initial_defense", "initial_detection", "initial_recon"):
@@ -102,7 +106,7 @@ def _check(version, modes, seed=0):
         assert senv.num_actions == genv.num_actions and senv.learner == genv.learner
 
     key = jax.random.PRNGKey(100 + version)
-    results = [(_rollout_jit(g, gp, key), _rollout_jit(e, sp, key)) for g, gp, e, sp in pairs]
+    results = [(rollout(g, gp, key), rollout(e, sp, key)) for g, gp, e, sp in pairs]
     for mode, (grid, scen) in zip(modes, results):
         label = f"v{version} mode {mode.value!r}"
         assert jax.tree.structure(grid) == jax.tree.structure(scen), label
@@ -123,7 +127,7 @@ def test_builtin_scenarios_play_like_the_registered_ids(case):
 @pytest.mark.slow
 @pytest.mark.parametrize("version", range(len(VERSIONS)))
 def test_builtin_scenarios_play_like_the_registered_ids_all_modes(version):
-    _check(version, MODES, seed=version)
+    _check(version, MODES, seed=version, rollout=_rollout_jit_optimised)
 
 
 def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
@@ -136,7 +140,9 @@ def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
     assert env == idsjax.make_scenario(builtin_scenario(3))[0]  # v3's own shape: 8 nodes, 10 types
     params = params.replace(max_steps_in_episode=jnp.array([12, 6, 9], jnp.int32))
     keys = jax.random.split(jax.random.PRNGKey(7), 3)
-    together = jax.jit(jax.vmap(lambda p, k: _rollout(env, p, k)))(params, keys)
+    together = jax.jit(jax.vmap(lambda p, k: _rollout(env, p, k)), compiler_options=FAST_COMPILE)(params, keys)
+    # Sliced as NumPy arrays: indexing JAX arrays compiles a program per shape.
+    together, params, keys = jax.device_get((together, params, keys))
     for i in range(3):
         alone = _rollout_jit(env, jax.tree.map(lambda x: x[i], params), keys[i])
         for g, s in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
@@ -192,30 +198,49 @@ def test_bad_input_is_refused_with_a_sentence():
         idsjax.ScenarioEnv(idsjax.scenario.ScenarioShape(4, 2)).default_params  # noqa: B018
 
 
-def test_a_generated_environment_draws_a_fresh_network_at_every_reset():
-    """`make_generated`: the reset's key draws the network (its first half) and the game; the network
-    stays in the state for the episode and is drawn afresh by every auto-reset; masks never reach
-    beyond the episode's nodes."""
-    family = Family(max_layers=2, max_width=2)
-    env, params = idsjax.make_generated(family, mode="random_defense")
-    keys = jax.random.split(jax.random.PRNGKey(3), 6)
-    (obs0, state0, _), (_, (obs, state, reward, terminated, truncated, info)) = jax.jit(
-        jax.vmap(lambda k: _rollout(env, params, k))
-    )(keys)
-    network_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[0])[0])(keys)
-    drawn = jax.vmap(lambda k: generate(k, family))(network_keys)
-    for got, want in zip(jax.tree.leaves(state0.network.scenario), jax.tree.leaves(drawn)):
-        np.testing.assert_array_equal(got, want)
-    assert obs0.shape == (6, family.max_nodes, family.attack_types + 1)
+GENERATED = Family(max_layers=2, max_width=2)
 
-    reach = np.concatenate(
-        [np.asarray(state0.network.scenario.reach)[:, None], np.asarray(state.network.scenario.reach)], 1
+
+def _network_keys(keys):
+    """The network key of each reset key, as documented: the first half of the key."""
+    return jax.vmap(lambda k: jax.random.split(k)[0])(keys)
+
+
+def test_a_generated_environment_draws_its_network_at_reset():
+    """`make_generated`: a reset's key draws the network (its first half) and the game on it; the
+    state holds the network's params, the masks and observations cover its nodes only."""
+    env, params = idsjax.make_generated(GENERATED, mode="random_defense")
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+
+    def run(keys):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+        mask = jax.vmap(env.legal_action_mask, in_axes=(0, None))(state, params)
+        return obs, state, mask, jax.vmap(lambda k: generate(k, GENERATED))(_network_keys(keys))
+
+    obs, state, mask, drawn = jax.device_get(jax.jit(run, compiler_options=FAST_COMPILE)(keys))
+    for got, want in zip(jax.tree.leaves(state.network.scenario), jax.tree.leaves(drawn)):
+        np.testing.assert_array_equal(got, want)
+    assert len({bytes(r) for r in drawn.reach}) > 1, "different keys should draw different networks"
+    assert obs.shape == (6, GENERATED.max_nodes, GENERATED.attack_types + 1)
+    node_mask = drawn.node_mask
+    assert not (mask.reshape(node_mask.shape + (-1,)) & ~node_mask[..., None]).any()
+    assert not (obs[:, :, :-1] != 0)[~node_mask].any() and (state.position == drawn.start_node).all()
+    assert env.observation_space(params).contains(jnp.asarray(obs))
+
+
+@pytest.mark.slow
+def test_a_generated_environment_draws_a_fresh_network_at_every_reset():
+    """The network stays in the state for an episode and every auto-reset draws a new one."""
+    env, params = idsjax.make_generated(GENERATED, mode="random_defense")
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    (_, state0, _), (_, (obs, state, reward, terminated, truncated, info)) = jax.device_get(
+        jax.jit(jax.vmap(lambda k: _rollout(env, params, k)))(keys)
     )
+    reach = np.concatenate([state0.network.scenario.reach[:, None], state.network.scenario.reach], 1)
     changed = (reach[:, 1:] != reach[:, :-1]).any(axis=(2, 3))
-    done = np.asarray(terminated | truncated)
+    done = terminated | truncated
     assert not changed[~done].any(), "the network changed within an episode"
     assert done.sum() >= 6 and changed[done].mean() > 0.5, "resets should draw new networks"
-    node_mask = np.asarray(state.network.scenario.node_mask)
-    mask = np.asarray(info["legal_action_mask"]).reshape(node_mask.shape + (family.attack_types,))
+    node_mask = state.network.scenario.node_mask
+    mask = info["legal_action_mask"].reshape(node_mask.shape + (GENERATED.attack_types,))
     assert not (mask & ~node_mask[..., None]).any()
-    assert env.observation_space(params).contains(obs[0, 0])

@@ -249,7 +249,14 @@ def to_arrays(scenario, shape: ScenarioShape | None = None) -> ScenarioArrays:
 
 def stack(arrays: list[ScenarioArrays]) -> ScenarioArrays:
     """Several scenarios of one shape as one batch (leading axis), for `vmap`."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *arrays)
+
+    def stack_field(*xs):
+        if any(isinstance(x, jax.core.Tracer) for x in xs):
+            return jnp.stack(xs)
+        # Concrete arrays are stacked on the host: `jnp.stack` would compile a program per field shape.
+        return jnp.asarray(np.stack([np.asarray(x) for x in xs]))
+
+    return jax.tree.map(stack_field, *arrays)
 
 
 # -- the rules, over the arrays -----------------------------------------------------------------------
