@@ -290,20 +290,28 @@ def test_the_same_command_runs_as_two_processes(tmp_path):
     0 from JAX_* variables, process 1 from options), in folders of their own as on two machines: both
     exit 0, process 0 alone writes the run and prints the result, and run and result are those of one
     process with two devices."""
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    procs = [
-        start(TINY, tmp_path / "p0", 1, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0"),
+    done = outputs([*two_processes(TINY, tmp_path), start(TINY, tmp_path / "single", 2)], timeout=300)
+    same_run_as_one_process(tmp_path, done)
+
+
+def two_processes(args, tmp_path):
+    """ARGS as processes 0 (from JAX_* variables) and 1 (from options) of a run on 127.0.0.1, each in a
+    folder of its own (tmp_path/p0, tmp_path/p1) with one CPU device."""
+    address = f"127.0.0.1:{free_port()}"
+    return [
+        start(args, tmp_path / "p0", 1, JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0"),
         start(
-            [*TINY, "--coordinator-address", address, "--num-processes", "2", "--process-id", "1"], tmp_path / "p1", 1
+            [*args, "--coordinator-address", address, "--num-processes", "2", "--process-id", "1"], tmp_path / "p1", 1
         ),
-        start(TINY, tmp_path / "single", 2),
     ]
-    done = outputs(procs, timeout=300)
+
+
+def same_run_as_one_process(tmp_path, done):
+    """Both processes and the one-process run exited 0; process 0 alone wrote the run and printed, and
+    result, configuration, metrics and final checkpoint equal the one-process run's."""
     for proc, _, err in done:
         assert proc.returncode == 0, err[-3000:]
     (_, out0, _), (_, out1, err1), (_, out_single, _) = done
-
     assert not (tmp_path / "p1" / "run").exists()
     assert "{" not in out1 and err1.strip() == ""
     result, single = json.loads(out0.strip().splitlines()[-1]), json.loads(out_single.strip().splitlines()[-1])
@@ -315,7 +323,10 @@ def test_the_same_command_runs_as_two_processes(tmp_path):
     run, run_single = tmp_path / "p0" / "run", tmp_path / "single" / "run"
     for name in ("config.json", "metrics.csv", "eval.json", "learning_curves.png"):
         assert (run / name).is_file(), name
-    assert json.loads((run / "config.json").read_text()) == json.loads((run_single / "config.json").read_text())
+    configs = [json.loads((d / "config.json").read_text()) for d in (run, run_single)]
+    for config in configs:
+        config.pop("stop_after")  # the first command's (a resumed run keeps the rest of it)
+    assert configs[0] == configs[1]
     rows, rows_single = [np.genfromtxt(d / "metrics.csv", delimiter=",", names=True) for d in (run, run_single)]
     for name in rows.dtype.names:
         if name != "wall_time":
@@ -328,6 +339,18 @@ def test_the_same_command_runs_as_two_processes(tmp_path):
     assert jax.tree.structure(state) == jax.tree.structure(state_single)
     for a, b in zip(jax.tree.leaves(state["runner"]), jax.tree.leaves(state_single["runner"])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # ~2-3 min on a loaded 2-core machine
+def test_two_processes_stop_and_resume(tmp_path):
+    """Two processes stop after the first update (`--stop-after`) and resume (`--resume`: process 0 reads
+    the checkpoint, process 1 has none and receives it): the run ends as one process's uninterrupted."""
+    single = start(TINY, tmp_path / "single", 2)
+    for proc, _, err in outputs(two_processes([*TINY, "--stop-after", "32"], tmp_path), timeout=300):
+        assert proc.returncode == 0, err[-3000:]
+    assert not (tmp_path / "p1" / "run").exists()
+    done = outputs([*two_processes([*TINY, "--resume"], tmp_path), single], timeout=300)
+    same_run_as_one_process(tmp_path, done)
 
 
 @pytest.mark.parametrize(
