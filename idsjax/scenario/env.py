@@ -15,6 +15,7 @@ and mode are interchangeable and share their compiled programs.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -130,18 +131,28 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         the start node, or one drawn by `start_weight`. The key is split as `IdsGameEnv.reset_draws`
         splits it (layout, start)."""
         arr = params.scenario
-        k_layout, k_start = threefry.split(key)
-        attack, defense, detection, recon, revealed = game.draw_layout(k_layout, self.shape, arr, randomize=True)
-        fresh = arr.randomize
         n = self.shape.max_nodes
+        k_layout, k_start = threefry.split(key)
+
+        def fresh_layout(k):
+            return game.draw_layout(k, self.shape, arr, randomize=True)
+
+        def kept_layout(k):
+            del k
+            initial = (params.initial_attack, params.initial_defense, params.initial_detection, params.initial_recon)
+            return initial + (jnp.zeros((n,), bool),)
+
+        # A conditional, not a select: where every game of a batch shares the scenario (params not
+        # batched), a fixed layout costs no draw at all; with batched params `vmap` makes it a select.
+        attack, defense, detection, recon, revealed = jax.lax.cond(arr.randomize, fresh_layout, kept_layout, k_layout)
         false = jnp.bool_(False)
         return EnvState(
             time=jnp.int32(0),
-            attack=jnp.where(fresh, attack, params.initial_attack),
-            defense=jnp.where(fresh, defense, params.initial_defense),
-            detection=jnp.where(fresh, detection, params.initial_detection),
-            recon=jnp.where(fresh, recon, params.initial_recon),
-            revealed=revealed & fresh,
+            attack=attack,
+            defense=defense,
+            detection=detection,
+            recon=recon,
+            revealed=revealed,
             position=game.start_position(k_start, arr),
             done=false,
             hacked=false,
@@ -401,7 +412,7 @@ def make_scenario_batch(
     axis for `jax.vmap(env.step)(keys, states, actions, params)`: one compiled program, a different
     network in every game. `seed`: one seed for all, or one per scenario. Every scenario must allow
     `mode`'s bot and share the reconnaissance and view switches."""
-    if isinstance(specs, str | Scenario | dict) or len(specs) == 0:
+    if isinstance(specs, str | os.PathLike | Scenario | dict) or len(specs) == 0:
         raise ValueError("make_scenario_batch expects a non-empty sequence of scenarios.")
     scenarios = [_load(s) for s in specs]
     modes = {_check_mode(s, mode) for s in scenarios}
