@@ -10,6 +10,7 @@ input is refused with a sentence.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import jax
@@ -18,9 +19,10 @@ import numpy as np
 import pytest
 
 import idsjax
-from idsjax.scenario import builtin_scenario
+from idsjax import GameConfig, IdsGameEnv, RewardFamily
+from idsjax.scenario import builtin_scenario, version_scenario
 from idsjax.scenario.generator import Family, generate
-from idsjax.versions import VERSIONS, Mode, env_id
+from idsjax.versions import VERSIONS, Mode, env_id, version_spec
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "scenarios" / "examples"
 MODES = tuple(Mode)
@@ -122,6 +124,24 @@ def _check(version, modes, seed=0, rollout=_rollout_jit):
 def test_builtin_scenarios_play_like_the_registered_ids(case):
     version, mode = case
     _check(version, (mode,))
+
+
+@pytest.mark.slow
+def test_dense_v1_v2_rewards_play_like_the_grid_code():
+    """The reward family no version registers (both dense flags, spec §7.5): v7's grid with it in
+    `IdsGameEnv` against its scenario with `rewards: dense_v1_v2`."""
+    mode = Mode.RANDOM_DEFENSE
+    spec = dataclasses.replace(version_spec(7, mode), reward=RewardFamily.DENSE_V1_V2)
+    genv = IdsGameEnv(GameConfig(version=7, mode=mode, spec=spec))
+    gparams = genv.make_params(jax.random.PRNGKey(0)).replace(max_steps_in_episode=HORIZON)
+    senv, sparams = idsjax.make_scenario({**version_scenario(7, mode), "rewards": "dense_v1_v2"}, mode=mode)
+    sparams = sparams.replace(max_steps_in_episode=jnp.int32(HORIZON))
+    key = jax.random.PRNGKey(11)
+    grid, scen = _rollout_jit_optimised(genv, gparams, key), _rollout_jit_optimised(senv, sparams, key)
+    for g, s in zip(jax.tree.leaves(grid), jax.tree.leaves(scen)):
+        np.testing.assert_array_equal(g, s)
+    rewards = np.asarray(grid[1][1][2])
+    assert (np.abs(rewards) == 100).any() or (rewards != 0).any()
 
 
 @pytest.mark.slow

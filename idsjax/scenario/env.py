@@ -132,7 +132,6 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         splits it (layout, start)."""
         arr = params.scenario
         n = self.shape.max_nodes
-        k_layout, k_start = threefry.split(key)
 
         def fresh_layout(k):
             return game.draw_layout(k, self.shape, arr, randomize=True)
@@ -142,9 +141,17 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
             initial = (params.initial_attack, params.initial_defense, params.initial_detection, params.initial_recon)
             return initial + (jnp.zeros((n,), bool),)
 
-        # A conditional, not a select: where every game of a batch shares the scenario (params not
-        # batched), a fixed layout costs no draw at all; with batched params `vmap` makes it a select.
-        attack, defense, detection, recon, revealed = jax.lax.cond(arr.randomize, fresh_layout, kept_layout, k_layout)
+        def drawn(k):
+            k_layout, k_start = threefry.split(k)
+            return jax.lax.cond(arr.randomize, fresh_layout, kept_layout, k_layout), game.start_position(k_start, arr)
+
+        def kept(k):
+            return kept_layout(k), jnp.asarray(arr.start_node, jnp.int32)
+
+        # Conditionals, not selects: where a batch shares its scenario (params not batched), a reset
+        # that draws nothing costs no draw; with batched params `vmap` makes them selects.
+        layout, position = jax.lax.cond(game.reset_is_random(arr), drawn, kept, key)
+        attack, defense, detection, recon, revealed = layout
         false = jnp.bool_(False)
         return EnvState(
             time=jnp.int32(0),
@@ -153,7 +160,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
             detection=detection,
             recon=recon,
             revealed=revealed,
-            position=game.start_position(k_start, arr),
+            position=position,
             done=false,
             hacked=false,
             detected=false,
@@ -177,12 +184,13 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
     def step_game(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
         """One game's step with auto-reset, keys split as `IdsGameEnv.step_game` splits them: the
         step key is split into (transition, reset) only where the scenario's reset draws."""
-        halves = threefry.split(key)
-        key_step = _select_key(self.reset_is_random(state, params), halves[0], key)
+        key_step, key_reset = jax.lax.cond(
+            self.reset_is_random(state, params), lambda k: tuple(threefry.split(k)), lambda k: (k, k), key
+        )
         _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
         truncated = self.is_truncated(state_st, params)
         done = terminated | truncated
-        state_re = self.initial_state(halves[1], params)
+        state_re = self.initial_state(key_reset, params)
         state = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), state_re, state_st)
         obs_st = self.get_obs(state_st, params)
         obs = self.get_obs(state, params)
@@ -296,15 +304,6 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
 
     def state_space(self, params: ScenarioParams | None = None):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
-
-
-def _select_key(pred: jax.Array, on_true: jax.Array, on_false: jax.Array) -> jax.Array:
-    """`pred ? on_true : on_false` for raw or typed keys."""
-    if jnp.issubdtype(on_true.dtype, jax.dtypes.prng_key):
-        impl = jax.random.key_impl(on_true)
-        data = jnp.where(pred, jax.random.key_data(on_true), jax.random.key_data(on_false))
-        return jax.random.wrap_key_data(data, impl=impl)
-    return jnp.where(pred, on_true, on_false)
 
 
 def _int8_box(low, high, shape) -> spaces.Box:

@@ -180,59 +180,65 @@ def outcome_rewards(
     attacker_row,
 ):
     """`idsjax.rewards.outcome_rewards` with the family chosen by `scenario.reward_family` (traced) and
-    rows read as layers. Returns `(success, hack, detected, furthest_row_after_success)`."""
+    rows read as layers. Returns `(success, hack, detected, furthest_row_after_success)`.
+
+    The family is a `lax.switch`: where a batch shares its scenario only that family's rewards are
+    computed; with batched params `vmap` computes every family and selects.
+    """
     arr = params.scenario
-    family = arr.reward_family
     new_row = arr.layer[node]
-
-    # Dense and dense v1/v2 (§7.2, §7.3).
-    nf = num_failed.astype(jnp.float32)
-    one_plus_bonus = jnp.where(num_failed == 0, 2.0, (nf + 1.0) / jnp.maximum(nf, 1.0))
     deeper = new_row < furthest_row
-    dense_hack = _pair(one_plus_bonus, -num_hacked)
-    dense_success = jnp.where(
-        deeper, _pair(one_plus_bonus, 0), jnp.where(new_row > furthest_row, _pair(-1, 0), _pair(0, 0))
-    )
-    v12_success = jnp.where(deeper, _pair(1, -1), jnp.where(new_row > furthest_row, _pair(-1, 1), _pair(0, 0)))
+    shallower = new_row > furthest_row
 
-    # Dense v3 (§7.4): the min-set over nodes 0 … count-1 of the new or current layer (Q9).
-    node_type_defense = defense[node, attack_type]
-    node_min = jnp.where(arr.node_mask, _node_min(arr, defense), _INT8_MAX)
-    n = node_min.shape[0]
-    prefix_min = jax.lax.associative_scan(jnp.minimum, node_min)
-    layer_count = (arr.node_mask[None, :] & (arr.layer[None, :] == jnp.arange(n)[:, None])).sum(axis=1)
+    def one_plus_bonus():
+        # `1 + bonus` with bonus = 1/nf, as one division so float32 rounds it once (§4.4).
+        nf = num_failed.astype(jnp.float32)
+        return jnp.where(num_failed == 0, 2.0, (nf + 1.0) / jnp.maximum(nf, 1.0))
 
-    def row_min(row):
-        count = layer_count[row]
-        return jnp.where(count > 0, prefix_min[jnp.maximum(count - 1, 0)], _INT8_MAX)
+    def sparse():
+        return _pair(0, 0), _pair(1, -1), _pair(-1, 1), furthest_row
 
-    is_revealed = revealed[node]
-    informed_new = is_revealed & (node_type_defense <= row_min(new_row))
-    informed_current = is_revealed & (node_type_defense <= row_min(attacker_row))
-    good = 1 + failed[node, attack_type].astype(jnp.int32)
-    failed_cells = (failed > 0).sum(axis=1, dtype=jnp.int32)
-    bad = failed_cells.sum() - jnp.where(jnp.arange(n) == node, failed_cells, 0).sum()
-    gain = jnp.maximum(good - bad * bad, 0)
-    score = defense_score(arr, defense)
-    rows = jnp.where(arr.node_mask, arr.layer, 0).max() + 1
-    max_score = (arr.max_value * rows).astype(jnp.float32)
-    v3_success = jnp.where(informed_new, _pair(gain, 0), _pair(-1, 0))
-    v3_hack = _pair(jnp.where(informed_new, gain, -1), score - max_score)
-    v3_detected = _pair(jnp.where(~is_recon & informed_current, 0, -1), score - params.reference_defense_score)
+    def dense():  # §7.2
+        bonus = one_plus_bonus()
+        success = jnp.where(deeper, _pair(bonus, 0), jnp.where(shallower, _pair(-1, 0), _pair(0, 0)))
+        return success, _pair(bonus, -num_hacked), _pair(-1, 1), jnp.where(deeper, new_row, furthest_row)
 
-    def pick(sparse, dense, v3, v12):
-        return jnp.select(
-            [family == RewardFamily.DENSE, family == RewardFamily.DENSE_V3, family == RewardFamily.DENSE_V1_V2],
-            [dense, v3, v12],
-            sparse,
-        )
+    def dense_v1_v2():  # §7.3
+        success = jnp.where(deeper, _pair(1, -1), jnp.where(shallower, _pair(-1, 1), _pair(0, 0)))
+        hack = _pair(one_plus_bonus(), -num_hacked)
+        return success, hack, _pair(-100, 100), jnp.where(deeper, new_row, furthest_row)
 
-    success = pick(_pair(0, 0), dense_success, v3_success, v12_success)
-    hack = pick(_pair(1, -1), dense_hack, v3_hack, dense_hack)
-    detected = pick(_pair(-1, 1), _pair(-1, 1), v3_detected, _pair(-100, 100))
-    dense_family = (family == RewardFamily.DENSE) | (family == RewardFamily.DENSE_V1_V2)
-    row_after = jnp.where(dense_family & deeper, new_row, furthest_row)
-    return success, hack, detected, row_after
+    def dense_v3():  # §7.4: the min-set over nodes 0 … count-1 of the new or current layer (Q9)
+        node_type_defense = defense[node, attack_type]
+        node_min = jnp.where(arr.node_mask, _node_min(arr, defense), _INT8_MAX)
+        index = jnp.arange(node_min.shape[0])
+
+        def row_min(row):
+            count = (arr.node_mask & (arr.layer == row)).sum()
+            return jnp.where(index < count, node_min, _INT8_MAX).min()
+
+        is_revealed = revealed[node]
+        informed_new = is_revealed & (node_type_defense <= row_min(new_row))
+        informed_current = is_revealed & (node_type_defense <= row_min(attacker_row))
+        good = 1 + failed[node, attack_type].astype(jnp.int32)
+        failed_cells = (failed > 0).sum(axis=1, dtype=jnp.int32)
+        bad = failed_cells.sum() - jnp.where(index == node, failed_cells, 0).sum()
+        gain = jnp.maximum(good - bad * bad, 0)
+        score = defense_score(arr, defense)
+        rows = jnp.where(arr.node_mask, arr.layer, 0).max() + 1
+        max_score = (arr.max_value * rows).astype(jnp.float32)
+        success = jnp.where(informed_new, _pair(gain, 0), _pair(-1, 0))
+        hack = _pair(jnp.where(informed_new, gain, -1), score - max_score)
+        detected = _pair(jnp.where(~is_recon & informed_current, 0, -1), score - params.reference_defense_score)
+        return success, hack, detected, furthest_row
+
+    branches = {
+        RewardFamily.SPARSE: sparse,
+        RewardFamily.DENSE: dense,
+        RewardFamily.DENSE_V3: dense_v3,
+        RewardFamily.DENSE_V1_V2: dense_v1_v2,
+    }
+    return jax.lax.switch(arr.reward_family, [branches[f] for f in sorted(branches)])
 
 
 # -- actions (spec §4.1) ----------------------------------------------------------------------------
