@@ -43,7 +43,7 @@ def parse_args(argv):
         description="Train on generated networks, evaluate on held-out, larger and built-in ones (issue 13).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--timesteps", type=int, default=100_000, help="environment steps per seed of every training run")
+    p.add_argument("--timesteps", type=int, default=200_000, help="environment steps per seed of every training run")
     p.add_argument("--seeds", type=int, default=3, help="seeds of every training run (vmapped)")
     p.add_argument("--num-envs", type=int, default=32, help="parallel games per seed in training")
     p.add_argument("--eval-games", type=int, default=1000, help="evaluation games per seed and cell")
