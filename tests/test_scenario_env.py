@@ -52,13 +52,15 @@ def _sample(key, mask, num_actions):
 
 
 def _actions(key, env, mask):
+    """Random ids over the action space, whose size is the mask's (v18's registered environment
+    advertises fewer attack ids in `num_attack_actions` than `step` decodes)."""
     if env.learner == "both":
         k_a, k_d = jax.random.split(key)
         return {
-            "attacker": _sample(k_a, mask["attacker"], env.num_attack_actions),
-            "defender": _sample(k_d, mask["defender"], env.num_defense_actions),
+            "attacker": _sample(k_a, mask["attacker"], mask["attacker"].shape[-1]),
+            "defender": _sample(k_d, mask["defender"], mask["defender"].shape[-1]),
         }
-    return _sample(key, mask, env.num_actions)
+    return _sample(key, mask, mask.shape[-1])
 
 
 def _rollout(env, params, key):
