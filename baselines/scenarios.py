@@ -222,9 +222,10 @@ def resolve(config: dict) -> None:
     scenario, generator = config.get("scenario"), config.get("generator")
     given = set(config.get("cli_flags", ()))
     if scenario is None and generator is None:
-        for flag in ("max_nodes", "generator_arg", "mode"):
+        needs = {"max_nodes": "--scenario", "generator_arg": "--generator", "mode": "--scenario or --generator"}
+        for flag, partner in needs.items():
             if flag in given:
-                raise UsageError(f"--{flag.replace('_', '-')} goes with --scenario or --generator")
+                raise UsageError(f"--{flag.replace('_', '-')} goes with {partner}")
         return
     if scenario is not None and generator is not None:
         raise UsageError("--scenario and --generator name two games; give one of them")
