@@ -20,6 +20,7 @@ too wherever they are used there (the trajectory recorder).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from idsjax import actions, observations
+from idsjax import actions, observations, threefry
 from idsjax.bots import BOTS, uniform_choice
 from idsjax.network import DATA, SERVER, START
 from idsjax.transition import transition
@@ -41,12 +42,17 @@ ATTACK_BOTS = ("attack_maximal", "random_attack")
 DEFENSE_BOTS = ("defend_minimal", "random_defense")
 
 
+def is_scenario_env(env) -> bool:
+    """Whether `env` plays a network held in its params (`idsjax.ScenarioEnv`), not a static `config`."""
+    return getattr(env, "config", None) is None and hasattr(env, "shape")
+
+
 def default_policy(env, side: str) -> str:
     """The scripted player an id puts on `side`, or `"random"` on the side the caller plays.
 
     Two-agent ids: `random_attack` and `random_defense`.
     """
-    mode = env.config.mode
+    mode = env.mode if is_scenario_env(env) else env.config.mode
     bot = mode.attacker_bot if side == ATTACKER else mode.defender_bot
     if bot is not None:
         return bot
@@ -130,6 +136,8 @@ def resolve_policy(policy, side: str, env, params) -> Policy:
     if ":" in policy and not policy.startswith("bot:"):
         return load_policy(policy, side, env, params)
     name = policy[4:] if policy.startswith("bot:") else policy
+    if is_scenario_env(env):
+        return _scenario_policy(name, policy, side, env, params)
     config = env.config
     if name == "random":
         if side == ATTACKER:
@@ -137,18 +145,44 @@ def resolve_policy(policy, side: str, env, params) -> Policy:
             return lambda key, obs, state: uniform_choice(key, actions.attack_mask(config, state, params), width)
         width = config.attack_types + 1
         return lambda key, obs, state: uniform_choice(key, actions.defense_mask(config), width)
+    _check_bot(name, policy, side)
+    bot = BOTS[name]
+    return lambda key, obs, state: bot(key, state, config, params)
+
+
+def _check_bot(name: str, policy: str, side: str) -> None:
     if name not in BOTS:
         raise ValueError(f"unknown policy {policy!r}: use 'random', a callable, or one of {sorted(BOTS)}")
     allowed = ATTACK_BOTS if side == ATTACKER else DEFENSE_BOTS
     if name not in allowed:
         article = "an" if side == ATTACKER else "a"
         raise ValueError(f"{name!r} is not {article} {side} bot; {side} bots: {', '.join(allowed)}")
-    bot = BOTS[name]
-    return lambda key, obs, state: bot(key, state, config, params)
 
 
-def side_observation(env, state, side: str):
-    """The view of `side` (spec §6), whichever side the id's learner plays."""
+def _scenario_policy(name: str, policy: str, side: str, env, params) -> Policy:
+    """`"random"` or a bot of `idsjax.scenario.game.BOTS` on a `ScenarioEnv`'s network."""
+    shape = env.shape
+    if name == "random":
+        if side == ATTACKER:
+            return lambda key, obs, state: uniform_choice(key, env.attack_mask(state, params), shape.attack_id_width)
+        return lambda key, obs, state: uniform_choice(key, env.defense_mask(state, params), shape.attack_types + 1)
+    _check_bot(name, policy, side)
+    from idsjax.scenario import game  # not at import time: the scenario package imports this layer's modules
+
+    bot = game.BOTS[name]
+    return lambda key, obs, state: bot(key, state, shape, env.game_params(state, params))
+
+
+def side_observation(env, state, side: str, params=None):
+    """The view of `side` (spec §6), whichever side the id's learner plays. `params` is read by
+    scenario environments only (default: the environment's own)."""
+    if is_scenario_env(env):
+        from idsjax.scenario import game
+
+        params = env.game_params(state, env.default_params if params is None else params)
+        if side == ATTACKER:
+            return game.attacker_observation(env.shape, params.scenario, state)
+        return game.defender_observation(state)
     if side == ATTACKER:
         return observations.attacker_observation(env.config, state)
     return observations.defender_observation(env.config, state)
@@ -158,11 +192,24 @@ def joint_step(env, key, state, attack_action, defense_action, params):
     """One game transition with both players' ids given, on any id (single-agent ids included).
 
     Exactly `env.step_env` without the bot call: `(next_state, rewards float32[2], info)`, where
-    `info` has the transition's flags plus `terminated` and `truncated`. No auto-reset.
+    `info` has the transition's flags plus `terminated` and `truncated`. No auto-reset. On a
+    scenario environment the detection draw is its two-agent step's (`threefry.uniform(key)`).
     """
-    next_state, rewards, info = transition(
-        env.config, state, attack_action, defense_action, jax.random.uniform(key), params
-    )
+    if is_scenario_env(env):
+        from idsjax.scenario import game
+
+        next_state, rewards, info = game.transition(
+            env.shape,
+            state,
+            jnp.asarray(attack_action, jnp.int32),
+            jnp.asarray(defense_action, jnp.int32),
+            threefry.uniform(key),
+            env.game_params(state, params),
+        )
+    else:
+        next_state, rewards, info = transition(
+            env.config, state, attack_action, defense_action, jax.random.uniform(key), params
+        )
     info = {
         **info,
         "attack_action": jnp.asarray(attack_action, jnp.int32),
@@ -180,15 +227,68 @@ def make_joint_policy_step(env, params, attacker_policy=None, defender_policy=No
 
     def choose(key, state):
         k_a, k_d = jax.random.split(key)
-        a = attack_policy(k_a, side_observation(env, state, ATTACKER), state)
-        d = defense_policy(k_d, side_observation(env, state, DEFENDER), state)
+        a = attack_policy(k_a, side_observation(env, state, ATTACKER, params), state)
+        d = defense_policy(k_d, side_observation(env, state, DEFENDER, params), state)
         return jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
 
     return choose
 
 
 # -- human-readable descriptions ----------------------------------------------------------------
+_ROLE_NAMES = {START: "start", SERVER: "server", DATA: "data"}
+
+
+@dataclass(frozen=True)
+class ScenarioNames:
+    """What the descriptions below read of a `GameConfig`, for a scenario game: id sizes from the
+    environment's shape, node ids and roles from the `Scenario` (the arrays know only indices).
+    `scenario_names(env, params, scenario)` builds one."""
+
+    env_id: str
+    node_ids: tuple[str, ...]
+    roles: tuple[int, ...]
+    attack_types: int
+    reconnaissance: bool
+    max_nodes: int
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def attack_id_width(self) -> int:
+        return self.attack_types + 1 if self.reconnaissance else self.attack_types
+
+    @property
+    def num_attack_ids(self) -> int:
+        return self.max_nodes * self.attack_id_width
+
+    @property
+    def num_defense_actions(self) -> int:
+        return self.max_nodes * (self.attack_types + 1)
+
+
+def scenario_names(env, params, scenario=None) -> ScenarioNames:
+    """The `ScenarioNames` of a `ScenarioEnv` game; node ids from `scenario` (a `Scenario`), else `n<i>`."""
+    mask = np.asarray(params.scenario.node_mask)
+    roles = tuple(int(r) for r in np.asarray(params.scenario.role)[mask])
+    ids = tuple(n.id for n in scenario.nodes) if scenario is not None else tuple(f"n{i}" for i in range(len(roles)))
+    title = f"{scenario.name} ({env.name})" if scenario is not None else env.name
+    return ScenarioNames(
+        env_id=title,
+        node_ids=ids,
+        roles=roles,
+        attack_types=env.shape.attack_types,
+        reconnaissance=bool(env.shape.reconnaissance),
+        max_nodes=env.shape.max_nodes,
+    )
+
+
 def node_name(config, node: int) -> str:
+    if isinstance(config, ScenarioNames):
+        if not 0 <= node < config.num_nodes:
+            return f"node {node} (padding)"
+        return f"node {node} ({config.node_ids[node]}, {_ROLE_NAMES.get(config.roles[node], '?')})"
     net = config.network
     kind = int(net.node_type[node])
     if kind == DATA:
@@ -240,6 +340,9 @@ def describe_defense(config, action: int) -> str:
 
 def legal_ids(env, state, params, side: str) -> np.ndarray:
     """The legal ids of `side` in `state` (the reference's id-level legality), as a NumPy array."""
+    if is_scenario_env(env):
+        mask = env.attack_mask(state, params) if side == ATTACKER else env.defense_mask(state, params)
+        return np.flatnonzero(np.asarray(mask))
     if side == ATTACKER:
         mask = actions.attack_mask(env.config, state, params)
     else:

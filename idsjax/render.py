@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,9 @@ from idsjax.policies import (
     decode_attack_id,
     decode_defense_id,
     default_policy,
+    is_scenario_env,
     policy_name,
+    scenario_names,
 )
 
 VIEWS = ("full", ATTACKER, DEFENDER)
@@ -85,10 +88,98 @@ def _text_width(draw: ImageDraw.ImageDraw, text: str, font) -> float:
     return draw.textlength(text, font=font)
 
 
-def frame_size(config) -> tuple[int, int]:
-    """(height, width) of the frames of a config."""
+def frame_size(config, params=None) -> tuple[int, int]:
+    """(height, width) of the frames of a config, or of a `ScenarioEnv` with its `params`."""
+    if is_scenario_env(config):
+        board = _scenario_board(config, config.default_params if params is None else params)
+        return board.height, board.width
     net = config.network
     return HEADER_H + CELL_H * net.rows, max(MIN_W, CELL_W * net.cols)
+
+
+MAX_SPAN = 9.0  # scenario positions spanning more units than this are scaled down to it
+
+
+@dataclass(frozen=True)
+class _Board:
+    """What a frame draws of a network: node centres in pixels, the nodes drawn (padding is not),
+    their kinds and labels, and the links `(i, j, arrow)` (`arrow`: only `i` may attack `j`, drawn
+    as an arrowhead towards `j`). `config` decodes action ids (a `GameConfig` or `ScenarioNames`)."""
+
+    config: Any
+    height: int
+    width: int
+    xs: np.ndarray
+    ys: np.ndarray
+    kinds: np.ndarray
+    nodes: tuple[int, ...]
+    labels: tuple[str, ...]
+    links: tuple[tuple[int, int, bool], ...]
+    num_types: int
+
+
+def _grid_board(config) -> _Board:
+    net = config.network
+    height, width = frame_size(config)
+    xs, ys = _node_centers(config, width)
+    adj = np.asarray(net.adjacency)
+    n = config.num_nodes
+    links = tuple((i, j, False) for i in range(n) for j in range(i + 1, n) if adj[i, j])
+    return _Board(
+        config=config,
+        height=height,
+        width=width,
+        xs=xs,
+        ys=ys,
+        kinds=np.asarray(net.node_type),
+        nodes=tuple(range(n)),
+        labels=tuple(str(i) for i in range(n)),
+        links=links,
+        num_types=config.attack_types,
+    )
+
+
+def _scenario_board(env, params, scenario=None) -> _Board:
+    """A scenario's network: each node at its `position` (x right, y down: the data node's layer on
+    top), one unit a grid cell (spans over `MAX_SPAN` units scaled down to it); links from `reach`."""
+    arr = params.scenario
+    mask = np.asarray(arr.node_mask)
+    if mask.ndim != 1:
+        raise ValueError("render_frame draws one game; these params are batched: pick one game's params")
+    pos = np.asarray(arr.position, np.float64)
+    real = np.flatnonzero(mask)
+    low, high = pos[real].min(axis=0), pos[real].max(axis=0)
+    span = high - low
+    scale = np.where(span > MAX_SPAN, MAX_SPAN / np.maximum(span, 1e-9), 1.0)
+    units = span * scale
+    width = max(MIN_W, int(np.ceil(CELL_W * (units[0] + 1))))
+    height = HEADER_H + int(np.ceil(CELL_H * (units[1] + 1)))
+    offset = (width - CELL_W * (units[0] + 1)) / 2
+    xs = offset + ((pos[:, 0] - low[0]) * scale[0] + 0.5) * CELL_W
+    ys = HEADER_H + (pos[:, 1] - low[1]) * scale[1] * CELL_H + 30
+    reach = np.asarray(arr.reach) & mask[:, None] & mask[None, :]
+    links = []
+    for i in real:
+        for j in real:
+            if i < j and (reach[i, j] or reach[j, i]):
+                if reach[i, j] and reach[j, i]:
+                    links.append((int(i), int(j), False))
+                else:
+                    links.append((int(i), int(j), True) if reach[i, j] else (int(j), int(i), True))
+    names = scenario_names(env, params, scenario)
+    labels = tuple(f"{i} {names.node_ids[i]}" if scenario is not None else str(i) for i in range(len(real)))
+    return _Board(
+        config=names,
+        height=height,
+        width=width,
+        xs=xs,
+        ys=ys,
+        kinds=np.asarray(arr.role),
+        nodes=tuple(int(i) for i in real),
+        labels=labels + ("",) * (len(mask) - len(real)),
+        links=tuple(links),
+        num_types=int(np.asarray(arr.num_attack_types)),
+    )
 
 
 def _host_state(state) -> dict[str, np.ndarray]:
@@ -172,6 +263,19 @@ def _draw_attacker(draw, x: float, y: float, caged: bool):
             draw.line([x + bx, y - 20, x + bx, y + 21], fill=(60, 60, 60), width=2)
 
 
+def _draw_arrowhead(draw, x0: float, y0: float, x1: float, y1: float, colour):
+    """A small filled triangle on the link (x0, y0) -> (x1, y1), pointing to (x1, y1), nearer the
+    source (the target's value labels hang below it)."""
+    dx, dy = x1 - x0, y1 - y0
+    length = float(np.hypot(dx, dy))
+    if length < 1e-6:
+        return
+    ux, uy = dx / length, dy / length
+    mx, my = x0 + 0.3 * dx + 6 * ux, y0 + 0.3 * dy + 6 * uy
+    bx, by = mx - 12 * ux, my - 12 * uy
+    draw.polygon([(mx, my), (bx - 6 * uy, by + 6 * ux), (bx + 6 * uy, by - 6 * ux)], fill=colour)
+
+
 def _draw_magnifier(draw, x: float, y: float):
     draw.ellipse([x - 8, y - 8, x + 8, y + 8], outline=RED, width=3)
     draw.line([x + 6, y + 6, x + 14, y + 14], fill=RED, width=4)
@@ -207,29 +311,38 @@ def render_frame(
     returns: tuple[float, float] | None = None,
     title: str | None = None,
     attack_from: int | None = None,
+    scenario: Any = None,
 ) -> np.ndarray:
     """One frame of one game as `uint8[H, W, 3]`, `H = 96 + 120·rows`, `W = max(600, 200·cols)`.
+
+    A `ScenarioEnv` game (`idsjax.make_scenario`) is drawn from `params.scenario` (default: the
+    environment's own params): each real node at its `position` (a unit is a cell; padded nodes are
+    not drawn), the links its `reach` allows (an arrowhead where only one end may attack the other,
+    towards the attacked end; lateral links plain), labelled with the node ids of `scenario` (the
+    `Scenario` it was made from) when given.
 
     `state`: an unbatched `EnvState` (after the joint action `last_action`, if given: `(attack id,
     defense id)`, `{"attacker": a, "defender": d}` or a step's `info`). `hack_probability`: the
     running P(breached) to print; `returns`: (attacker, defender) returns so far; `attack_from`: the
     attacker's node before `last_action` (its link to the target is drawn red; default: the current
-    node, right unless the attack moved the attacker). `params` is not needed to draw (kept for
-    symmetry with the env API).
+    node, right unless the attack moved the attacker). `params` is not needed to draw a registered
+    id (kept for symmetry with the env API).
     """
-    del params
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    config = env.config
-    net = config.network
-    a_types = config.attack_types
+    if is_scenario_env(env):
+        board = _scenario_board(env, env.default_params if params is None else params, scenario)
+    else:
+        board = _grid_board(env.config)
+    config = board.config
+    a_types = board.num_types
     s = _host_state(state)
-    height, width = frame_size(config)
+    height, width = board.height, board.width
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     font, bold = _font(12), _font(12, bold=True)
     small = _font(11)
-    xs, ys = _node_centers(config, width)
+    xs, ys = board.xs, board.ys
 
     attack_id, defense_id = _joint_ids(last_action)
     show_attack = view != DEFENDER
@@ -284,29 +397,28 @@ def render_frame(
     draw.line([0, HEADER_H - 4, width, HEADER_H - 4], fill=(200, 200, 200), width=1)
 
     # -- links -------------------------------------------------------------------------------------
-    adj = np.asarray(net.adjacency)
     target = attacked[0] if attacked is not None else None
-    for i in range(config.num_nodes):
-        for j in range(i + 1, config.num_nodes):
-            if adj[i, j]:
-                source = position if attack_from is None else int(attack_from)
-                hot = target is not None and attacker_visible and {i, j} == {target, source}
-                draw.line([xs[i], ys[i], xs[j], ys[j]], fill=RED if hot else LINK, width=4 if hot else 2)
+    for i, j, arrow in board.links:
+        source = position if attack_from is None else int(attack_from)
+        hot = target is not None and attacker_visible and {i, j} == {target, source}
+        draw.line([xs[i], ys[i], xs[j], ys[j]], fill=RED if hot else LINK, width=4 if hot else 2)
+        if arrow:
+            _draw_arrowhead(draw, xs[i], ys[i], xs[j], ys[j], RED if hot else LINK)
 
     # -- nodes and labels --------------------------------------------------------------------------
     attack, defense, detection = s["attack"], s["defense"], s["detection"]
     recon = s["recon"]
-    for n in range(config.num_nodes):
-        kind = int(net.node_type[n])
+    for n in board.nodes:
+        kind = int(board.kinds[n])
         outline = None
         if target == n:
             outline = RED
         if kind == DATA and hacked:
             outline = RED
         _draw_node(draw, kind, xs[n], ys[n], outline, small)
-        label_box = draw.textbbox((xs[n] - 26, ys[n] - 20), str(n), font=small, anchor="ra")
+        label_box = draw.textbbox((xs[n] - 26, ys[n] - 20), board.labels[n], font=small, anchor="ra")
         draw.rectangle(label_box, fill=BACKGROUND)
-        draw.text((xs[n] - 26, ys[n] - 20), str(n), fill=MUTED, font=small, anchor="ra")
+        draw.text((xs[n] - 26, ys[n] - 20), board.labels[n], fill=MUTED, font=small, anchor="ra")
         if attacked is not None and attacked[0] == n and attacked[2]:
             _draw_magnifier(draw, xs[n] - 40, ys[n] + 6)
         if kind not in (SERVER, DATA):
@@ -314,15 +426,15 @@ def render_frame(
         if view == DEFENDER:
             a_vals = ["x"] * a_types
         else:
-            a_vals = [str(int(v)) for v in attack[n]]
+            a_vals = [str(int(v)) for v in attack[n][:a_types]]
         if view == ATTACKER:
             if config.reconnaissance and recon is not None:
-                d_vals = ["x" if int(v) == UNKNOWN_DEFENSE else str(int(v)) for v in recon[n]]
+                d_vals = ["x" if int(v) == UNKNOWN_DEFENSE else str(int(v)) for v in recon[n][:a_types]]
             else:
                 d_vals = ["x"] * a_types
             det_vals = ["x"]
         else:
-            d_vals = [str(int(v)) for v in defense[n]]
+            d_vals = [str(int(v)) for v in defense[n][:a_types]]
             det_vals = [str(int(detection[n]))]
         a_hot = {attacked[1]: RED} if (attacked is not None and attacked[0] == n and not attacked[2]) else {}
         d_hot, det_hot = {}, {}
@@ -366,7 +478,11 @@ def play_episodes(
     """Play `episodes` games (one batch through `idsjax.rollout`, recorded by `idsjax.trajectories`)
     and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
     the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
-    Policies as in `idsjax.policies`; callables must be jittable."""
+    Policies as in `idsjax.policies`; callables must be jittable. A `ScenarioEnv` game is played
+    here, step by step (`idsjax.trajectories` records registered ids only)."""
+    if is_scenario_env(env):
+        yield from _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps)
+        return
     from idsjax.trajectories import record
 
     traj = record((env, params), attacker_policy, defender_policy, num_games=episodes, max_steps=max_steps, seed=seed)
@@ -383,6 +499,29 @@ def play_episodes(
             yield traj.state(game, t + 1), traj.joint_action(game, t), a["rewards"][game, t], info
 
 
+def _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps):
+    import jax
+
+    from idsjax.policies import joint_step, make_joint_policy_step
+
+    choose = jax.jit(make_joint_policy_step(env, params, attacker_policy, defender_policy))
+    step = jax.jit(lambda k, st, a, d: joint_step(env, k, st, a, d, params))
+    reset = jax.jit(lambda k: env.initial_state(k, params))
+    key = jax.random.PRNGKey(seed)
+    for _ in range(episodes):
+        key, k = jax.random.split(key)
+        state = reset(k)
+        yield state, None, None, None
+        t = 0
+        while not (bool(state.done) or bool(state.timed_out)) and (max_steps is None or t < max_steps):
+            key, k_choose, k_step = jax.random.split(key, 3)
+            a, d = choose(k_choose, state)
+            state, rewards, info = step(k_step, state, a, d)
+            flags = {f: bool(info[f]) for f in ("attack_legal", "moved", "hacked", "detected")}
+            yield state, (int(a), int(d)), np.asarray(rewards), flags
+            t += 1
+
+
 def episode_frames(
     env_or_id,
     attacker_policy=None,
@@ -393,6 +532,7 @@ def episode_frames(
     max_steps: int | None = None,
     view: str = "full",
     episodes: int = 1,
+    scenario: Any = None,
 ) -> list[np.ndarray]:
     """The frames of `episodes` games played by a pair of policies (see `episode_gif`)."""
     env, params = _resolve_env(env_or_id, instance_seed)
@@ -403,7 +543,11 @@ def episode_frames(
         policy_name(p) if p is not None else default_policy(env, side)
         for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))
     ]
-    title = f"{env.config.env_id}: {names[0]} vs {names[1]}"
+    if is_scenario_env(env):
+        game_id = scenario_names(env, params, scenario).env_id
+    else:
+        game_id = env.config.env_id
+    title = f"{game_id}: {names[0]} vs {names[1]}"
     previous = None
     for state, last, rewards, info in play_episodes(
         env, params, attacker_policy, defender_policy, seed=seed, episodes=episodes, max_steps=max_steps
@@ -427,6 +571,7 @@ def episode_frames(
                 returns=(float(returns[0]), float(returns[1])),
                 title=title,
                 attack_from=attack_from if last is not None else None,
+                scenario=scenario,
             )
         )
     return frames
@@ -454,6 +599,7 @@ def episode_gif(
     view: str = "full",
     episodes: int = 1,
     fps: float = 4.0,
+    scenario: Any = None,
 ) -> str:
     """Write a GIF of `episodes` games of an id (or an `(env, params)` pair) played by two policies.
 
@@ -462,7 +608,8 @@ def episode_gif(
     random bots on two-agent ids). Any pair plays on any id: the single-agent ids' own bot is replaced
     by the policy given for its side. `seed` drives the games, `instance_seed` the instance layout
     (as `idsjax.make`). `max_steps` caps the joint steps per episode (default: the full episode,
-    up to the step-limit call). Returns the path.
+    up to the step-limit call). A scenario game is an `(env, params)` pair of `idsjax.make_scenario`;
+    `scenario` (its `Scenario`) names the nodes. Returns the path.
     """
     frames = episode_frames(
         env_or_id,
@@ -473,6 +620,7 @@ def episode_gif(
         max_steps=max_steps,
         view=view,
         episodes=episodes,
+        scenario=scenario,
     )
     return write_gif(frames, path, fps=fps)
 
