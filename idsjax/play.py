@@ -3,11 +3,14 @@
     python -m idsjax.play --env idsgame-minimal_defense-v3
     python -m idsjax.play --env idsgame-v3 --side defender --opponent bot:attack_maximal
     python -m idsjax.play --env idsgame-random_attack-v4 --opponent checkpoint:runs/ppo/...
+    python -m idsjax.play --scenario scenarios/examples/office_dmz.yaml --side defender
+    python -m idsjax.play --scenario scenarios/examples/office_dmz.yaml --mode random_attack
 
 You take the id's learning side (`--side attacker|defender` on two-agent ids `idsgame-vN`); the other
 side is the id's bot, or `--opponent bot:NAME`, `random`, or `checkpoint:RUN_DIR` (a policy trained by
 any trainer of the research kit, a self-play run included; it must have been trained for that side on
-the same version). At the prompt type an action id from the list of legal actions, `h` for help, `b`
+the same version). `--scenario FILE [--mode MODE]` plays a scenario (docs/scenarios.md) instead of an
+id; its nodes are named by their ids in the file. At the prompt type an action id from the list of legal actions, `h` for help, `b`
 to redraw the board, or `q` to quit.
 """
 
@@ -35,14 +38,24 @@ from idsjax.policies import (
     describe_attack,
     describe_defense,
     load_policy,
+    scenario_names,
 )
+from idsjax.scenario import load_scenario
 
 __all__ = ["Game", "board", "compress_ranges", "grid_map", "legal_table", "main", "run_script"]
 
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m idsjax.play", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="idsgame-minimal_defense-v3", help="any of the 110 ids")
+    game = parser.add_mutually_exclusive_group()
+    game.add_argument("--env", default="idsgame-minimal_defense-v3", help="any of the 110 ids")
+    game.add_argument("--scenario", metavar="FILE", help="a scenario YAML file (docs/scenarios.md)")
+    parser.add_argument(
+        "--mode",
+        default=None,
+        help="with --scenario: the mode ('' two-agent, the default; random_defense, minimal_defense, "
+        "random_attack, maximal_attack)",
+    )
     parser.add_argument(
         "--side", choices=(ATTACKER, DEFENDER), default=None, help="your side (two-agent ids; single-agent ids fix it)"
     )
@@ -55,17 +68,33 @@ def _parse_args(argv):
     parser.add_argument("--seed", type=int, default=0, help="seed of the games")
     parser.add_argument("--instance-seed", type=int, default=0, help="seed of the instance (idsjax.make)")
     args = parser.parse_args(argv)
-    if args.env not in idsjax.registered_envs():
-        try:
-            idsjax.make(args.env)
+    args.names = None
+    if args.scenario is not None:
+        try:  # a bad file or mode: one sentence naming the file and the field
+            scenario = load_scenario(args.scenario)
+            env, params = idsjax.make_scenario(scenario, mode=args.mode or "", seed=args.instance_seed)
         except ValueError as err:
             parser.error(str(err))
-    env, params = idsjax.make(args.env, seed=args.instance_seed)
+        args.names = scenario_names(env, params, scenario)
+    else:
+        if args.mode is not None:
+            parser.error("--mode goes with --scenario (a registered id names its mode)")
+        if args.env not in idsjax.registered_envs():
+            try:
+                idsjax.make(args.env)
+            except ValueError as err:
+                parser.error(str(err))
+        env, params = idsjax.make(args.env, seed=args.instance_seed)
     if env.learner == "both":
         side = args.side or ATTACKER
     else:
         side = env.learner
         if args.side is not None and args.side != side:
+            if args.scenario is not None:
+                parser.error(
+                    f"in mode {env.mode.value!r} you play the {side} (the other side is a bot); "
+                    "leave out --mode (the two-agent mode) to choose --side"
+                )
             parser.error(
                 f"in {args.env} you play the {side} (the other side is a bot); "
                 f"use the two-agent id idsgame-v{env.config.version} to choose --side"
@@ -152,16 +181,17 @@ def main(argv=None, *, stdin: TextIO | None = None, console: Console | None = No
 
 def _session(args, env, params, side, opponent, stdin, console) -> int:
     opp_name = opponent if isinstance(opponent, str) else "checkpoint policy"
+    game = Game(env, params, side, opponent, seed=args.seed, config=args.names)
+    config = game.config  # the id's GameConfig, or a scenario's ScenarioNames
     console.print(
-        f"[bold]{env.config.env_id}[/bold]: you play the [bold]{side}[/bold] against "
+        f"[bold]{config.env_id}[/bold]: you play the [bold]{side}[/bold] against "
         f"[bold]{opp_name}[/bold]. Type h for help, q to quit."
     )
-    game = Game(env, params, side, opponent, seed=args.seed)
     help_text = HELP.format(
-        width=env.config.attack_id_width,
-        recon=" (type A = reconnaissance)" if env.config.reconnaissance else "",
-        dwidth=env.config.attack_types + 1,
-        a=env.config.attack_types,
+        width=config.attack_id_width,
+        recon=" (type A = reconnaissance)" if config.reconnaissance else "",
+        dwidth=config.attack_types + 1,
+        a=config.attack_types,
     )
     _show(console, game)
     while True:
@@ -197,17 +227,17 @@ def _session(args, env, params, side, opponent, stdin, console) -> int:
             console.print(f"[yellow]{action} is out of range: {side} ids are 0-{game.num_ids() - 1}.[/]")
             continue
         if action not in set(int(i) for i in game.legal()):
-            what = describe_attack(env.config, action) if side == ATTACKER else describe_defense(env.config, action)
+            what = describe_attack(config, action) if side == ATTACKER else describe_defense(config, action)
             console.print(f"[yellow]{action} ({what}) is not legal now; legal ids: {compress_ranges(game.legal())}.[/]")
             continue
         position = int(game.state.position)
         a, d, rewards, info = game.play(action)
         mine = 0 if side == ATTACKER else 1
-        attack_text = describe_attack(env.config, a)
+        attack_text = describe_attack(config, a)
         if bool(info["attack_legal"]):
             if bool(info["moved"]):
                 outcome = "succeeded: the attacker moved there"
-            elif env.config.reconnaissance and a % env.config.attack_id_width == env.config.attack_types:
+            elif config.reconnaissance and a % config.attack_id_width == config.attack_types:
                 outcome = "revealed the node's defenses"
             else:
                 outcome = "failed"
@@ -217,7 +247,7 @@ def _session(args, env, params, side, opponent, stdin, console) -> int:
             attack_text, outcome = "an attack", "(hidden from the defender)"
         del position
         console.print(f"attacker: {attack_text} -> {outcome}")
-        defense_text = describe_defense(env.config, d) if side == DEFENDER else "a defense (hidden from the attacker)"
+        defense_text = describe_defense(config, d) if side == DEFENDER else "a defense (hidden from the attacker)"
         console.print(f"defender: {defense_text}")
         console.print(f"your reward {float(rewards[mine]):+.1f}, return {game.returns[mine]:+.1f}")
         if bool(info["hacked"]):

@@ -6,15 +6,28 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from idsjax.policies import ATTACKER, DEFENDER, joint_step, legal_ids, resolve_policy, side_observation
+from idsjax.policies import (
+    ATTACKER,
+    DEFENDER,
+    is_scenario_env,
+    joint_step,
+    legal_ids,
+    resolve_policy,
+    scenario_names,
+    side_observation,
+)
 
 
 class Game:
     """The state of one terminal session (separate from I/O so it can be driven by tests)."""
 
-    def __init__(self, env, params, side: str, opponent, seed: int = 0):
+    def __init__(self, env, params, side: str, opponent, seed: int = 0, config=None):
+        """`config`: what names nodes and sizes ids (default `env.config`; a scenario game: its
+        `idsjax.policies.ScenarioNames`, built from `params` when not given)."""
         self.env, self.params, self.side = env, params, side
-        self.config = env.config
+        if config is None:
+            config = scenario_names(env, params) if is_scenario_env(env) else env.config
+        self.config = config
         other = DEFENDER if side == ATTACKER else ATTACKER
         self.opponent_side = other
         self.opponent = resolve_policy(opponent, other, env, params)
@@ -47,7 +60,7 @@ class Game:
     def play(self, action: int):
         """The human's id -> (attack id, defense id, rewards, info)."""
         self.key, k_opp, k_step = jax.random.split(self.key, 3)
-        obs = side_observation(self.env, self.state, self.opponent_side)
+        obs = side_observation(self.env, self.state, self.opponent_side, self.params)
         other = int(self._opponent_fn(k_opp, obs, self.state))
         a, d = (action, other) if self.side == ATTACKER else (other, action)
         self.state, rewards, info = self._step(k_step, self.state, np.int32(a), np.int32(d))

@@ -10,7 +10,7 @@ from rich.text import Text
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.network import DATA, SERVER, START
 from idsjax.play_game import Game
-from idsjax.policies import ATTACKER, DEFENDER
+from idsjax.policies import ATTACKER, DEFENDER, ScenarioNames
 
 HELP = (
     "[bold]How to play.[/bold] The attacker starts at the start node and must reach the data node (top). "
@@ -47,10 +47,21 @@ def _values(row, hidden: bool, unknown=None) -> str:
     return ",".join("x" if (unknown is not None and int(v) == unknown) else str(int(v)) for v in row)
 
 
+def _kinds(cfg) -> list[int]:
+    """Each node's role code (`idsjax.network`), for a `GameConfig` or `ScenarioNames`."""
+    if isinstance(cfg, ScenarioNames):
+        return list(cfg.roles)
+    return [int(k) for k in cfg.network.node_type]
+
+
+def _node_label(cfg, n: int) -> str:
+    return f"{n} {cfg.node_ids[n]}" if isinstance(cfg, ScenarioNames) else str(n)
+
+
 def board(game: Game) -> Table:
     """The nodes with the values the human's side may see."""
     cfg, s, side = game.config, game.state, game.side
-    net = cfg.network
+    kinds = _kinds(cfg)
     position = int(s.position)
     show_attacker = side == ATTACKER or bool(s.detected)
     attack, defense, detection = np.asarray(s.attack), np.asarray(s.defense), np.asarray(s.detection)
@@ -60,7 +71,7 @@ def board(game: Game) -> Table:
         t.add_column(col, overflow="fold")
     names = {DATA: "data", SERVER: "server", START: "start"}
     for n in range(cfg.num_nodes):
-        kind = int(net.node_type[n])
+        kind = kinds[n]
         here = show_attacker and n == position
         marker = ""
         if here:
@@ -74,13 +85,17 @@ def board(game: Game) -> Table:
                 det_txt = "x"
             else:
                 d_txt, det_txt = _values(defense[n], False), str(int(detection[n]))
-        t.add_row(f"{n} {names.get(kind, '?')}", a_txt, d_txt, det_txt, marker)
+        name = f"{n} {cfg.node_ids[n]} ({names.get(kind, '?')})" if isinstance(cfg, ScenarioNames) else None
+        t.add_row(name or f"{n} {names.get(kind, '?')}", a_txt, d_txt, det_txt, marker)
     return t
 
 
 def grid_map(game: Game) -> Text:
-    """A small picture of the grid: node ids at their positions, the attacker marked with @."""
+    """A small picture of the grid: node ids at their positions, the attacker marked with @ (a
+    scenario: one line per distinct height, top first, nodes left to right, then its links)."""
     cfg, s = game.config, game.state
+    if isinstance(cfg, ScenarioNames):
+        return _scenario_map(game)
     net = cfg.network
     show = game.side == ATTACKER or bool(s.detected)
     lines = []
@@ -96,6 +111,32 @@ def grid_map(game: Game) -> Text:
                 cells.append(f"[{mark}{n:>2}{tag:1}]")
         lines.append(" ".join(cells))
     return Text("\n".join(lines) + "\n(D data, S start" + (", @ attacker)" if show else ")"))
+
+
+def _scenario_map(game: Game) -> Text:
+    cfg, s, arr = game.config, game.state, game.params.scenario
+    show = game.side == ATTACKER or bool(s.detected)
+    pos = np.asarray(arr.position)[: cfg.num_nodes]
+    reach = np.asarray(arr.reach)[: cfg.num_nodes, : cfg.num_nodes]
+    lines = []
+    for y in sorted({float(v) for v in pos[:, 1]}):
+        row = sorted((float(pos[n, 0]), n) for n in range(cfg.num_nodes) if float(pos[n, 1]) == y)
+        cells = []
+        for _, n in row:
+            mark = "@" if show and n == int(s.position) else " "
+            tag = {DATA: "D", START: "S"}.get(cfg.roles[n], "")
+            cells.append(f"[{mark}{n:>2}{tag:1} {cfg.node_ids[n]}]")
+        lines.append(" ".join(cells))
+    links = []
+    for i in range(cfg.num_nodes):
+        for j in range(i + 1, cfg.num_nodes):
+            if reach[i, j] and reach[j, i]:
+                links.append(f"{cfg.node_ids[i]}<->{cfg.node_ids[j]}")
+            elif reach[i, j] or reach[j, i]:
+                a, b = (i, j) if reach[i, j] else (j, i)
+                links.append(f"{cfg.node_ids[a]}->{cfg.node_ids[b]}")
+    legend = "\n(D data, S start" + (", @ attacker)" if show else ")")
+    return Text("\n".join(lines) + "\nlinks (attacker may attack along ->): " + ", ".join(links) + legend)
 
 
 def legal_table(game: Game) -> Table:
@@ -121,5 +162,5 @@ def legal_table(game: Game) -> Table:
             meaning.append(f"{base + a}: reconnaissance")
         if game.side == DEFENDER and a in kinds:
             meaning.append(f"{base + a}: raise detection")
-        t.add_row(str(node), compress_ranges(ids), "; ".join(meaning))
+        t.add_row(_node_label(cfg, node), compress_ranges(ids), "; ".join(meaning))
     return t
