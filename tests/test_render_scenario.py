@@ -16,7 +16,7 @@ EXAMPLES = ("office_dmz", "chain_with_shortcut", "grid_3x4_recon")
 def _game(name, max_nodes=None):
     scenario = load_scenario(f"scenarios/examples/{name}.yaml")
     env, params = idsjax.make_scenario(scenario, max_nodes=max_nodes)
-    return scenario, env, params, env.initial_state(jax.random.PRNGKey(0), params)
+    return scenario, env, params, jax.jit(env.initial_state)(jax.random.PRNGKey(0), params)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
