@@ -163,3 +163,21 @@ def test_a_finished_configuration_is_skipped(tmp_path):
     assert not run.run_config(ref, str(tmp_path), 1.0, 320, 1).get("skipped")
     with open(summary) as f:
         assert json.load(f)["run"]["steps_per_seed"] == 320
+
+
+def test_the_committed_report_has_a_result_for_every_configuration():
+    """`baselines/REFERENCE_GRID.md` is generated from the committed results; each of the 179
+    configurations has its row, with a final evaluation value, and the committed summaries agree."""
+    here = os.path.join(os.path.dirname(__file__), "..", "baselines")
+    with open(os.path.join(here, "REFERENCE_GRID.md")) as f:
+        rows = [line for line in f if line.startswith("| `v")]
+    in_tables = {line.split("`")[1]: line for line in rows if line.count("|") == 9}
+    assert set(in_tables) == set(by_path())
+    assert not [p for p, line in in_tables.items() if "not run" in line]
+    with open(os.path.join(here, "results", "reference_grid", "summaries.jsonl")) as f:
+        summaries = {s["path"]: s for s in map(json.loads, f)}
+    assert set(summaries) == set(by_path())
+    for path, s in summaries.items():
+        p = s["final_eval_hack_probability"]
+        assert 0.0 <= p <= 1.0, path
+        assert f"{p:.3f}" in in_tables[path], path

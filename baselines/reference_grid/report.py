@@ -35,6 +35,25 @@ VS_REFERENCE = os.path.join(RESULTS, "vs_reference.json")
 RUN_INFO = os.path.join(RESULTS, "run.json")
 
 
+def _evaluation_games_sentence(configs) -> str:
+    """How many games each configuration's evaluations play (the reference's `eval_episodes`): with one
+    game a seed's value is 0 or 1, and the standard error is the seeds' spread of those."""
+    counts: dict[int, int] = defaultdict(int)
+    for c in configs:
+        counts[int(c["eval_episodes"])] += 1
+    parts = ", ".join(
+        f"{n:,} game{'s' if n != 1 else ''} in {k}" for n, k in sorted(counts.items(), key=lambda x: -x[1])
+    )
+    single = counts.get(1, 0)
+    tail = (
+        f"; the {single} one-game configurations give each seed a value of 0 or 1, so their mean ± SE is a "
+        "rough estimate over the seeds only"
+        if single
+        else ""
+    )
+    return f"Evaluation games per seed and evaluation, as the reference's configurations set them: {parts}{tail}."
+
+
 def version_key(path: str):
     return int(re.match(r"v(\d+)", path).group(1)), path
 
@@ -168,6 +187,8 @@ def write_report() -> str:
         "a range where the exact search's bounds did not meet; n/a where it was not computed); the training time",
         "of all seeds together with compilation; the budget run per seed (environment steps, and the episodes",
         "they held, of the reference's episodes), *capped* when below the full budget.",
+        "",
+        _evaluation_games_sentence(configs),
         "",
     ]
     for version in sorted({c["path"].split("/")[0] for c in configs}, key=lambda v: int(v[1:])):
