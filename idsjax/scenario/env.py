@@ -150,7 +150,10 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
 
         # Conditionals, not selects: where a batch shares its scenario (params not batched), a reset
         # that draws nothing costs no draw; with batched params `vmap` makes them selects.
-        layout, position = jax.lax.cond(game.reset_is_random(arr), drawn, kept, key)
+        is_random = game.reset_is_random(arr)
+        layout, position = jax.lax.cond(
+            game.batch_any(is_random), lambda k: jax.lax.cond(is_random, drawn, kept, k), kept, key
+        )
         attack, defense, detection, recon, revealed = layout
         false = jnp.bool_(False)
         return EnvState(
@@ -184,12 +187,16 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
     def step_game(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
         """One game's step with auto-reset, keys split as `IdsGameEnv.step_game` splits them: the
         step key is split into (transition, reset) only where the scenario's reset draws."""
-        key_step, key_reset = jax.lax.cond(
-            self.reset_is_random(state, params), lambda k: tuple(threefry.split(k)), lambda k: (k, k), key
-        )
+        key, action = game.materialise((key, action))
+        is_random = self.reset_is_random(state, params)
+
+        def split(k):
+            return jax.lax.cond(is_random, lambda k: tuple(threefry.split(k)), lambda k: (k, k), k)
+
+        key_step, key_reset = jax.lax.cond(game.batch_any(is_random), split, lambda k: (k, k), key)
         _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
         truncated = self.is_truncated(state_st, params)
-        done = terminated | truncated
+        done = game.materialise(terminated | truncated)
         state_re = self.initial_state(key_reset, params)
         state = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), state_re, state_st)
         obs_st = self.get_obs(state_st, params)
@@ -218,7 +225,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         attack_action = jnp.asarray(attack_action, jnp.int32)
         defense_action = jnp.asarray(defense_action, jnp.int32)
         next_state, rewards, info = game.transition(
-            self.shape, state, attack_action, defense_action, threefry.uniform(k_detect), params
+            self.shape, state, attack_action, defense_action, game.materialise(threefry.uniform(k_detect)), params
         )
         info = {
             **info,

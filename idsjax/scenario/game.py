@@ -21,7 +21,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment
 
-from idsjax import threefry
+from idsjax import backend, threefry
 from idsjax.bots import uniform_choice
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.layout import _split_uniforms, _uniform_int
@@ -53,6 +53,66 @@ class ScenarioParams(environment.EnvParams):
     @property
     def max_value(self) -> jax.Array:
         return self.scenario.max_value
+
+
+# -- what a whole batch agrees on --------------------------------------------------------------------
+# With params batched, `vmap` turns every `lax.cond`/`lax.switch` on a params value into a select that
+# computes all branches for every game. `batch_any` and `batch_uniform` read such a value across the
+# batch instead (their batching rules reduce over the batch axis and return an unbatched value), so a
+# conditional on them stays a conditional under `vmap`: e.g. no game draws a fresh layout when no game
+# of the batch randomises. They only choose between computations that give every game the same result.
+def _batch_any_rule(axis_size, in_batched, flag):
+    if not in_batched[0]:
+        return batch_any(flag), False
+    return batch_any(jnp.any(flag, axis=0)), False
+
+
+@jax.custom_batching.custom_vmap
+def batch_any(flag: jax.Array) -> jax.Array:
+    """`flag` for one game; under `vmap`, whether it holds for any game of the batch (unbatched)."""
+    return jnp.asarray(flag, bool)
+
+
+batch_any.def_vmap(_batch_any_rule)
+
+
+def _batch_uniform_rule(axis_size, in_batched, value):
+    if not in_batched[0]:
+        return batch_uniform(value), (False, False)
+    if axis_size == 0:
+        return (jnp.bool_(False), jnp.zeros(value.shape[1:], value.dtype)), (False, False)
+    same, first = batch_uniform(value[0])
+    return (same & jnp.all(value == value[0], axis=0), first), (False, False)
+
+
+@jax.custom_batching.custom_vmap
+def batch_uniform(value: jax.Array):
+    """`(True, value)` for one game; under `vmap`, `(whether every game has the same value, the first
+    game's value)`, both unbatched."""
+    return jnp.bool_(True), jnp.asarray(value)
+
+
+batch_uniform.def_vmap(_batch_uniform_rule)
+
+
+def materialise(tree):
+    """`tree`, unchanged, computed into memory once before anything reads it: `idsjax.batched.materialise`
+    with its predicate read across the batch, so that under `vmap` it stays a conditional (a barrier to
+    XLA's CPU fusion, which would otherwise recompute a threefry hash in every kernel that reads it)."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves or not backend.materialise_barrier():
+        return tree
+    witness = jnp.ravel(leaves[0])[0]
+    always = batch_any((witness.astype(jnp.int32) | 1) != 0)
+    # The other branch changes each value (under `vmap` most are one number per game): never taken,
+    # and not what XLA can prove equal (were the branches equal, XLA would drop the conditional).
+    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(_changed, t), tree)
+
+
+def _changed(x: jax.Array) -> jax.Array:
+    if x.ndim:
+        return x[::-1]
+    return -x if jnp.issubdtype(x.dtype, jnp.floating) else ~x
 
 
 # -- layout and start (spec §3) ---------------------------------------------------------------------
@@ -238,7 +298,12 @@ def outcome_rewards(
         RewardFamily.DENSE_V3: dense_v3,
         RewardFamily.DENSE_V1_V2: dense_v1_v2,
     }
-    return jax.lax.switch(arr.reward_family, [branches[f] for f in sorted(branches)])
+    branches = [branches[f] for f in sorted(branches)]
+    # Where the whole batch plays one family (the usual case), only that family is computed.
+    same, family = batch_uniform(arr.reward_family)
+    return jax.lax.cond(
+        same, lambda: jax.lax.switch(family, branches), lambda: jax.lax.switch(arr.reward_family, branches)
+    )
 
 
 # -- actions (spec §4.1) ----------------------------------------------------------------------------
