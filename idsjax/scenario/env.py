@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
 from idsjax import threefry
+from idsjax.batched import DEFAULT_CHUNK
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.env import ATTACKER, DEFENDER
 from idsjax.scenario import game
@@ -197,8 +198,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
         truncated = self.is_truncated(state_st, params)
         done = game.materialise(terminated | truncated)
-        state_re = self.initial_state(key_reset, params)
-        state = jax.tree.map(lambda reset, stepped: jax.lax.select(done, reset, stepped), state_re, state_st)
+        state = self.auto_reset(key_reset, state_st, done, params)
         obs_st = self.get_obs(state_st, params)
         obs = self.get_obs(state, params)
         info = {
@@ -210,6 +210,17 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
             "legal_action_mask": self.legal_action_mask(state, params),
         }
         return obs, state, reward, terminated, truncated, info
+
+    def auto_reset(self, key: jax.Array, state: EnvState, done: jax.Array, params: Any) -> EnvState:
+        """`state`, or where `done` a fresh game `initial_state(key, params)`. Under `vmap` with params
+        shared and a reset that draws, only the games that ended draw theirs (`_auto_reset_rule`)."""
+        reset = jax.custom_batching.custom_vmap(self._auto_reset_game)
+        reset.def_vmap(partial(_auto_reset_rule, self))
+        return reset(key, state, done, params)
+
+    def _auto_reset_game(self, key, state, done, params):
+        fresh = self.initial_state(key, params)
+        return jax.tree.map(lambda new, old: jax.lax.select(done, new, old), fresh, state)
 
     def reset_is_random(self, state: EnvState, params: Any) -> jax.Array:
         """Whether a reset draws anything: then the step key is split into (transition, reset)."""
@@ -311,6 +322,47 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
 
     def state_space(self, params: ScenarioParams | None = None):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
+
+
+def _auto_reset_rule(env: ScenarioEnv, axis_size: int, in_batched, key, state, done, params):
+    """`ScenarioEnv.auto_reset`'s batching rule: every output batched, every game what `vmap` gives it.
+
+    With params batched, `vmap` of the per-game select. With params shared and a reset that draws
+    (randomised layouts, random starts), the done games are ranked by a prefix sum and their fresh
+    games drawn `idsjax.batched.DEFAULT_CHUNK` of the batch at a time, each row written in place, as
+    `idsjax.batched.reset_done` does for the registered ids: no fresh layout for the games that go on.
+    """
+    if any(jax.tree.leaves(in_batched[3])) or axis_size == 0:
+        in_axes = tuple(jax.tree.map(lambda b: 0 if b else None, b) for b in in_batched)
+        out = jax.vmap(env._auto_reset_game, in_axes=in_axes)(key, state, done, params)
+        return out, jax.tree.map(lambda _: True, out)
+
+    def broadcast(tree, batched):
+        return jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x)), tree, batched)
+
+    key, state, done = (broadcast(t, b) for t, b in zip((key, state, done), in_batched[:3]))
+    size = min(axis_size, max(1, int(DEFAULT_CHUNK * axis_size)))
+
+    def by_rounds(key, state, done):
+        rank = jnp.cumsum(done.astype(jnp.int32)) - 1  # rank among the done games
+        num_done = rank[-1] + 1
+        # order[j]: the game of rank j; past the last one `axis_size`, which the scatters drop.
+        slot = jnp.where(done, rank, axis_size + size)
+        order = jnp.full((axis_size + size,), axis_size, jnp.int32)
+        order = order.at[slot].set(jnp.arange(axis_size, dtype=jnp.int32), mode="drop")
+
+        def one_round(j, state):
+            games = jax.lax.dynamic_slice(order, (j * size,), (size,))
+            fresh = jax.vmap(env.initial_state, in_axes=(0, None))(key[jnp.minimum(games, axis_size - 1)], params)
+            return jax.tree.map(lambda old, new: old.at[games].set(new, mode="drop"), state, fresh)
+
+        return jax.lax.fori_loop(0, (num_done + size - 1) // size, one_round, state)
+
+    def select_all(key, state, done):
+        return jax.vmap(env._auto_reset_game, in_axes=(0, 0, 0, None))(key, state, done, params)
+
+    out = jax.lax.cond(env.reset_is_random(None, params), by_rounds, select_all, key, state, done)
+    return out, jax.tree.map(lambda _: True, out)
 
 
 def _int8_box(low, high, shape) -> spaces.Box:
