@@ -20,6 +20,7 @@ import pytest
 
 import idsjax
 from idsjax import GameConfig, IdsGameEnv, RewardFamily
+from idsjax.env import ATTACKER, DEFENDER
 from idsjax.scenario import builtin_scenario, version_scenario
 from idsjax.scenario.generator import Family, generate
 from idsjax.versions import VERSIONS, Mode, env_id, version_spec
@@ -218,6 +219,39 @@ def test_a_batch_that_agrees_plays_each_game_as_it_plays_alone():
             np.testing.assert_array_equal(g[i], s, err_msg=f"game {i}")
     (_, _, _), (_, (_, _, _, terminated, truncated, _)) = together
     assert np.asarray(truncated).any(axis=1).all()
+
+
+@pytest.mark.parametrize("version", [12, 19])
+def test_a_batch_with_shared_params_plays_each_game_as_it_plays_alone(version):
+    """`vmap(env.step)` with one network for the batch, on versions whose resets draw (v12: fresh
+    layouts, a quarter of the games end per step; v19: fresh layouts and random starts): only the
+    games that ended draw their fresh games (`ScenarioEnv.auto_reset`'s batching rule), and every
+    game gets exactly what it gets stepped alone."""
+    env, params = idsjax.make_scenario(builtin_scenario(version))
+    batch, steps = 16, 12
+    keys = jax.random.split(jax.random.PRNGKey(version), batch)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    step_batch = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
+    step_one = jax.jit(env.step)
+    alone = [jax.tree.map(lambda x, i=i: x[i], state) for i in range(batch)]
+    key = jax.random.PRNGKey(1)
+    ended = 0
+    for _ in range(steps):
+        key, k_a, k_d, k_s = jax.random.split(key, 4)
+        action = {
+            ATTACKER: jax.random.randint(k_a, (batch,), 0, env.num_attack_actions),
+            DEFENDER: jax.random.randint(k_d, (batch,), 0, env.num_defense_actions),
+        }
+        step_keys = jax.random.split(k_s, batch)
+        together = jax.device_get(step_batch(step_keys, state, action, params))
+        state = together[1]
+        for i in range(batch):
+            one = step_one(step_keys[i], alone[i], jax.tree.map(lambda x, i=i: x[i], action), params)
+            for g, s in zip(jax.tree.leaves(together), jax.tree.leaves(one)):
+                np.testing.assert_array_equal(g[i], s, err_msg=f"game {i}")
+            alone[i] = one[1]
+        ended += int(np.sum(together[3] | together[4]))
+    assert ended >= 4, f"too few episodes ended ({ended})"
 
 
 def test_bad_input_is_refused_with_a_sentence():
