@@ -108,11 +108,6 @@ def _parse_args(argv):
             else ("random_defense" if other == DEFENDER else "attack_maximal")
         )
     elif ":" in opp and not opp.startswith("bot:"):
-        if args.scenario is not None:
-            parser.error(
-                f"--opponent {opp}: {opp.partition(':')[0]}: policies play registered ids only, not scenarios "
-                "yet; use bot:NAME or random"
-            )
         try:  # checkpoint:RUN_DIR and other loaders of the entry-point group idsjax.policy_loaders
             opponent = jax.jit(load_policy(opp, other, env, params))  # loaders return jittable policies
         except PolicyLoadError as err:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 import idsjax
-from idsjax.policies import ATTACKER, DEFENDER, PolicyLoadError, is_scenario_env, load_policy
+from idsjax.policies import ATTACKER, DEFENDER, PolicyLoadError, load_policy
 from idsjax.render import VIEWS, episode_gif
 from idsjax.scenario import load_scenario
 
@@ -18,11 +18,6 @@ def _policy_arg(spec: str | None, side: str, env, params):
     (`checkpoint:RUN_DIR`), loaded here so that a bad one is reported before any game is played."""
     if spec is None or ":" not in spec or spec.startswith("bot:"):
         return spec
-    if is_scenario_env(env):
-        raise PolicyLoadError(
-            f"--{side} {spec}: {spec.partition(':')[0]}: policies play registered ids only, not scenarios yet; "
-            "use bot:NAME or random"
-        )
     return load_policy(spec, side, env, params)
 
 

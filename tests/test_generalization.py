@@ -110,6 +110,26 @@ def test_scenario_checkpoint_plays_registered_ids_and_other_sizes(node_scenario_
         load_policy(f"checkpoint:{node_scenario_run}", "attacker", *idsjax.make("idsgame-v19"))
 
 
+def test_scenario_checkpoint_plays_and_renders_on_another_scenario(node_scenario_run, tmp_path):
+    """`idsjax.play --scenario` and `idsjax.render --scenario` take a checkpoint opponent: the
+    node-wise attacker trained on v3's file plays v0's (another number of nodes, the same rows)."""
+    from PIL import Image
+
+    from idsjax.render_cli import main as render_main
+
+    v0 = "scenarios/builtin/v0.yaml"
+    moves = "".join(f"{d}\n" for d in (1, 2, 3, 4)) + "q\n"
+    code, transcript = play.run_script(
+        ["--scenario", v0, "--side", "defender", "--opponent", f"checkpoint:{node_scenario_run}"], moves
+    )
+    assert code == 0, transcript
+    assert "against checkpoint policy" in transcript
+    assert transcript.count("attacker:") >= 1  # the checkpoint moved (the game may end after a detection)
+    gif = tmp_path / "v0.gif"
+    assert render_main(["--scenario", v0, "--attacker", f"checkpoint:{node_scenario_run}", "--out", str(gif)]) == 0
+    assert Image.open(gif).n_frames >= 2
+
+
 @pytest.mark.slow
 def test_generalization_end_to_end(tmp_path):
     md, out = tmp_path / "GENERALIZATION.md", tmp_path / "results"

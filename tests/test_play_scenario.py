@@ -41,7 +41,7 @@ def test_defender_plays_a_scenario_against_its_scripted_attacker():
         (["--scenario", OFFICE, "--mode", "random_defense"], "allows only"),
         (["--scenario", OFFICE, "--mode", "random_attack", "--side", "attacker"], "you play the defender"),
         (["--scenario", OFFICE, "--opponent", "bot:attack_maximal"], "not a defender bot"),
-        (["--scenario", OFFICE, "--opponent", "checkpoint:runs/x"], "registered ids only, not scenarios"),
+        (["--scenario", OFFICE, "--opponent", "checkpoint:runs/x"], "runs/x"),
     ],
 )
 def test_bad_scenario_arguments_exit_2(argv, message, capsys):
