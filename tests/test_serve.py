@@ -348,3 +348,38 @@ def test_churn_thousands_of_games_leaves_nothing_behind():
     c = _run(body, max_games=16, initial_slots=16, idle_timeout=10, window=0, clock=lambda: now[0])
     assert c.games == {} and c.agents == {} and not c._ready
     assert c.engine.capacity == 16 and c.engine.live == 0
+
+
+def test_a_scenario_game_follows_its_environment_and_speaks_its_node_ids():
+    """`Coordinator(scenario=FILE)` (`python -m idsjax.serve --scenario FILE`): the game is the
+    scenario's two-agent game, the bot plays the missing role, the text view and the action names
+    use the scenario's node ids, and --record (which replays registered ids only) is refused."""
+    office = "scenarios/examples/office_dmz.yaml"
+
+    async def body(c):
+        token, view = c.join(None, "attacker", seed=4)
+        views, rng = [], random.Random(3)
+        for _ in range(30):
+            view = await c.submit(token, rng.choice(view["legal_actions"]))
+            views.append(view)
+        text = c.view(c.agents[token].game, "attacker", text=True)["text"]
+        return views, text, c.action_names()
+
+    async def main():
+        c = Coordinator(scenario=office, max_games=4, initial_slots=2, opponents={"defender": "bot:defend_minimal"})
+        loop = asyncio.create_task(c.run())
+        try:
+            return c.env_id, await body(c)
+        finally:
+            loop.cancel()
+            c.close()
+
+    env_id, (views, text, names) = asyncio.run(main())
+    assert env_id == "scenario:office_dmz"
+    env, params = idsjax.make_scenario(office)
+    records = replay(env, params, 4, [{"attacker": v["action"]} for v in views], bots={"defender": "defend_minimal"})
+    assert_matches(views, records, "attacker")
+    assert "(internet, start)" in text and "(database, data)" in text
+    assert names["attacker"][4] == "attack type 0 on node 1 (web, server)"
+    with pytest.raises(ValueError, match="replay registered ids only"):
+        Coordinator(scenario=office, record_dir="/tmp/never")

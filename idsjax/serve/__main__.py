@@ -2,6 +2,7 @@
 
     python -m idsjax.serve --env idsgame-v3 --port 8000 --record runs/games
     python -m idsjax.serve --env idsgame-v3 --opponent bot:defend_minimal --opponent attacker=random
+    python -m idsjax.serve --scenario scenarios/examples/office_dmz.yaml
 
 Roles no remote agent plays are played by `--opponent` policies: a bot name goes to its side
 (`bot:attack_maximal`, `bot:random_attack` attack; `bot:defend_minimal`, `bot:random_defense` defend);
@@ -41,7 +42,11 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m idsjax.serve", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--env", default="idsgame-v3", help="any of the 110 ids (default idsgame-v3)")
+    game = p.add_mutually_exclusive_group()
+    game.add_argument("--env", default=None, help="any of the 110 ids (default idsgame-v3)")
+    game.add_argument(
+        "--scenario", default=None, metavar="FILE", help="a scenario file (docs/scenarios.md), played two-agent"
+    )
     p.add_argument("--instance-seed", type=int, default=0, help="the instance's construction seed")
     p.add_argument("--max-games", type=int, default=256, help="games at once (the batch doubles up to it)")
     p.add_argument("--max-agents", type=int, default=None, help="agents at once (default 2 x max-games)")
@@ -86,7 +91,8 @@ def main(argv=None) -> int:
         if args.idle_timeout <= 0 or args.window_ms < 0:
             raise ValueError("--idle-timeout must be positive and --window-ms non-negative")
         coordinator = Coordinator(
-            args.env,
+            args.env or "idsgame-v3",
+            scenario=args.scenario,
             instance_seed=args.instance_seed,
             max_games=args.max_games,
             max_agents=args.max_agents,
@@ -104,7 +110,7 @@ def main(argv=None) -> int:
     app = create_app(
         coordinator, join_rate=args.join_rate, client_rate=args.client_rate, client_burst=2 * args.client_rate
     )
-    print(f"idsjax.serve: {args.env} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    print(f"idsjax.serve: {coordinator.env_id} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     # The start-up heap (JAX, the compiled programs, FastAPI) is a great many long-lived objects that
     # every full garbage collection walks while all games wait: frozen, they are left out of the
     # collections (what games allocate is still collected). At 64 games this took the p99 step latency

@@ -29,7 +29,9 @@ from idsjax.policies import (
     describe_defense,
     policy_name,
     resolve_policy,
+    scenario_names,
 )
+from idsjax.scenario import load_scenario
 from idsjax.serve.engine import BatchEngine, game_key
 from idsjax.serve.recorder import GameRecorder
 from idsjax.serve.text import text_view
@@ -94,6 +96,7 @@ class Coordinator:
         self,
         env_id: str = "idsgame-v3",
         *,
+        scenario=None,
         instance_seed: int = 0,
         max_games: int = 256,
         max_agents: int | None = None,
@@ -107,9 +110,20 @@ class Coordinator:
     ):
         if on_idle not in ON_IDLE:
             raise ValueError(f"on_idle must be one of {ON_IDLE}, got {on_idle!r}")
-        self.env, self.params = idsjax.make(env_id, seed=instance_seed)
+        self.scenario = None
+        if scenario is not None:  # a scenario file or object (docs/scenarios.md), played in its two-agent mode
+            if record_dir:
+                raise ValueError(
+                    "--record writes trajectories that replay registered ids only; leave it out with --scenario"
+                )
+            self.scenario = load_scenario(scenario)
+            self.env, self.params = idsjax.make_scenario(self.scenario, seed=instance_seed)
+            env_id = f"scenario:{self.scenario.name}"
+            self.config = scenario_names(self.env, self.params, self.scenario)
+        else:
+            self.env, self.params = idsjax.make(env_id, seed=instance_seed)
+            self.config = self.env.config
         self.env_id, self.instance_seed = env_id, instance_seed
-        self.config = self.env.config
         opponents = dict(opponents or {})
         self.opponent_specs = {side: opponents.get(side) or default_policy(self.env, side) for side in SIDES}
         policies = {
@@ -462,7 +476,15 @@ class Coordinator:
         game = agent.game
         state = jax.tree.map(lambda x: x[game.slot], self.engine.states)
         title = f"{self.env_id} · game {game.id} · you play the {agent.role}"
-        frame = render_frame(self.env, state, self.params, view=agent.role, last_action=game.last_joint, title=title)
+        frame = render_frame(
+            self.env,
+            state,
+            self.params,
+            view=agent.role,
+            last_action=game.last_joint,
+            title=title,
+            **({"scenario": self.scenario} if self.scenario is not None else {}),
+        )
         buf = io.BytesIO()
         Image.fromarray(frame).save(buf, format="PNG")
         return buf.getvalue()

@@ -21,7 +21,7 @@ def _columns(config, side: str) -> str:
     a = config.attack_types
     if side == ATTACKER:
         cols = f"attack values of types 0-{a - 1}, then 1 where you are"
-        if config.spec.local_view:
+        if config.spec.local_view if hasattr(config, "spec") else getattr(config, "local_view", False):
             cols = f"attack values of types 0-{a - 1}, then the node id shown (-1: no node)"
         if config.reconnaissance:
             cols += f", then the defense values you learnt ({10} = unknown), then 1 if revealed"
