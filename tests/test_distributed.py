@@ -145,6 +145,7 @@ def ppo_result(tmp_path, devices, name):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # 18 s; the two-device and two-process identity test stays in the default suite
 def test_ppo_command_line_on_two_devices_learns(tmp_path):
     """`python -m baselines.ppo --devices 2` with two forced host devices: the whole budget is trained
     (not twice it) and the attacker learns what one device learns at this budget (near the 0.896

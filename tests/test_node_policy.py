@@ -80,6 +80,7 @@ def test_local_views_are_refused():
         node_policy.actor_critic(env, params, env.action_space(params).n, 16, 1)
 
 
+@pytest.mark.slow  # a training run (17 s on a cold compile cache); the layout tests above stay in the default suite
 def test_ppo_with_the_node_network_learns_v0():
     """v0 (one server, data node): the untrained node policy hacks about 1 game in 50 against
     defend-minimal; 16k steps of PPO make it several times likelier."""
