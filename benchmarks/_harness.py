@@ -288,6 +288,20 @@ class Measurement:
         return self.compile_reset_s + self.compile_step_s
 
 
+def timed_calls(run_c, key, state, *rest, repeats: int, min_seconds: float):
+    """Warm up once, then call `run_c(key, state, *rest) -> (key, state, checksum)` at least `repeats`
+    times, and more until `min_seconds` of timed play (at most 100 calls): (wall times, process CPU
+    times, the last checksum)."""
+    key, state, acc = jax.block_until_ready(run_c(key, state, *rest))  # warmup
+    times, cpu_times = [], []
+    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
+        cpu, start = time.process_time(), time.perf_counter()
+        key, state, acc = jax.block_until_ready(run_c(key, state, *rest))
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu)
+    return times, cpu_times, acc
+
+
 def measure(
     env_id: str,
     batch: int,
@@ -308,13 +322,7 @@ def measure(
     state = reset_c(keys)
     run_c, step_s = compile_timed(run, keys, state, donate=(1,))
 
-    keys, state, acc = jax.block_until_ready(run_c(keys, state))  # warmup
-    times, cpu_times = [], []
-    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
-        cpu, start = time.process_time(), time.perf_counter()
-        keys, state, acc = jax.block_until_ready(run_c(keys, state))
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu)
+    times, cpu_times, acc = timed_calls(run_c, keys, state, repeats=repeats, min_seconds=min_seconds)
     steps = batch * num_steps
     per_device = [program_bytes(run_c), program_bytes(reset_c)]
     return Measurement(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import jax
 import numpy as np
@@ -70,18 +69,6 @@ def per_game_play(env, batch: int, num_steps: int):
     return reset, run
 
 
-def _timed(run_c, args, repeats: int, min_seconds: float):
-    key, state, rest = args[0], args[1], args[2:]
-    key, state, acc = jax.block_until_ready(run_c(key, state, *rest))  # warmup
-    times, cpu = [], []
-    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
-        c0, t0 = time.process_time(), time.perf_counter()
-        key, state, acc = jax.block_until_ready(run_c(key, state, *rest))
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(times), max(statistics.median(cpu), 1e-9), acc
-
-
 def measure_row(name: str, batch: int, num_steps: int, repeats: int, min_seconds: float, seed: int = 0) -> dict:
     import idsjax
     from idsjax.scenario import builtin_scenario
@@ -119,7 +106,8 @@ def measure_row(name: str, batch: int, num_steps: int, repeats: int, min_seconds
         run_c, compile_step = h.compile_timed(run, key, state, donate=(1,))
         extra = {}
         args = (key, state)
-    wall, cpu, acc = _timed(run_c, args, repeats, min_seconds)
+    times, cpu_times, acc = h.timed_calls(run_c, *args, repeats=repeats, min_seconds=min_seconds)
+    wall, cpu = statistics.median(times), max(statistics.median(cpu_times), 1e-9)
     steps = batch * num_steps
     return {
         "env": name,

@@ -336,9 +336,9 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
             high = jnp.maximum(high, UNKNOWN_DEFENSE)
         if cfg.spec.local_view:
             low, high = -1, jnp.maximum(high, cfg.num_nodes - 1)
-        attacker = _int8_box(low, high, cfg.attacker_observation_shape)
+        attacker = int8_box(low, high, cfg.attacker_observation_shape)
         defense_high = jnp.maximum(params.max_value, params.detection_range[1])
-        defender = _int8_box(0, defense_high, cfg.defender_observation_shape)
+        defender = int8_box(0, defense_high, cfg.defender_observation_shape)
         if self.learner == "both":
             return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
         return self._for_learner((attacker, defender))
@@ -347,7 +347,8 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
 
 
-def _int8_box(low, high, shape) -> spaces.Box:
+def int8_box(low, high, shape) -> spaces.Box:
+    """A Box of int8 observations with 0-d bounds (what gymnax's Gym wrappers expect)."""
     dtype = jnp.dtype(VALUE_DTYPE)
     return spaces.Box(jnp.asarray(low, dtype), jnp.asarray(high, dtype), shape, dtype)
 

@@ -27,12 +27,12 @@ from gymnax.environments import environment, spaces
 from idsjax import threefry
 from idsjax.batched import DEFAULT_CHUNK
 from idsjax.config import UNKNOWN_DEFENSE
-from idsjax.env import ATTACKER, DEFENDER
+from idsjax.env import ATTACKER, DEFENDER, int8_box
 from idsjax.scenario import game
 from idsjax.scenario.arrays import ScenarioArrays, ScenarioShape, defense_mask, shape_of, stack, to_arrays
 from idsjax.scenario.game import ScenarioParams
 from idsjax.scenario.schema import Scenario, ScenarioError, load_scenario
-from idsjax.types import VALUE_DTYPE, EnvState
+from idsjax.types import EnvState
 from idsjax.versions import Mode
 
 
@@ -313,9 +313,9 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         a = shape.attack_types
         width = 2 * a + 2 if shape.reconnaissance else a + 1
         rows = shape.local_slots if shape.local_view else shape.max_nodes
-        attacker = _int8_box(low, high, (rows, width))
+        attacker = int8_box(low, high, (rows, width))
         defense_high = jnp.maximum(jnp.max(arr.max_value), jnp.max(arr.detection_range[..., 1]))
-        defender = _int8_box(0, defense_high, (shape.max_nodes, a + 1))
+        defender = int8_box(0, defense_high, (shape.max_nodes, a + 1))
         if self.learner == "both":
             return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
         return self._for_learner((attacker, defender))
@@ -363,11 +363,6 @@ def _auto_reset_rule(env: ScenarioEnv, axis_size: int, in_batched, key, state, d
 
     out = jax.lax.cond(env.reset_is_random(None, params), by_rounds, select_all, key, state, done)
     return out, jax.tree.map(lambda _: True, out)
-
-
-def _int8_box(low, high, shape) -> spaces.Box:
-    dtype = jnp.dtype(VALUE_DTYPE)
-    return spaces.Box(jnp.asarray(low, dtype), jnp.asarray(high, dtype), shape, dtype)
 
 
 @partial(jax.jit, static_argnums=0)

@@ -25,8 +25,8 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from idsjax import threefry
-from idsjax.env import ATTACKER, DEFENDER
-from idsjax.scenario.env import ScenarioEnv, _construction_params, _int8_box
+from idsjax.env import ATTACKER, DEFENDER, int8_box
+from idsjax.scenario.env import ScenarioEnv, _construction_params
 from idsjax.scenario.game import ScenarioParams
 from idsjax.scenario.generator import Family, generate
 from idsjax.scenario.schema import ScenarioError
@@ -91,8 +91,8 @@ class GeneratedEnv(ScenarioEnv):
         """int8 boxes bounded by the family's values (any network it draws)."""
         f, shape = self.family, self.shape
         a = shape.attack_types
-        attacker = _int8_box(0, f.max_value, (shape.max_nodes, a + 1))
-        defender = _int8_box(0, max(f.max_value, f.detection[1]), (shape.max_nodes, a + 1))
+        attacker = int8_box(0, f.max_value, (shape.max_nodes, a + 1))
+        defender = int8_box(0, max(f.max_value, f.detection[1]), (shape.max_nodes, a + 1))
         if self.learner == "both":
             return spaces.Dict({ATTACKER: attacker, DEFENDER: defender})
         return self._for_learner((attacker, defender))
