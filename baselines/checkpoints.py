@@ -107,6 +107,15 @@ def restore_checkpoint(output_dir: str, abstract_runner) -> tuple[Any, int, floa
     if not steps:
         mngr.close()
         raise UsageError(f"no checkpoint in {ckpt!r}")
+    # A leaf with no placement is read onto the default device: a run saved from several devices
+    # (`--devices N`) then loads on one, whatever topology orbax recorded.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract_runner = jax.tree.map(
+        lambda x: (
+            x if getattr(x, "sharding", None) is not None else jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device)
+        ),
+        abstract_runner,
+    )
     abstract = {
         "runner": abstract_runner,
         "update": jax.ShapeDtypeStruct((), np.int64),

@@ -77,7 +77,7 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict, options: dict | Non
         "--devices",
         type=int,
         default=d["devices"],
-        help="devices to train on data-parallel (ppo, dqn): environments split, gradients averaged",
+        help="devices to train on data-parallel (ppo, dqn, selfplay): environments split, gradients averaged",
     )
     g.add_argument("--num-seeds", type=int, default=d["num_seeds"], help="seeds trained together with vmap")
     g.add_argument("--seed", type=int, default=d["seed"], help="master seed (training randomness)")
@@ -161,10 +161,6 @@ def check_config(
     if config.get("scenario") or config.get("generator"):
         return  # a scenario's game is checked by `baselines.scenarios.resolve` (the algorithm's validate)
     check_env(config["env"])
-    if config.get("devices", 1) > 1 and known_env(config["env"])[0].learner == "both":
-        raise UsageError(
-            f"--devices {config['devices']}: self-play trains on one device (data-parallel training covers ppo and dqn)"
-        )
 
 
 def finish_config(config: dict, algo: str) -> dict:

@@ -17,7 +17,9 @@ see `baselines.trainer`) into the same contract with the same runner shapes, tra
 With one device it returns `make_train_fn`'s trainer itself: a one-device run is bit for bit
 today's. With several, each gradient is the mean of the devices' minibatch means, equal to the whole
 minibatch's mean up to the order of the sums; PPO normalises advantages per device's minibatch.
-Self-play is not covered (its league statistics are per game and would diverge across devices).
+Self-play (`baselines.selfplay.trainer.LAYOUT`) shards its games, both learners and its per-game
+opponents the same way, and sums its league's win/game counts over the devices (`mesh_axis`), so the
+league's statistics stay one, those of all the devices' games.
 
 `initialize(...)` starts `jax.distributed` for several processes (one per host, or several on one
 machine), after which `jax.devices()` lists every process's devices and the same mesh spans them:
@@ -41,8 +43,8 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -95,12 +97,14 @@ def local_config(config: dict, num_devices: int) -> dict:
 
 
 def averaged_gradients(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """`tx` after averaging the gradients over the mesh axis (inside `shard_map`)."""
-    mean = optax.GradientTransformation(
-        lambda params: optax.EmptyState(),
-        lambda updates, state, params=None: (jax.lax.pmean(updates, AXIS), state),
-    )
-    return optax.chain(mean, tx)
+    """`tx` after averaging the gradients over the mesh axis (inside `shard_map`). Its state is
+    `tx`'s own, so a checkpoint of a run on N devices has the structure of a one-device run's and
+    loads anywhere (`baselines.checkpoints.load_policy`)."""
+
+    def update(updates, state, params=None):
+        return tx.update(jax.lax.pmean(updates, AXIS), state, params)
+
+    return optax.GradientTransformation(tx.init, update)
 
 
 def from_first_device(tree: Any) -> Any:
@@ -119,15 +123,18 @@ def from_first_device(tree: Any) -> Any:
 _AVERAGED: dict = {}
 
 
-def replicate_learner(runner):
-    """Device 0's train state (and target parameters), with the gradient-averaging optimiser (one per
-    trainer optimiser: it is static pytree metadata, which must be the same object at every trace)."""
-    ts = runner.train_state
+def averaged_learner(ts):
+    """Device 0's train state `ts` with the gradient-averaging optimiser (one per trainer optimiser:
+    it is static pytree metadata, which must be the same object at every trace)."""
     if ts.tx not in _AVERAGED:
         _AVERAGED[ts.tx] = averaged_gradients(ts.tx)
     tx = _AVERAGED[ts.tx]
-    ts = ts.replace(tx=tx, opt_state=tx.init(ts.params))
-    out = {"train_state": from_first_device(ts)}
+    return from_first_device(ts.replace(tx=tx, opt_state=tx.init(ts.params)))
+
+
+def replicate_learner(runner):
+    """Device 0's train state (and target parameters), with the gradient-averaging optimiser."""
+    out = {"train_state": averaged_learner(runner.train_state)}
     if hasattr(runner, "target_params"):
         out["target_params"] = from_first_device(runner.target_params)
     return runner._replace(**out)
@@ -163,35 +170,58 @@ def _combine_metrics(metrics: dict) -> dict:
     return out
 
 
-def make_train(make_train_fn, config: dict, env, env_params, devices: int | Sequence | None = None):
-    """The trainer of `make_train_fn(config, env, env_params)` (PPO's, DQN's) with the same contract
-    (`baselines.trainer.Trainer`) and the same runner shapes as a one-device run of `num_envs`
-    environments, trained data-parallel over `devices` (default: `config["devices"]`, else 1): the
-    environments and the replay buffer are sharded over the mesh, the learner replicated, gradients
-    averaged inside the update. One device: `make_train_fn`'s trainer itself."""
+class Layout(NamedTuple):
+    """How a trainer's runner lies on the mesh: `specs(runner_shape)` gives one seed's `shard_map`
+    specs (what each device holds a share of), `replicate(runner)` makes the learner device 0's after
+    `init` (with gradient averaging), `combine(metrics)` turns the devices' metrics into one figure."""
+
+    specs: Callable[[Any], Any]
+    replicate: Callable[[Any], Any]
+    combine: Callable[[dict], dict]
+
+
+# PPO's and DQN's runners: `train_state`, `env` (and DQN's `buffer`, `target_params`).
+SINGLE_LEARNER = Layout(_runner_specs, replicate_learner, _combine_metrics)
+
+
+def make_train(
+    make_train_fn,
+    config: dict,
+    env,
+    env_params,
+    devices: int | Sequence | None = None,
+    layout: Layout = SINGLE_LEARNER,
+):
+    """The trainer of `make_train_fn(config, env, env_params)` (PPO's, DQN's, self-play's with its
+    own `layout`) with the same contract (`baselines.trainer.Trainer`) and the same runner shapes as
+    a one-device run of `num_envs` environments, trained data-parallel over `devices` (default:
+    `config["devices"]`, else 1): the environments and the replay buffer are sharded over the mesh,
+    the learner replicated, gradients averaged inside the update. One device: `make_train_fn`'s
+    trainer itself. Each device's trainer is built from `local_config`, which names the mesh axis
+    (`mesh_axis`) for trainers whose statistics must be summed over the devices."""
     devices = config.get("devices", 1) if devices is None else devices
     m = mesh(devices)
     if m.size == 1:
         return make_train_fn(config, env, env_params)
     from baselines.trainer import Trainer
 
-    local = make_train_fn(local_config(config, m.size), env, env_params)
+    local = make_train_fn({**local_config(config, m.size), "mesh_axis": AXIS}, env, env_params)
     shape = jax.eval_shape(local.init, jax.random.PRNGKey(0))
-    if not all(hasattr(shape, f) for f in ("train_state", "env", "rng")):
+    if layout is SINGLE_LEARNER and not all(hasattr(shape, f) for f in ("train_state", "env", "rng")):
         raise UsageError(
             f"--devices {m.size}: {config.get('algo', 'this trainer')} trains on one device only "
-            f"(data-parallel training covers ppo and dqn)"
+            f"(data-parallel training covers ppo, dqn and self-play)"
         )
-    specs = _runner_specs(shape)
+    specs = layout.specs(shape)
 
     def init_local(rng):
-        runner = replicate_learner(local.init(jax.random.fold_in(rng, jax.lax.axis_index(AXIS))))
+        runner = layout.replicate(local.init(jax.random.fold_in(rng, jax.lax.axis_index(AXIS))))
         return runner._replace(rng=rng)
 
     def update_local(runner):
         # Each device samples with its own key; the carried key stays one, device 0's.
         runner, metrics = local.update(runner._replace(rng=jax.random.fold_in(runner.rng, jax.lax.axis_index(AXIS))))
-        return runner._replace(rng=from_first_device(runner.rng)), _combine_metrics(metrics)
+        return runner._replace(rng=from_first_device(runner.rng)), layout.combine(metrics)
 
     init = jax.shard_map(init_local, mesh=m, in_specs=P(), out_specs=specs, check_vma=False)
     update = jax.shard_map(update_local, mesh=m, in_specs=(specs,), out_specs=(specs, P()), check_vma=False)

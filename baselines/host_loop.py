@@ -383,8 +383,9 @@ def restore(output_dir: str, programs: dict):
         except UsageError as err:
             raise UsageError(f"--resume: {err}") from None
 
-    if jax.process_count() == 1:
-        return read()
+    if jax.process_count() == 1:  # read onto one device, then laid out as the compiled program expects
+        runner, update, wall = read()
+        return distributed.place(runner, programs["chunk"].input_shardings[0][0]), update, wall
     from jax.experimental import multihost_utils
 
     kept = {}

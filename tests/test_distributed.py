@@ -183,7 +183,7 @@ def test_tabular_q_refuses_devices(tmp_path):
     "module, args, sentence",
     [
         ("ppo", ["--devices", "2"], "--devices must be between 1 and 1 (the devices JAX sees), got 2"),
-        ("selfplay", ["--devices", "2"], "--devices 2: self-play trains on one device"),
+        ("selfplay", ["--devices", "2"], "--devices must be between 1 and 1 (the devices JAX sees), got 2"),
     ],
 )
 def test_devices_usage_errors(tmp_path, capsys, module, args, sentence):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from baselines import ppo
 from baselines.cli import build_parser, check_config, explicit_flags, finish_config, known_env
+from baselines.distributed import local_config
 from baselines.errors import UsageError
 
 ALGO = "selfplay"
@@ -38,6 +39,25 @@ HYPERPARAMETERS = {
 
 
 def validate(config: dict) -> None:
+    _validate(config)
+    devices = config.get("devices", 1)
+    if devices > 1:  # each device trains a run of its own share of the games (baselines.distributed)
+        local = local_config(config, devices)
+        try:
+            _validate(local)
+        except UsageError as e:
+            raise UsageError(
+                f"--devices {devices} gives each device {local['num_envs']} games, and then: {e}"
+            ) from None
+        if split_envs(config)[0] != devices * split_envs(local)[0]:
+            raise UsageError(
+                f"--num-envs {config['num_envs']} with --pool-share {config['pool_share']} does not split evenly "
+                f"over --devices {devices} ({split_envs(config)[0]} pool games per side, "
+                f"{split_envs(local)[0]} per device); choose --num-envs so that each device's share is whole"
+            )
+
+
+def _validate(config: dict) -> None:
     if config["mode"] not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {config['mode']!r}")
     if config["policy"] not in POLICIES:

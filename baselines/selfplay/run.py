@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import idsjax
+from baselines import distributed
 from baselines.host_loop import (
     compile_programs,
     evaluation_keys,
@@ -29,7 +30,7 @@ from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
 from baselines.selfplay.evaluation import make_evaluate
 from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
-from baselines.selfplay.trainer import make_train
+from baselines.selfplay.trainer import make_train, mesh_layout
 from baselines.trainer import plan_updates
 
 
@@ -43,7 +44,7 @@ def _run(config: dict) -> dict:
     config = resumed_config(config, ALGO)
     out = config["output_dir"]
     env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
-    trainer = make_train(config, env, env_params)
+    trainer = distributed.make_train(make_train, config, env, env_params, layout=mesh_layout(config))
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     _, k_chunk = plan_updates(config, trainer.steps_per_update)

@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
+from jax.sharding import PartitionSpec as P
 
-from baselines import policy_gradient
+from baselines import distributed, policy_gradient
 from baselines.networks import preprocess
 from baselines.selfplay.config import OPPONENT_BOTS, split_envs
 from baselines.selfplay.league import (
@@ -62,6 +63,9 @@ def make_train(config: dict, env, env_params) -> Trainer:
     masked = config["mask_illegal"]
     pols = side_policies(config, env)
     cfg = env.config
+    axis = config.get("mesh_axis")  # data-parallel (`baselines.distributed`): sum the league's counts over it
+    total = (lambda x: jax.lax.psum(x, axis)) if axis else (lambda x: x)  # noqa: E731
+    mean = (lambda tree: jax.tree.map(lambda x: jax.lax.pmean(x, axis), tree)) if axis else (lambda tree: tree)  # noqa: E731
 
     def schedule(count):
         frac = 1.0 - (count // (n_mb * epochs)) / num_updates
@@ -238,13 +242,15 @@ def make_train(config: dict, env, env_params) -> Trainer:
         dfn, info_d = ppo_update(
             runner.dfn, "defender", traj, n_pool, n_envs, runner.obs["defender"], mk["defender"], k_def
         )
+        info_a, info_d = mean(info_a), mean(info_d)
 
         # win-rate statistics of the league
         lg = runner.league
         done, hacked = traj["done"], traj["hacked"].astype(jnp.float32)
         alpha = config["rate_ema"]
         s_done, s_hack = done[:, n_pool : n_envs - n_pool], hacked[:, n_pool : n_envs - n_pool]
-        self_rate = ema(lg.self_rate, s_hack.sum(), s_done.sum(), alpha)
+        finished, self_hacks = total(s_done.sum()), total(s_hack.sum())
+        self_rate = ema(lg.self_rate, self_hacks, finished, alpha)
         metrics = {}
         if n_pool:
 
@@ -252,14 +258,15 @@ def make_train(config: dict, env, env_params) -> Trainer:
                 idx = jnp.where(d, opp, capacity + 2)  # finished games only; bots and others dropped
                 games = jnp.zeros((capacity + 3,)).at[idx.reshape(-1)].add(1.0)[:capacity]
                 wins = jnp.zeros((capacity + 3,)).at[idx.reshape(-1)].add(h.reshape(-1))[:capacity]
-                return wins, games
+                return total(wins), total(games)
 
             da, ha = done[:, :n_pool], hacked[:, :n_pool]
             dd, hd = done[:, n_envs - n_pool :], hacked[:, n_envs - n_pool :]
             att_rate = ema(lg.att_rate, *per_opp(traj["att_opp"], da, ha), alpha)
             def_rate = ema(lg.def_rate, *per_opp(traj["def_opp"], dd, hd), alpha)
-            metrics["att_pool_hack_probability"] = jnp.where(da.sum() > 0, ha.sum() / jnp.maximum(da.sum(), 1), jnp.nan)
-            metrics["def_pool_hack_probability"] = jnp.where(dd.sum() > 0, hd.sum() / jnp.maximum(dd.sum(), 1), jnp.nan)
+            for name, d, h in (("att", da, ha), ("def", dd, hd)):
+                games, wins = total(d.sum()), total(h.sum())
+                metrics[f"{name}_pool_hack_probability"] = jnp.where(games > 0, wins / jnp.maximum(games, 1), jnp.nan)
         else:
             att_rate, def_rate = lg.att_rate, lg.def_rate
 
@@ -284,16 +291,16 @@ def make_train(config: dict, env, env_params) -> Trainer:
         )
         lg = with_probs(config, lg) if n_pool else lg
 
-        finished = s_done.sum()
         denom = jnp.maximum(finished, 1)
         some = finished > 0
         ep = traj["ep_returns"][:, :, n_pool : n_envs - n_pool]
+        att_return, def_return = total(ep[:, 0].sum()), total(ep[:, 1].sum())
         metrics = {
             "episodes": finished.astype(jnp.int32),
-            "hack_probability": jnp.where(some, s_hack.sum() / denom, jnp.nan),
-            "return": jnp.where(some, ep[:, 0].sum() / denom, jnp.nan),  # the attacker's
-            "attacker_return": jnp.where(some, ep[:, 0].sum() / denom, jnp.nan),
-            "defender_return": jnp.where(some, ep[:, 1].sum() / denom, jnp.nan),
+            "hack_probability": jnp.where(some, self_hacks / denom, jnp.nan),
+            "return": jnp.where(some, att_return / denom, jnp.nan),  # the attacker's
+            "attacker_return": jnp.where(some, att_return / denom, jnp.nan),
+            "defender_return": jnp.where(some, def_return / denom, jnp.nan),
             **metrics,
             "pool_size": lg.att_pool.valid.sum().astype(jnp.int32),
             **{f"att_{k}": v for k, v in info_a.items()},
@@ -329,3 +336,28 @@ def side_policy(config: dict, env, runner: Runner, side: str):
         return dist_probs(d)
 
     return act, probs
+
+
+def mesh_layout(config: dict):
+    """How self-play's runner lies on a device mesh (`baselines.distributed.make_train`): each device
+    plays its share of the games (and their running returns and pool opponents) in the three groups of
+    a run of its own size; both learners are device 0's, with averaged gradients; the league (pools,
+    win rates, payoff matrix) is one, because the trainer sums its counts over the devices
+    (`mesh_axis`), and so are the metrics."""
+    local_pool, _ = split_envs(distributed.local_config(config, config.get("devices", 1)))
+    games = P(distributed.AXIS)
+    # Without pool games the opponents are one unused slot, the same shape as a one-device run's.
+    opponents = games if local_pool else P()
+
+    def specs(shape: Runner) -> Runner:
+        league = League(*(P() for _ in League._fields))._replace(att_opp=opponents, def_opp=opponents)
+        return Runner(P(), P(), league, games, games, P(None, distributed.AXIS), P(), P())
+
+    def replicate(runner: Runner) -> Runner:
+        lg = runner.league
+        league = distributed.from_first_device(lg)._replace(att_opp=lg.att_opp, def_opp=lg.def_opp)
+        return runner._replace(
+            att=distributed.averaged_learner(runner.att), dfn=distributed.averaged_learner(runner.dfn), league=league
+        )
+
+    return distributed.Layout(specs, replicate, lambda metrics: metrics)
