@@ -145,7 +145,29 @@ def ppo_result(tmp_path, devices, name):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow  # 18 s; the two-device and two-process identity test stays in the default suite
+def test_ppo_command_line_on_two_devices(tmp_path):
+    """`python -m baselines.ppo --devices 2` under two forced host devices, on a tiny budget: it trains
+    the whole budget once (not once per device) and writes a run that loads on one device."""
+    out = tmp_path / "run"
+    done = train_command(
+        ["baselines.ppo", "--devices", "2", "--total-timesteps", "2048", "--num-envs", "16", "--num-steps", "16",
+         "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["env_steps"] == 2048  # 8 updates of 16 games x 16 steps, split over the devices
+    import jax
+
+    import idsjax
+    from baselines.checkpoints import load_policy
+
+    env, params = idsjax.make(result["env"])
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    action = load_policy(str(out), env, params)(jax.random.PRNGKey(1), obs, state)
+    assert 0 <= int(action) < env.num_actions
+
+
+@pytest.mark.slow  # 18 s; the tiny command line above and the identity test stay in the default suite
 def test_ppo_command_line_on_two_devices_learns(tmp_path):
     """`python -m baselines.ppo --devices 2` with two forced host devices: the whole budget is trained
     (not twice it) and the attacker learns what one device learns at this budget (near the 0.896
