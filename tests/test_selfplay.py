@@ -294,6 +294,24 @@ def test_holm():
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
 
 
+def test_conclusions_say_whether_findings_survive_one_family_of_all_comparisons():
+    from baselines.league_comparison import conclusions
+
+    def row(p, p_holm, diff=0.02):
+        return {"env": "v", "figure": "f", "mode_a": "a", "mode_b": "b", "diff": diff,
+                "ci_low": diff / 2, "ci_high": diff * 2, "p": p, "p_holm": p_holm}  # fmt: skip
+
+    # 1 finding among 20 comparisons: Holm over all 20 gives 20 x 0.004 = 0.08
+    weak = [row(0.004, 0.02)] + [row(0.9, 1.0, diff=0.0)] * 19
+    text = conclusions(weak)
+    assert "Differences supported by both tests" in text
+    assert "Over all 20 comparisons as one family (Holm), none of them holds (smallest adjusted p 0.080)" in text
+    # the same finding among 5 comparisons: 5 x 0.004 = 0.02
+    assert "these hold too" in conclusions([row(0.004, 0.02)] + [row(0.9, 1.0, diff=0.0)] * 4)
+    # no finding: no sentence about the family
+    assert "one family" not in conclusions([row(0.9, 1.0, diff=0.0)] * 3)
+
+
 # ~110 s on the shared 2-core machine: `-m slow`. The default suite runs the best-response path through
 # tests/test_exploitability_calibration.py (v13, trained with `train_best_response`).
 @pytest.mark.slow
