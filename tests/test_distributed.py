@@ -184,6 +184,29 @@ def test_two_devices_learn_what_one_device_learns(tmp_path):
     assert abs(one["eval_hack_probability"] - two["eval_hack_probability"]) <= 4 * se + 0.02
 
 
+@pytest.mark.slow  # two command lines, about 20 s each
+@pytest.mark.parametrize("algo", ["reinforce", "actor_critic"])
+def test_policy_gradient_trainers_split_over_two_devices(tmp_path, algo):
+    """REINFORCE and actor-critic have PPO's runner fields, so they train over the mesh the same way:
+    the whole budget once, and a run that loads on one device."""
+    out = tmp_path / algo
+    done = train_command(
+        [f"baselines.{algo}", "--devices", "2", "--total-timesteps", "4096", "--num-envs", "16",
+         "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["env_steps"] == 4096  # as on one device: the budget is split, not repeated
+    import jax
+
+    import idsjax
+    from baselines.checkpoints import load_policy
+
+    env, params = idsjax.make(result["env"])
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    assert 0 <= int(load_policy(str(out), env, params)(jax.random.PRNGKey(1), obs, state)) < env.num_actions
+
+
 def test_tabular_q_refuses_devices(tmp_path):
     done = train_command(
         [
