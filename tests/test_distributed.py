@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from forced_devices import assert_plays_on_one_device, train_command, trained
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,20 +113,8 @@ def test_two_devices_and_two_processes_train_one_model(tmp_path):
     np.testing.assert_array_equal(d1["obs"], single["obs"][:, 4:])
 
 
-def train_command(args, devices_forced=2, timeout=600):
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_forced}",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
 def ppo_result(tmp_path, devices, name):
-    done = train_command(
+    return trained(
         [
             "baselines.ppo",
             "--devices",
@@ -141,30 +130,18 @@ def ppo_result(tmp_path, devices, name):
             str(tmp_path / name),
         ]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_ppo_command_line_on_two_devices(tmp_path):
     """`python -m baselines.ppo --devices 2` under two forced host devices, on a tiny budget: it trains
     the whole budget once (not once per device) and writes a run that loads on one device."""
     out = tmp_path / "run"
-    done = train_command(
+    result = trained(
         ["baselines.ppo", "--devices", "2", "--total-timesteps", "2048", "--num-envs", "16", "--num-steps", "16",
          "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)]
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["env_steps"] == 2048  # 8 updates of 16 games x 16 steps, split over the devices
-    import jax
-
-    import idsjax
-    from baselines.checkpoints import load_policy
-
-    env, params = idsjax.make(result["env"])
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
-    action = load_policy(str(out), env, params)(jax.random.PRNGKey(1), obs, state)
-    assert 0 <= int(action) < env.num_actions
+    assert_plays_on_one_device(out, result["env"])
 
 
 @pytest.mark.slow  # 18 s; the tiny command line above and the identity test stay in the default suite
@@ -190,21 +167,12 @@ def test_policy_gradient_trainers_split_over_two_devices(tmp_path, algo):
     """REINFORCE and actor-critic have PPO's runner fields, so they train over the mesh the same way:
     the whole budget once, and a run that loads on one device."""
     out = tmp_path / algo
-    done = train_command(
+    result = trained(
         [f"baselines.{algo}", "--devices", "2", "--total-timesteps", "4096", "--num-envs", "16",
          "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)]
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["env_steps"] == 4096  # as on one device: the budget is split, not repeated
-    import jax
-
-    import idsjax
-    from baselines.checkpoints import load_policy
-
-    env, params = idsjax.make(result["env"])
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
-    assert 0 <= int(load_policy(str(out), env, params)(jax.random.PRNGKey(1), obs, state)) < env.num_actions
+    assert_plays_on_one_device(out, result["env"])
 
 
 def test_tabular_q_refuses_devices(tmp_path):

@@ -4,16 +4,9 @@ trains, resumes and saves runs that load on one device.
 
 Runs with several devices are subprocesses: the device count must be set before JAX starts."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from forced_devices import assert_plays_on_one_device, run_python, trained
 
 # Two updates of 16 games (4 pool games per side, 8 learner-vs-learner) per seed, 2 seeds, over two
 # CPU devices; saves every device's copy of the replicated parts and the sharded observations.
@@ -47,18 +40,8 @@ np.savez(sys.argv[1],
 """
 
 
-def run(args, devices=2, timeout=600):
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-    }
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 def test_two_devices_play_their_own_games_and_keep_one_league(tmp_path):
-    done = run(["-c", WORKER, str(tmp_path / "out.npz"), "pool"])
+    done = run_python(["-c", WORKER, str(tmp_path / "out.npz"), "pool"])
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(tmp_path / "out.npz") as z:
         d = {k: z[k] for k in z.files}
@@ -96,9 +79,8 @@ def test_devices_that_cannot_split_the_games_are_refused(args, sentence, capsys)
 
 
 def selfplay(tmp_path, name, devices, *more):
-    done = run(
+    return trained(
         [
-            "-m",
             "baselines.selfplay",
             "--devices",
             str(devices),
@@ -122,8 +104,6 @@ def selfplay(tmp_path, name, devices, *more):
             *more,
         ]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow  # three command lines, about a minute
@@ -138,16 +118,8 @@ def test_selfplay_command_line_on_two_devices(tmp_path):
     for key in ("eval_hack_probability", "attacker_vs_defend_minimal_hack_probability"):
         assert resumed[key] == two[key]
 
-    import jax
-
-    import idsjax
-    from baselines.checkpoints import load_policy
-
-    env, params = idsjax.make("idsgame-v19")
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
     for side in ("attacker", "defender"):
-        action = load_policy(str(tmp_path / "two"), env, params, side=side)(jax.random.PRNGKey(1), obs[side], state)
-        assert 0 <= int(action) < env.action_space(params).spaces[side].n
+        assert_plays_on_one_device(tmp_path / "two", "idsgame-v19", side)
 
     one = selfplay(tmp_path, "one", 1)
     key = "attacker_vs_defend_minimal_hack_probability"
