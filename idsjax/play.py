@@ -24,8 +24,8 @@ from typing import TextIO
 import jax
 from rich.console import Console
 
-import idsjax
 from idsjax.bots import BOTS
+from idsjax.game_arguments import add_game_arguments, make_game
 from idsjax.play_game import Game
 from idsjax.play_view import HELP, board, compress_ranges, grid_map, legal_table
 from idsjax.policies import (
@@ -40,22 +40,13 @@ from idsjax.policies import (
     load_policy,
     scenario_names,
 )
-from idsjax.scenario import load_scenario
 
 __all__ = ["Game", "board", "compress_ranges", "grid_map", "legal_table", "main", "run_script"]
 
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m idsjax.play", description=__doc__.splitlines()[0])
-    game = parser.add_mutually_exclusive_group()
-    game.add_argument("--env", default="idsgame-minimal_defense-v3", help="any of the 110 ids")
-    game.add_argument("--scenario", metavar="FILE", help="a scenario YAML file (docs/scenarios.md)")
-    parser.add_argument(
-        "--mode",
-        default=None,
-        help="with --scenario: the mode ('' two-agent, the default; random_defense, minimal_defense, "
-        "random_attack, maximal_attack)",
-    )
+    add_game_arguments(parser, env_default="idsgame-minimal_defense-v3")
     parser.add_argument(
         "--side", choices=(ATTACKER, DEFENDER), default=None, help="your side (two-agent ids; single-agent ids fix it)"
     )
@@ -68,23 +59,8 @@ def _parse_args(argv):
     parser.add_argument("--seed", type=int, default=0, help="seed of the games")
     parser.add_argument("--instance-seed", type=int, default=0, help="seed of the instance (idsjax.make)")
     args = parser.parse_args(argv)
-    args.names = None
-    if args.scenario is not None:
-        try:  # a bad file or mode: one sentence naming the file and the field
-            scenario = load_scenario(args.scenario)
-            env, params = idsjax.make_scenario(scenario, mode=args.mode or "", seed=args.instance_seed)
-        except ValueError as err:
-            parser.error(str(err))
-        args.names = scenario_names(env, params, scenario)
-    else:
-        if args.mode is not None:
-            parser.error("--mode goes with --scenario (a registered id names its mode)")
-        if args.env not in idsjax.registered_envs():
-            try:
-                idsjax.make(args.env)
-            except ValueError as err:
-                parser.error(str(err))
-        env, params = idsjax.make(args.env, seed=args.instance_seed)
+    env, params, scenario = make_game(parser, args, args.instance_seed)
+    args.names = None if scenario is None else scenario_names(env, params, scenario)
     if env.learner == "both":
         side = args.side or ATTACKER
     else:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-import idsjax
+from idsjax.game_arguments import add_game_arguments, make_game
 from idsjax.policies import ATTACKER, DEFENDER, PolicyLoadError, load_policy
 from idsjax.render import VIEWS, episode_gif
-from idsjax.scenario import load_scenario
 
 
 def _policy_arg(spec: str | None, side: str, env, params):
@@ -25,12 +24,7 @@ def main(argv=None) -> int:
     """`python -m idsjax.render`: write a GIF of games between two policies, e.g. a trained attacker
     (`--attacker checkpoint:RUN_DIR`, a `--output-dir` of `python -m baselines.ppo`) against a bot."""
     parser = argparse.ArgumentParser(prog="python -m idsjax.render", description=main.__doc__.splitlines()[0])
-    game = parser.add_mutually_exclusive_group(required=True)
-    game.add_argument("--env", help="an id of idsjax.registered_envs()")
-    game.add_argument("--scenario", metavar="FILE", help="a scenario YAML file (docs/scenarios.md)")
-    parser.add_argument(
-        "--mode", default="", help="with --scenario: the mode ('' two-agent, random_defense, ...; default '')"
-    )
+    add_game_arguments(parser)
     parser.add_argument("--attacker", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
     parser.add_argument("--defender", help="bot:NAME, random or checkpoint:RUN_DIR (default: the id's own player)")
     parser.add_argument("--out", default="episode.gif", help="GIF path (default: episode.gif)")
@@ -42,17 +36,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.fps <= 0:
         parser.error("--episodes and --fps must be positive")
-    if args.mode and args.scenario is None:
-        parser.error("--mode goes with --scenario (a registered id names its mode)")
-    scenario = None
-    try:
-        if args.scenario is not None:
-            scenario = load_scenario(args.scenario)
-            env, params = idsjax.make_scenario(scenario, mode=args.mode, seed=args.instance_seed)
-        else:
-            env, params = idsjax.make(args.env, seed=args.instance_seed)
-    except ValueError as err:  # ScenarioError included: one sentence naming the file and the field
-        parser.error(str(err))
+    env, params, scenario = make_game(parser, args, args.instance_seed)
     try:
         attacker = _policy_arg(args.attacker, ATTACKER, env, params)
         defender = _policy_arg(args.defender, DEFENDER, env, params)
