@@ -17,7 +17,7 @@ see `baselines.trainer`) into the same contract with the same runner shapes, tra
 With one device it returns `make_train_fn`'s trainer itself: a one-device run is bit for bit
 today's. With several, each gradient is the mean of the devices' minibatch means, equal to the whole
 minibatch's mean up to the order of the sums; PPO normalises advantages per device's minibatch.
-Self-play (`baselines.selfplay.trainer.LAYOUT`) shards its games, both learners and its per-game
+Self-play (its `Layout`, `baselines.selfplay.trainer.mesh_layout`) shards its games, both learners and its per-game
 opponents the same way, and sums its league's win/game counts over the devices (`mesh_axis`), so the
 league's statistics stay one, those of all the devices' games.
 

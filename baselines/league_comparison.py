@@ -586,22 +586,17 @@ def conclusions(stats: list[dict]) -> str:
         # Holm's families are the env and figure; a reader who takes all comparisons as one family
         # asks whether the findings survive that stricter correction too.
         overall = dict(zip((id(r) for r in stats), holm([r["p"] for r in stats]), strict=True))
-        kept = [r for r in held if overall[id(r)] < 0.05]
-        parts.append(
-            f"Over all {len(stats)} comparisons as one family (Holm), "
-            + (
-                "these hold too."
-                if len(kept) == len(held)
-                else (
-                    "none of them holds"
-                    if not kept
-                    else f"only {len(kept)} of them {'holds' if len(kept) == 1 else 'hold'}"
-                )
-                + f" (smallest adjusted p {min(overall[id(r)] for r in held):.3f}): read "
-                + ("it" if len(held) == 1 else "them")
-                + " as findings for their env and figure, not for the whole table."
+        adjusted = [overall[id(r)] for r in held]
+        kept = sum(p < 0.05 for p in adjusted)
+        if kept == len(held):
+            verdict = "these hold too."
+        else:
+            which = "none of them holds" if not kept else f"only {kept} of them {'holds' if kept == 1 else 'hold'}"
+            verdict = (
+                f"{which} (smallest adjusted p {min(adjusted):.3f}): read {'it' if len(held) == 1 else 'them'} "
+                "as findings for their env and figure, not for the whole table."
             )
-        )
+        parts.append(f"Over all {len(stats)} comparisons as one family (Holm), {verdict}")
     return " ".join(parts)
 
 

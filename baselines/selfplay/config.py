@@ -49,11 +49,12 @@ def validate(config: dict) -> None:
             raise UsageError(
                 f"--devices {devices} gives each device {local['num_envs']} games, and then: {e}"
             ) from None
-        if split_envs(config)[0] != devices * split_envs(local)[0]:
+        pool, local_pool = split_envs(config)[0], split_envs(local)[0]
+        if pool != devices * local_pool:
             raise UsageError(
                 f"--num-envs {config['num_envs']} with --pool-share {config['pool_share']} does not split evenly "
-                f"over --devices {devices} ({split_envs(config)[0]} pool games per side, "
-                f"{split_envs(local)[0]} per device); choose --num-envs so that each device's share is whole"
+                f"over --devices {devices} ({pool} pool games per side, {local_pool} per device); choose "
+                f"--num-envs so that each device's share is whole"
             )
 
 
