@@ -10,7 +10,7 @@ from rich.text import Text
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.network import DATA, SERVER, START
 from idsjax.play_game import Game
-from idsjax.policies import ATTACKER, DEFENDER, ScenarioNames
+from idsjax.policies import ATTACKER, DEFENDER, ScenarioNames, scenario_links
 
 HELP = (
     "[bold]How to play.[/bold] The attacker starts at the start node and must reach the data node (top). "
@@ -117,7 +117,6 @@ def _scenario_map(game: Game) -> Text:
     cfg, s, arr = game.config, game.state, game.params.scenario
     show = game.side == ATTACKER or bool(s.detected)
     pos = np.asarray(arr.position)[: cfg.num_nodes]
-    reach = np.asarray(arr.reach)[: cfg.num_nodes, : cfg.num_nodes]
     lines = []
     for y in sorted({float(v) for v in pos[:, 1]}):
         row = sorted((float(pos[n, 0]), n) for n in range(cfg.num_nodes) if float(pos[n, 1]) == y)
@@ -127,14 +126,7 @@ def _scenario_map(game: Game) -> Text:
             tag = {DATA: "D", START: "S"}.get(cfg.roles[n], "")
             cells.append(f"[{mark}{n:>2}{tag:1} {cfg.node_ids[n]}]")
         lines.append(" ".join(cells))
-    links = []
-    for i in range(cfg.num_nodes):
-        for j in range(i + 1, cfg.num_nodes):
-            if reach[i, j] and reach[j, i]:
-                links.append(f"{cfg.node_ids[i]}<->{cfg.node_ids[j]}")
-            elif reach[i, j] or reach[j, i]:
-                a, b = (i, j) if reach[i, j] else (j, i)
-                links.append(f"{cfg.node_ids[a]}->{cfg.node_ids[b]}")
+    links = [f"{cfg.node_ids[a]}{'->' if one_way else '<->'}{cfg.node_ids[b]}" for a, b, one_way in scenario_links(arr)]
     legend = "\n(D data, S start" + (", @ attacker)" if show else ")")
     return Text("\n".join(lines) + "\nlinks (attacker may attack along ->): " + ", ".join(links) + legend)
 

@@ -268,6 +268,24 @@ class ScenarioNames:
         return self.max_nodes * (self.attack_types + 1)
 
 
+def scenario_links(arrays) -> list[tuple[int, int, bool]]:
+    """The links of one scenario network (its `ScenarioParams.scenario` arrays) for drawing:
+    `(i, j, False)` for a link both ways (i < j), `(i, j, True)` where the attacker may go only
+    from i to j (`reach`); padding nodes have none."""
+    mask = np.asarray(arrays.node_mask)
+    reach = np.asarray(arrays.reach) & mask[:, None] & mask[None, :]
+    real = np.flatnonzero(mask)
+    links = []
+    for i in real:
+        for j in real:
+            if i < j and (reach[i, j] or reach[j, i]):
+                if reach[i, j] and reach[j, i]:
+                    links.append((int(i), int(j), False))
+                else:
+                    links.append((int(i), int(j), True) if reach[i, j] else (int(j), int(i), True))
+    return links
+
+
 def scenario_names(env, params, scenario=None) -> ScenarioNames:
     """The `ScenarioNames` of a `ScenarioEnv` game; node ids from `scenario` (a `Scenario`), else `n<i>`."""
     mask = np.asarray(params.scenario.node_mask)

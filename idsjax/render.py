@@ -43,6 +43,7 @@ from idsjax.policies import (
     default_policy,
     is_scenario_env,
     policy_name,
+    scenario_links,
     scenario_names,
 )
 
@@ -157,15 +158,6 @@ def _scenario_board(env, params, scenario=None) -> _Board:
     offset = (width - CELL_W * (units[0] + 1)) / 2
     xs = offset + ((pos[:, 0] - low[0]) * scale[0] + 0.5) * CELL_W
     ys = HEADER_H + (pos[:, 1] - low[1]) * scale[1] * CELL_H + 30
-    reach = np.asarray(arr.reach) & mask[:, None] & mask[None, :]
-    links = []
-    for i in real:
-        for j in real:
-            if i < j and (reach[i, j] or reach[j, i]):
-                if reach[i, j] and reach[j, i]:
-                    links.append((int(i), int(j), False))
-                else:
-                    links.append((int(i), int(j), True) if reach[i, j] else (int(j), int(i), True))
     names = scenario_names(env, params, scenario)
     labels = tuple(f"{i} {names.node_ids[i]}" if scenario is not None else str(i) for i in range(len(real)))
     return _Board(
@@ -177,7 +169,7 @@ def _scenario_board(env, params, scenario=None) -> _Board:
         kinds=np.asarray(arr.role),
         nodes=tuple(int(i) for i in real),
         labels=labels + ("",) * (len(mask) - len(real)),
-        links=tuple(links),
+        links=tuple(scenario_links(arr)),
         num_types=int(np.asarray(arr.num_attack_types)),
     )
 
