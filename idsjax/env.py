@@ -288,11 +288,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         return state.done
 
     def _for_learner(self, pair: Any):
-        if self.learner == ATTACKER:
-            return pair[0]
-        if self.learner == DEFENDER:
-            return pair[1]
-        return {ATTACKER: pair[0], DEFENDER: pair[1]}
+        return for_learner(self.learner, pair)
 
     # -- observations and masks -----------------------------------------------------------------
     def get_obs(self, state: EnvState, params: EnvParams | None = None, key: jax.Array | None = None):
@@ -345,6 +341,16 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def state_space(self, params: EnvParams | None = None):
         raise NotImplementedError("the state is a pytree of fixed-shape arrays; see EnvState")
+
+
+def for_learner(learner: str, pair: Any):
+    """What the learner of a mode sees of an (attacker's, defender's) pair: its own half, or both as a
+    dict on two-agent ids (rewards, observations, masks, spaces)."""
+    if learner == ATTACKER:
+        return pair[0]
+    if learner == DEFENDER:
+        return pair[1]
+    return {ATTACKER: pair[0], DEFENDER: pair[1]}
 
 
 def int8_box(low, high, shape) -> spaces.Box:

@@ -27,7 +27,7 @@ from gymnax.environments import environment, spaces
 from idsjax import threefry
 from idsjax.batched import DEFAULT_CHUNK
 from idsjax.config import UNKNOWN_DEFENSE
-from idsjax.env import ATTACKER, DEFENDER, int8_box
+from idsjax.env import ATTACKER, DEFENDER, for_learner, int8_box
 from idsjax.scenario import game
 from idsjax.scenario.arrays import ScenarioArrays, ScenarioShape, defense_mask, shape_of, stack, to_arrays
 from idsjax.scenario.game import ScenarioParams
@@ -264,11 +264,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         return state.done
 
     def _for_learner(self, pair: Any):
-        if self.learner == ATTACKER:
-            return pair[0]
-        if self.learner == DEFENDER:
-            return pair[1]
-        return {ATTACKER: pair[0], DEFENDER: pair[1]}
+        return for_learner(self.learner, pair)
 
     # -- observations and masks -----------------------------------------------------------------
     def get_obs(self, state: EnvState, params: ScenarioParams | None = None, key: jax.Array | None = None):
