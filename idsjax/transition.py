@@ -109,18 +109,44 @@ def transition(
         num_hacked=num_hacked,
         attacker_row=jnp.asarray(net.node_row)[state.position],
     )
-    reward = jnp.where(success, jnp.where(hacked, hack_r, success_r), jnp.stack([recon_reward, 0.0]))
+    return finish_step(
+        state,
+        (success_r, hack_r, detect_r, jnp.stack([recon_reward, 0.0])),
+        live=live,
+        legal=legal,
+        success=success,
+        failure=failure,
+        hacked=hacked,
+        detected=detected,
+        node=node,
+        attack_type=attack_type,
+        num_hacked=num_hacked,
+        deeper_row=deeper_row,
+        values=dict(
+            attack=attack,
+            defense=defense,
+            detection=detection,
+            recon=recon,
+            revealed=revealed,
+            recon_targeted=recon_targeted,
+        ),
+    )
+
+
+def finish_step(state, rewards, *, live, legal, success, failure, hacked, detected, node, attack_type, num_hacked,
+                deeper_row, values: dict):  # fmt: skip
+    """A step's rewards, next state and info once its outcome is decided, shared by the grid's
+    `transition` and the scenario game's (`idsjax.scenario.game.transition`). `rewards`: the pairs
+    for a success, a hack, a detection and a legal move with none of them; `values`: the step's new
+    attack, defense, detection and reconnaissance arrays."""
+    success_r, hack_r, detect_r, no_outcome = rewards
+    reward = jnp.where(success, jnp.where(hacked, hack_r, success_r), no_outcome)
     reward = jnp.where(detected, detect_r, reward)
     reward = jnp.where(legal, reward, jnp.array([ILLEGAL_ATTACK_REWARD, 0.0], jnp.float32))
     reward = jnp.where(live, reward, jnp.full((2,), TIMEOUT_REWARD, jnp.float32))
 
     next_state = state.replace(
-        attack=attack,
-        defense=defense,
-        detection=detection,
-        recon=recon,
-        revealed=revealed,
-        recon_targeted=recon_targeted,
+        **values,
         position=jnp.where(success, node, state.position).astype(jnp.int32),
         time=state.time + live.astype(jnp.int32),
         done=state.done | hacked | detected,

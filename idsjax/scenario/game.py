@@ -26,7 +26,7 @@ from idsjax.bots import uniform_choice
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.layout import _split_uniforms, _uniform_int
 from idsjax.scenario.arrays import VIEW_FULL, ScenarioArrays, ScenarioShape, attack_mask
-from idsjax.transition import ILLEGAL_ATTACK_REWARD, TIMEOUT_REWARD
+from idsjax.transition import finish_step
 from idsjax.types import VALUE_DTYPE, EnvState
 from idsjax.versions import RewardFamily
 
@@ -392,31 +392,28 @@ def transition(shape: ScenarioShape, state: EnvState, attack_action, defense_act
         num_hacked=num_hacked,
         attacker_row=arr.layer[state.position],
     )
-    reward = jnp.where(success, jnp.where(hacked, hack_r, success_r), jnp.zeros((2,), jnp.float32))
-    reward = jnp.where(detected, detect_r, reward)
-    reward = jnp.where(legal, reward, jnp.array([ILLEGAL_ATTACK_REWARD, 0.0], jnp.float32))
-    reward = jnp.where(live, reward, jnp.full((2,), TIMEOUT_REWARD, jnp.float32))
-
-    next_state = state.replace(
-        attack=attack,
-        defense=defense,
-        detection=detection,
-        recon=recon,
-        revealed=revealed,
-        recon_targeted=recon_targeted,
-        position=jnp.where(success, node, state.position).astype(jnp.int32),
-        time=state.time + live.astype(jnp.int32),
-        done=state.done | hacked | detected,
-        hacked=state.hacked | hacked,
-        detected=state.detected | detected,
-        failed=state.failed.at[node, attack_type].add(failure.astype(VALUE_DTYPE)),
-        num_failed=jnp.where(success, 0, state.num_failed + failure.astype(jnp.int32)),
-        furthest_row=jnp.where(success & ~hacked, deeper_row, state.furthest_row).astype(jnp.int32),
+    return finish_step(
+        state,
+        (success_r, hack_r, detect_r, jnp.zeros((2,), jnp.float32)),
+        live=live,
+        legal=legal,
+        success=success,
+        failure=failure,
+        hacked=hacked,
+        detected=detected,
+        node=node,
+        attack_type=attack_type,
         num_hacked=num_hacked,
-        timed_out=~live,
+        deeper_row=deeper_row,
+        values=dict(
+            attack=attack,
+            defense=defense,
+            detection=detection,
+            recon=recon,
+            revealed=revealed,
+            recon_targeted=recon_targeted,
+        ),
     )
-    info = {"moved": success, "hacked": hacked, "detected": detected, "attack_legal": legal, "timed_out": ~live}
-    return next_state, reward, info
 
 
 # -- observations (spec §6) -------------------------------------------------------------------------
