@@ -15,7 +15,7 @@ from idsjax.bots import BOTS
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.rewards import defense_score
 from idsjax.transition import transition
-from idsjax.types import VALUE_DTYPE, EnvParams, EnvState
+from idsjax.types import VALUE_DTYPE, EnvParams, EnvState, join_defense_detection
 from idsjax.versions import Mode
 
 ATTACKER, DEFENDER = "attacker", "defender"
@@ -132,7 +132,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         The fields of `reset_draws` replace the corresponding ones in randomised versions."""
         n = self.config.num_nodes
         false = jnp.bool_(False)
-        return EnvState(
+        return EnvState.create(
             time=jnp.int32(0),
             attack=params.initial_attack,
             defense=params.initial_defense,
@@ -170,7 +170,12 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
             attack, defense, detection, recon, revealed = layout.draw_layout(
                 k_layout, self.config, params, randomize=True
             )
-            drawn.update(attack=attack, defense=defense, detection=detection, recon=recon, revealed=revealed)
+            drawn.update(
+                attack=attack,
+                defense_detection=join_defense_detection(defense, detection),
+                recon=recon,
+                revealed=revealed,
+            )
         if spec.random_start:
             start = partial(layout.start_position, config=self.config)
             drawn["position"] = start(k_start) if one_key else jax.vmap(start)(k_start)

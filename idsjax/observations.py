@@ -37,6 +37,7 @@ def attacker_observation(config: GameConfig, state: EnvState) -> jax.Array:
 
 
 def defender_observation(config: GameConfig, state: EnvState) -> jax.Array:
-    """The defender's view (§6.5): every node's defense values and detection value."""
+    """The defender's view (§6.5): every node's defense values and detection value, which is how the
+    state stores them (`EnvState.defense_detection`): observing copies nothing."""
     del config
-    return jnp.concatenate([state.defense, state.detection[:, None]], axis=1)
+    return state.defense_detection

@@ -97,7 +97,7 @@ class Trajectories:
         get = lambda f: jnp.asarray(a[f][game, t])  # noqa: E731
         attack = get("attack")
         n = attack.shape[0]
-        return EnvState(
+        return EnvState.create(
             time=get("time"),
             attack=attack,
             defense=get("defense"),

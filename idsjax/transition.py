@@ -52,17 +52,14 @@ def transition(
     # the M-th transition of an episode is the first that is not live.
     live = state.time < params.max_steps_in_episode - 1
 
-    # Defense, before the attack.
+    # Defense, before the attack: one write, since a defense id's (node, type) indexes
+    # `defense_detection` directly, type A being the detection column.
     d_in_range, d_node, d_type = decode_defense(config, defense_action)
     defends = live & d_in_range
-    raises_detection = d_type == a
-    d_type = jnp.minimum(d_type, a - 1)  # the detection "type" A has no defense column
-    detection = state.detection.at[d_node].add(
-        (defends & raises_detection & (state.detection[d_node] < max_value)).astype(VALUE_DTYPE)
+    defense_detection = state.defense_detection.at[d_node, d_type].add(
+        (defends & (state.defense_detection[d_node, d_type] < max_value)).astype(VALUE_DTYPE)
     )
-    defense = state.defense.at[d_node, d_type].add(
-        (defends & ~raises_detection & (state.defense[d_node, d_type] < max_value)).astype(VALUE_DTYPE)
-    )
+    defense, detection = defense_detection[:, :a], defense_detection[:, a]
 
     # Attack or reconnaissance.
     a_in_range, node, attack_type, is_recon = decode_attack(config, attack_action)
@@ -124,8 +121,7 @@ def transition(
         deeper_row=deeper_row,
         values=dict(
             attack=attack,
-            defense=defense,
-            detection=detection,
+            defense_detection=defense_detection,
             recon=recon,
             revealed=revealed,
             recon_targeted=recon_targeted,

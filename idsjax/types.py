@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
+import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment
 
@@ -16,18 +19,23 @@ VALUE_DTYPE = "int8"
 class EnvState(environment.EnvState):
     """One game (spec §2). `time` is the reference's `game_step`.
 
-    attack, defense, recon: int8[N, A]; detection: int8[N]; revealed: bool[N] (nodes whose defenses
-    were revealed by reconnaissance or visibility randomisation); position: the attacker's node id;
-    failed: int8[N, A] failed attempts per (node, type) this episode (reconnaissance counts as type 0);
-    num_failed: consecutive legal non-successful attacks since the last success; furthest_row: the
-    lowest row reached (dense rewards); num_hacked: successful moves this episode; recon_targeted:
-    nodes targeted by a reconnaissance action this episode; timed_out: this transition was the
-    step-limit penalty (spec Q4).
+    attack, recon: int8[N, A]; defense_detection: int8[N, A + 1], per node its A defense values and
+    then its detection value (read them as `defense` and `detection`); revealed: bool[N] (nodes whose
+    defenses were revealed by reconnaissance or visibility randomisation); position: the attacker's
+    node id; failed: int8[N, A] failed attempts per (node, type) this episode (reconnaissance counts
+    as type 0); num_failed: consecutive legal non-successful attacks since the last success;
+    furthest_row: the lowest row reached (dense rewards); num_hacked: successful moves this episode;
+    recon_targeted: nodes targeted by a reconnaissance action this episode; timed_out: this
+    transition was the step-limit penalty (spec Q4).
+
+    Why defense and detection share one array: it is the defender's observation (spec §6.5) as it
+    is stored, so observing it copies nothing, and a defense id `node·(A+1) + type` is its flat index,
+    so a step changes it with one write (benchmarks/NOTES.md §12). `EnvState.create` and `replace`
+    take `defense` and `detection` apart as well. Every field may carry leading batch axes.
     """
 
     attack: jax.Array
-    defense: jax.Array
-    detection: jax.Array
+    defense_detection: jax.Array
     recon: jax.Array
     revealed: jax.Array
     position: jax.Array
@@ -40,6 +48,48 @@ class EnvState(environment.EnvState):
     num_hacked: jax.Array
     recon_targeted: jax.Array
     timed_out: jax.Array
+
+    @property
+    def defense(self) -> jax.Array:
+        """int8[..., N, A]: every node's defense value per attack type."""
+        return self.defense_detection[..., :-1]
+
+    @property
+    def detection(self) -> jax.Array:
+        """int8[..., N]: every node's detection value."""
+        return self.defense_detection[..., -1]
+
+    @classmethod
+    def create(cls, *, defense=None, detection=None, **fields) -> EnvState:
+        """An `EnvState` from its fields, `defense` and `detection` given apart (or `defense_detection`)."""
+        if defense is not None or detection is not None:
+            fields["defense_detection"] = join_defense_detection(defense, detection)
+        return cls(**fields)
+
+
+def join_defense_detection(defense, detection) -> jax.Array:
+    """`EnvState.defense_detection` from `defense` [..., N, A] and `detection` [..., N]."""
+    if defense is None or detection is None:
+        raise TypeError("defense and detection are given together (or as defense_detection)")
+    defense = jnp.asarray(defense)
+    return jnp.concatenate([defense, jnp.asarray(detection, defense.dtype)[..., None]], axis=-1)
+
+
+def _replace_state(state: EnvState, **updates) -> EnvState:
+    """`dataclasses.replace`, where `defense` and `detection` may also be given apart."""
+    defense, detection = updates.pop("defense", None), updates.pop("detection", None)
+    if defense is not None or detection is not None:
+        joined = updates.get("defense_detection", state.defense_detection)
+        if defense is not None:
+            joined = joined.at[..., :-1].set(jnp.asarray(defense, joined.dtype))
+        if detection is not None:
+            joined = joined.at[..., -1].set(jnp.asarray(detection, joined.dtype))
+        updates["defense_detection"] = joined
+    return dataclasses.replace(state, **updates)
+
+
+# flax's `struct.dataclass` sets `replace` on the class after its body; this one goes after it.
+EnvState.replace = _replace_state
 
 
 @struct.dataclass

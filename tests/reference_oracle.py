@@ -449,7 +449,7 @@ def jax_state_from_reference(config: GameConfig, env) -> EnvState:
     def put(value, dtype):
         return jax.device_put(np.asarray(value, dtype))
 
-    return EnvState(
+    return EnvState.create(
         time=put(arrays["time"], np.int32),
         attack=put(arrays["attack"], v),
         defense=put(arrays["defense"], v),
@@ -682,7 +682,7 @@ def make_state(
     def put(value, dtype):
         return jax.device_put(np.asarray(value, dtype))
 
-    return EnvState(
+    return EnvState.create(
         time=put(time, np.int32),
         attack=put(np.zeros((n, a)) if attack is None else attack, v),
         defense=put(defense, v),

@@ -157,7 +157,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         )
         attack, defense, detection, recon, revealed = layout
         false = jnp.bool_(False)
-        return EnvState(
+        return EnvState.create(
             time=jnp.int32(0),
             attack=attack,
             defense=defense,

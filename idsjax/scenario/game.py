@@ -345,14 +345,13 @@ def transition(shape: ScenarioShape, state: EnvState, attack_action, defense_act
 
     d_in_range, d_node, d_type = decode_defense(shape, defense_action)
     raises_detection = d_type == a
-    d_type = jnp.minimum(d_type, a - 1)
-    defends = live & d_in_range & arr.node_mask[d_node] & (raises_detection | arr.type_mask[d_type])
-    detection = state.detection.at[d_node].add(
-        (defends & raises_detection & (state.detection[d_node] < max_value)).astype(VALUE_DTYPE)
+    real_type = arr.type_mask[jnp.minimum(d_type, a - 1)]
+    defends = live & d_in_range & arr.node_mask[d_node] & (raises_detection | real_type)
+    # One write: type A is `defense_detection`'s detection column (as in idsjax.transition).
+    defense_detection = state.defense_detection.at[d_node, d_type].add(
+        (defends & (state.defense_detection[d_node, d_type] < max_value)).astype(VALUE_DTYPE)
     )
-    defense = state.defense.at[d_node, d_type].add(
-        (defends & ~raises_detection & (state.defense[d_node, d_type] < max_value)).astype(VALUE_DTYPE)
-    )
+    defense, detection = defense_detection[:, :a], defense_detection[:, a]
 
     a_in_range, node, attack_type, is_recon = decode_attack(shape, attack_action)
     reachable = arr.reach[state.position, node] & arr.node_mask[node]
@@ -407,8 +406,7 @@ def transition(shape: ScenarioShape, state: EnvState, attack_action, defense_act
         deeper_row=deeper_row,
         values=dict(
             attack=attack,
-            defense=defense,
-            detection=detection,
+            defense_detection=defense_detection,
             recon=recon,
             revealed=revealed,
             recon_targeted=recon_targeted,
@@ -435,7 +433,7 @@ def attacker_observation(shape: ScenarioShape, arr: ScenarioArrays, state: EnvSt
 
 
 def defender_observation(state: EnvState) -> jax.Array:
-    return jnp.concatenate([state.defense, state.detection[:, None]], axis=1)
+    return state.defense_detection  # stored as the defender sees it
 
 
 # -- the scripted players (spec §8) -----------------------------------------------------------------
