@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from idsjax import threefry
 from idsjax.actions import attack_mask
@@ -22,11 +21,18 @@ Bot = Callable[[jax.Array, EnvState, GameConfig, EnvParams], jax.Array]
 
 
 def _inclusive_prefix(counts: jax.Array) -> jax.Array:
-    """Inclusive prefix sums of a short integer vector, as one tiny triangular matmul (exact in
-    float32 for counts below 2**24). `jnp.cumsum` lowers to a quadratic reduce-window on the CPU."""
-    n = counts.shape[-1]
-    upper = jnp.asarray(np.triu(np.ones((n, n), np.float32)))
-    return (counts.astype(jnp.float32) @ upper).astype(jnp.int32)
+    """Inclusive prefix sums of a short integer vector (last axis), in ceil(log2 n) shifted adds.
+
+    Element-wise, so XLA fuses them into one kernel with their neighbours. A triangular matmul did
+    the same in one op, but the CPU ran it as a tiny matrix product per game, a tenth of a
+    `maximal_attack` step; `jnp.cumsum` lowers to a quadratic reduce-window (benchmarks/NOTES.md §12)."""
+    x = counts.astype(jnp.int32)
+    n = x.shape[-1]
+    shift = 1
+    while shift < n:
+        x = x + jnp.pad(x[..., :-shift], [(0, 0)] * (x.ndim - 1) + [(shift, 0)])
+        shift *= 2
+    return x
 
 
 def uniform_index(key: jax.Array, count: jax.Array) -> jax.Array:
@@ -40,16 +46,21 @@ def uniform_choice(key: jax.Array, mask: jax.Array, row_width: int = 1) -> jax.A
 
     The k-th True entry is found in two levels, first its row of `row_width` entries (pass the
     number of ids per node), then its column, so the cost grows with rows² + row_width² rather than
-    with the square of the mask's size.
+    with the square of the mask's size. The count of True entries is the last prefix sum, and an
+    empty mask swaps in the all-True counts, rather than reducing the mask twice more.
     """
-    mask = jnp.where(mask.any(), mask, True)
     rows = mask.reshape(-1, row_width)
+    num_rows = rows.shape[0]
     per_row = rows.sum(axis=1, dtype=jnp.int32)
-    k = uniform_index(key, per_row.sum())
     row_end = _inclusive_prefix(per_row)
+    empty = row_end[-1] == 0
+    per_row = jnp.where(empty, row_width, per_row)
+    row_end = jnp.where(empty, row_width * jnp.arange(1, num_rows + 1, dtype=jnp.int32), row_end)
+    k = uniform_index(key, row_end[-1])
     row = (row_end <= k).sum()
     k_in_row = k - (row_end[row] - per_row[row])
-    col = (_inclusive_prefix(rows[row].astype(jnp.int32)) <= k_in_row).sum()
+    in_row = rows[row] | empty
+    col = (_inclusive_prefix(in_row) <= k_in_row).sum()
     return (row * row_width + col).astype(jnp.int32)
 
 

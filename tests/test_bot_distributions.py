@@ -87,3 +87,31 @@ def test_attack_maximal_falls_back_to_every_id_when_nothing_is_legal():
     state = state.replace(attack=jnp.full_like(state.attack, int(params.max_value)))
     probs = np.asarray(BOT_PROBS["attack_maximal"](state, cfg, params))
     np.testing.assert_allclose(probs, np.full(cfg.num_attack_ids, 1 / cfg.num_attack_ids), rtol=1e-6)
+
+
+@pytest.mark.parametrize("row_width, num_rows", [(1, 8), (10, 8), (11, 22), (3, 5), (4, 1), (1, 1)])
+def test_uniform_choice_is_the_kth_true_entry(row_width, num_rows):
+    """`bots.uniform_choice` returns the k-th True entry of the mask (all entries when none is True),
+    k being `uniform_index(key, count)`: checked against NumPy's `flatnonzero` on masks of every
+    density, empty and full ones included."""
+    from idsjax.bots import uniform_choice, uniform_index
+
+    size = row_width * num_rows
+    rng = np.random.default_rng(size)
+    masks = np.concatenate([rng.random((96, size)) < p for p in (0.0, 0.03, 0.3, 0.8, 1.0)])
+    keys = jax.random.split(jax.random.PRNGKey(size), len(masks))
+    chosen = jax.vmap(lambda k, m: uniform_choice(k, m, row_width))(keys, jnp.asarray(masks))
+    counts = np.where(masks.any(axis=1), masks.sum(axis=1), size)
+    ks = np.asarray(jax.vmap(uniform_index)(keys, jnp.asarray(counts, jnp.int32)))
+    for mask, k, got in zip(masks, ks, np.asarray(chosen), strict=True):
+        candidates = np.flatnonzero(mask) if mask.any() else np.arange(size)
+        assert got == candidates[k]
+
+
+def test_inclusive_prefix_is_cumsum():
+    from idsjax.bots import _inclusive_prefix
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 4, 5, 8, 10, 11, 16, 17, 22, 33):
+        x = rng.integers(0, 300, size=(2, n))
+        np.testing.assert_array_equal(_inclusive_prefix(jnp.asarray(x)), np.cumsum(x, axis=-1))
