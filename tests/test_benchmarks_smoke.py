@@ -75,3 +75,45 @@ def test_command_line_splits_the_batch_over_every_core(tmp_path):
     while 8 % expected:
         expected -= 1
     assert int(row["devices"]) == expected >= 2 and row["error"] == ""
+
+
+def test_kernels_smoke(tmp_path, capsys):
+    """`benchmarks.kernels` traces the protocol's program and sums real kernels of it: the table names
+    kernels of the optimised HLO, their times add up to the printed total, and the CSV holds them all."""
+    from benchmarks import kernels
+
+    assert kernels.main(["--batch", "64", "--steps", "4", "--calls", "1", "--top", "5", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "idsgame-v3, batch 64" in out and "CPU ns per game-step" in out
+    with open(tmp_path / "kernels_idsgame-v3_b64.csv") as f:
+        rows = list(csv.DictReader(f))
+    leaves = [r for r in rows if r["opcode"] not in kernels.CONTAINERS]
+    assert len(leaves) > 5 and all(int(r["calls"]) >= 1 and float(r["ns_per_game_step"]) > 0 for r in leaves)
+    assert any(r["opcode"] == "fusion" for r in leaves)
+    total = sum(float(r["ns_per_game_step"]) for r in leaves)
+    assert f"all {len(leaves)} kernels: {total:.1f} CPU ns per game-step" in out
+
+
+def test_kernels_parses_instructions():
+    from benchmarks.kernels import instructions
+
+    text = """
+  %wrapped_scatter.1 = s8[8192,8,10]{2,1,0} fusion(%a, %b), kind=kLoop, calls=%c
+  ROOT %tuple.3 = (s32[], u32[2]{0}) tuple(%x, %y)
+  %while.6 = (s32[], /*index=1*/s8[4]{0}) while(%t), condition=%cond, body=%body
+"""
+    assert instructions(text) == {
+        "wrapped_scatter.1": ("fusion", "s8[8192,8,10]{2,1,0}"),
+        "tuple.3": ("tuple", "(s32[], u32[2]{0})"),
+        "while.6": ("while", "(s32[], /*index=1*/s8[4]{0})"),
+    }
+
+
+@pytest.mark.parametrize("argv", [["--env", "idsgame-v99"], ["--batch", "0"], ["--calls", "-1"]])
+def test_kernels_refuses_bad_arguments(argv, capsys):
+    from benchmarks import kernels
+
+    with pytest.raises(SystemExit) as exit_info:
+        kernels.main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
