@@ -5,7 +5,7 @@ Two speed-ups were measured on the CPU only (benchmarks/NOTES.md §7, §8.2, §1
 - `fused_threefry`: `idsjax.threefry` writes jax.random's threefry hash out as element-wise code that
   XLA fuses, because the CPU lowering runs it as a rolled loop of its own per call. GPUs and TPUs
   already unroll it, so elsewhere `idsjax.threefry` calls `jax.random` itself.
-- `materialise_barrier`: `idsjax.batched.materialise` computes a step's random draws into memory once,
+- `materialise_barrier`: `materialise` (below; also `idsjax.batched.materialise`) computes a step's random draws into memory once,
   because XLA's CPU fusion otherwise recomputes them in every kernel that reads them. Elsewhere it
   returns its argument untouched.
 
@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 MODES = ("auto", "on", "off")
 ENV_VAR = "IDSJAX_FAST_PATHS"
@@ -73,10 +75,32 @@ def fused_threefry() -> bool:
 
 
 def materialise_barrier() -> bool:
-    """Whether `idsjax.batched.materialise` puts its barrier in (True) or returns its argument (False)."""
+    """Whether `materialise` puts its barrier in (True) or returns its argument (False)."""
     return _take("materialise_barrier")
 
 
 def choices() -> dict[str, bool]:
     """Every fast path and whether programs traced now take it (for the benchmarks' records)."""
     return {"fused_threefry": fused_threefry(), "materialise_barrier": materialise_barrier()}
+
+
+def materialise(tree: Any) -> Any:
+    """`tree`, unchanged, computed into memory before anything that reads it.
+
+    XLA's CPU fusion copies a cheap element-wise producer into every kernel that consumes it, and the
+    threefry hash behind a key, an action id or the detection uniform is a hundred cheap operations:
+    read by two dozen kernels of a step, it was computed two dozen times, most of a step's time
+    (benchmarks/NOTES.md §8.2). A `lax.optimization_barrier` on those values left the copies where
+    they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
+    so the branch that would change the values never runs. Under an outer `vmap` the conditional
+    becomes a select of the same values: still exact, just no barrier.
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves or not materialise_barrier():
+        return tree
+    witness = jnp.ravel(leaves[0])[0]
+    if jnp.issubdtype(witness.dtype, jax.dtypes.prng_key):
+        witness = jnp.ravel(jax.random.key_data(witness))[0]
+    always = (witness.astype(jnp.int32) | 1) != 0
+    # The other branch reverses each array: not what XLA can prove equal, and never taken.
+    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(lambda x: x[::-1] if x.ndim else x, t), tree)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 
-from idsjax import backend
+from idsjax.backend import materialise  # noqa: F401 - also this module's, for its callers
 from idsjax.types import EnvParams, EnvState
 
 if TYPE_CHECKING:  # idsjax.env imports this module for its batching rule
@@ -174,28 +174,6 @@ def reset_done(
 
 def _fields(state: EnvState) -> list[str]:
     return [f.name for f in dataclasses.fields(state)]
-
-
-def materialise(tree: Any) -> Any:
-    """`tree`, unchanged, computed into memory before anything that reads it.
-
-    XLA's CPU fusion copies a cheap element-wise producer into every kernel that consumes it, and the
-    threefry hash behind a key, an action id or the detection uniform is a hundred cheap operations:
-    read by two dozen kernels of a step, it was computed two dozen times, most of a step's time
-    (benchmarks/NOTES.md §8.2). A `lax.optimization_barrier` on those values left the copies where
-    they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
-    so the branch that would change the values never runs. Under an outer `vmap` the conditional
-    becomes a select of the same values: still exact, just no barrier.
-    """
-    leaves = jax.tree.leaves(tree)
-    if not leaves or not backend.materialise_barrier():  # a CPU fusion fix: idsjax.backend decides
-        return tree
-    witness = jnp.ravel(leaves[0])[0]
-    if jnp.issubdtype(witness.dtype, jax.dtypes.prng_key):
-        witness = jnp.ravel(jax.random.key_data(witness))[0]
-    always = (witness.astype(jnp.int32) | 1) != 0
-    # The other branch reverses each array: not what XLA can prove equal, and never taken.
-    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(lambda x: x[::-1] if x.ndim else x, t), tree)
 
 
 def _values_per_game(tree: Any) -> int:
