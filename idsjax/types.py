@@ -15,7 +15,28 @@ from gymnax.environments import environment
 VALUE_DTYPE = "int8"
 
 
-@struct.dataclass
+def _replace_state(state: EnvState, **updates) -> EnvState:
+    """`dataclasses.replace`, where `defense` and `detection` may also be given apart."""
+    defense, detection = updates.pop("defense", None), updates.pop("detection", None)
+    if defense is not None or detection is not None:
+        joined = updates.get("defense_detection", state.defense_detection)
+        if defense is not None:
+            joined = joined.at[..., :-1].set(jnp.asarray(defense, joined.dtype))
+        if detection is not None:
+            joined = joined.at[..., -1].set(jnp.asarray(detection, joined.dtype))
+        updates["defense_detection"] = joined
+    return dataclasses.replace(state, **updates)
+
+
+def state_dataclass(cls):
+    """`flax.struct.dataclass` for `EnvState` and its subclasses: flax gives every such class a plain
+    `replace`; this one also takes `defense` and `detection` apart (`EnvState.replace`)."""
+    cls = struct.dataclass(cls)
+    cls.replace = _replace_state
+    return cls
+
+
+@state_dataclass
 class EnvState(environment.EnvState):
     """One game (spec §2). `time` is the reference's `game_step`.
 
@@ -73,23 +94,6 @@ def join_defense_detection(defense, detection) -> jax.Array:
         raise TypeError("defense and detection are given together (or as defense_detection)")
     defense = jnp.asarray(defense)
     return jnp.concatenate([defense, jnp.asarray(detection, defense.dtype)[..., None]], axis=-1)
-
-
-def _replace_state(state: EnvState, **updates) -> EnvState:
-    """`dataclasses.replace`, where `defense` and `detection` may also be given apart."""
-    defense, detection = updates.pop("defense", None), updates.pop("detection", None)
-    if defense is not None or detection is not None:
-        joined = updates.get("defense_detection", state.defense_detection)
-        if defense is not None:
-            joined = joined.at[..., :-1].set(jnp.asarray(defense, joined.dtype))
-        if detection is not None:
-            joined = joined.at[..., -1].set(jnp.asarray(detection, joined.dtype))
-        updates["defense_detection"] = joined
-    return dataclasses.replace(state, **updates)
-
-
-# flax's `struct.dataclass` sets `replace` on the class after its body; this one goes after it.
-EnvState.replace = _replace_state
 
 
 @struct.dataclass

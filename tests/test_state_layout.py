@@ -89,3 +89,17 @@ def test_a_defense_id_raises_the_cell_it_indexes(v3):
             expected[node, kind] = 1
         np.testing.assert_array_equal(diff, expected)
         assert int(stepped.position) == start
+
+
+def test_subclasses_keep_the_views_in_replace(v3):
+    """`GeneratedState` (a scenario family's state) is declared with `types.state_dataclass`, so its
+    `replace` takes defense and detection apart like `EnvState`'s."""
+    from idsjax.scenario.generated import GeneratedState
+
+    _, _, state = v3
+    fields = {name: getattr(state, name) for name in state.__dataclass_fields__}
+    generated = GeneratedState(**fields)
+    bumped = generated.replace(detection=state.detection + 1)
+    assert isinstance(bumped, GeneratedState)
+    np.testing.assert_array_equal(bumped.detection, state.detection + 1)
+    np.testing.assert_array_equal(bumped.defense, state.defense)

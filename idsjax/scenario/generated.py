@@ -30,11 +30,11 @@ from idsjax.scenario.env import ScenarioEnv, _construction_params
 from idsjax.scenario.game import ScenarioParams
 from idsjax.scenario.generator import Family, generate
 from idsjax.scenario.schema import ScenarioError
-from idsjax.types import EnvState
+from idsjax.types import EnvState, state_dataclass
 from idsjax.versions import Mode
 
 
-@struct.dataclass
+@state_dataclass
 class GeneratedState(EnvState):
     """An `EnvState` and the params of the network it is played on (drawn at its reset)."""
 
