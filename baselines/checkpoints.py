@@ -131,9 +131,14 @@ def restore_checkpoint(output_dir: str, abstract_runner) -> tuple[Any, int, floa
                 same = jax.tree.map(lambda a, b: np.shape(a) == tuple(b.shape), state["runner"], abstract_runner)
                 if not all(jax.tree.leaves(same)):
                     raise ValueError("shapes differ")
-            except Exception:  # noqa: BLE001 — corrupt, truncated, or another configuration's
-                bad.append(step)
-                continue
+            except Exception:  # noqa: BLE001 — corrupt, truncated, another configuration's, or older
+                try:
+                    with _quiet_orbax():
+                        raw = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+                    state = {**raw, "runner": _upgraded(raw["runner"], abstract_runner)}
+                except Exception:  # noqa: BLE001 — not an older layout either
+                    bad.append(step)
+                    continue
             if bad:
                 print(
                     f"warning: the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt; using the previous "
@@ -147,6 +152,39 @@ def restore_checkpoint(output_dir: str, abstract_runner) -> tuple[Any, int, floa
         f"the checkpoint {os.path.join(ckpt, str(bad[0]))} is corrupt or belongs to another configuration, and no "
         f"earlier intact checkpoint exists; {FIX}"
     )
+
+
+def _upgraded(raw, abstract_runner):
+    """A runner saved before `EnvState.defense_detection`, as the current `abstract_runner`: read as
+    orbax wrote it (nested dicts and lists by field name), each game state's `defense` and `detection`
+    joined into `defense_detection`, then placed leaf by leaf. Raises when anything else differs."""
+
+    def join(node):
+        if isinstance(node, dict):
+            node = {k: join(v) for k, v in node.items()}
+            if {"defense", "detection", "attack", "position"} <= node.keys() and "defense_detection" not in node:
+                defense, detection = np.asarray(node.pop("defense")), np.asarray(node.pop("detection"))
+                node["defense_detection"] = np.concatenate([defense, detection[..., None].astype(defense.dtype)], -1)
+            return node
+        if isinstance(node, (list, tuple)):
+            return [join(v) for v in node]
+        return node
+
+    def at(node, path):
+        for key in path:
+            name = getattr(key, "key", getattr(key, "name", getattr(key, "idx", None)))
+            node = node[name]
+        return node
+
+    raw = join(raw)
+    paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_runner)
+    leaves = []
+    for path, target in paths:
+        value = np.asarray(at(raw, path))
+        if value.shape != tuple(target.shape):
+            raise ValueError(f"{jax.tree_util.keystr(path)}: shape {value.shape}, expected {tuple(target.shape)}")
+        leaves.append(jax.device_put(value.astype(target.dtype), target.sharding))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 class _quiet_orbax:

@@ -236,3 +236,32 @@ def checkpoints_step(env, key, state, attack, defense, params):
     if bool(state.done):
         _, state = env.reset(key, params)
     return state
+
+
+def test_a_run_saved_before_defense_detection_is_restored(tmp_path):
+    """A checkpoint written when the game state kept `defense` and `detection` apart (before
+    `EnvState.defense_detection`) restores into today's runner, the two joined; one whose shapes
+    differ otherwise is still refused in a sentence."""
+    from baselines.checkpoints import restore_checkpoint, save_checkpoint
+
+    env, params = idsjax.make("idsgame-v3")
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    state = state.replace(detection=state.detection.at[1, 2].set(7), position=state.position.at[0].set(3))
+    old_state = {name: getattr(state, name) for name in state.__dataclass_fields__ if name != "defense_detection"}
+    old_state.update(defense=state.defense, detection=state.detection)
+    config = {"algo": "ppo", "env": "idsgame-v3"}
+    save_checkpoint(str(tmp_path / "old"), 4, {"env": {"state": old_state}, "rng": keys[0]}, 1.5, config)
+
+    runner, update, wall = restore_checkpoint(str(tmp_path / "old"), {"env": {"state": state}, "rng": keys[0]})
+    assert (update, wall) == (4, 1.5)
+    assert isinstance(runner["env"]["state"], type(state))
+    for got, want in zip(
+        jax.tree.leaves(runner), jax.tree.leaves({"env": {"state": state}, "rng": keys[0]}), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+
+    old_state["attack"] = old_state["attack"][:2]  # another batch: not an older layout of this runner
+    save_checkpoint(str(tmp_path / "other"), 4, {"env": {"state": old_state}, "rng": keys[0]}, 1.5, config)
+    with pytest.raises(UsageError, match="corrupt or belongs to another configuration"):
+        restore_checkpoint(str(tmp_path / "other"), {"env": {"state": state}, "rng": keys[0]})
