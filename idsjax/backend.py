@@ -5,9 +5,9 @@ Two speed-ups were measured on the CPU only (benchmarks/NOTES.md §7, §8.2, §1
 - `fused_threefry`: `idsjax.threefry` writes jax.random's threefry hash out as element-wise code that
   XLA fuses, because the CPU lowering runs it as a rolled loop of its own per call. GPUs and TPUs
   already unroll it, so elsewhere `idsjax.threefry` calls `jax.random` itself.
-- `materialise_barrier`: `materialise` (below; also `idsjax.batched.materialise`) computes a step's random draws into memory once,
-  because XLA's CPU fusion otherwise recomputes them in every kernel that reads them. Elsewhere it
-  returns its argument untouched.
+- `materialise_barrier`: `materialise` (below; also `idsjax.batched.materialise`) computes a step's
+  random draws into memory once, because XLA's CPU fusion otherwise recomputes them in every kernel
+  that reads them. Elsewhere it returns its argument untouched.
 
 Both change only speed, never values: each path returns what `jax.random` and `vmap(env.step)`
 return, bit for bit, on every backend. Neither has been measured on an accelerator, so they are taken
@@ -91,9 +91,10 @@ def materialise(tree: Any) -> Any:
     threefry hash behind a key, an action id or the detection uniform is a hundred cheap operations:
     read by two dozen kernels of a step, it was computed two dozen times, most of a step's time
     (benchmarks/NOTES.md §8.2). A `lax.optimization_barrier` on those values left the copies where
-    they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its predicate is true for every value (`x | 1` is never 0) but opaque to XLA,
-    so the branch that would change the values never runs. Under an outer `vmap` the conditional
-    becomes a select of the same values: still exact, just no barrier.
+    they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its
+    predicate is true for every value (`x | 1` is never 0) but opaque to XLA, so the branch that
+    would change the values never runs. Under an outer `vmap` the conditional becomes a select of
+    the same values: still exact, just no barrier.
     """
     leaves = jax.tree.leaves(tree)
     if not leaves or not materialise_barrier():

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 
-from idsjax.backend import materialise  # noqa: F401 - also this module's, for its callers
+from idsjax.backend import materialise
 from idsjax.types import EnvParams, EnvState
 
 if TYPE_CHECKING:  # idsjax.env imports this module for its batching rule
