@@ -12,15 +12,21 @@ rejax (and other code written for gymnax 0.x) unpacks five values from `step`:
 Learners that take legal-action masks read them from `info["legal_action_mask"]` (every idsjax `step`
 provides it) or, with `ActionMaskObservation`, from the observation:
 `{"observation": obs, "action_mask": mask}`, the convention of PettingZoo and Jumanji. Both compose:
-`LegacyStepAPI(ActionMaskObservation(env))` is the masked variant of the rejax adapter.
+`LegacyStepAPI(ActionMaskObservation(env))` steps with gymnax 0.x's API and a dict observation, for
+learners that read masks. rejax is not one: its algorithms read `observation_space(...).shape`, which
+a `Dict` space has not ('Dict' object has no attribute 'shape'), so with rejax use
+`LegacyStepAPI(env)` (flat observations) only. rejax's learners do not mask actions: an illegal id
+costs the attacker a move (spec §4.3), and they learn to avoid those ids from the reward.
 
 The wrappers are pure and jittable like the environment; unlike gymnax's own `GymnaxWrapper`, they
-can be deep-copied (rejax and gymnax's Gym wrappers copy the environment they are given) and two
+can be deep-copied into an independent object (rejax and gymnax's Gym wrappers copy the environment
+they are given, and gymnax's vector wrapper then replaces `reset` and `step` on its copy), and two
 wrappers of equal environments are equal, so jit compiles them once.
 """
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from typing import Any
 
@@ -45,14 +51,22 @@ class Wrapper:
         return getattr(self._env, name)
 
     def __deepcopy__(self, memo) -> Wrapper:
-        # Pure and immutable like the environments it wraps: a copy would be an equal object.
-        return self
+        # A real copy: gymnax's Gym wrappers deep-copy the environment they are given and then assign
+        # vmapped `reset` and `step` on the copy, which must not reach the caller's object. The wrapped
+        # environment is copied too (environments compare by value, so the copy is equal to it and
+        # jit, which keys static arguments by equality, still compiles one program for both).
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        copied.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return copied
 
     def __hash__(self) -> int:
         return hash((type(self), self._env))
 
     def __eq__(self, other: Any) -> bool:
-        return type(other) is type(self) and other._env == self._env
+        # All instance attributes, not just `_env`: a copy whose `step` was replaced (as gymnax's
+        # vector wrapper does) computes something else and must not share the original's jit cache.
+        return type(other) is type(self) and vars(other) == vars(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._env!r})"

@@ -84,6 +84,25 @@ def test_wrappers_copy_hash_and_masks():
         assert done == (info["terminated"] | info["truncated"])
 
 
+def test_gymnax_vector_wrapper_copies_the_callers_wrapper():
+    """gymnax's `GymnaxToVectorGymWrapper` deep-copies the environment it is given and replaces `reset`
+    and `step` on the copy with vmapped ones: the caller's wrapper must be left as it was, so that a
+    second vector wrapper over it works and it still resets one game."""
+    env, params = idsjax.make("idsgame-random_defense-v3")
+    legacy = LegacyStepAPI(env)
+    one_game, _ = legacy.reset(jax.random.PRNGKey(0), params)
+    first = GymnaxToVectorGymWrapper(legacy, num_envs=4, params=params, seed=0)
+    second = GymnaxToVectorGymWrapper(legacy, num_envs=3, params=params, seed=0)
+    assert first.reset(seed=1)[0].shape == (4, *one_game.shape)
+    assert second.reset(seed=1)[0].shape == (3, *one_game.shape)
+    obs, state = legacy.reset(jax.random.PRNGKey(0), params)
+    assert obs.shape == one_game.shape and "reset" not in vars(legacy) and "step" not in vars(legacy)
+    obs, state, reward, done, info = legacy.step(jax.random.PRNGKey(1), state, 0, params)
+    assert obs.shape == one_game.shape and reward.shape == ()
+    # The vectorised copy is not interchangeable with the original under jit's static-argument cache.
+    assert first._env != legacy
+
+
 def _rejax_dqn_vs_random(env_id: str, seed: int = 0):
     rejax = pytest.importorskip("rejax")
     from rejax.evaluate import evaluate
