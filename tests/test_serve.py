@@ -383,3 +383,45 @@ def test_a_scenario_game_follows_its_environment_and_speaks_its_node_ids():
     assert names["attacker"][4] == "attack type 0 on node 1 (web, server)"
     with pytest.raises(ValueError, match="replay registered ids only"):
         Coordinator(scenario=office, record_dir="/tmp/never")
+
+
+# -- recordings: one file series per game instance, never overwritten ------------------------------------
+def _recorded(directory) -> dict:
+    """{instance prefix: (seed, [episode lengths...])} of every trajectory file in `directory`."""
+    out: dict = {}
+    for f in sorted(directory.glob("*.npz")):
+        instance = f.name.rsplit(".", 2)[0]  # GAME.INSTANCE of GAME.INSTANCE.PART.npz
+        traj = load_trajectories(f)
+        seed, lengths = out.setdefault(instance, (traj.seed, []))
+        assert seed == traj.seed  # every part of one instance is the same game
+        lengths.extend(int(n) for n in traj.length)
+    return out
+
+
+async def _play_and_leave(c, game_id, seed, steps):
+    ta, td, _, _ = await _duel(c, steps, seed, random.Random(seed), game_id)
+    c.leave(ta)
+    c.leave(td)
+
+
+def test_a_reused_game_id_never_overwrites_its_recording(tmp_path):
+    async def body(c):
+        await _play_and_leave(c, "g1", 1, 3)
+        await _play_and_leave(c, "g1", 2, 1)  # the same id again, after the first game closed
+        return True
+
+    _run(body, record_dir=str(tmp_path))
+    games = _recorded(tmp_path)
+    assert sorted(games.values()) == [(1, [3]), (2, [1])], games
+    assert all(name.startswith("g1.") for name in games)
+
+
+def test_a_restarted_server_on_the_same_directory_keeps_every_recording(tmp_path):
+    for seed, steps in ((1, 3), (2, 1), (3, 2)):  # three servers, one after another, one directory
+
+        async def body(c, seed=seed, steps=steps):
+            await _duel(c, steps, seed, random.Random(seed), "g1")  # still open: the stop writes it
+            return True
+
+        _run(body, record_dir=str(tmp_path))
+    assert sorted(_recorded(tmp_path).values()) == [(1, [3]), (2, [1]), (3, [2])]

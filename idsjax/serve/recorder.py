@@ -1,8 +1,17 @@
-"""Per-game trajectory recording in `idsjax.trajectories`' format (one row per episode)."""
+"""Per-game trajectory recording in `idsjax.trajectories`' format (one row per episode).
+
+Files are `DIR/<game id>.<instance>.<part>.npz`: `instance` names one game instance (its UTC start time
+and a random part, e.g. `20261206T223000Z-1f2e3d4c`), so a game id played again, or by a server
+restarted on the same directory, starts a new series instead of overwriting an earlier one; `part`
+counts that instance's files (0, 1, ...). A file is never replaced: each is written under a temporary
+name and linked to its final name, which fails if that name exists.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+import time
 
 import numpy as np
 
@@ -23,6 +32,7 @@ class GameRecorder:
         self.players = {"attacker": set(), "defender": set()}
         self.episodes: list[dict] = []
         self.current: dict | None = None
+        self.instance = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
         self.part = 0
         self.written = [] if written is None else written  # every path written (shared by a server's games)
 
@@ -64,11 +74,21 @@ class GameRecorder:
         self.episodes = []
         if not episodes:
             return None
-        path = os.path.join(self.directory, f"{self.game_id}.{self.part}.npz")
-        self.part += 1
-        save_trajectories(path, self._trajectories(episodes))
+        traj = self._trajectories(episodes)
+        while True:
+            path = os.path.join(self.directory, f"{self.game_id}.{self.instance}.{self.part}.npz")
+            self.part += 1
+            if _write_new(path, traj):
+                break
+            self.instance += "-" + secrets.token_hex(2)  # taken (a clash of random parts): a longer name
+            self.part = 0
         self.written.append(path)
         return path
+
+    @property
+    def prefix(self) -> str:
+        """`<game id>.<instance>`: the name every file of this game instance starts with."""
+        return f"{self.game_id}.{self.instance}"
 
     def _trajectories(self, episodes: list[dict]) -> Trajectories:
         b = len(episodes)
@@ -114,3 +134,24 @@ class GameRecorder:
             defender=names["defender"],
             arrays=arrays,
         )
+
+
+def _write_new(path: str, traj: Trajectories) -> bool:
+    """Write `traj` to `path` unless `path` exists (False then); never replaces a file."""
+    tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+    save_trajectories(tmp, traj)
+    try:
+        try:
+            os.link(tmp, path)  # atomic, and refuses an existing name
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: claim the name exclusively, then fill it
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return False
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True
