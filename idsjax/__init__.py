@@ -28,5 +28,6 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-# Importing the package registers "idsjax/<id>" with gymnasium for the 88 single-agent ids.
-from idsjax import gym_bridge as _gym_bridge  # noqa: E402,F401
+# Importing the package registers "idsjax/<id>" with gymnasium for the 88 single-agent ids: names and
+# entry-point strings only, so the bridge itself loads when gymnasium first makes one of them.
+from idsjax import gym_registration as _gym_registration  # noqa: E402,F401

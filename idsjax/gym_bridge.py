@@ -49,7 +49,7 @@ from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
 import idsjax
-from idsjax.registry import registered_envs
+from idsjax.gym_registration import GYM_IDS, gym_id, register_all, single_agent_ids
 
 try:  # gymnasium >= 1.1
     from gymnasium.vector import AutoresetMode
@@ -57,18 +57,6 @@ try:  # gymnasium >= 1.1
     SAME_STEP, NEXT_STEP = AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP
 except ImportError:  # pragma: no cover - gymnasium 1.0 names the modes with strings
     SAME_STEP, NEXT_STEP = "same-step", "next-step"
-
-NAMESPACE = "idsjax"
-
-
-def single_agent_ids() -> tuple[str, ...]:
-    """The 88 ids with a scripted opponent, `idsgame-<mode>-vN`."""
-    return tuple(i for i in registered_envs() if not i.startswith("idsgame-v"))
-
-
-def gym_id(env_id: str) -> str:
-    """`idsgame-minimal_defense-v3` -> `idsjax/idsgame-minimal_defense-v3`."""
-    return f"{NAMESPACE}/{env_id}"
 
 
 def to_gym_space(space) -> gymnasium.Space:
@@ -369,23 +357,5 @@ class IdsGameVectorEnv(VectorEnv):
             for i in range(self.num_envs)
         )
 
-
-def register_all() -> tuple[str, ...]:
-    """Register `idsjax/<id>` with gymnasium for the 88 single-agent ids (idempotent)."""
-    ids = []
-    for env_id in single_agent_ids():
-        name = gym_id(env_id)
-        if name not in gymnasium.registry:
-            gymnasium.register(
-                id=name,
-                entry_point="idsjax.gym_bridge:IdsGameGymEnv",
-                kwargs={"env_id": env_id},
-                vector_entry_point="idsjax.gym_bridge:IdsGameVectorEnv",
-            )
-        ids.append(name)
-    return tuple(ids)
-
-
-GYM_IDS = register_all()
 
 __all__ = ["GYM_IDS", "IdsGameGymEnv", "IdsGameVectorEnv", "gym_id", "register_all", "single_agent_ids", "to_gym_space"]

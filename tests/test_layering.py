@@ -58,3 +58,28 @@ def test_importing_the_library_and_its_views_loads_no_kit_and_no_heavy_dependenc
     forbidden = set(HEAVY) - from_gymnax
     assert not loaded & forbidden, f"import idsjax loads {sorted(loaded & forbidden)}"
     assert {"optax", "orbax"}.isdisjoint(loaded)
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_library_loads_no_bridge_and_no_more_of_gymnasium_than_gymnax_does():
+    """The bridges are interop: `import idsjax` registers the gymnasium names (strings only) and
+    loads neither `idsjax.gym_bridge`, `idsjax.pettingzoo_bridge` nor PettingZoo; of gymnasium it
+    loads only what gymnax, the environment API, loads by itself."""
+    loaded = _modules_after("import idsjax")
+    assert not {"idsjax.gym_bridge", "idsjax.pettingzoo_bridge", "idsjax.marl"} & loaded
+    assert not any(m == "pettingzoo" or m.startswith("pettingzoo.") for m in loaded)
+    from_gymnax = {m for m in _modules_after("import gymnax.environments") if m.split(".")[0] == "gymnasium"}
+    extra = sorted(m for m in loaded if m.split(".")[0] == "gymnasium" and m not in from_gymnax)
+    assert not extra, f"import idsjax loads gymnasium modules that gymnax does not: {extra}"
+    # The names are registered all the same, and making one loads the bridge.
+    made = _modules_after(
+        "import gymnasium, idsjax\nenv = gymnasium.make('idsjax/idsgame-minimal_defense-v3')\n"
+        "assert type(env.unwrapped).__name__ == 'IdsGameGymEnv'"
+    )
+    assert "idsjax.gym_bridge" in made
