@@ -16,7 +16,8 @@ provides it) or, with `ActionMaskObservation`, from the observation:
 learners that read masks. rejax is not one: its algorithms read `observation_space(...).shape`, which
 a `Dict` space has not ('Dict' object has no attribute 'shape'), so with rejax use
 `LegacyStepAPI(env)` (flat observations) only. rejax's learners do not mask actions: an illegal id
-costs the attacker a move (spec §4.3), and they learn to avoid those ids from the reward.
+costs the attacker a move (spec §4.3), and they learn to avoid those ids from the reward
+(`examples/rejax_ppo.py` trains rejax's PPO so).
 
 The wrappers are pure and jittable like the environment; unlike gymnax's own `GymnaxWrapper`, they
 can be deep-copied into an independent object (rejax and gymnax's Gym wrappers copy the environment
