@@ -242,6 +242,25 @@ def _check(s: Scenario) -> None:
             if pair[0] == pair[1]:
                 raise _fail(src, f"{name}[{k}]", f"expected two different nodes, got {pair[0]!r} twice")
 
+    data_id = s.nodes[s.node_of_role("data")].id
+    for k, (a, b) in enumerate(s.edges):
+        if a == data_id:
+            raise _fail(
+                src,
+                f"edges[{k}]",
+                f"expected no edge leaving the data node {data_id!r} (the game ends when it is hacked, so no "
+                f"attack is ever made from it), got [{a!r}, {b!r}]",
+            )
+    linked = {node_id for pair in s.edges + s.lateral for node_id in pair}
+    for i, node in enumerate(s.nodes):
+        if node.role == "server" and node.id not in linked:
+            raise _fail(
+                src,
+                f"nodes[{i}]",
+                f"expected every server in an edge or lateral link, but server {node.id!r} has no edge or lateral "
+                "link, so the attacker can never reach it (connect it or remove it)",
+            )
+
     caps = {
         "attack": (s.max_value, "max_value"),
         "defense": (s.max_value, "max_value"),
@@ -302,6 +321,35 @@ def _check(s: Scenario) -> None:
         )
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a mapping that gives a key twice is refused: YAML says keys are unique,
+    and PyYAML keeps the last one silently (`max_steps: 60` then `max_steps: 100` would load as 100)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                # `<<` merges another mapping in, whose keys the explicit ones may override (YAML's intent).
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.get(key)
+                except TypeError:  # an unhashable key: PyYAML refuses it below with its own message
+                    continue
+                line = key_node.start_mark.line + 1
+                if seen is not None:
+                    raise _DuplicateKey(key, line, seen)
+                first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None = None) -> Scenario:
     """A checked `Scenario` from a YAML file path, a dict (e.g. parsed JSON), a dataclass instance whose
     fields are the scenario's (`dataclasses.asdict`) or a `Scenario`.
@@ -318,9 +366,14 @@ def load_scenario(obj: str | os.PathLike | dict | Scenario, source: str | None =
         source = source or os.fspath(obj)
         try:
             with open(obj, encoding="utf-8") as f:
-                data = yaml.safe_load(f)
+                data = yaml.load(f, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
         except OSError as exc:
             raise ScenarioError(f"{source}: cannot be read ({exc.strerror or exc}).") from None
+        except _DuplicateKey as exc:
+            raise ScenarioError(
+                f"{source}: line {exc.line}: field `{exc.key}` is given twice (first at line {exc.first_line}),"
+                " expected each field once."
+            ) from None
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
