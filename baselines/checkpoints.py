@@ -77,6 +77,17 @@ def save_checkpoint(output_dir: str, update: int, runner, wall: float, config: d
     mngr.close()
 
 
+def saved_updates(output_dir: str) -> list[int]:
+    """The updates at which the run in `output_dir` holds a finished checkpoint, oldest first, read from
+    the folder names (orbax writes a checkpoint under a temporary name and renames it to its step when
+    it is complete), without starting orbax."""
+    try:
+        names = os.listdir(os.path.join(output_dir, CKPT_DIR))
+    except OSError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(output_dir, CKPT_DIR, n)))
+
+
 def load_config(output_dir: str) -> dict:
     """The saved configuration of a run; UsageError (one sentence) when there is no run."""
     path = os.path.join(output_dir, CONFIG_FILE)

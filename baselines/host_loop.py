@@ -13,6 +13,12 @@ training state (parameters, optimiser state, Q-table, replay buffer) are finite;
 non-finite one stops the run with exit code 1, naming the update and the quantity, after saving
 the last finite state as a checkpoint, and no result is reported.
 
+SIGINT (Ctrl-C) and SIGTERM stop a run without losing it: during training the loop finishes the
+chunk it is running (an update boundary), saves a checkpoint, and exits with one line saying how
+to continue (`--resume`), with the shell's code for the signal, 128 + its number: 130 for SIGINT,
+143 for SIGTERM. A signal before training starts or while evaluating exits at once with one line
+(the run's last checkpoint is kept); a second signal stops at once without saving.
+
 Several processes (`jax.distributed`, see `baselines.distributed`) run this loop in step: the same
 programs and collectives in the same order on every process, while process 0 alone writes the run
 directory (configuration, metrics, checkpoints, plot, eval.json), shows progress and prints the
@@ -22,9 +28,12 @@ others, so that all go on or all stop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -59,7 +68,8 @@ def run(module, argv=None) -> dict:
     same compiled programs in the same order and process 0 alone writes the run directory and prints."""
     argv = guarded(module.ALGO, without_process_options, sys.argv[1:] if argv is None else argv, module.ALGO)
     config = parse_config(module, argv)
-    return guarded(module.ALGO, _run, module, config)
+    with stop_on_signals(module.ALGO, config["output_dir"], config["progress"]):
+        return guarded(module.ALGO, _run, module, config)
 
 
 def without_process_options(argv, algo: str) -> list[str]:
@@ -75,8 +85,9 @@ def without_process_options(argv, algo: str) -> list[str]:
 
 
 def guarded(algo: str, fn, *args):
-    """`fn(*args)`, with a usage error as one sentence and exit code 2, and a non-finite run as one
-    sentence and exit code 1."""
+    """`fn(*args)`, with a usage error as one sentence and exit code 2, a non-finite run as one
+    sentence and exit code 1, and a run stopped by a signal (`stop_on_signals`) as one line and exit
+    code 128 + the signal's number."""
     try:
         return fn(*args)
     except UsageError as e:
@@ -85,6 +96,104 @@ def guarded(algo: str, fn, *args):
     except NonFiniteError as e:
         print(f"python -m baselines.{algo}: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    except Interrupted as e:
+        if distributed.is_lead():
+            print(f"python -m baselines.{algo}: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + e.signum) from None
+
+
+# --- stopping on a signal -------------------------------------------------------------------------
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGINT or SIGTERM: one line on stderr, exit code 128 + `signum`. A
+    BaseException, like KeyboardInterrupt, so that no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopRequest:
+    """What SIGINT and SIGTERM do while a trainer runs. During training (`deferring`) the first
+    signal is a request that the host loop honours at the end of the chunk it runs (it saves a
+    checkpoint, then raises `Interrupted`); anywhere else, or on a second signal, `Interrupted` is
+    raised at once, with a line that says what the run directory holds then."""
+
+    def __init__(self, algo: str, output_dir: str, progress: bool = True):
+        self.algo, self.output_dir, self.progress = algo, output_dir, progress
+        self.signum: int | None = None
+        self.deferring = False
+        self.trained = False  # the run's training is over and saved: a signal interrupts its evaluation
+
+    def resume_command(self) -> str:
+        return f"python -m baselines.{self.algo} --resume --output-dir {shlex.quote(str(self.output_dir))}"
+
+    def handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.deferring and self.signum is None:
+            self.signum = signum
+            # os.write, not print: the handler may run while the main thread is inside a print; a new
+            # line first leaves the progress bar's line
+            line = (
+                f"{name}: stopping at the end of this chunk to save a checkpoint (a second {name} stops without saving)"
+            )
+            os.write(2, (("\n" if self.progress else "") + line + "\n").encode())
+            return
+        if self.deferring:
+            raise Interrupted(
+                signum,
+                f"interrupted again ({name}) before the checkpoint was saved; {self.output_dir} keeps its "
+                f"last checkpoint, if it has one (continue it with {self.resume_command()})",
+            )
+        if self.trained:
+            raise Interrupted(
+                signum,
+                f"interrupted ({name}) while evaluating; the trained run is saved: evaluate it with "
+                f"{self.resume_command()}",
+            )
+        if checkpoints.saved_updates(self.output_dir):  # a resumed run, or one a fresh run was to replace
+            raise Interrupted(
+                signum,
+                f"interrupted ({name}) before training started; {self.output_dir} is as it was: continue its "
+                f"run with {self.resume_command()}",
+            )
+        raise Interrupted(signum, f"interrupted ({name}) before training started; nothing was saved")
+
+    def stop_now(self) -> int | None:
+        """The signal every process agrees to stop on (any process's), or None: asked once per chunk."""
+        if jax.process_count() == 1:
+            return self.signum
+        from jax.experimental import multihost_utils
+
+        everyone = np.asarray(multihost_utils.process_allgather(np.int32(self.signum or 0)))
+        return int(everyone.max()) or None
+
+
+_STOP: StopRequest | None = None
+
+
+@contextlib.contextmanager
+def stop_on_signals(algo: str, output_dir: str, progress: bool = True):
+    """SIGINT and SIGTERM handled by a `StopRequest` for the duration (the previous handlers back
+    afterwards); nothing where signals cannot be handled (a thread other than the main one)."""
+    global _STOP
+    request, previous, outer = StopRequest(algo, output_dir, progress), {}, _STOP
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request.handle)
+    except ValueError:  # not the main thread
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        yield None
+        return
+    _STOP = request
+    try:
+        yield request
+    finally:
+        _STOP = outer
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 _PROGRAMS: dict[str, tuple] = {}
@@ -187,6 +296,14 @@ def resumed_config(config: dict, algo: str) -> dict:
     if config.get("overwrite"):
         raise UsageError("--resume continues the run in --output-dir and --overwrite replaces it; give one of them")
     out = config["output_dir"]
+    if not holds_run(out):
+        raise UsageError(f"--resume: no checkpoint in {out!r}: it holds no run; start one without --resume")
+    unresumable = why_unresumable(out)
+    if unresumable:
+        raise UsageError(
+            f"--resume: {out!r} holds a run that cannot be resumed ({unresumable}); start it afresh with "
+            f"--overwrite instead of --resume, or choose another --output-dir"
+        )
     try:
         saved = checkpoints.load_config(out)
     except UsageError as err:
@@ -205,20 +322,42 @@ def resumed_config(config: dict, algo: str) -> dict:
 
 
 def holds_run(output_dir: str) -> bool:
-    return os.path.isfile(os.path.join(output_dir, checkpoints.CONFIG_FILE)) or os.path.isdir(
-        os.path.join(output_dir, checkpoints.CKPT_DIR)
+    """Whether `output_dir` holds (some of) a run: its configuration, metrics or checkpoints."""
+    return any(
+        os.path.exists(os.path.join(output_dir, name))
+        for name in (checkpoints.CONFIG_FILE, checkpoints.CKPT_DIR, logs.METRICS_FILE)
     )
 
 
+def why_unresumable(output_dir: str) -> str | None:
+    """Why the run in `output_dir` cannot be continued with `--resume` (a clause), or None when it can:
+    it needs its configuration and a finished checkpoint."""
+    has_config = os.path.isfile(os.path.join(output_dir, checkpoints.CONFIG_FILE))
+    if not checkpoints.saved_updates(output_dir):
+        files = " and ".join(
+            name
+            for name in (checkpoints.CONFIG_FILE, logs.METRICS_FILE)
+            if os.path.isfile(os.path.join(output_dir, name))
+        )
+        return f"{files or 'it'} but no checkpoint: it stopped before saving one"
+    if not has_config:
+        return f"checkpoints but no {checkpoints.CONFIG_FILE}"
+    return None
+
+
+def check_fresh_dir(output_dir: str, config: dict) -> None:
+    """UsageError unless a fresh run may start in `output_dir`: a directory that holds a run is
+    refused unless `--overwrite` (nothing is lost by accident), with what can be done with it.
+    Checked before compiling too, so that the refusal comes at once."""
+    if holds_run(output_dir) and not config.get("overwrite"):
+        raise UsageError(f"{output_dir!r} already holds a run; {what_to_do_with(output_dir, config['algo'])}")
+
+
 def start_fresh_run(output_dir: str, config: dict) -> None:
-    """Save the resolved configuration. A directory that holds a run is refused unless `--overwrite`
-    (nothing is lost by accident); with it, the earlier run's metrics and checkpoints are removed."""
+    """Save the resolved configuration (`check_fresh_dir` first); with `--overwrite`, the earlier
+    run's metrics and checkpoints are removed."""
+    check_fresh_dir(output_dir, config)
     if holds_run(output_dir):
-        if not config.get("overwrite"):
-            raise UsageError(
-                f"{output_dir!r} already holds a run; continue it with --resume, replace it with --overwrite, "
-                f"or choose another --output-dir"
-            )
         say(f"--overwrite: replacing the run in {output_dir}")
     metrics_path = os.path.join(output_dir, logs.METRICS_FILE)
     if os.path.isfile(metrics_path):
@@ -226,6 +365,25 @@ def start_fresh_run(output_dir: str, config: dict) -> None:
     shutil.rmtree(os.path.join(output_dir, checkpoints.CKPT_DIR), ignore_errors=True)
     with open(os.path.join(output_dir, checkpoints.CONFIG_FILE), "w") as f:
         json.dump(checkpoints.jsonable(config), f, indent=2, sort_keys=True)
+
+
+def what_to_do_with(output_dir: str, algo: str) -> str:
+    """The choices a fresh run has in a directory that holds a run: those `--resume` would accept."""
+    unresumable = why_unresumable(output_dir)
+    if unresumable:
+        return f"it cannot be resumed ({unresumable}); replace it with --overwrite, or choose another --output-dir"
+    try:
+        saved = checkpoints.load_config(output_dir).get("algo")
+    except UsageError:
+        return (
+            f"its {checkpoints.CONFIG_FILE} is unreadable; replace it with --overwrite, or choose another --output-dir"
+        )
+    if saved != algo:
+        return (
+            f"it is a {saved} run (python -m baselines.{saved} --resume continues it); replace it with "
+            f"--overwrite, or choose another --output-dir"
+        )
+    return "continue it with --resume, replace it with --overwrite, or choose another --output-dir"
 
 
 def first_nonfinite(finite: np.ndarray, names: list[str]) -> tuple[int, int, list[str]] | None:
@@ -272,9 +430,14 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     compiled chunk program until done or `--stop-after`, appending metrics.csv (and TensorBoard
     events), showing a progress bar with the training steps per second (compile excluded),
     checkpointing every `--checkpoint-every` steps and at the end, and plotting the learning curves.
-    Raises NonFiniteError when training goes non-finite. Returns `(runner, done_updates,
+    Raises NonFiniteError when training goes non-finite, and Interrupted, once the run is saved,
+    when SIGINT or SIGTERM asked it to stop (`stop_on_signals`). Returns `(runner, done_updates,
     train_seconds, stopped)`; `train_seconds` is the time spent training (compilation excluded)."""
     from tqdm import tqdm
+
+    stop = _STOP
+    if stop is not None:
+        stop.deferring = True  # from here a signal is honoured at the end of a chunk, with a checkpoint
 
     out, progress, stop_after = config["output_dir"], config["progress"], config["stop_after"]
     num_seeds = config["num_seeds"]
@@ -353,6 +516,9 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         if stop_after and steps >= stop_after and done_updates < trainer.num_updates:
             stopped = True
             break
+        signum = stop.stop_now() if stop is not None else None
+        if signum:
+            break
     bar.close()
     board.close()
     jax.block_until_ready(runner)
@@ -360,6 +526,18 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
     save(out, done_updates, runner, train_seconds, config)
     if lead:
         logs.plot_metrics(metrics_path, os.path.join(out, "learning_curves.png"), plot_title)
+    if stop is not None:
+        stop.deferring, stop.trained = False, True
+        signum = stop.stop_now()
+        if signum:
+            name, total = signal.Signals(signum).name, trainer.num_updates * spu
+            where = (
+                f"after training ({total:,} steps per seed), before evaluating; the trained run is saved: "
+                f"evaluate it with"
+                if done_updates == trainer.num_updates
+                else f"at {done_updates * spu:,} of {total:,} steps per seed; saved: continue with"
+            )
+            raise Interrupted(signum, f"interrupted ({name}) {where} {stop.resume_command()}")
     return runner, done_updates, train_seconds, stopped
 
 
@@ -475,6 +653,8 @@ def _run(module, config: dict) -> dict:
     distributed.same_everywhere("command line", {k: v for k, v in config.items() if k not in HOST_ONLY})
     config = distributed.from_lead(resumed_config, config, module.ALGO)
     out = config["output_dir"]
+    if not config["resume"]:
+        distributed.from_lead(check_fresh_dir, out, config)
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
     announce = (

@@ -15,6 +15,7 @@ import numpy as np
 import idsjax
 from baselines import distributed
 from baselines.host_loop import (
+    check_fresh_dir,
     compile_programs,
     evaluation_keys,
     fmt,
@@ -22,6 +23,7 @@ from baselines.host_loop import (
     report_stopped,
     resumed_config,
     say,
+    stop_on_signals,
     train_chunks,
     train_result,
 )
@@ -37,12 +39,15 @@ from baselines.trainer import plan_updates
 def main(argv=None) -> dict:
     """Parse the command line, train (or resume), evaluate; print one JSON line last on stdout."""
     config = parse_config(argv)
-    return guarded(ALGO, _run, config)
+    with stop_on_signals(ALGO, config["output_dir"], config["progress"]):
+        return guarded(ALGO, _run, config)
 
 
 def _run(config: dict) -> dict:
     config = resumed_config(config, ALGO)
     out = config["output_dir"]
+    if not config["resume"]:
+        check_fresh_dir(out, config)
     env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
     trainer = distributed.make_train(make_train, config, env, env_params, layout=mesh_layout(config))
     num_seeds = config["num_seeds"]
