@@ -217,30 +217,12 @@ class _quiet_orbax:
 
 
 def _side_mask(env, params, state, side: str):
-    from idsjax import actions
-
-    if not hasattr(env, "config"):  # a scenario's or generated networks' environment
-        return env.attack_mask(state, params) if side == "attacker" else env.defense_mask(state, params)
-    if side == "attacker":
-        return actions.attack_mask(env.config, state, params)
-    return actions.defense_mask(env.config)
-
-
-def _side_ids(config, side: str) -> int:
-    return config.num_attack_ids if side == "attacker" else config.num_defense_actions
+    return env.attack_mask(state, params) if side == "attacker" else env.defense_mask(state, params)
 
 
 def _side_layout(env, side: str) -> tuple[tuple[int, ...], int]:
     """(observation shape, number of ids) of `side` in `env`: a registered id's or a scenario's."""
-    if hasattr(env, "config"):
-        c = env.config
-        obs = c.attacker_observation_shape if side == "attacker" else c.defender_observation_shape
-        return tuple(obs), _side_ids(c, side)
-    s = env.shape  # idsjax.scenario.ScenarioShape
-    if side == "defender":
-        return (s.max_nodes, s.attack_types + 1), s.max_nodes * (s.attack_types + 1)
-    width = 2 * s.attack_types + 2 if s.reconnaissance else s.attack_types + 1
-    return (s.local_slots if s.local_view else s.max_nodes, width), s.max_nodes * s.attack_id_width
+    return env.observation_shape(side), env.num_ids(side)
 
 
 def _plays(config: dict, trained_env, env, side: str) -> bool:
@@ -285,7 +267,7 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
         raise refuse(f"side must be 'attacker' or 'defender', got {side!r}")
     if side not in sides:
         raise refuse(f"it holds a {sides[0]} policy (trained on {config['env']}), which cannot play the {side}")
-    if config.get("network") == "nodes" or not (hasattr(env, "config") and hasattr(trained_env, "config")):
+    if config.get("network") == "nodes" or env.version is None or trained_env.version is None:
         if not _plays(config, trained_env, env, side):
             (obs_t, ids_t), (obs, ids) = _side_layout(trained_env, side), _side_layout(env, side)
             raise refuse(
@@ -293,12 +275,10 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
                 f"{getattr(env, 'name', 'this game')} does not match (observations {obs}, {ids} ids)"
                 + ("" if config.get("network") == "nodes" else "; only --network nodes runs play other sizes")
             )
-    elif env.config.version != trained_env.config.version or (
-        _side_ids(env.config, side) != _side_ids(trained_env.config, side)
-    ):
+    elif env.version != trained_env.version or env.num_ids(side) != trained_env.num_ids(side):
         raise refuse(
-            f"it was trained on {config['env']!r} (version {trained_env.config.version}), not on a version "
-            f"{env.config.version} id like {env.name!r}"
+            f"it was trained on {config['env']!r} (version {trained_env.version}), not on a version "
+            f"{env.version} id like {env.name!r}"
         )
     num_seeds = int(config.get("num_seeds", 1))
     if not 0 <= seed_index < num_seeds:

@@ -77,6 +77,15 @@ class NetworkPoolEnv(environment.Environment):
     def shape(self):
         return self.inner.shape
 
+    # What checkpoints read of any game (idsjax's environments answer the same): the inner game's.
+    version = None  # the network is drawn per game, no reference version fixes it
+
+    def num_ids(self, side: str) -> int:
+        return self.inner.num_ids(side)
+
+    def observation_shape(self, side: str) -> tuple[int, ...]:
+        return self.inner.observation_shape(side)
+
     @property
     def default_params(self) -> PoolParams:
         return PoolParams(max_steps_in_episode=self.family.max_steps)

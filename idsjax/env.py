@@ -316,6 +316,47 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         """The learner's mask; two-agent ids return both players' masks."""
         return self._for_learner((self.attack_mask(state, params), self.defense_mask(state, params)))
 
+    # -- what policies, views and checkpoints read of a game (`ScenarioEnv` answers the same) -----
+    @property
+    def mode(self) -> Mode:
+        return self.config.mode
+
+    @property
+    def version(self) -> int:
+        """The reference version whose network this id plays (`ScenarioEnv`: None, the network is in
+        the params)."""
+        return self.config.version
+
+    def num_ids(self, side: str) -> int:
+        """How many global ids `side` has (v18's attacker: 15, where the reference counts 10)."""
+        return self.config.num_attack_ids if side == ATTACKER else self.config.num_defense_actions
+
+    def ids_per_node(self, side: str) -> int:
+        return self.config.attack_id_width if side == ATTACKER else self.config.attack_types + 1
+
+    def observation_shape(self, side: str) -> tuple[int, ...]:
+        c = self.config
+        return tuple(c.attacker_observation_shape if side == ATTACKER else c.defender_observation_shape)
+
+    def side_observation(self, state: EnvState, side: str, params: EnvParams | None = None):
+        """The view of `side` (spec §6), whichever side the learner plays."""
+        if side == ATTACKER:
+            return observations.attacker_observation(self.config, state)
+        return observations.defender_observation(self.config, state)
+
+    def bot_action(self, name: str, key: jax.Array, state: EnvState, params: EnvParams) -> jax.Array:
+        """The id the bot `name` of `idsjax.bots.BOTS` plays in `state`."""
+        return BOTS[name](key, state, self.config, params)
+
+    def joint_transition(self, key: jax.Array, state: EnvState, attack_action, defense_action, params: EnvParams):
+        """One transition with both players' ids given, the detection drawn from `key`: `(next_state,
+        rewards float32[2], info)`, no auto-reset."""
+        return transition(self.config, state, attack_action, defense_action, jax.random.uniform(key), params)
+
+    def names(self, params: EnvParams | None = None, scenario: Any = None) -> GameConfig:
+        """What names nodes and sizes ids in descriptions (`idsjax.policies.describe_attack`)."""
+        return self.config
+
     # -- spaces ---------------------------------------------------------------------------------
     def action_space(self, params: EnvParams | None = None):
         attack = spaces.Discrete(self.config.num_attack_ids)

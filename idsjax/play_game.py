@@ -9,11 +9,9 @@ import numpy as np
 from idsjax.policies import (
     ATTACKER,
     DEFENDER,
-    is_scenario_env,
     joint_step,
     legal_ids,
     resolve_policy,
-    scenario_names,
     side_observation,
 )
 
@@ -26,7 +24,7 @@ class Game:
         `idsjax.policies.ScenarioNames`, built from `params` when not given)."""
         self.env, self.params, self.side = env, params, side
         if config is None:
-            config = scenario_names(env, params) if is_scenario_env(env) else env.config
+            config = env.names(params)
         self.config = config
         other = DEFENDER if side == ATTACKER else ATTACKER
         self.opponent_side = other

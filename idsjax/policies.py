@@ -20,7 +20,6 @@ too wherever they are used there (the trajectory recorder).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -28,10 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from idsjax import actions, observations, threefry
 from idsjax.bots import BOTS, uniform_choice
 from idsjax.network import DATA, SERVER, START
-from idsjax.transition import transition
+from idsjax.scenario.names import ScenarioNames, scenario_links, scenario_names  # noqa: F401 (their old home)
 
 ATTACKER, DEFENDER = "attacker", "defender"
 SIDES = (ATTACKER, DEFENDER)
@@ -42,18 +40,12 @@ ATTACK_BOTS = ("attack_maximal", "random_attack")
 DEFENSE_BOTS = ("defend_minimal", "random_defense")
 
 
-def is_scenario_env(env) -> bool:
-    """Whether `env` plays a network held in its params (`idsjax.ScenarioEnv`), not a static `config`."""
-    return getattr(env, "config", None) is None and hasattr(env, "shape")
-
-
 def default_policy(env, side: str) -> str:
     """The scripted player an id puts on `side`, or `"random"` on the side the caller plays.
 
     Two-agent ids: `random_attack` and `random_defense`.
     """
-    mode = env.mode if is_scenario_env(env) else env.config.mode
-    bot = mode.attacker_bot if side == ATTACKER else mode.defender_bot
+    bot = env.mode.attacker_bot if side == ATTACKER else env.mode.defender_bot
     if bot is not None:
         return bot
     if env.learner == "both":
@@ -136,18 +128,11 @@ def resolve_policy(policy, side: str, env, params) -> Policy:
     if ":" in policy and not policy.startswith("bot:"):
         return load_policy(policy, side, env, params)
     name = policy[4:] if policy.startswith("bot:") else policy
-    if is_scenario_env(env):
-        return _scenario_policy(name, policy, side, env, params)
-    config = env.config
     if name == "random":
-        if side == ATTACKER:
-            width = config.attack_id_width
-            return lambda key, obs, state: uniform_choice(key, actions.attack_mask(config, state, params), width)
-        width = config.attack_types + 1
-        return lambda key, obs, state: uniform_choice(key, actions.defense_mask(config), width)
+        legal, width = (env.attack_mask if side == ATTACKER else env.defense_mask), env.ids_per_node(side)
+        return lambda key, obs, state: uniform_choice(key, legal(state, params), width)
     _check_bot(name, policy, side)
-    bot = BOTS[name]
-    return lambda key, obs, state: bot(key, state, config, params)
+    return lambda key, obs, state: env.bot_action(name, key, state, params)
 
 
 def _check_bot(name: str, policy: str, side: str) -> None:
@@ -159,57 +144,21 @@ def _check_bot(name: str, policy: str, side: str) -> None:
         raise ValueError(f"{name!r} is not {article} {side} bot; {side} bots: {', '.join(allowed)}")
 
 
-def _scenario_policy(name: str, policy: str, side: str, env, params) -> Policy:
-    """`"random"` or a bot of `idsjax.scenario.game.BOTS` on a `ScenarioEnv`'s network."""
-    shape = env.shape
-    if name == "random":
-        if side == ATTACKER:
-            return lambda key, obs, state: uniform_choice(key, env.attack_mask(state, params), shape.attack_id_width)
-        return lambda key, obs, state: uniform_choice(key, env.defense_mask(state, params), shape.attack_types + 1)
-    _check_bot(name, policy, side)
-    from idsjax.scenario import game  # not at import time: the scenario package imports this layer's modules
-
-    bot = game.BOTS[name]
-    return lambda key, obs, state: bot(key, state, shape, env.game_params(state, params))
-
-
 def side_observation(env, state, side: str, params=None):
     """The view of `side` (spec §6), whichever side the id's learner plays. `params` is read by
     scenario environments only (default: the environment's own)."""
-    if is_scenario_env(env):
-        from idsjax.scenario import game
-
-        params = env.game_params(state, env.default_params if params is None else params)
-        if side == ATTACKER:
-            return game.attacker_observation(env.shape, params.scenario, state)
-        return game.defender_observation(state)
-    if side == ATTACKER:
-        return observations.attacker_observation(env.config, state)
-    return observations.defender_observation(env.config, state)
+    return env.side_observation(state, side, params)
 
 
 def joint_step(env, key, state, attack_action, defense_action, params):
-    """One game transition with both players' ids given, on any id (single-agent ids included).
+    """One game transition with both players' ids given, on any game (single-agent ids included).
 
     Exactly `env.step_env` without the bot call: `(next_state, rewards float32[2], info)`, where
-    `info` has the transition's flags plus `terminated` and `truncated`. No auto-reset. On a
-    scenario environment the detection draw is its two-agent step's (`threefry.uniform(key)`).
+    `info` has the transition's flags plus `terminated` and `truncated`. No auto-reset. The
+    detection draw is the environment's (`env.joint_transition`; on a scenario environment its
+    two-agent step's, `threefry.uniform(key)`).
     """
-    if is_scenario_env(env):
-        from idsjax.scenario import game
-
-        next_state, rewards, info = game.transition(
-            env.shape,
-            state,
-            jnp.asarray(attack_action, jnp.int32),
-            jnp.asarray(defense_action, jnp.int32),
-            threefry.uniform(key),
-            env.game_params(state, params),
-        )
-    else:
-        next_state, rewards, info = transition(
-            env.config, state, attack_action, defense_action, jax.random.uniform(key), params
-        )
+    next_state, rewards, info = env.joint_transition(key, state, attack_action, defense_action, params)
     info = {
         **info,
         "attack_action": jnp.asarray(attack_action, jnp.int32),
@@ -236,70 +185,6 @@ def make_joint_policy_step(env, params, attacker_policy=None, defender_policy=No
 
 # -- human-readable descriptions ----------------------------------------------------------------
 _ROLE_NAMES = {START: "start", SERVER: "server", DATA: "data"}
-
-
-@dataclass(frozen=True)
-class ScenarioNames:
-    """What the descriptions below read of a `GameConfig`, for a scenario game: id sizes from the
-    environment's shape, node ids and roles from the `Scenario` (the arrays know only indices).
-    `scenario_names(env, params, scenario)` builds one."""
-
-    env_id: str
-    node_ids: tuple[str, ...]
-    roles: tuple[int, ...]
-    attack_types: int
-    reconnaissance: bool
-    max_nodes: int
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.node_ids)
-
-    @property
-    def attack_id_width(self) -> int:
-        return self.attack_types + 1 if self.reconnaissance else self.attack_types
-
-    @property
-    def num_attack_ids(self) -> int:
-        return self.max_nodes * self.attack_id_width
-
-    @property
-    def num_defense_actions(self) -> int:
-        return self.max_nodes * (self.attack_types + 1)
-
-
-def scenario_links(arrays) -> list[tuple[int, int, bool]]:
-    """The links of one scenario network (its `ScenarioParams.scenario` arrays) for drawing:
-    `(i, j, False)` for a link both ways (i < j), `(i, j, True)` where the attacker may go only
-    from i to j (`reach`); padding nodes have none."""
-    mask = np.asarray(arrays.node_mask)
-    reach = np.asarray(arrays.reach) & mask[:, None] & mask[None, :]
-    real = np.flatnonzero(mask)
-    links = []
-    for i in real:
-        for j in real:
-            if i < j and (reach[i, j] or reach[j, i]):
-                if reach[i, j] and reach[j, i]:
-                    links.append((int(i), int(j), False))
-                else:
-                    links.append((int(i), int(j), True) if reach[i, j] else (int(j), int(i), True))
-    return links
-
-
-def scenario_names(env, params, scenario=None) -> ScenarioNames:
-    """The `ScenarioNames` of a `ScenarioEnv` game; node ids from `scenario` (a `Scenario`), else `n<i>`."""
-    mask = np.asarray(params.scenario.node_mask)
-    roles = tuple(int(r) for r in np.asarray(params.scenario.role)[mask])
-    ids = tuple(n.id for n in scenario.nodes) if scenario is not None else tuple(f"n{i}" for i in range(len(roles)))
-    title = f"{scenario.name} ({env.name})" if scenario is not None else env.name
-    return ScenarioNames(
-        env_id=title,
-        node_ids=ids,
-        roles=roles,
-        attack_types=env.shape.attack_types,
-        reconnaissance=bool(env.shape.reconnaissance),
-        max_nodes=env.shape.max_nodes,
-    )
 
 
 def node_name(config, node: int) -> str:
@@ -358,11 +243,5 @@ def describe_defense(config, action: int) -> str:
 
 def legal_ids(env, state, params, side: str) -> np.ndarray:
     """The legal ids of `side` in `state` (the reference's id-level legality), as a NumPy array."""
-    if is_scenario_env(env):
-        mask = env.attack_mask(state, params) if side == ATTACKER else env.defense_mask(state, params)
-        return np.flatnonzero(np.asarray(mask))
-    if side == ATTACKER:
-        mask = actions.attack_mask(env.config, state, params)
-    else:
-        mask = actions.defense_mask(env.config)
+    mask = env.attack_mask(state, params) if side == ATTACKER else env.defense_mask(state, params)
     return np.flatnonzero(np.asarray(mask))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from idsjax.config import UNKNOWN_DEFENSE
+from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.network import DATA, SERVER, START
 from idsjax.policies import (
     ATTACKER,
@@ -41,10 +41,8 @@ from idsjax.policies import (
     decode_attack_id,
     decode_defense_id,
     default_policy,
-    is_scenario_env,
     policy_name,
     scenario_links,
-    scenario_names,
 )
 
 VIEWS = ("full", ATTACKER, DEFENDER)
@@ -89,13 +87,22 @@ def _text_width(draw: ImageDraw.ImageDraw, text: str, font) -> float:
     return draw.textlength(text, font=font)
 
 
-def frame_size(config, params=None) -> tuple[int, int]:
-    """(height, width) of the frames of a config, or of a `ScenarioEnv` with its `params`."""
-    if is_scenario_env(config):
-        board = _scenario_board(config, config.default_params if params is None else params)
-        return board.height, board.width
-    net = config.network
-    return HEADER_H + CELL_H * net.rows, max(MIN_W, CELL_W * net.cols)
+def frame_size(game, params=None) -> tuple[int, int]:
+    """(height, width) of the frames of a `GameConfig`, or of an environment with its `params`."""
+    if isinstance(game, GameConfig):
+        net = game.network
+        return HEADER_H + CELL_H * net.rows, max(MIN_W, CELL_W * net.cols)
+    board = _board(game, params)
+    return board.height, board.width
+
+
+def _board(env, params=None, scenario=None) -> _Board:
+    """What a frame draws of `env`'s game, as its names describe it: a registered id's `GameConfig`
+    is a grid of rows and columns; any other network is drawn at its nodes' positions."""
+    names = env.names(params, scenario)
+    if isinstance(names, GameConfig):
+        return _grid_board(names)
+    return _scenario_board(env, env.default_params if params is None else params, scenario)
 
 
 MAX_SPAN = 9.0  # scenario positions spanning more units than this are scaled down to it
@@ -158,7 +165,7 @@ def _scenario_board(env, params, scenario=None) -> _Board:
     offset = (width - CELL_W * (units[0] + 1)) / 2
     xs = offset + ((pos[:, 0] - low[0]) * scale[0] + 0.5) * CELL_W
     ys = HEADER_H + (pos[:, 1] - low[1]) * scale[1] * CELL_H + 30
-    names = scenario_names(env, params, scenario)
+    names = env.names(params, scenario)
     labels = tuple(f"{i} {names.node_ids[i]}" if scenario is not None else str(i) for i in range(len(real)))
     return _Board(
         config=names,
@@ -322,10 +329,7 @@ def render_frame(
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    if is_scenario_env(env):
-        board = _scenario_board(env, env.default_params if params is None else params, scenario)
-    else:
-        board = _grid_board(env.config)
+    board = _board(env, params, scenario)
     config = board.config
     a_types = board.num_types
     s = _host_state(state)
@@ -470,9 +474,10 @@ def play_episodes(
     """Play `episodes` games (one batch through `idsjax.rollout`, recorded by `idsjax.trajectories`)
     and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
     the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
-    Policies as in `idsjax.policies`; callables must be jittable. A `ScenarioEnv` game is played
-    here, step by step (`idsjax.trajectories` records registered ids only)."""
-    if is_scenario_env(env):
+    Policies as in `idsjax.policies`; callables must be jittable. Other games than registered ids
+    are played here, step by step: `idsjax.trajectories` names what it recorded by its registered id
+    (which `load_trajectories` replays), and a scenario's network has none."""
+    if not isinstance(env.names(params), GameConfig):
         yield from _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps)
         return
     from idsjax.trajectories import record
@@ -535,10 +540,7 @@ def episode_frames(
         policy_name(p) if p is not None else default_policy(env, side)
         for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))
     ]
-    if is_scenario_env(env):
-        game_id = scenario_names(env, params, scenario).env_id
-    else:
-        game_id = env.config.env_id
+    game_id = env.names(params, scenario).env_id
     title = f"{game_id}: {names[0]} vs {names[1]}"
     previous = None
     for state, last, rewards, info in play_episodes(

@@ -31,6 +31,7 @@ from idsjax.env import ATTACKER, DEFENDER, for_learner, int8_box
 from idsjax.scenario import game
 from idsjax.scenario.arrays import ScenarioArrays, ScenarioShape, defense_mask, shape_of, stack, to_arrays
 from idsjax.scenario.game import ScenarioParams
+from idsjax.scenario.names import ScenarioNames, scenario_names
 from idsjax.scenario.schema import Scenario, ScenarioError, load_scenario
 from idsjax.types import EnvState
 from idsjax.versions import Mode
@@ -286,6 +287,52 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
     def legal_action_mask(self, state: EnvState, params: ScenarioParams):
         """The learner's mask; the two-agent mode returns both players' masks."""
         return self._for_learner((self.attack_mask(state, params), self.defense_mask(state, params)))
+
+    # -- what policies, views and checkpoints read of a game (`IdsGameEnv` answers the same) ------
+    @property
+    def version(self) -> None:
+        """None: no reference version fixes this network, it is in the params (`IdsGameEnv`: its version)."""
+        return None
+
+    def num_ids(self, side: str) -> int:
+        return self.num_attack_actions if side == ATTACKER else self.num_defense_actions
+
+    def ids_per_node(self, side: str) -> int:
+        return self.shape.attack_id_width if side == ATTACKER else self.shape.attack_types + 1
+
+    def observation_shape(self, side: str) -> tuple[int, ...]:
+        s = self.shape
+        if side == DEFENDER:
+            return (s.max_nodes, s.attack_types + 1)
+        width = 2 * s.attack_types + 2 if s.reconnaissance else s.attack_types + 1
+        return (s.local_slots if s.local_view else s.max_nodes, width)
+
+    def side_observation(self, state: EnvState, side: str, params: ScenarioParams | None = None):
+        """The view of `side` (spec §6), whichever side the learner plays (default: own params)."""
+        params = self.game_params(state, self.default_params if params is None else params)
+        if side == ATTACKER:
+            return game.attacker_observation(self.shape, params.scenario, state)
+        return game.defender_observation(state)
+
+    def bot_action(self, name: str, key: jax.Array, state: EnvState, params: ScenarioParams) -> jax.Array:
+        """The id the bot `name` of `idsjax.scenario.game.BOTS` plays in `state`."""
+        return game.BOTS[name](key, state, self.shape, self.game_params(state, params))
+
+    def joint_transition(self, key: jax.Array, state: EnvState, attack_action, defense_action, params):
+        """One transition with both players' ids given, the detection drawn from `key` as the
+        two-agent step draws it: `(next_state, rewards float32[2], info)`, no auto-reset."""
+        return game.transition(
+            self.shape,
+            state,
+            jnp.asarray(attack_action, jnp.int32),
+            jnp.asarray(defense_action, jnp.int32),
+            threefry.uniform(key),
+            self.game_params(state, params),
+        )
+
+    def names(self, params: ScenarioParams | None = None, scenario: Scenario | None = None) -> ScenarioNames:
+        """What names nodes and sizes ids in descriptions: node ids from `scenario`, else `n<i>`."""
+        return scenario_names(self, self.default_params if params is None else params, scenario)
 
     # -- spaces ---------------------------------------------------------------------------------
     def action_space(self, params: ScenarioParams | None = None):

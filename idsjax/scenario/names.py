@@ -1,0 +1,72 @@
+"""What descriptions read of a scenario game: node ids, roles and id sizes (`ScenarioNames`, the
+scenario's counterpart of a `GameConfig`), and a network's links for drawing. Host-side data only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScenarioNames:
+    """What the descriptions below read of a `GameConfig`, for a scenario game: id sizes from the
+    environment's shape, node ids and roles from the `Scenario` (the arrays know only indices).
+    `scenario_names(env, params, scenario)` builds one."""
+
+    env_id: str
+    node_ids: tuple[str, ...]
+    roles: tuple[int, ...]
+    attack_types: int
+    reconnaissance: bool
+    max_nodes: int
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def attack_id_width(self) -> int:
+        return self.attack_types + 1 if self.reconnaissance else self.attack_types
+
+    @property
+    def num_attack_ids(self) -> int:
+        return self.max_nodes * self.attack_id_width
+
+    @property
+    def num_defense_actions(self) -> int:
+        return self.max_nodes * (self.attack_types + 1)
+
+
+def scenario_links(arrays) -> list[tuple[int, int, bool]]:
+    """The links of one scenario network (its `ScenarioParams.scenario` arrays) for drawing:
+    `(i, j, False)` for a link both ways (i < j), `(i, j, True)` where the attacker may go only
+    from i to j (`reach`); padding nodes have none."""
+    mask = np.asarray(arrays.node_mask)
+    reach = np.asarray(arrays.reach) & mask[:, None] & mask[None, :]
+    real = np.flatnonzero(mask)
+    links = []
+    for i in real:
+        for j in real:
+            if i < j and (reach[i, j] or reach[j, i]):
+                if reach[i, j] and reach[j, i]:
+                    links.append((int(i), int(j), False))
+                else:
+                    links.append((int(i), int(j), True) if reach[i, j] else (int(j), int(i), True))
+    return links
+
+
+def scenario_names(env, params, scenario=None) -> ScenarioNames:
+    """The `ScenarioNames` of a `ScenarioEnv` game; node ids from `scenario` (a `Scenario`), else `n<i>`."""
+    mask = np.asarray(params.scenario.node_mask)
+    roles = tuple(int(r) for r in np.asarray(params.scenario.role)[mask])
+    ids = tuple(n.id for n in scenario.nodes) if scenario is not None else tuple(f"n{i}" for i in range(len(roles)))
+    title = f"{scenario.name} ({env.name})" if scenario is not None else env.name
+    return ScenarioNames(
+        env_id=title,
+        node_ids=ids,
+        roles=roles,
+        attack_types=env.shape.attack_types,
+        reconnaissance=bool(env.shape.reconnaissance),
+        max_nodes=env.shape.max_nodes,
+    )
