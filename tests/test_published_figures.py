@@ -76,6 +76,13 @@ def test_the_long_evaluations_are_within_two_standard_errors_of_the_optimum():
         assert abs(r["eval_hack_probability"] - results.OPTIMUM_V7) <= 2 * r["eval_hack_probability_se"], r["command"]
 
 
+def test_baselines_readme_quotes_the_long_evaluations():
+    text = " ".join((ROOT / "baselines" / "README.md").read_text().split())
+    for r in results.published("train"):
+        if r["eval_episodes"] >= 100_000:
+            assert results.hack_text(r) in text, r["command"]
+
+
 def _train_rows():
     rows = results.published("train")
     return [
