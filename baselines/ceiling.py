@@ -86,12 +86,33 @@ def solve(env_id: str, env_seed: int, horizon: int) -> dict:
             "an attacker who learns about the defense only from its own attacks (v0-v9)"
         )
     net = cfg.network
-    a, max_value = cfg.attack_types, int(params.max_value)
-    defense0 = np.asarray(params.initial_defense, np.int64)
-    detection0 = np.asarray(params.initial_detection, np.int64)
-    attack0 = np.asarray(params.initial_attack, np.int64)
-    reach = np.asarray(net.attack_reachable)
-    defendable = np.asarray(net.defendable)
+    row = search(
+        params.initial_defense,
+        params.initial_detection,
+        params.initial_attack,
+        net.attack_reachable,
+        net.defendable,
+        int(net.data_node),
+        int(net.start_node),
+        int(params.max_value),
+        horizon,
+    )
+    return {"env": env_id, "env_seed": env_seed, **row}
+
+
+def search(
+    defense0, detection0, attack0, reach, defendable, data_node: int, start_node: int, max_value: int, horizon: int
+):
+    """The bounds of `solve` on a network given as arrays (a registered id's or a scenario's, e.g. for
+    `baselines.evaluate`): initial values defense int[N, A], detection int[N], attack int[N, A], the
+    attack edges bool[N, N] (`reach[p, q]`: from p the attacker may attack q), the defendable nodes
+    bool[N], the data and start nodes and the value cap."""
+    defense0 = np.asarray(defense0, np.int64)
+    detection0 = np.asarray(detection0, np.int64)
+    attack0 = np.asarray(attack0, np.int64)
+    reach = np.asarray(reach, bool)
+    defendable = np.asarray(defendable, bool)
+    a = defense0.shape[1]
     sequences = defender_sequences(defense0, detection0, defendable, a, max_value, horizon)
     probs = [p for p, _ in sequences]
     de = np.stack([np.stack([d for d, _ in seq]) for _, seq in sequences])  # [S, H, N, A]
@@ -120,7 +141,7 @@ def solve(env_id: str, env_seed: int, horizon: int) -> dict:
                 lo = hi = 0.0
                 if success.any():
                     moved = tuple(zip(ids[success].tolist(), masses[success].tolist()))
-                    if node == net.data_node:
+                    if node == data_node:
                         won = float(masses[success].sum())
                         lo, hi = lo + won, hi + won
                     else:
@@ -141,7 +162,7 @@ def solve(env_id: str, env_seed: int, horizon: int) -> dict:
         failures = np.maximum(d - att[None], 0).min(axis=2)  # [S, N]
         survive = np.clip(1.0 - det[ids, horizon - 1] / 10.0, 0.0, 1.0) ** failures  # [S, N]
         best = np.zeros_like(survive)  # best[s, n]: bound on hacking from position n
-        data = net.data_node
+        data = data_node
         for _ in range(len(reach)):  # max-product Bellman iteration; paths are at most N long
             via = np.where(np.arange(len(reach)) == data, 1.0, best)  # reaching data is the hack
             step = np.where(reach[None], survive[:, None, :] * via[:, None, :], 0.0).max(axis=2)
@@ -162,10 +183,8 @@ def solve(env_id: str, env_seed: int, horizon: int) -> dict:
 
     start = time.perf_counter()
     alive = tuple((i, probs[i]) for i in range(len(sequences)))
-    lower, upper = value(0, int(net.start_node), tuple(attack0.ravel().tolist()), alive)
+    lower, upper = value(0, start_node, tuple(attack0.ravel().tolist()), alive)
     return {
-        "env": env_id,
-        "env_seed": env_seed,
         "horizon": horizon,
         "defender_sequences": len(sequences),
         "lower": round(lower, 6),
