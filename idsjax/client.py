@@ -7,8 +7,9 @@
             view = agent.step(view["legal_actions"][0])
 
 `connect(..., transport="ws")` plays over one WebSocket (far fewer round trips per step). `view` is the
-server's dict for your side (see `idsjax.serve.schemas.View`). Refusals raise `ServerError` with the
-server's status and sentence.
+server's dict for your side (see `idsjax.serve.schemas.View`; the protocol: docs/protocol.md).
+Refusals raise `ServerError` with the server's status and sentence (over a WebSocket the server ended:
+its close code and reason).
 """
 
 from __future__ import annotations
@@ -79,8 +80,15 @@ class Agent:
         return data
 
     def _call(self, message: dict) -> dict:
-        self._ws.send(json.dumps(message))
-        data = json.loads(self._ws.recv())
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            self._ws.send(json.dumps(message))
+            data = json.loads(self._ws.recv())
+        except ConnectionClosed as closed:  # the server ended the connection: its code and reason
+            frame = closed.rcvd
+            code, reason = (frame.code, frame.reason) if frame is not None else (1006, "no close frame")
+            raise ServerError(code, f"the server closed the connection: {reason}") from None
         if not data.get("ok"):
             raise ServerError(data.get("status", 0), data.get("error", "?"))
         return data

@@ -425,3 +425,50 @@ def test_a_restarted_server_on_the_same_directory_keeps_every_recording(tmp_path
 
         _run(body, record_dir=str(tmp_path))
     assert sorted(_recorded(tmp_path).values()) == [(1, [3]), (2, [1]), (3, [2])]
+
+
+def test_one_address_holds_at_most_its_share_of_games_and_agents():
+    async def body(c):
+        mine = [c.join(None, "attacker", client="10.0.0.1")[0] for _ in range(c.client_games)]
+        with pytest.raises(ServeError) as err:
+            c.join(None, "attacker", client="10.0.0.1")
+        assert err.value.status == 429 and "share" in err.value.message
+        other, _ = c.join("theirs", "attacker", players=["attacker", "defender"], client="10.0.0.2")
+        # Joining another address's game takes no game of one's share, but an agent of it.
+        c.join("theirs", "defender", client="10.0.0.1")
+        with pytest.raises(ServeError) as err:
+            c.join("theirs2", "attacker", client="10.0.0.1")
+        assert err.value.status == 429 and "agents" in err.value.message
+        c.leave(mine[0])
+        c.join(None, "defender", client="10.0.0.1")  # a game left is a game back
+        c.close_game(c.agents[other].game, "test")  # ending a game returns its agents' shares too
+        assert c._held_agents == {"10.0.0.1": 4} and c._held_games == {"10.0.0.1": 4}
+        assert c.join(None, "attacker")[0]  # in-process callers (no address) hold no share
+        return True
+
+    assert _run(body, max_games=16, client_agents=5)
+
+
+def test_the_attackers_frame_draws_nothing_its_observation_hides():
+    """`/frame.png` for the attacker: attack values its observation masks (0 there) are not drawn."""
+    import jax
+
+    from idsjax.policies import side_observation
+
+    async def body(c):
+        token, _ = c.join("f", "attacker", seed=1)
+        slot = c.agents[token].game.slot
+        states = c.engine.states
+        c.engine.states = states.replace(attack=states.attack.at[slot].set(7))  # every node's values
+        state = jax.tree.map(lambda x: x[slot], c.engine.states)
+        c.agents[token].game.obs["attacker"] = np.asarray(side_observation(c.env, state, "attacker"))
+        seen = c.frame_png(token)
+        shown = np.asarray(side_observation(c.env, state, "attacker"))[:, : c.config.attack_types]
+        assert (shown == 0).any() and (shown == 7).any()  # some nodes hidden, some visible
+        # The same picture when the hidden values differ: none of them is drawn.
+        hidden = np.where(shown == 7, 7, 3)
+        c.engine.states = states.replace(attack=states.attack.at[slot].set(hidden))
+        return seen, c.frame_png(token)
+
+    seen, other = _run(body)
+    assert seen == other

@@ -21,6 +21,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 from test_serve import assert_matches  # noqa: E402
+from test_serve_shutdown import _pending_http_step, _pending_ws_step  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 
 import idsjax  # noqa: E402
@@ -69,6 +70,8 @@ def server(tmp_path_factory):
         "100000",
         "--client-rate",
         "100000",
+        "--client-games",
+        str(MAX_GAMES),  # every test client is 127.0.0.1: the whole server is its share
         "--opponent",
         "bot:defend_minimal",
     ]
@@ -234,8 +237,8 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
                 ws.send(b"\x00\x01binary")
                 assert json.loads(ws.recv(timeout=10))["ok"] is False
                 sent += 1
-            elif kind < 0.30:  # HTTP: bad bodies, wrong tokens, oversized bodies
-                choice = rng.randrange(5)
+            elif kind < 0.30:  # HTTP: bad bodies, wrong tokens, oversized bodies, no such route or method
+                choice = rng.randrange(9)
                 if choice == 0:
                     r = httpx.post(url + "/step", content=b"{bad json", headers={"Authorization": "Bearer x"})
                 elif choice == 1:
@@ -244,9 +247,21 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
                     r = httpx.post(url + "/join", content=b"{" * 100_000)
                 elif choice == 3:
                     r = httpx.post(url + "/join", json={"role": "attacker", "game_id": "honest-0", "seed": 1})
-                else:
+                elif choice == 4:
                     r = httpx.get(url + "/state", headers={"Authorization": "Basic abc"})
+                elif choice == 5:
+                    r = httpx.get(url + "/no/such/route")
+                elif choice == 6:
+                    r = httpx.get(url + "/step")  # a POST route
+                elif choice == 7:  # chunked (no length declared), over the limit
+                    r = httpx.post(url + "/join", content=iter([b"{" * 8192] * 64))
+                else:
+                    r = httpx.post(url + "/join", content=b"role=attacker", headers={"content-type": "text/plain"})
                 assert 400 <= r.status_code < 500, r.text
+                assert r.headers["content-type"] == "application/json" and set(r.json()) == {"error"}, r.text
+                assert isinstance(r.json()["error"], str) and r.json()["error"], r.text
+                if choice == 7:
+                    assert r.status_code == 413, r.text
                 sent += 1
             else:  # 20 frames at once, then their 20 answers (the server answers a connection in order)
                 batch = [rng.choice(frames) for _ in range(20)]
@@ -254,6 +269,8 @@ def _hostile(url: str, port: int, count: int, stop_at: float) -> int:
                     ws.send(frame)
                 for _ in batch:
                     answer = json.loads(ws.recv(timeout=10))
+                    if answer["ok"] is False:  # the WebSocket's one error shape
+                        assert set(answer) == {"ok", "op", "status", "error"} and answer["error"], answer
                     # Refused, unless it was a well-formed join of a free game id (an honest game that has
                     # ended frees its id) or an op of the agent such a join gave this connection.
                     assert answer["ok"] is False or answer["op"] in ("join", "reset", "state", "leave"), answer
@@ -354,8 +371,22 @@ def test_sigterm_writes_every_recorded_step(server):
         for _ in range(7):
             view = agent.step(view["legal_actions"][0])
         played = agent.view["episodes"]
+        # Steps waiting for a partner who never comes, over HTTP and over a WebSocket: the stop
+        # answers both with a sentence (uvicorn alone cancelled the request: a 500).
+        answers: dict = {}
+        waiting = [_pending_http_step(url, answers), _pending_ws_step(server["port"], answers)]
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        for t in waiting:
+            t.join(timeout=30)
+    assert proc.returncode == 0
+    assert answers["http"].status_code == 503 and "shutting down" in answers["http"].json()["error"]
+    frames, close = answers["ws"]
+    assert [f["status"] for f in frames] == [503] and (close.code, close.reason) == (
+        1001,
+        "the server is shutting down",
+    )
     files = sorted(record.glob("last-words.*.npz"))
     assert files, os.listdir(record)
     total = sum(int(load_trajectories(f).length.sum()) for f in files)

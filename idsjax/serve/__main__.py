@@ -68,7 +68,30 @@ def _parse(argv):
     p.add_argument("--window-ms", type=float, default=2.0, help="gathering window before a tick")
     p.add_argument("--join-rate", type=float, default=50.0, help="joins per second per client address")
     p.add_argument("--client-rate", type=float, default=2000.0, help="messages per second per client address")
-    p.add_argument("--warm-up", action="store_true", help="compile every batch size before serving")
+    p.add_argument(
+        "--client-games", type=int, default=None, help="games one client address may hold (default max-games / 4)"
+    )
+    p.add_argument(
+        "--client-agents", type=int, default=None, help="agents one client address may hold (default 2 x client-games)"
+    )
+    p.add_argument(
+        "--client-connections",
+        type=int,
+        default=None,
+        help="connections one client address may hold open, WebSockets included (default 2 x client-agents)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request has to arrive whole (headers and body) before it is answered 408 and closed",
+    )
+    p.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="compile every batch size before serving (default: the first, then the others on a worker "
+        "thread while serving; a join that needs a size not compiled yet waits for it, no game does)",
+    )
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
@@ -80,6 +103,7 @@ def main(argv=None) -> int:
 
         from idsjax.serve.app import create_app
         from idsjax.serve.coordinator import Coordinator
+        from idsjax.serve.transport import GameServer, protocols
     except ImportError as err:
         print(f"the server needs its extra: pip install 'idsjax[serve]' ({err})", file=sys.stderr)
         return 2
@@ -90,6 +114,10 @@ def main(argv=None) -> int:
             raise ValueError(f"--max-games must be positive, got {args.max_games}")
         if args.idle_timeout <= 0 or args.window_ms < 0:
             raise ValueError("--idle-timeout must be positive and --window-ms non-negative")
+        if args.request_timeout <= 0 or (args.client_connections is not None and args.client_connections < 1):
+            raise ValueError("--request-timeout and --client-connections must be positive")
+        if args.join_rate <= 0 or args.client_rate <= 0:
+            raise ValueError("--join-rate and --client-rate must be positive")
         coordinator = Coordinator(
             args.env or "idsgame-v3",
             scenario=args.scenario,
@@ -101,12 +129,17 @@ def main(argv=None) -> int:
             on_idle=args.on_idle,
             record_dir=args.record,
             window=args.window_ms / 1000,
+            client_games=args.client_games,
+            client_agents=args.client_agents,
+            compile_ahead=not args.warm_up,
         )
     except Exception as err:  # noqa: BLE001 — bad options of any kind: one sentence, exit code 2
         print(f"python -m idsjax.serve: {err}", file=sys.stderr)
         return 2
     if args.warm_up:
         coordinator.engine.warm_up()
+    else:  # the first batch size now; the others on a worker thread while the server already serves
+        coordinator.engine.prepare(coordinator.engine.capacity)
     app = create_app(
         coordinator, join_rate=args.join_rate, client_rate=args.client_rate, client_burst=2 * args.client_rate
     )
@@ -117,16 +150,25 @@ def main(argv=None) -> int:
     # from 162 ms to 16 ms (python -m benchmarks.serve).
     gc.collect()
     gc.freeze()
-    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: the app's lifespan then writes the records.
-    uvicorn.run(
+    # SIGTERM/SIGINT: GameServer answers every pending request and writes the records, then stops.
+    client_connections = args.client_connections or 2 * coordinator.client_agents
+    try:
+        http, ws = protocols(args.request_timeout, client_connections)
+    except ImportError as err:  # httptools: part of uvicorn[standard], which the extra installs
+        print(f"the server needs its extra: pip install 'idsjax[serve]' ({err})", file=sys.stderr)
+        return 2
+    app.state.limits.update(client_connections=client_connections, request_timeout=args.request_timeout)
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        http=http,
+        ws=ws,
         ws_max_size=16_384,
-        ws="websockets-sansio",
         timeout_graceful_shutdown=5,
     )
+    GameServer(config, on_stop=app.state.stop).run()
     return 0
 
 

@@ -56,6 +56,7 @@ class Agent:
     role: str
     last_seen: float
     waiter: asyncio.Future | None = None
+    client: str | None = None  # the address that joined it (None in-process: no share applies)
 
 
 @dataclass(eq=False)
@@ -82,6 +83,7 @@ class Game:
     recorder: GameRecorder | None = None
     closed: bool = False
     requested: tuple = (None, None)  # (players, seed) as the creator asked
+    owner: str | None = None  # the address that created it
 
 
 def _retrieved(future: asyncio.Future) -> None:
@@ -106,6 +108,9 @@ class Coordinator:
         record_dir: str | None = None,
         window: float = 0.002,
         initial_slots: int = 8,
+        client_games: int | None = None,
+        client_agents: int | None = None,
+        compile_ahead: bool = False,
         clock=time.monotonic,
     ):
         if on_idle not in ON_IDLE:
@@ -134,6 +139,14 @@ class Coordinator:
         )
         self.max_games = max_games
         self.max_agents = 2 * max_games if max_agents is None else max_agents
+        # Fair shares: one address holds at most this many games (created by it) and agents, so that
+        # no single client can take every slot (default: a quarter of the games, two agents each).
+        self.client_games = max(1, max_games // 4) if client_games is None else int(client_games)
+        self.client_agents = 2 * self.client_games if client_agents is None else int(client_agents)
+        if self.client_games < 1 or self.client_agents < 1:
+            raise ValueError("the games and agents one address may hold must be positive")
+        self._held_games: dict[str, int] = {}
+        self._held_agents: dict[str, int] = {}
         self.idle_timeout, self.on_idle = float(idle_timeout), on_idle
         self.record_dir = record_dir
         if record_dir:
@@ -149,21 +162,53 @@ class Coordinator:
         self.ticks = 0
         self.steps = 0
         self.written: list[str] = []  # trajectory files written so far
+        self.closing = False  # set by `close`: no new games
+        self._compiling: dict[int, asyncio.Future] = {}  # capacity -> its compilation on the worker
+        self._worker = None  # one thread that compiles batch sizes off the event loop
+        # True (the server's default): `run` compiles every batch size on the worker at once, smallest
+        # first, and a join that needs a size not compiled yet waits for it (`make_room`); the tick never
+        # compiles. False (in-process use): each size compiles when the tick first needs it.
+        self.compile_ahead = compile_ahead
 
     # -- agents and games ---------------------------------------------------------------------------
     def join(
-        self, game_id: str | None, role: str, players=None, seed: int | None = None, text: bool = False
+        self,
+        game_id: str | None,
+        role: str,
+        players=None,
+        seed: int | None = None,
+        text: bool = False,
+        client: str | None = None,
     ) -> tuple[str, dict]:
-        """Create game `game_id` (or a fresh id) or join it as `role`: (secret token, the role's view)."""
+        """Create game `game_id` (or a fresh id) or join it as `role`: (secret token, the role's view).
+        `client` (the caller's address) is held to its share of games and agents."""
         if role not in SIDES:
             raise ServeError(422, f"role must be 'attacker' or 'defender', got {role!r}")
         if game_id is not None and (not isinstance(game_id, str) or not GAME_ID.match(game_id)):
             raise ServeError(422, "game_id must be 1-64 letters, digits, '_' or '-'")
+        if self.closing:
+            raise ServeError(503, "the server is shutting down; try again later")
         if len(self.agents) >= self.max_agents:
             raise ServeError(503, f"the server is full ({self.max_agents} agents); try again later")
         game = self.games.get(game_id) if game_id is not None else None
+        if client is not None:
+            if self._held_agents.get(client, 0) >= self.client_agents:
+                raise ServeError(
+                    429,
+                    f"your address already holds {self.client_agents} agents, its share of this server; "
+                    "leave a game or let one end first",
+                )
+            if game is None and self._held_games.get(client, 0) >= self.client_games:
+                raise ServeError(
+                    429,
+                    f"your address already holds {self.client_games} games, its share of this server's "
+                    f"{self.max_games}; leave a game or let one end first",
+                )
         if game is None:
             game = self._create(game_id, role, players, seed)
+            if client is not None:
+                game.owner = client
+                self._held_games[client] = self._held_games.get(client, 0) + 1
         else:
             # Joiners may repeat the creator's request (two agents started with the same command);
             # anything else would silently not apply.
@@ -177,9 +222,11 @@ class Coordinator:
                 # Only seats its creator reserved: no one takes over a bot in someone else's game.
                 raise ServeError(409, f"the {role} of game {game_id!r} is played by the server's opponent")
         token = secrets.token_urlsafe(32)
-        agent = Agent(token, game, role, self.clock())
+        agent = Agent(token, game, role, self.clock(), client=client)
         game.agents[role] = agent
         self.agents[token] = agent
+        if client is not None:
+            self._held_agents[client] = self._held_agents.get(client, 0) + 1
         return token, self.view(game, role, text)
 
     def _create(self, game_id, role, players, seed) -> Game:
@@ -201,6 +248,9 @@ class Coordinator:
         slot = self.engine.allocate()
         if slot is None:
             raise ServeError(503, f"the server is full ({self.max_games} games); try again later")
+        nxt = self.engine.next_capacity()
+        if self.compile_ahead and nxt is not None and self.engine.live * 2 >= self.engine.capacity:
+            self.prepare_ahead(nxt)  # half full: the next size compiles before it is needed
         game = Game(
             game_id,
             slot,
@@ -292,9 +342,20 @@ class Coordinator:
         agent = self.agent(token)
         self._remove(agent, "you left the game")
 
+    @staticmethod
+    def _release(held: dict, client: str | None) -> None:
+        if client is None:
+            return
+        n = held.get(client, 0) - 1
+        if n > 0:
+            held[client] = n
+        else:
+            held.pop(client, None)
+
     def _remove(self, agent: Agent, reason: str) -> None:
         game = agent.game
-        self.agents.pop(agent.token, None)
+        if self.agents.pop(agent.token, None) is not None:
+            self._release(self._held_agents, agent.client)
         game.agents.pop(agent.role, None)
         game.players.discard(agent.role)
         game.pending.pop(agent.role, None)
@@ -305,17 +366,21 @@ class Coordinator:
         else:
             self._check_ready(game)
 
-    def close_game(self, game: Game, reason: str) -> None:
+    def close_game(self, game: Game, reason: str, status: int = 410) -> None:
+        """End `game`: its pending steps are answered with `status` and the sentence, its recording
+        written, its slot freed."""
         if game.closed:
             return
         game.closed = True
         self._ready.discard(game)
         for agent in list(game.agents.values()):
-            self.agents.pop(agent.token, None)
+            if self.agents.pop(agent.token, None) is not None:
+                self._release(self._held_agents, agent.client)
             if agent.waiter is not None and not agent.waiter.done():
-                agent.waiter.set_exception(ServeError(410, f"game {game.id!r} ended: {reason}"))
+                agent.waiter.set_exception(ServeError(status, f"game {game.id!r} ended: {reason}"))
         game.agents.clear()
         self.games.pop(game.id, None)
+        self._release(self._held_games, game.owner)
         self.engine.release(game.slot)
         if game.recorder is not None:
             game.recorder.flush(final=True)
@@ -345,9 +410,13 @@ class Coordinator:
         return reclaimed
 
     def close(self) -> list[str]:
-        """Shutdown: close every game, writing everything recorded; the files written."""
+        """Shutdown: refuse new games, close every game (pending steps are answered 503), writing
+        everything recorded; the files written. Safe to call again."""
+        self.closing = True
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
         for game in list(self.games.values()):
-            self.close_game(game, "the server is shutting down")
+            self.close_game(game, "the server is shutting down", status=503)
         return list(self.written)
 
     # -- stepping -----------------------------------------------------------------------------------
@@ -474,7 +543,9 @@ class Coordinator:
 
         agent = self.agent(token)
         game = agent.game
-        state = jax.tree.map(lambda x: x[game.slot], self.engine.states)
+        state = jax.tree.map(lambda x: np.asarray(x)[game.slot], self.engine.states)
+        if agent.role == ATTACKER:
+            state = state.replace(attack=self._attack_seen(game.obs[ATTACKER], np.asarray(state.attack)))
         title = f"{self.env_id} · game {game.id} · you play the {agent.role}"
         frame = render_frame(
             self.env,
@@ -489,12 +560,70 @@ class Coordinator:
         Image.fromarray(frame).save(buf, format="PNG")
         return buf.getvalue()
 
+    # -- compilation, off the event loop --------------------------------------------------------------
+    def prepare_ahead(self, capacity: int) -> asyncio.Future | None:
+        """Start compiling batch size `capacity` on the worker thread (once); its future, or None
+        outside an event loop (in-process callers then compile when the size is first used)."""
+        if self.engine.ready(capacity) or self.closing:
+            return None
+        future = self._compiling.get(capacity)
+        if future is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return None
+            if self._worker is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="idsjax-compile")
+            future = self._compiling[capacity] = loop.run_in_executor(self._worker, self.engine.prepare, capacity)
+            future.add_done_callback(_retrieved)
+        return future
+
+    async def make_room(self) -> None:
+        """Wait, without blocking the loop, until a new game would get a slot whose batch size is
+        compiled (a join calls it first: the join waits for a compilation, no live game does)."""
+        while self.compile_ahead and not self.closing and self.engine.live >= self.engine.capacity:
+            nxt = self.engine.next_capacity()
+            future = None if nxt is None else self.prepare_ahead(nxt)
+            if future is None:
+                return
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if future.cancelled():  # the stop cancelled the compilation
+                    raise ServeError(503, "the server is shutting down; try again later") from None
+                raise
+
+    def _attack_seen(self, obs: np.ndarray, attack: np.ndarray) -> np.ndarray:
+        """The attack values as the attacker's observation shows them (0 where it hides them): the
+        renderer draws the state's, which would show the attacker what its own view masks."""
+        a = self.config.attack_types
+        seen = np.zeros_like(attack)
+        if obs.shape[0] == attack.shape[0]:  # one row per node
+            seen[:, :a] = obs[:, :a]
+        else:  # local views (v14, v15, v18): one row per slot, the node id after the attack values
+            for row in obs:
+                if row[a] >= 0:
+                    seen[int(row[a]), :a] = row[:a]
+        return seen
+
     # -- the loop -----------------------------------------------------------------------------------
     async def run(self, reap_every: float = 1.0) -> None:
         """Tick whenever a game is ready (after a short gathering window) and reap idle agents."""
         self._wake = asyncio.Event()
         last_reap = self.clock()
+        if self.compile_ahead:
+            for capacity in self.engine.sizes():
+                self.prepare_ahead(capacity)
         while True:
+            compiling = self.compile_ahead and self.prepare_ahead(self.engine.capacity)  # never in this loop
+            if compiling:
+                try:
+                    await asyncio.shield(compiling)
+                except asyncio.CancelledError:
+                    if not compiling.cancelled():  # this task is cancelled, not the compilation
+                        raise
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=reap_every)
             except asyncio.TimeoutError:
@@ -522,6 +651,7 @@ class Coordinator:
             "games": len(self.games),
             "agents": len(self.agents),
             "capacity": self.engine.capacity,
+            "compiled": self.engine.compiled(),  # batch sizes ready (the others compile on a worker)
             "max_games": self.max_games,
             "ticks": self.ticks,
             "steps": self.steps,

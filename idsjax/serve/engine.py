@@ -1,7 +1,9 @@
 """The batched JAX model behind the server: every live game of one environment is a slot of one state.
 
 One jitted `tick` advances every slot whose actions are complete; the slot count doubles (up to the
-server's `--max-games`) so the tick compiles at most `log2(max_games / initial) + 1` times.
+server's `--max-games`) so the tick compiles at most `log2(max_games / initial) + 1` times. `prepare`
+compiles one batch size ahead of time (the coordinator runs it on a worker thread, before the batch
+needs that size, so no compilation ever runs inside the event loop while games wait).
 
 Randomness is a pure function of the game's seed, so a game can be replayed in-process exactly:
 
@@ -18,6 +20,7 @@ Randomness is a pure function of the game's seed, so a game can be replayed in-p
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 import jax
@@ -125,12 +128,49 @@ class BatchEngine:
             raise ValueError("max_games must be positive")
         self.env, self.params = env, params
         self.max_games = int(max_games)
-        self.capacity = min(int(initial), self.max_games)
+        self.capacity = self.first = min(int(initial), self.max_games)
         self._tick = jax.jit(partial(_tick, env, params, attack_policy, defense_policy))
         self._reset = jax.jit(partial(_reset_slot, env, params))
         blank = env.initial_state(jax.random.PRNGKey(0), params)
         self.states = jax.tree.map(lambda x: jnp.repeat(x[None], self.capacity, axis=0), blank)
         self._free = list(range(self.capacity - 1, -1, -1))
+        self._compiled: dict[int, tuple] = {}  # capacity -> (tick, reset), compiled ahead of time
+        self._lock = threading.Lock()
+
+    def sizes(self) -> list[int]:
+        """Every capacity the batch can take, from the first to `max_games`."""
+        out = [self.first]
+        while out[-1] < self.max_games:
+            out.append(min(2 * out[-1], self.max_games))
+        return out
+
+    def next_capacity(self) -> int | None:
+        """The capacity the batch grows to next (None at `max_games`)."""
+        return None if self.capacity >= self.max_games else min(2 * self.capacity, self.max_games)
+
+    def compiled(self) -> list[int]:
+        return sorted(self._compiled)
+
+    def ready(self, capacity: int) -> bool:
+        return capacity in self._compiled
+
+    def prepare(self, capacity: int) -> None:
+        """Compile the tick and the reset for `capacity` slots (thread-safe; a no-op when done)."""
+        with self._lock:
+            if capacity in self._compiled:
+                return
+            shaped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((capacity, *x.shape[1:]), x.dtype), self.states)
+
+            def vec(dtype, *shape):
+                return jax.ShapeDtypeStruct((capacity, *shape), dtype)
+
+            i32, b = np.int32, np.bool_
+            tick = self._tick.lower(
+                shaped, vec(np.uint32, 2), vec(i32), vec(i32), vec(i32), vec(i32), vec(b), vec(b), vec(b)
+            ).compile()
+            scalar = jax.ShapeDtypeStruct((), i32)
+            reset = self._reset.lower(shaped, scalar, jax.ShapeDtypeStruct((2,), np.uint32), scalar).compile()
+            self._compiled[capacity] = (tick, reset)
 
     @property
     def live(self) -> int:
@@ -143,7 +183,12 @@ class BatchEngine:
                 return None
             new = min(2 * self.capacity, self.max_games)
             extra = new - self.capacity
-            self.states = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)]), self.states)
+
+            def grow(x):  # on the host: no program to compile for the new shape
+                x = np.asarray(x)
+                return jnp.asarray(np.concatenate([x, np.repeat(x[:1], extra, axis=0)]))
+
+            self.states = jax.tree.map(grow, self.states)
             self._free = list(range(new - 1, self.capacity - 1, -1))
             self.capacity = new
         return self._free.pop()
@@ -153,23 +198,17 @@ class BatchEngine:
 
     def reset(self, slot: int, key: np.ndarray, episode: int) -> dict:
         """Start episode `episode` of the game with raw key `key` in `slot`; its first views (host arrays)."""
-        self.states, out = self._reset(self.states, np.int32(slot), key, np.int32(episode))
+        reset = self._compiled[self.capacity][1] if self.capacity in self._compiled else self._reset
+        self.states, out = reset(self.states, np.int32(slot), np.asarray(key, np.uint32), np.int32(episode))
         return jax.device_get(out)
 
     def tick(self, keys, t, episode, attack, defense, bot_attack, bot_defense, active) -> dict:
         """Step the `active` slots (arrays of length `capacity`); per-slot results as host arrays."""
-        self.states, out = self._tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense, active)
+        tick = self._compiled[self.capacity][0] if self.capacity in self._compiled else self._tick
+        self.states, out = tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense, active)
         return jax.device_get(out)
 
     def warm_up(self) -> None:
-        """Compile the tick and reset for every capacity up to `max_games` (so no request waits for it)."""
-        cap = self.capacity
-        while True:
-            dummy = jax.tree.map(lambda x: jnp.repeat(x[:1], cap, axis=0), self.states)
-            z = np.zeros(cap, np.int32)
-            f = np.zeros(cap, bool)
-            jax.block_until_ready(self._tick(dummy, np.zeros((cap, 2), np.uint32), z, z, z, z, f, f, f))
-            jax.block_until_ready(self._reset(dummy, np.int32(0), np.zeros(2, np.uint32), np.int32(0)))
-            if cap >= self.max_games:
-                break
-            cap = min(2 * cap, self.max_games)
+        """Compile every capacity up to `max_games` now (so no request ever waits for it)."""
+        for capacity in self.sizes():
+            self.prepare(capacity)

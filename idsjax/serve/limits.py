@@ -36,12 +36,11 @@ class RateLimiter:
                 del self._buckets[k]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: HTTP request bodies over `limit` bytes are refused with 413, declared or streamed."""
+    """ASGI middleware: an HTTP request body over `limit` bytes is refused with 413 and the server's
+    error shape, whether declared (content-length) or streamed (chunked). The body is read here, up to
+    the limit, before the application sees it: the application's own body parsing never meets a
+    half-read stream (FastAPI turned that into a 400)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -49,7 +48,6 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        message = {"error": f"request body over {self.limit} bytes"}
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -57,27 +55,50 @@ class BodyLimit:
                 except ValueError:
                     declared = self.limit + 1
                 if declared > self.limit:
-                    return await JSONResponse(message, status_code=413)(scope, receive, send)
-        received = 0
-        started = False
+                    return await self._refuse(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left (or timed out) mid-body: an
+                # answer no one reads, so that every request has one (middleware above expects it)
+                response = JSONResponse({"error": "the request's body did not arrive whole"}, status_code=400)
+                return await response(scope, receive, send)
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        async def limited_receive():
-            nonlocal received
-            msg = await receive()
-            if msg["type"] == "http.request":
-                received += len(msg.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return msg
+        async def replay():
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()  # after the body: the disconnect, when it comes
 
-        async def tracking_send(msg):
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
+        await self.app(scope, replay, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await JSONResponse(message, status_code=413)(scope, receive, send)
+    async def _refuse(self, scope, receive, send):
+        response = JSONResponse(
+            {"error": f"request body over {self.limit} bytes"}, status_code=413, headers={"connection": "close"}
+        )
+        await response(scope, receive, send)
+
+
+class ClientRate:
+    """ASGI middleware: HTTP requests of one client address beyond `limiter` are answered 429 (a plain
+    ASGI class: Starlette's `BaseHTTPMiddleware` costs a task and a stream per request)."""
+
+    def __init__(self, app, limiter: RateLimiter):
+        self.app, self.limiter = app, limiter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            client = scope.get("client")
+            if not self.limiter.allow(client[0] if client else "?"):
+                response = JSONResponse({"error": "too many requests from your address; slow down"}, status_code=429)
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
