@@ -9,10 +9,13 @@ family's size for the MLP), beside a specialist: the MLP trained on that version
 budget. Every cell is a hack probability with its standard error over `--eval-games` games per seed.
 
     python -m baselines.generalization                 # the default budget (about 20 min on 2 idle cores)
-    python -m baselines.generalization --quick --output-dir /tmp/gen --md /tmp/gen.md
+    python -m baselines.generalization --quick --output-dir /tmp/gen
+    python -m baselines.generalization --publish       # also rewrite the committed report and results
 
-Writes the table to `--md` (default baselines/GENERALIZATION.md) and `results.csv`/`results.json` to
-`--output-dir` (default baselines/results/generalization).
+Writes `results.csv`, `results.json` and the report `GENERALIZATION.md` to `--output-dir` (default
+runs/generalization); `--md PATH` puts the report there instead. Nothing is written into the
+repository unless `--publish` is given: then the report also goes to baselines/GENERALIZATION.md and
+the results to baselines/results/generalization/, the committed files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 
@@ -34,6 +38,9 @@ from baselines.host_loop import guarded, probability_summary, say
 
 SIDES = {"attacker": "minimal_defense", "defender": "maximal_attack"}
 NETWORKS = ("mlp", "nodes")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PUBLISHED_MD = os.path.join(REPO, "baselines", "GENERALIZATION.md")
+PUBLISHED_RESULTS = os.path.join(REPO, "baselines", "results", "generalization")
 QUICK = {"timesteps": 2048, "seeds": 2, "eval_games": 64, "heldout": 8, "versions": "0"}
 
 
@@ -54,9 +61,16 @@ def parse_args(argv):
     p.add_argument("--sides", default="attacker,defender", help="attacker, defender or both")
     p.add_argument("--seed", type=int, default=0, help="master seed")
     p.add_argument("--quick", action="store_true", help=f"a tiny budget for tests ({QUICK}); overrides those")
-    p.add_argument("--output-dir", default=os.path.join("baselines", "results", "generalization"))
-    p.add_argument("--md", default=os.path.join("baselines", "GENERALIZATION.md"), help="the report")
+    p.add_argument("--output-dir", default=os.path.join("runs", "generalization"), help="results and the report")
+    p.add_argument("--md", default=None, help="the report (default: GENERALIZATION.md in --output-dir)")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write the report to baselines/GENERALIZATION.md and the results to baselines/results/generalization",
+    )
     args = p.parse_args(argv)
+    if args.md is None:
+        args.md = os.path.join(args.output_dir, "GENERALIZATION.md")
     if args.quick:
         for k, v in QUICK.items():
             setattr(args, k, v)
@@ -210,8 +224,20 @@ def write(args, rows: list, seconds: dict, wall: float, argv: list[str]) -> None
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
         json.dump(meta, f, indent=2)
+    if os.path.dirname(args.md):
+        os.makedirs(os.path.dirname(args.md), exist_ok=True)
     with open(args.md, "w") as f:
         f.write(report(args, rows, meta))
+    if args.publish:  # the committed copies, which the README cites
+        os.makedirs(PUBLISHED_RESULTS, exist_ok=True)
+        for name in ("results.csv", "results.json"):
+            _copy(os.path.join(args.output_dir, name), os.path.join(PUBLISHED_RESULTS, name))
+        _copy(args.md, PUBLISHED_MD)
+
+
+def _copy(src: str, dst: str) -> None:
+    if os.path.abspath(src) != os.path.abspath(dst):  # --output-dir or --md may name the published place
+        shutil.copyfile(src, dst)
 
 
 def command(argv: list[str]) -> str:
@@ -236,7 +262,8 @@ def _main(args, argv):
     for side in args.side_list:
         run_side(args, side, rows, seconds)
     write(args, rows, seconds, time.perf_counter() - t0, argv)
-    say(f"wrote {args.md} and {args.output_dir}/results.csv ({time.perf_counter() - t0:.0f} s)")
+    published = f"; published to {PUBLISHED_MD} and {PUBLISHED_RESULTS}" if args.publish else ""
+    say(f"wrote {args.md} and {args.output_dir}/results.csv ({time.perf_counter() - t0:.0f} s){published}")
     return rows
 
 

@@ -6,7 +6,9 @@
 For every defend-minimal id of the grid that the exact search covers (layouts fixed at construction,
 no full observation, no reconnaissance), the best hack probability any attacker can reach, for env
 seed 0 as the grid's runs use. The search is slow for large versions, so the results are committed in
-`baselines/results/reference_grid/ceilings.json` and the report reads them from there.
+`baselines/results/reference_grid/ceilings.json` and the report reads them from there. The command
+writes `<output-dir>/results/reference_grid/ceilings.json` (default output dir runs/reference_grid_report,
+where the report looks first); `--publish` writes the committed file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import sys
 
-from baselines.reference_grid.report import CEILINGS
+from baselines.reference_grid.report import DEFAULT_OUTPUT, add_destination_arguments, results_dir
 
 # v0-v3 and v7-v9: small fixed layouts (v4-v6 have 22 nodes, beyond the search's reach; v10 and up are
 # fully observed, randomised at reset or have reconnaissance, outside what it covers).
@@ -35,6 +37,7 @@ def main(argv=None) -> dict:
         default=[4, 5],
         help="search horizons, increasing; the last one's bounds are kept",
     )
+    add_destination_arguments(p, DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     results = []
     for v in args.versions:
@@ -57,9 +60,11 @@ def main(argv=None) -> dict:
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "results": results,
     }
-    os.makedirs(os.path.dirname(CEILINGS), exist_ok=True)
-    with open(CEILINGS, "w") as f:
+    path = os.path.join(results_dir(args), "ceilings.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
         json.dump(out, f, indent=1)
+    print(path, file=sys.stderr)
     return out
 
 

@@ -1,6 +1,7 @@
 """Regenerate `configs.json`, the reference's 179 training configurations as data.
 
-    python -m baselines.reference_grid.extract --git-dir /work/.mirror/Limmen+gym-idsgame/repo
+    python -m baselines.reference_grid.extract --git-dir /work/.mirror/Limmen+gym-idsgame/repo            # runs/
+    python -m baselines.reference_grid.extract --git-dir /work/.mirror/Limmen+gym-idsgame/repo --publish  # the committed file
 
 Reads every `experiments/training/**/config.json` of gym-idsgame as it stood just before commit
 94a83c8 (which deleted the folder) with `git show`, keeps the fields a trainer can use (the rest are
@@ -8,6 +9,8 @@ paths, rendering and logging switches), and adds one measured number per environ
 episode length of uniformly random legal play against the id's scripted opponent (random bots on both
 sides of two-agent ids), over 2,048 games of the environment instance of seed 0. That length converts
 the reference's episode budgets into environment steps (see `mapping.full_budget_steps`).
+Writes `--output` (default runs/reference_grid_configs.json); only `--publish` rewrites the committed
+`baselines/reference_grid/configs.json`, which the grid reads.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS_FILE = os.path.join(HERE, "configs.json")
+DEFAULT_OUTPUT = os.path.join("runs", "reference_grid_configs.json")
 REVISION = "94a83c8^"
 ROOT = "experiments/training/"
 
@@ -165,8 +169,11 @@ def episode_lengths(env_ids, games: int = 2048) -> dict[str, float]:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m baselines.reference_grid.extract", description=__doc__.splitlines()[0])
     p.add_argument("--git-dir", required=True, help="a clone of github.com/Limmen/gym-idsgame (its .git or bare dir)")
-    p.add_argument("--output", default=CONFIGS_FILE)
+    p.add_argument("--output", default=DEFAULT_OUTPUT)
+    p.add_argument("--publish", action="store_true", help="write the committed baselines/reference_grid/configs.json")
     args = p.parse_args(argv)
+    if args.publish:
+        args.output = CONFIGS_FILE
     try:
         files = [
             f
@@ -188,6 +195,8 @@ def main(argv=None) -> None:
         "opponent (random bots on both sides of two-agent ids), 2,048 games, env seed 0",
         "configs": configs,
     }
+    if os.path.dirname(args.output):
+        os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=False)
         fh.write("\n")

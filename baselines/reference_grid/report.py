@@ -1,13 +1,22 @@
-"""`python -m baselines.reference_grid.report`: write `baselines/REFERENCE_GRID.md` from a grid run.
+"""`python -m baselines.reference_grid.report`: write the grid's report, `REFERENCE_GRID.md`, from a grid run.
 
-    python -m baselines.reference_grid.report --run-dir runs/reference_grid
+    python -m baselines.reference_grid.report --run-dir runs/reference_grid            # into runs/reference_grid_report
+    python -m baselines.reference_grid.report --run-dir runs/reference_grid --publish  # baselines/REFERENCE_GRID.md
 
-Collects every configuration's `summary.json`, `train.csv` and `eval.csv` from `--run-dir` into
-`baselines/results/reference_grid/` (`summaries.jsonl`, `curves.csv.gz`, one figure per version in
-`figures/`), then writes the report from those committed files: per configuration the final
-evaluation hack probability (mean ± standard error over seeds), the training time, the budget run
-(marked when capped), the exact optimum against defend-minimal where `ceilings.json` has one, the
-mapping's differences, and the side-by-side comparison with the reference (`vs_reference.json`).
+Collects every configuration's `summary.json`, `train.csv` and `eval.csv` from `--run-dir` into a
+results folder (`summaries.jsonl`, `curves.csv.gz`), draws one figure per version into its `figures/`
+from those curves, then writes the report from those files: per configuration the final evaluation
+hack probability (mean ± standard error over seeds), the training time, the budget run (marked when
+capped), the exact optimum against defend-minimal where `ceilings.json` has one, the mapping's
+differences, and the side-by-side comparison with the reference (`vs_reference.json`). Without
+`--run-dir` it reads the committed results.
+
+Nothing is written into the repository unless `--publish` is given: by default the results folder is
+`<output-dir>/results/reference_grid/` and the report `<output-dir>/REFERENCE_GRID.md` (default
+output dir runs/reference_grid_report); with `--publish` they are the committed
+`baselines/results/reference_grid/` and `baselines/REFERENCE_GRID.md`. Files the run did not make
+(`ceilings.json`, `vs_reference.json`, and without `--run-dir` the summaries and curves) are read from
+the output folder when there, else from the committed results.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 from collections import defaultdict
 
@@ -33,6 +43,38 @@ REPORT = os.path.join(BASELINES, "REFERENCE_GRID.md")
 CEILINGS = os.path.join(RESULTS, "ceilings.json")
 VS_REFERENCE = os.path.join(RESULTS, "vs_reference.json")
 RUN_INFO = os.path.join(RESULTS, "run.json")
+DEFAULT_OUTPUT = os.path.join("runs", "reference_grid_report")
+# The report's own path to the results folder (its links to figures are relative to it).
+RESULTS_LINK = "results/reference_grid"
+
+
+def add_destination_arguments(p: argparse.ArgumentParser, default_output: str) -> None:
+    """`--output-dir` and `--publish`: the grid's tools write into the repository only when asked."""
+    p.add_argument(
+        "--output-dir",
+        default=default_output,
+        help="write here (the results under results/reference_grid/); nothing goes into the repository",
+    )
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed files instead: baselines/results/reference_grid/ (and baselines/REFERENCE_GRID.md)",
+    )
+
+
+def results_dir(args) -> str:
+    """Where a tool of the grid writes its results: the committed folder with --publish, else the output dir."""
+    return RESULTS if args.publish else os.path.join(args.output_dir, RESULTS_LINK)
+
+
+def report_path(args) -> str:
+    return REPORT if args.publish else os.path.join(args.output_dir, "REFERENCE_GRID.md")
+
+
+def _readable(results: str, name: str) -> str:
+    """`name` in `results` if a tool wrote it there, else the committed one."""
+    path = os.path.join(results, name)
+    return path if os.path.isfile(path) else os.path.join(RESULTS, name)
 
 
 def _evaluation_games_sentence(configs) -> str:
@@ -58,9 +100,9 @@ def version_key(path: str):
     return int(re.match(r"v(\d+)", path).group(1)), path
 
 
-def collect(run_dir: str) -> None:
-    """Copy a run's summaries and curves into the committed results folder, and draw the figures."""
-    os.makedirs(os.path.join(RESULTS, "figures"), exist_ok=True)
+def collect(run_dir: str, results: str = RESULTS) -> None:
+    """Copy a run's summaries and curves into the results folder `results`."""
+    os.makedirs(results, exist_ok=True)
     summaries, curve_rows = [], []
     for ref in data.load_configs():
         out = os.path.join(run_dir, ref["path"])
@@ -78,7 +120,7 @@ def collect(run_dir: str) -> None:
                     for r in csv.DictReader(f):
                         curve_rows.append({"path": ref["path"], "kind": kind, **r})
     summaries.sort(key=lambda s: version_key(s["path"]))
-    with open(os.path.join(RESULTS, "summaries.jsonl"), "w") as f:
+    with open(os.path.join(results, "summaries.jsonl"), "w") as f:
         for s in summaries:
             f.write(json.dumps(s) + "\n")
     if curve_rows:
@@ -86,12 +128,18 @@ def collect(run_dir: str) -> None:
         w = csv.DictWriter(buf, fieldnames=list(curve_rows[0].keys()))
         w.writeheader()
         w.writerows(curve_rows)
-        with gzip.open(os.path.join(RESULTS, "curves.csv.gz"), "wt") as f:
+        with gzip.open(os.path.join(results, "curves.csv.gz"), "wt") as f:
             f.write(buf.getvalue())
-    draw_figures(curve_rows)
 
 
-def draw_figures(curve_rows: list[dict]) -> None:
+def load_curves(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with gzip.open(path, "rt", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def draw_figures(curve_rows: list[dict], figures: str) -> None:
     """One small figure per version: each configuration's evaluation hack probability per seed."""
     import matplotlib
 
@@ -123,7 +171,8 @@ def draw_figures(curve_rows: list[dict]) -> None:
             f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)", fontsize=8
         )
         fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, "figures", f"{version}.png"), dpi=50)
+        os.makedirs(figures, exist_ok=True)
+        fig.savefig(os.path.join(figures, f"{version}.png"), dpi=50)
         plt.close(fig)
 
 
@@ -158,11 +207,15 @@ def fmt_budget(s: dict) -> str:
     return text + (" (capped)" if s.get("capped") else "")
 
 
-def write_report() -> str:
-    summaries = {s["path"]: s for s in _load_jsonl(os.path.join(RESULTS, "summaries.jsonl"))}
-    ceilings = _load_json(CEILINGS) or {}
+def write_report(results: str | None = None, report: str | None = None) -> str:
+    """Write the report `report` (default `REPORT`) from the files of `results` (default `RESULTS`;
+    falling back to the committed ones, see the module docstring). It links the figures in
+    `results/reference_grid/figures/` beside it, which `draw_figures` makes."""
+    results, report = results or RESULTS, report or REPORT
+    summaries = {s["path"]: s for s in _load_jsonl(_readable(results, "summaries.jsonl"))}
+    ceilings = _load_json(_readable(results, "ceilings.json")) or {}
     ceilings = {c["env"]: c for c in ceilings.get("results", [])}
-    info = _load_json(RUN_INFO) or {}
+    info = _load_json(_readable(results, "run.json")) or {}
     configs = sorted(data.load_configs(), key=lambda c: version_key(c["path"]))
     lines = [
         "# The reference's experiment grid, run with idsjax",
@@ -212,9 +265,13 @@ def write_report() -> str:
                 f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |"
             )
         lines.append("")
-    vs = _load_json(VS_REFERENCE)
+    vs = _load_json(_readable(results, "vs_reference.json"))
     if vs:
         lines += vs_reference_section(vs)
+        name = os.path.basename(vs.get("figure") or "")
+        source, beside = _readable(results, name), os.path.join(results, name)
+        if name and source != beside and os.path.isfile(source):
+            shutil.copyfile(source, beside)  # the report links the figure in its own results folder
     lines += [
         "## Reference settings without a trainer flag",
         "",
@@ -242,7 +299,9 @@ def write_report() -> str:
         )
     lines.append("")
     text = "\n".join(lines)
-    with open(REPORT, "w") as f:
+    if os.path.dirname(report):
+        os.makedirs(os.path.dirname(report), exist_ok=True)
+    with open(report, "w") as f:
         f.write(text)
     return text
 
@@ -278,7 +337,9 @@ def main(argv=None) -> None:
     p.add_argument("--run-dir", default=None, help="collect this grid run into the committed results first")
     p.add_argument("--command", default=None, help="the grid command that made the run (recorded in the report)")
     p.add_argument("--note", default="", help="a sentence about the run (machine, load, scale)")
+    add_destination_arguments(p, DEFAULT_OUTPUT)
     args = p.parse_args(argv)
+    results, report = results_dir(args), report_path(args)
     if args.run_dir is not None:
         if not os.path.isdir(args.run_dir):
             print(
@@ -286,12 +347,13 @@ def main(argv=None) -> None:
                 file=sys.stderr,
             )
             raise SystemExit(2)
-        collect(args.run_dir)
+        collect(args.run_dir, results)
         if args.command:
-            with open(RUN_INFO, "w") as f:
+            with open(os.path.join(results, "run.json"), "w") as f:
                 json.dump({"command": args.command, "note": args.note}, f, indent=1)
-    write_report()
-    print(REPORT)
+    draw_figures(load_curves(_readable(results, "curves.csv.gz")), os.path.join(results, "figures"))
+    write_report(results, report)
+    print(report)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ Runs gym-idsgame 1.0.13's `TabularQAgent` (the reference's trainer; its import o
 itself, is stubbed when missing) on a few of the grid's tabular configurations with a short budget of
 `--episodes` episodes and the reference's seeds, then the same configurations in idsjax as the grid
 maps them (`idsjax_runs`), each seed on the reference run's own construction-time layout, with the
-same number of environment steps per seed as the reference's runs took on average. Writes `baselines/results/reference_grid/vs_reference.json` (and a
-figure) for the report: final evaluation hack probability mean ± SE per side, whether they agree
-within the seeds' spread (difference at most twice the combined standard error, or 0.05), the
-learning curves and the wall-time ratio. Not imported by anything that runs by default.
+same number of environment steps per seed as the reference's runs took on average. Writes
+`vs_reference.json` (and a figure) for the report: final evaluation hack probability mean ± SE per
+side, whether they agree within the seeds' spread (difference at most twice the combined standard
+error, or 0.05), the learning curves and the wall-time ratio. They go to
+`<output-dir>/results/reference_grid/` (default output dir runs/reference_grid_report, where the
+report looks first); `--publish` writes the committed `baselines/results/reference_grid/`. Not
+imported by anything that runs by default.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 
 from baselines.reference_grid import data
 from baselines.reference_grid.mapping import parse_env
-from baselines.reference_grid.report import RESULTS, VS_REFERENCE
+from baselines.reference_grid.report import DEFAULT_OUTPUT, add_destination_arguments, results_dir
 
 DEFAULT_PATHS = (
     "v0/minimal_defense/tabular_q_learning",
@@ -229,6 +232,7 @@ def main(argv=None) -> dict:
     p.add_argument("--episodes", type=int, default=1500, help="training episodes per seed of the reference's runs")
     p.add_argument("--evaluations", type=int, default=5, help="evaluations during the reference's training")
     p.add_argument("--num-seeds", type=int, default=5)
+    add_destination_arguments(p, DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     configs = {c["path"]: c for c in data.load_configs()}
     bad = [
@@ -308,17 +312,19 @@ def main(argv=None) -> dict:
         "rows": rows,
         "figure": f"results/reference_grid/{FIGURE}",
     }
-    draw(rows)
     import json
 
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(VS_REFERENCE, "w") as f:
+    results = results_dir(args)
+    os.makedirs(results, exist_ok=True)
+    draw(rows, results)
+    path = os.path.join(results, "vs_reference.json")
+    with open(path, "w") as f:
         json.dump(result, f, indent=1, default=lambda x: bool(x) if isinstance(x, np.bool_) else float(x))
-    print(VS_REFERENCE)
+    print(path)
     return result
 
 
-def draw(rows: list[dict]) -> None:
+def draw(rows: list[dict], results: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -336,7 +342,7 @@ def draw(rows: list[dict]) -> None:
     axes[0][0].set_ylabel("eval hack probability", fontsize=7)
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, FIGURE), dpi=60)
+    fig.savefig(os.path.join(results, FIGURE), dpi=60)
     plt.close(fig)
 
 
