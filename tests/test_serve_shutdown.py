@@ -136,7 +136,7 @@ def _pending_ws_step(port: int, answers: dict) -> threading.Thread:
 @pytest.mark.slow  # two server processes (the default suite's SIGTERM test: tests/test_serve_e2e.py)
 def test_stops_answer_pending_steps_and_keep_every_recorded_step(tmp_path):
     record = tmp_path / "records"
-    common = ["--env", "idsgame-v3", "--record", str(record), "--max-games", "8"]
+    common = ["--env", "idsgame-v3", "--record", str(record), "--max-games", "8", "--client-games", "8"]
     proc, url, port = start_server(*common)
     try:
         _http_duel(url, "g1", 1, 3, leave=True)
