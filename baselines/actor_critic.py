@@ -11,17 +11,10 @@ penalty) are terminal: nothing is bootstrapped across them.
 
 from __future__ import annotations
 
-import sys
-from typing import NamedTuple
-
-import chex
-import jax
-import jax.numpy as jnp
-import optax
-from flax.training.train_state import TrainState
-
-from baselines import env_steps, host_loop, networks, policy_gradient
-from baselines.trainer import Trainer, plan_updates
+# ruff: noqa: E402
+# Tables first, imports after: run as the program, `cli.start` reads the tables below, answers --help,
+# refuses a bad command line and joins a multi-process run before JAX and the game load.
+from baselines import cli
 
 ALGO = "actor_critic"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -39,6 +32,20 @@ HYPERPARAMETERS = {
     "hidden": (64, "pos", "units per hidden layer"),
     "layers": (2, "pos", "hidden layers"),
 }
+
+cli.start(__name__, globals())
+
+import sys
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from baselines import env_steps, host_loop, networks, policy_gradient
+from baselines.trainer import Trainer, plan_updates
 
 
 class Runner(NamedTuple):

@@ -4,17 +4,22 @@ An algorithm module provides `ALGO` (its name), `HYPERPARAMETERS` (name -> (defa
 `ENV_DEFAULTS` (defaults of the common options it overrides), optionally `OPTIONS` (name -> argparse
 keywords: options of its own command line only) and `validate(config)`, and
 `make_train(config, env, params)`; `parse_config(module, argv)` gives the resolved configuration.
+
+This module loads without JAX or the game (idsjax is imported where an id is checked), so that
+`python -m baselines.<trainer>` can answer `--help`, refuse a bad command line and join a
+multi-process run before JAX starts: each trainer defines its tables, then calls `start` above its
+own imports (`start`). The multi-process options live here too (`baselines.distributed` re-exports
+them).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import idsjax
-from baselines import distributed
 from baselines.errors import UsageError
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -55,6 +60,36 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "unit": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "prob": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
     "any": (lambda v: True, ""),
+}
+
+# `python -m baselines.ppo --scenario FILE | --generator NAME`: the options of `baselines.scenarios`,
+# here because the command line is parsed before that module (and JAX) loads.
+MODES = ("minimal_defense", "random_defense", "maximal_attack", "random_attack")
+GENERATOR_FAMILIES = ("small", "medium", "large", "default")  # the names of baselines.scenarios.PRESETS
+SCENARIO_OPTIONS = {
+    "scenario": {"default": None, "metavar": "FILE", "help": "train on this scenario file (docs/scenarios.md)"},
+    "max_nodes": {
+        "type": int,
+        "default": None,
+        "metavar": "N",
+        "help": "--scenario: pad the network to N nodes (e.g. to evaluate beside larger ones)",
+    },
+    "generator": {
+        "default": None,
+        "metavar": "NAME",
+        "help": f"train on networks generated afresh at every reset, family NAME: {', '.join(GENERATOR_FAMILIES)}",
+    },
+    "generator_arg": {
+        "action": "append",
+        "default": [],
+        "metavar": "K=V",
+        "help": "--generator: set a field of the family (idsjax.scenario.generator.Family), e.g. max_layers=4",
+    },
+    "mode": {
+        "default": "minimal_defense",
+        "choices": MODES,
+        "help": "--scenario/--generator: who learns against which bot (as the registered ids' modes)",
+    },
 }
 
 POSITIVE_COMMON = ("total_timesteps", "num_envs", "num_seeds", "eval_episodes", "chunks", "devices")
@@ -122,8 +157,8 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict, options: dict | Non
         default=d["tensorboard"],
         help="also write the metrics as TensorBoard event files into DIR",
     )
-    # Joined before the trainer starts (baselines.distributed.join_command_line), so never in a config.
-    distributed.add_process_arguments(p, default=argparse.SUPPRESS)
+    # Joined before the trainer starts (`start`), so never in a config.
+    add_process_arguments(p, default=argparse.SUPPRESS)
     h = p.add_argument_group(f"{algo} hyperparameters")
     for name, (default, _, text) in hyper.items():
         flag = "--" + name.replace("_", "-")
@@ -140,6 +175,16 @@ def check_config(
     config: dict, hyper: dict, validate: Callable[[dict], None] | None, check_env: Callable[[str], None]
 ) -> None:
     """Raise UsageError for the first common option, hyperparameter or environment id that is wrong."""
+    check_numbers(config, hyper)
+    if validate is not None:
+        validate(config)
+    if config.get("scenario") or config.get("generator"):
+        return  # a scenario's game is checked by `baselines.scenarios.resolve` (the algorithm's validate)
+    check_env(config["env"])
+
+
+def check_numbers(config: dict, hyper: dict) -> None:
+    """The checks that need neither JAX nor the game: ranges of the options and hyperparameters."""
     for key in POSITIVE_COMMON:
         if config[key] <= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be positive, got {config[key]}")
@@ -156,11 +201,6 @@ def check_config(
             f"(--num-envs {config['num_envs']} x --num-steps {config['num_steps']} = "
             f"{config['num_envs'] * config['num_steps']} steps); raise it or lower those"
         )
-    if validate is not None:
-        validate(config)
-    if config.get("scenario") or config.get("generator"):
-        return  # a scenario's game is checked by `baselines.scenarios.resolve` (the algorithm's validate)
-    check_env(config["env"])
 
 
 def finish_config(config: dict, algo: str) -> dict:
@@ -199,6 +239,8 @@ def parse_config(module, argv) -> dict:
 
 def known_env(env_id: str):
     """`idsjax.make(env_id)`, or UsageError with idsjax's sentence (e.g. a suggestion)."""
+    import idsjax
+
     if env_id not in idsjax.registered_envs():
         try:
             idsjax.make(env_id)
@@ -215,3 +257,118 @@ def check_env_id(env_id: str) -> None:
             f"python -m baselines.selfplay --env {env_id}. The single-agent baselines take "
             f"idsgame-<random_defense|minimal_defense|random_attack|maximal_attack>-vN."
         )
+
+
+# --- the command line's start, before JAX ----------------------------------------------------------
+
+
+def start(name: str, trainer: dict) -> None:
+    """What `python -m baselines.<trainer>` does first, called by the trainer module above its imports
+    of JAX and the game with its `__name__` and `globals()` (its `ALGO`, `HYPERPARAMETERS`,
+    `ENV_DEFAULTS`, `OPTIONS`, defined above the call). Imported as a module, it does nothing.
+
+    Run as the program, it answers `--help` and refuses a bad option or number with one sentence
+    (exit code 2) at once, and joins the multi-process run the command line asks for
+    (`--coordinator-address` ... or JAX_* variables): `jax.distributed.initialize` must come before
+    anything starts JAX's backend, and importing idsjax does (gymnax builds arrays at import). The
+    trainer's `main` then parses the same command line again with every check (its `validate`, the
+    id), which need the game."""
+    if name != "__main__":
+        return
+    algo = trainer["ALGO"]
+    module = f"baselines.{algo}"
+    try:
+        settings, rest = process_options(sys.argv[1:])
+        if settings is not None and module in ONE_PROCESS:
+            raise UsageError(
+                f"{algo} trains in one process (several processes train ppo and dqn, "
+                f"over --devices); unset JAX_COORDINATOR_ADDRESS or leave out --coordinator-address"
+            )
+    except UsageError as e:
+        print(f"python -m {module}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    hyper = trainer["HYPERPARAMETERS"]
+    parser = build_parser(algo, hyper, trainer.get("ENV_DEFAULTS", {}), trainer.get("OPTIONS"))
+    config = vars(parser.parse_args(rest))  # --help, an unknown option or a bad type exits here
+    try:
+        check_numbers(config, hyper)
+    except UsageError as e:
+        parser.error(str(e))
+    if settings is not None:
+        from baselines import distributed
+
+        distributed.initialize(**settings)
+
+
+# --- several processes (jax.distributed): which commands join, and their options -------------------
+
+# The trainers' command lines that join a multi-process run, and those that refuse one.
+MULTI_PROCESS = ("baselines.ppo", "baselines.dqn")
+ONE_PROCESS = ("baselines.tabular_q", "baselines.reinforce", "baselines.actor_critic", "baselines.selfplay")
+# option -> the environment variable that gives it when the option is absent
+PROCESS_OPTIONS = {
+    "coordinator_address": "JAX_COORDINATOR_ADDRESS",
+    "num_processes": "JAX_NUM_PROCESSES",
+    "process_id": "JAX_PROCESS_ID",
+}
+
+
+def process_options(args: Sequence[str]) -> tuple[dict | None, list[str]]:
+    """`(settings, other arguments)`: the multi-process settings of a command line (its
+    `--coordinator-address`, `--num-processes`, `--process-id`, else the environment variables of
+    `PROCESS_OPTIONS`), or None when none is given; UsageError (one sentence) when they are
+    incomplete or inconsistent."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    add_process_arguments(parser, default=None)
+    given, rest = parser.parse_known_args(list(args))
+    raw = {
+        name: getattr(given, name) if getattr(given, name) is not None else os.environ.get(var) or None
+        for name, var in PROCESS_OPTIONS.items()
+    }
+    if all(v is None for v in raw.values()):
+        return None, rest
+    missing = [_source(name) for name, v in raw.items() if v is None]
+    if missing:
+        raise UsageError(
+            f"a multi-process run needs the coordinator's address, the process count and this process's id: "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+        )
+    settings = {"coordinator_address": raw["coordinator_address"]}
+    for name in ("num_processes", "process_id"):
+        try:
+            settings[name] = int(raw[name])
+        except ValueError:
+            raise UsageError(f"{_source(name)} must be an integer, got {raw[name]!r}") from None
+    host, _, port = settings["coordinator_address"].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"{_source('coordinator_address')} must be HOST:PORT (process 0's address), "
+            f"got {settings['coordinator_address']!r}"
+        )
+    if settings["num_processes"] < 1:
+        raise UsageError(f"{_source('num_processes')} must be positive, got {settings['num_processes']}")
+    if not 0 <= settings["process_id"] < settings["num_processes"]:
+        raise UsageError(
+            f"{_source('process_id')} must be between 0 and {settings['num_processes'] - 1} "
+            f"(the process count less one), got {settings['process_id']}"
+        )
+    return settings, rest
+
+
+def add_process_arguments(parser, default: Any) -> None:
+    """The multi-process options (strings, checked by `process_options`), in a group of `parser`."""
+    g = parser.add_argument_group("several processes (ppo, dqn; jax.distributed)")
+    g.add_argument(
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        default=default,
+        help="process 0's host and a free port; every process gives the same (or JAX_COORDINATOR_ADDRESS)",
+    )
+    g.add_argument("--num-processes", metavar="N", default=default, help="processes (or JAX_NUM_PROCESSES)")
+    g.add_argument(
+        "--process-id", metavar="I", default=default, help="this process, 0 to N-1; 0 writes (or JAX_PROCESS_ID)"
+    )
+
+
+def _source(name: str) -> str:
+    return f"--{name.replace('_', '-')} (or {PROCESS_OPTIONS[name]})"

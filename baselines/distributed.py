@@ -27,8 +27,9 @@ run the same command in every process with the coordinator's address, the proces
 process's id (arguments, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; under
 SLURM or on a TPU slice `jax.distributed.initialize()` finds them itself). It must come before
 anything starts JAX's backend, and importing idsjax does (gymnax builds arrays at import): so
-`python -m baselines.ppo` (or dqn) joins from `baselines/__init__.py`, with `join_command_line`, from
-the options `--coordinator-address`, `--num-processes`, `--process-id` or those variables.
+`python -m baselines.ppo` (or dqn) joins first thing, in `baselines.cli.start` (called above the
+trainer's imports), from the options `--coordinator-address`, `--num-processes`, `--process-id` or
+those variables. Importing `baselines` joins nothing.
 
 In a multi-process run the host loop keeps every process in step (the same programs, the same
 collectives, in the same order) and lets process 0 alone touch the run directory: `from_lead` runs a
@@ -42,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -53,6 +53,15 @@ import optax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+# The command-line side (which commands join, their options and checks; re-exported here) is in
+# `baselines.cli`, which loads without JAX: a trainer's command line is parsed and joined before JAX starts.
+from baselines.cli import (  # noqa: F401 (re-exported: host_loop and scripts use them from here)
+    MULTI_PROCESS,
+    ONE_PROCESS,
+    PROCESS_OPTIONS,
+    add_process_arguments,
+    process_options,
+)
 from baselines.errors import UsageError
 
 AXIS = "data"
@@ -265,106 +274,6 @@ def _env_int(name: str) -> int | None:
         return int(value)
     except ValueError:
         raise UsageError(f"{name} must be an integer, got {value!r}") from None
-
-
-# The trainers' command lines that join a multi-process run, and those that refuse one.
-MULTI_PROCESS = ("baselines.ppo", "baselines.dqn")
-ONE_PROCESS = ("baselines.tabular_q", "baselines.reinforce", "baselines.actor_critic", "baselines.selfplay")
-# option -> the environment variable that gives it when the option is absent
-PROCESS_OPTIONS = {
-    "coordinator_address": "JAX_COORDINATOR_ADDRESS",
-    "num_processes": "JAX_NUM_PROCESSES",
-    "process_id": "JAX_PROCESS_ID",
-}
-
-
-def process_options(args: Sequence[str]) -> tuple[dict | None, list[str]]:
-    """`(settings, other arguments)`: the multi-process settings of a command line (its
-    `--coordinator-address`, `--num-processes`, `--process-id`, else the environment variables of
-    `PROCESS_OPTIONS`), or None when none is given; UsageError (one sentence) when they are
-    incomplete or inconsistent."""
-    import argparse
-
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    add_process_arguments(parser, default=None)
-    given, rest = parser.parse_known_args(list(args))
-    raw = {
-        name: getattr(given, name) if getattr(given, name) is not None else os.environ.get(var) or None
-        for name, var in PROCESS_OPTIONS.items()
-    }
-    if all(v is None for v in raw.values()):
-        return None, rest
-    missing = [_source(name) for name, v in raw.items() if v is None]
-    if missing:
-        raise UsageError(
-            f"a multi-process run needs the coordinator's address, the process count and this process's id: "
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
-        )
-    settings = {"coordinator_address": raw["coordinator_address"]}
-    for name in ("num_processes", "process_id"):
-        try:
-            settings[name] = int(raw[name])
-        except ValueError:
-            raise UsageError(f"{_source(name)} must be an integer, got {raw[name]!r}") from None
-    host, _, port = settings["coordinator_address"].rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(
-            f"{_source('coordinator_address')} must be HOST:PORT (process 0's address), "
-            f"got {settings['coordinator_address']!r}"
-        )
-    if settings["num_processes"] < 1:
-        raise UsageError(f"{_source('num_processes')} must be positive, got {settings['num_processes']}")
-    if not 0 <= settings["process_id"] < settings["num_processes"]:
-        raise UsageError(
-            f"{_source('process_id')} must be between 0 and {settings['num_processes'] - 1} "
-            f"(the process count less one), got {settings['process_id']}"
-        )
-    return settings, rest
-
-
-def add_process_arguments(parser, default: Any) -> None:
-    """The multi-process options (strings, checked by `process_options`), in a group of `parser`."""
-    g = parser.add_argument_group("several processes (ppo, dqn; jax.distributed)")
-    g.add_argument(
-        "--coordinator-address",
-        metavar="HOST:PORT",
-        default=default,
-        help="process 0's host and a free port; every process gives the same (or JAX_COORDINATOR_ADDRESS)",
-    )
-    g.add_argument("--num-processes", metavar="N", default=default, help="processes (or JAX_NUM_PROCESSES)")
-    g.add_argument(
-        "--process-id", metavar="I", default=default, help="this process, 0 to N-1; 0 writes (or JAX_PROCESS_ID)"
-    )
-
-
-def _source(name: str) -> str:
-    return f"--{name.replace('_', '-')} (or {PROCESS_OPTIONS[name]})"
-
-
-def join_command_line(argv: Sequence[str]) -> None:
-    """Join the multi-process run a trainer's command line asks for, before anything starts JAX's
-    backend: `argv` is the interpreter's command line (`sys.orig_argv`). Importing idsjax starts the
-    backend (gymnax builds arrays at import), after which `jax.distributed.initialize` refuses, so
-    `baselines/__init__.py` calls this while `python -m baselines.<trainer>` imports the package.
-    A usage error prints one sentence and exits with code 2."""
-    if "-m" not in argv[:-1]:
-        return
-    at = list(argv).index("-m")
-    module, args = argv[at + 1], argv[at + 2 :]
-    if module not in MULTI_PROCESS + ONE_PROCESS:
-        return
-    try:
-        settings, _ = process_options(args)
-        if settings is not None and module in ONE_PROCESS:
-            raise UsageError(
-                f"{module.split('.')[-1]} trains in one process (several processes train ppo and dqn, "
-                f"over --devices); unset JAX_COORDINATOR_ADDRESS or leave out --coordinator-address"
-            )
-    except UsageError as e:
-        print(f"python -m {module}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if settings is not None:
-        initialize(**settings)
 
 
 def is_lead() -> bool:

@@ -15,18 +15,10 @@ are never trained, so their values are whatever the network extrapolates and mus
 
 from __future__ import annotations
 
-import sys
-from typing import NamedTuple
-
-import chex
-import jax
-import jax.numpy as jnp
-import optax
-from flax.training.train_state import TrainState
-
-from baselines import env_steps, host_loop, networks
-from baselines.errors import UsageError
-from baselines.trainer import Trainer, plan_updates
+# ruff: noqa: E402
+# Tables first, imports after: run as the program, `cli.start` reads the tables below, answers --help,
+# refuses a bad command line and joins a multi-process run before JAX and the game load.
+from baselines import cli
 
 ALGO = "dqn"
 EVAL_POLICY = "greedy in the learnt Q-values"
@@ -49,6 +41,21 @@ HYPERPARAMETERS = {
     "hidden": (128, "pos", "units per hidden layer"),
     "layers": (2, "pos", "hidden layers"),
 }
+
+cli.start(__name__, globals())
+
+import sys
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from baselines import env_steps, host_loop, networks
+from baselines.errors import UsageError
+from baselines.trainer import Trainer, plan_updates
 
 
 def validate(config: dict) -> None:

@@ -15,18 +15,10 @@ both players and ends the game, so it is a terminal reward, not a cut to bootstr
 
 from __future__ import annotations
 
-import sys
-from typing import NamedTuple
-
-import chex
-import jax
-import jax.numpy as jnp
-import optax
-from flax.training.train_state import TrainState
-
-from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, scenarios
-from baselines.errors import UsageError
-from baselines.trainer import Trainer, plan_updates
+# ruff: noqa: E402
+# Tables first, imports after: run as the program, `cli.start` reads the tables below, answers --help,
+# refuses a bad command line and joins a multi-process run before JAX and the game load.
+from baselines import cli
 
 ALGO = "ppo"
 EVAL_POLICY = "the trained policy, sampled (--eval-greedy: its most likely action)"
@@ -61,8 +53,23 @@ OPTIONS = {
         "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
         "network (self-attention over the nodes) that plays networks of any size (baselines.node_policy)",
     },
-    **scenarios.OPTIONS,  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
+    **cli.SCENARIO_OPTIONS,  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
 }
+
+cli.start(__name__, globals())
+
+import sys
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, scenarios
+from baselines.errors import UsageError
+from baselines.trainer import Trainer, plan_updates
 
 
 def validate(config: dict) -> None:

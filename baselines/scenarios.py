@@ -18,9 +18,8 @@ import jax
 from flax import struct
 from gymnax.environments import environment
 
+from baselines.cli import GENERATOR_FAMILIES, MODES, SCENARIO_OPTIONS  # noqa: F401 (MODES: re-exported)
 from baselines.errors import UsageError
-
-MODES = ("minimal_defense", "random_defense", "maximal_attack", "random_attack")
 
 # Named generator families. The numbers of versions 0, 2-4 and 7-9 (ten attack types, cap 9, defense
 # and detection 2, one vulnerable type of value 0 on every server), so that a policy trained on a family
@@ -32,6 +31,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "large": dict(min_layers=3, max_layers=5, min_width=3, max_width=5, **_LIKE_V3),  # <= 27 nodes
     "default": dict(),  # the generator's own defaults (4 attack types, varied values)
 }
+# The command line names the families before this module loads (baselines.cli).
+assert tuple(PRESETS) == GENERATOR_FAMILIES, (tuple(PRESETS), GENERATOR_FAMILIES)
 
 
 @struct.dataclass
@@ -164,31 +165,7 @@ class NetworkPoolEnv(environment.Environment):
 
 # --- the command line ------------------------------------------------------------------------------
 
-OPTIONS = {
-    "scenario": {"default": None, "metavar": "FILE", "help": "train on this scenario file (docs/scenarios.md)"},
-    "max_nodes": {
-        "type": int,
-        "default": None,
-        "metavar": "N",
-        "help": "--scenario: pad the network to N nodes (e.g. to evaluate beside larger ones)",
-    },
-    "generator": {
-        "default": None,
-        "metavar": "NAME",
-        "help": f"train on networks generated afresh at every reset, family NAME: {', '.join(PRESETS)}",
-    },
-    "generator_arg": {
-        "action": "append",
-        "default": [],
-        "metavar": "K=V",
-        "help": "--generator: set a field of the family (idsjax.scenario.generator.Family), e.g. max_layers=4",
-    },
-    "mode": {
-        "default": "minimal_defense",
-        "choices": MODES,
-        "help": "--scenario/--generator: who learns against which bot (as the registered ids' modes)",
-    },
-}
+OPTIONS = SCENARIO_OPTIONS  # in baselines.cli, which loads without JAX (the trainers parse first)
 
 
 def family_of(name: str, args: list[str]):

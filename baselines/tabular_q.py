@@ -28,16 +28,10 @@ Exploration decays linearly by default; evaluation is greedy (ties broken unifor
 
 from __future__ import annotations
 
-import sys
-from typing import NamedTuple
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from baselines import env_steps, host_loop, networks
-from baselines.errors import UsageError
-from baselines.trainer import Trainer, plan_updates
+# ruff: noqa: E402
+# Tables first, imports after: run as the program, `cli.start` reads the tables below, answers --help,
+# refuses a bad command line and joins a multi-process run before JAX and the game load.
+from baselines import cli
 
 ALGO = "tabular_q"
 EVAL_POLICY = "greedy in the Q-table"
@@ -78,6 +72,20 @@ HYPERPARAMETERS = {
         "exponential (a constant factor per step, as the reference's per-episode factor)",
     ),
 }
+
+cli.start(__name__, globals())
+
+import sys
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from baselines import env_steps, host_loop, networks
+from baselines.errors import UsageError
+from baselines.trainer import Trainer, plan_updates
+
 CHOICES = {
     "table_key": ("observation", "attacker_node", "single"),
     "tie_break": ("uniform", "first"),
