@@ -28,9 +28,15 @@ $(VENV)/.installed: pyproject.toml baselines/pyproject.toml $(LOCK)
 
 reference: $(VENV)/.reference
 
+# Everything with --no-deps: pip's resolver would otherwise report in red that gym-idsgame's own
+# requirements (torch, ...) are missing, which the oracle never imports here. Its runtime dependencies
+# are listed as their whole closure (REFERENCE_DEPS and what they need), each pinned from the lock.
+REFERENCE_CLOSURE := $(REFERENCE_DEPS) contourpy cycler fonttools kiwisolver numpy packaging pandas pillow \
+	pyparsing python-dateutil tzdata
 $(VENV)/.reference: $(VENV)/.installed
-	$(PIP) install -q --no-deps $(REFERENCE_PKGS)
-	$(PIP) install -q -c $(LOCK) $(REFERENCE_DEPS)
+	pins=$$(for p in $(REFERENCE_CLOSURE); do grep -i -m1 "^$$p==" $(LOCK) || \
+		{ echo "make reference: $$p is not pinned in $(LOCK) (make lock)" >&2; exit 1; }; done) && \
+	$(PIP) install -q --no-deps $(REFERENCE_PKGS) $$pins
 	$(BIN)/python -c "import warnings; warnings.filterwarnings('ignore'); import gym_idsgame.envs.idsgame_env"
 	touch $@
 

@@ -2,7 +2,6 @@
 reference oracle required where CI runs (`IDSJAX_REQUIRE_REFERENCE=1`, set by `make test`)."""
 
 import os
-import warnings
 from pathlib import Path
 
 import jax
@@ -27,9 +26,10 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(
             "IDSJAX_REQUIRE_REFERENCE and IDSJAX_TESTS_WITHOUT_REFERENCE are both set; unset one of them"
         )
+    from reference_oracle import quiet_reference  # its warnings and gym's banner silenced, here only
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_reference():
             import gym_idsgame.envs.idsgame_env  # noqa: F401
     except Exception as err:  # noqa: BLE001 — any failure to import means the oracle is unusable
         raise pytest.UsageError(

@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import io
 import os
+import sys
 import warnings
 
 import jax
@@ -69,11 +71,32 @@ def parse_env_id(env_id: str) -> tuple[int, Mode]:
 FORCE_NO_REFERENCE = os.environ.get("IDSJAX_TESTS_WITHOUT_REFERENCE", "") not in ("", "0")
 
 
+@contextlib.contextmanager
+def quiet_reference():
+    """Import the reference without its noise, in the test process only: its deprecation warnings, and
+    the banner gym 0.26 prints on stderr at its first import ("Gym has been unmaintained since 2022 ...",
+    from the package gym_notices). Anything else written to stderr meanwhile still gets there."""
+    buffer = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(buffer):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        text = buffer.getvalue()
+        try:
+            from gym_notices import notices
+        except ImportError:
+            notices = None
+        for banner in getattr(notices, "notices", {}).values() if notices else ():
+            text = text.replace(banner + "\n", "")
+        if text:
+            sys.stderr.write(text)
+
+
 def _import_quietly(name: str):
     if FORCE_NO_REFERENCE:
         pytest.skip(REFERENCE_MISSING + " (IDSJAX_TESTS_WITHOUT_REFERENCE is set)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_reference():
         return pytest.importorskip(name, reason=REFERENCE_MISSING)
 
 
@@ -83,8 +106,7 @@ def reference_available() -> bool:
     if FORCE_NO_REFERENCE:
         return False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_reference():
             import gym_idsgame.envs.idsgame_env  # noqa: F401
     except ImportError:
         return False
