@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from idsjax.actions import attack_mask
+from idsjax.bots import defend_minimal_choice
 from idsjax.config import GameConfig
 from idsjax.types import EnvParams, EnvState
 
@@ -47,19 +48,17 @@ def defend_minimal_probs(state: EnvState, config: GameConfig, params: EnvParams)
     first holder of the minimum tie with it through a defense candidate, uniform over those later
     nodes (never the first holder); otherwise the first holder's candidate with probability one."""
     del params
-    a, n = config.attack_types, config.num_nodes
-    defendable = jnp.asarray(config.network.defendable)
-    weakest_type = jnp.argmin(state.defense, axis=1)
-    weakest = state.defense.min(axis=1)
-    use_detection = state.detection < weakest
-    value = jnp.where(use_detection, state.detection, weakest).astype(jnp.int32)
-    value = jnp.where(defendable, value, jnp.iinfo(jnp.int32).max)
-    action = jnp.arange(n) * (a + 1) + jnp.where(use_detection, a, weakest_type)
-    best = value.min()
-    first = jnp.argmax(value == best)
-    ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & defendable
+    choice = defend_minimal_choice(state.defense, state.detection, jnp.asarray(config.network.defendable))
+    return defend_minimal_distribution(choice, config.num_defense_actions)
+
+
+def defend_minimal_distribution(choice, num_ids: int) -> jax.Array:
+    """float32[num_ids]: the exact distribution of `bots.sample_defend_minimal` given the same
+    `bots.defend_minimal_choice`: uniform over the later ties when two or more, else `first`."""
+    action, first, ties = choice
+    n = action.shape[0]
     weight = jnp.where(ties.sum() > 1, uniform_over(ties), one_hot(first, n))  # per node
-    return jnp.zeros(config.num_defense_actions, jnp.float32).at[action].add(weight)
+    return jnp.zeros(num_ids, jnp.float32).at[action].add(weight)
 
 
 def attack_maximal_probs(state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:

@@ -70,6 +70,38 @@ def random_defense(key: jax.Array, state: EnvState, config: GameConfig, params: 
     return uniform_index(key, (config.num_nodes - 1) * (config.attack_types + 1))
 
 
+def defend_minimal_choice(defense: jax.Array, detection: jax.Array, defendable: jax.Array, type_mask=None):
+    """What defend-minimal decides in one game (§8.2, Q12), over its arrays: `(action int[N], first,
+    ties bool[N])`. `action[i]` raises node i's candidate, its weakest defense type or its detection
+    if that is strictly lower; `first` is the first node holding the minimum; `ties` marks the
+    *later* nodes that tie with it through a defense candidate. With two or more ties the bot picks
+    one of them uniformly (never `first`), otherwise `first`. The sampler (`defend_minimal`, the
+    scenario game's) and the exact distribution (`bot_distributions.defend_minimal_probs`) both read
+    it. `type_mask`: a scenario's real types (padded types are never the weakest); None: all real.
+    """
+    n, a = defense.shape
+    if type_mask is not None:
+        defense = jnp.where(type_mask[None, :], defense.astype(jnp.int32), jnp.iinfo(jnp.int8).max + 1)
+        detection = detection.astype(jnp.int32)
+    weakest_type = jnp.argmin(defense, axis=1)
+    weakest = defense.min(axis=1)
+    use_detection = detection < weakest
+    value = jnp.where(use_detection, detection, weakest).astype(jnp.int32)
+    value = jnp.where(defendable, value, jnp.iinfo(jnp.int32).max)
+    action = jnp.arange(n) * (a + 1) + jnp.where(use_detection, a, weakest_type)
+    best = value.min()
+    first = jnp.argmax(value == best)
+    ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & defendable
+    return action, first, ties
+
+
+def sample_defend_minimal(key: jax.Array, choice) -> jax.Array:
+    """The defense id defend-minimal plays, given its `defend_minimal_choice`."""
+    action, first, ties = choice
+    tie_pick = uniform_choice(key, ties)  # rows of one node
+    return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
+
+
 def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
     """Raise the globally weakest value (§8.2, Q12).
 
@@ -79,20 +111,8 @@ def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: 
     uniformly, and the first holder never is.
     """
     del params
-    a = config.attack_types
-    n = config.num_nodes
-    defendable = jnp.asarray(config.network.defendable)
-    weakest_type = jnp.argmin(state.defense, axis=1)
-    weakest = state.defense.min(axis=1)
-    use_detection = state.detection < weakest
-    value = jnp.where(use_detection, state.detection, weakest).astype(jnp.int32)
-    value = jnp.where(defendable, value, jnp.iinfo(jnp.int32).max)
-    action = jnp.arange(n) * (a + 1) + jnp.where(use_detection, a, weakest_type)
-    best = value.min()
-    first = jnp.argmax(value == best)
-    ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & defendable
-    tie_pick = uniform_choice(key, ties)  # rows of one node
-    return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
+    choice = defend_minimal_choice(state.defense, state.detection, jnp.asarray(config.network.defendable))
+    return sample_defend_minimal(key, choice)
 
 
 def attack_maximal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:

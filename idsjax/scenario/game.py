@@ -22,7 +22,7 @@ from flax import struct
 from gymnax.environments import environment
 
 from idsjax import backend, threefry
-from idsjax.bots import uniform_choice
+from idsjax.bots import defend_minimal_choice, sample_defend_minimal, uniform_choice
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.layout import _split_uniforms, _uniform_int
 from idsjax.scenario.arrays import VIEW_FULL, ScenarioArrays, ScenarioShape, attack_mask
@@ -448,21 +448,10 @@ def random_defense(key, state: EnvState, shape: ScenarioShape, params: ScenarioP
 
 def defend_minimal(key, state: EnvState, shape: ScenarioShape, params: ScenarioParams) -> jax.Array:
     """`idsjax.bots.defend_minimal` over the arrays (padded types are never the weakest)."""
+    del shape
     arr = params.scenario
-    a, n = shape.attack_types, shape.max_nodes
-    defense = jnp.where(arr.type_mask[None, :], state.defense.astype(jnp.int32), _INT8_MAX + 1)
-    weakest_type = jnp.argmin(defense, axis=1)
-    weakest = defense.min(axis=1)
-    detection = state.detection.astype(jnp.int32)
-    use_detection = detection < weakest
-    value = jnp.where(use_detection, detection, weakest)
-    value = jnp.where(arr.defendable, value, jnp.iinfo(jnp.int32).max)
-    action = jnp.arange(n) * (a + 1) + jnp.where(use_detection, a, weakest_type)
-    best = value.min()
-    first = jnp.argmax(value == best)
-    ties = (value == best) & (jnp.arange(n) > first) & ~use_detection & arr.defendable
-    tie_pick = uniform_choice(key, ties)
-    return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
+    choice = defend_minimal_choice(state.defense, state.detection, arr.defendable, arr.type_mask)
+    return sample_defend_minimal(key, choice)
 
 
 def attack_maximal(key, state: EnvState, shape: ScenarioShape, params: ScenarioParams) -> jax.Array:
