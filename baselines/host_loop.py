@@ -450,6 +450,7 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
 
     if config["resume"]:
         runner, done_updates, wall_before = restore(out, programs)
+        programs["resumed_at_update"] = done_updates  # the report says so (`train_result`)
         if lead:
             logs.truncate_metrics(metrics_path, done_updates)
         say(
@@ -463,6 +464,7 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
             say(f"note: {note}")
         runner = programs["init"](rngs)
         done_updates, wall_before = 0, 0.0
+        programs["resumed_at_update"] = None  # the programs may be cached from a resumed run
 
     board = TensorBoard(config.get("tensorboard") if lead else None)
     ckpt_every = config["checkpoint_every"]
@@ -598,12 +600,23 @@ def nonfinite_error(
 
 
 def train_result(
-    config: dict, trainer, done_updates: int, train_seconds: float, compile_seconds: float = 0.0, **extra
+    config: dict,
+    trainer,
+    done_updates: int,
+    train_seconds: float,
+    compile_seconds: float = 0.0,
+    resumed_at_update: int | None = None,
+    **extra,
 ) -> dict:
     """The first fields of a run's JSON line. `steps_per_second`: environment steps of all seeds per
-    second of training, compilation excluded (the figure the progress bar shows)."""
+    second of training, compilation excluded (the figure the progress bar shows). `train_seconds` is
+    the training of every session of the run; a resumed run says where it resumed
+    (`resumed_at_env_steps`), so that a training time longer than this session's wall time is read
+    right."""
     env_steps = done_updates * trainer.steps_per_update
     num_seeds = config["num_seeds"]
+    if resumed_at_update is not None:
+        extra = {"resumed_at_env_steps": resumed_at_update * trainer.steps_per_update, **extra}
     return {
         "algo": config["algo"],
         "env": config["env"],
@@ -670,7 +683,9 @@ def _run(module, config: dict) -> dict:
         desc=f"{module.ALGO} {config['env']}",
         plot_title=f"{module.ALGO} on {config['env']}",
     )
-    result = train_result(config, trainer, done_updates, train_seconds, compiled["compile_seconds"])
+    result = train_result(
+        config, trainer, done_updates, train_seconds, compiled["compile_seconds"], compiled.get("resumed_at_update")
+    )
     if stopped:
         return report_stopped(result, out)
 

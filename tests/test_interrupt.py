@@ -153,7 +153,7 @@ def check_interrupted(algo: str, code: int, err: str, signum: int, out: Path, to
 def test_ppo_sigint_without_checkpoints_then_resume_equals_uninterrupted(tmp_path, capsys):
     part, full = tmp_path / "part", tmp_path / "full"
     code, err = interrupt("ppo", PPO, part, signal.SIGINT)
-    check_interrupted("ppo", code, err, signal.SIGINT, part, 12800)
+    stopped_at = check_interrupted("ppo", code, err, signal.SIGINT, part, 12800)
     # A fresh run in the directory is refused with the way to continue it, and --resume continues it.
     with pytest.raises(SystemExit) as e:
         ppo.main([*PPO, "--output-dir", str(part)])
@@ -165,6 +165,7 @@ def test_ppo_sigint_without_checkpoints_then_resume_equals_uninterrupted(tmp_pat
     assert metrics(part) == metrics(full)
     for key in ("env_steps", "eval_hack_probability_per_seed", "eval_attacker_return", "eval_defender_return"):
         assert resumed[key] == uninterrupted[key], key
+    assert resumed["resumed_at_env_steps"] == stopped_at * 4 * 16 and "resumed_at_env_steps" not in uninterrupted
     assert json.loads((part / "eval.json").read_text()) == json.loads((full / "eval.json").read_text())
 
 
@@ -185,12 +186,14 @@ def test_dqn_sigterm_without_checkpoints_then_resume_equals_uninterrupted(tmp_pa
 def test_selfplay_sigint_without_checkpoints_then_resume_equals_uninterrupted(tmp_path, capsys):
     part, full = tmp_path / "part", tmp_path / "full"
     code, err = interrupt("selfplay", SELFPLAY, part, signal.SIGINT)
-    check_interrupted("selfplay", code, err, signal.SIGINT, part, 6400)
+    stopped_at = check_interrupted("selfplay", code, err, signal.SIGINT, part, 6400)
     resumed = selfplay.main(["--resume", "--output-dir", str(part), "--no-progress"])
     uninterrupted = selfplay.main([*SELFPLAY, "--output-dir", str(full)])
     capsys.readouterr()
     assert metrics(part) == metrics(full)
+    assert resumed["resumed_at_env_steps"] == stopped_at * 8 * 8  # the report says where it resumed
     skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
+    skip |= {"phase_seconds", "wall_seconds", "resumed_at_env_steps"}  # times, and the resume itself
     assert {k: v for k, v in resumed.items() if k not in skip} == {
         k: v for k, v in uninterrupted.items() if k not in skip
     }

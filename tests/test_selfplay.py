@@ -195,8 +195,31 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
     stopped = selfplay.main([*args, "--output-dir", part, "--stop-after", "256"])
     assert stopped.get("stopped") and stopped["env_steps"] == 256
     resumed = selfplay.main(["--resume", "--output-dir", part, "--no-progress"])
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert resumed["resumed_at_env_steps"] == 256 and "resumed_at_env_steps" not in full
+    # The run ends in a summary for people: the phases as they run, the final policies against each
+    # other, the bots and the pools, exploitability with its responder, the times, where the results are.
+    assert "[2/2] evaluation games and payoff matrix" in err  # --br-timesteps 0: no best-response phases
+    for row in (
+        "final attacker vs final defender",
+        "final attacker vs defend_minimal",
+        "final attacker vs the defender pool",
+        "attack_maximal vs final defender",
+        "the attacker pool vs final defender",
+    ):
+        assert row in err, row
+    for side in ("attacker", "defender"):
+        e = resumed[f"{side}_exploitability"]
+        assert (
+            f"{side} " in err
+            and f"{e:.3f} ± {resumed[f'{side}_exploitability_se']:.3f}  by {resumed[f'{side}_exploitability_by']}"
+            in err
+        )
+    assert "(over every session: resumed at 256 steps)" in err
+    assert resumed["wall_seconds"] >= resumed["eval_seconds"] and set(resumed["phase_seconds"]) == {"evaluation_games"}
+    assert err.strip().splitlines()[-1] == f"results in {part}"
     skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
+    skip |= {"phase_seconds", "wall_seconds", "resumed_at_env_steps"}  # times, and the resume itself
     assert {k: v for k, v in resumed.items() if k not in skip} == {k: v for k, v in full.items() if k not in skip}
 
     def read(path):

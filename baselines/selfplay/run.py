@@ -44,6 +44,7 @@ def main(argv=None) -> dict:
 
 
 def _run(config: dict) -> dict:
+    t_start = time.perf_counter()
     config = resumed_config(config, ALGO)
     out = config["output_dir"]
     if not config["resume"]:
@@ -59,12 +60,13 @@ def _run(config: dict) -> dict:
     )
     programs = compile_programs(trainer, rngs, k_chunk)
     say(f"compiled in {programs['compile_seconds']:.1f} s")
+    phases = 2 + 2 * (best_response_steps(config) > 0)  # training, evaluation games, two best responses
     runner, done_updates, train_seconds, stopped = train_chunks(
         config,
         trainer,
         rngs,
         programs,
-        desc=f"{ALGO}/{config['mode']} {config['env']}",
+        desc=f"[1/{phases}] training {config['mode']} {config['env']}",
         plot_title=f"self-play ({config['mode']}, {config['policy']}) on {config['env']} — learner vs learner",
     )
     result = train_result(
@@ -73,6 +75,7 @@ def _run(config: dict) -> dict:
         done_updates,
         train_seconds,
         programs["compile_seconds"],
+        programs.get("resumed_at_update"),
         mode=config["mode"],
         policy=config["policy"],
     )
@@ -80,11 +83,13 @@ def _run(config: dict) -> dict:
         return report_stopped(result, out)
 
     t_eval = time.perf_counter()
+    phase_seconds = {}
     eval_keys = evaluation_keys(config["seed"], num_seeds)
-    bar = phase_bar(config, "evaluation games and payoff matrix", 1, "phase")
+    bar = phase_bar(config, f"[2/{phases}] evaluation games and payoff matrix", 1, "phase")
     ev = jax.device_get(jax.jit(jax.vmap(make_evaluate(config, env, env_params)))(runner, eval_keys))
     bar.update(1)
     bar.close()
+    phase_seconds["evaluation_games"] = fmt(time.perf_counter() - t_eval)
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     write_payoff(out, payoff, va, vd, num_seeds)
     # final policies vs the other side's pool (snapshots only: the last row / column is the final)
@@ -110,15 +115,23 @@ def _run(config: dict) -> dict:
     result["defender_vs_pool_hack_probability"] = fmt(np.mean(def_vs_pool))
     if best_response_steps(config) > 0:
         pols = side_policies(config, env)
-        for side, opponent in (("attacker", runner.dfn.params), ("defender", runner.att.params)):
-            played = train_best_response(config, env, env_params, pols, side, opponent, eval_keys)
+        for i, (side, opponent) in enumerate((("attacker", runner.dfn.params), ("defender", runner.att.params))):
+            t_br = time.perf_counter()
+            played = train_best_response(
+                config, env, env_params, pols, side, opponent, eval_keys, phase=f"[{3 + i}/{phases}] "
+            )
             for how in ("greedy", "sampled"):
                 ev[f"br_{side}_{how}"] = played[how]
+            phase_seconds[f"best_response_{side}"] = fmt(time.perf_counter() - t_br)
         result["br_timesteps"] = best_response_steps(config)
     exploit = exploitability(config, ev)
     for name, e in exploit.items():
         result.update({name: e["value"], f"{name}_se": e["se"], f"{name}_by": e["by"]})
     result["eval_seconds"] = fmt(time.perf_counter() - t_eval)
+    result["phase_seconds"] = phase_seconds
+    # This invocation's wall time (compiling, training, evaluating); train_seconds is the training of
+    # every session of a resumed run, so the two are reported side by side and a resumed run says so.
+    result["wall_seconds"] = fmt(time.perf_counter() - t_start)
     result["output_dir"] = out
     with open(os.path.join(out, "eval.json"), "w") as fh:
         json.dump(
@@ -134,16 +147,67 @@ def _run(config: dict) -> dict:
             fh,
             indent=2,
         )
-    print(json.dumps(result))
-    sys.stdout.flush()
+    say(summary(config, result, ev, exploit))
+    say(f"results in {out}")
+    if distributed.is_lead():
+        print(json.dumps(result))
+        sys.stdout.flush()
     return result
+
+
+def _pooled(p, n) -> tuple[float, float]:
+    """(mean over seeds, its standard error from the games) of per-seed probabilities on `n` games."""
+    p = np.atleast_1d(np.asarray(p, np.float64))
+    return float(p.mean()), float(np.sqrt(np.sum(_se(p, n) ** 2)) / len(p))
+
+
+def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
+    """The run for people: the final policies against each other, the bots and the pools, and how
+    exploitable each is (with the responder that shows it), then where the times went."""
+    payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
+    n_pay, seeds = config["payoff_episodes"], payoff.shape[0]
+
+    def pool(values, valid):  # per seed: the mean over the valid pool members, their games together
+        means = np.array([values[s][valid[s]].mean() for s in range(seeds)])
+        games = np.array([n_pay * valid[s].sum() for s in range(seeds)])
+        return _pooled(means, games)
+
+    rows = [("final attacker vs final defender", *_pooled(ev["final"]["hack_probability"], ev["final"]["episodes"]))]
+    for b in OPPONENT_BOTS["attacker"]:
+        e = ev[f"attacker_vs_{b}"]
+        rows.append((f"final attacker vs {b}", *_pooled(e["hack_probability"], e["episodes"])))
+    rows.append(("final attacker vs the defender pool", *pool(payoff[:, -1, :-1], vd[:, :-1])))
+    for b in OPPONENT_BOTS["defender"]:
+        e = ev[f"defender_vs_{b}"]
+        rows.append((f"{b} vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
+    rows.append(("the attacker pool vs final defender", *pool(payoff[:, :-1, -1], va[:, :-1])))
+    width = max(len(name) for name, _, _ in rows) + 2
+    resumed = result.get("resumed_at_env_steps")
+    lines = [
+        f"self-play ({config['mode']}, {config['policy']}) on {config['env']}: {result['env_steps']:,} steps per seed, "
+        f"{seeds} seed{'s' * (seeds > 1)}",
+        f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair)",
+    ]
+    lines += [f"{name:<{width}}{p:.3f} ± {se:.3f}" for name, p, se in rows]
+    lines.append("exploitability (higher is worse for the assessed policy; the responder that shows it):")
+    for name, e in exploit.items():
+        side = name.split("_")[0]
+        lines.append(f"  {side:<{width - 2}}{e['value']:.3f} ± {e['se']:.3f}  by {e['by']}")
+    times = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result["phase_seconds"].items())
+    lines.append(
+        f"time: training {result['train_seconds']:.1f} s"
+        + (f" (over every session: resumed at {resumed:,} steps)" if resumed is not None else "")
+        + f", compiling {result['compile_seconds']:.1f} s, evaluating {result['eval_seconds']:.1f} s ({times}); "
+        f"this run's wall time {result['wall_seconds']:.1f} s"
+    )
+    return "\n".join(lines)
 
 
 def phase_bar(config: dict, name: str, total: int, unit: str):
     """An evaluation phase announced on its own line, with its own progress bar."""
     from tqdm import tqdm
 
-    say(f"evaluation: {name} …")
+    say(f"{name} …")
     return tqdm(
         total=total,
         unit=unit,
@@ -156,20 +220,30 @@ def phase_bar(config: dict, name: str, total: int, unit: str):
 
 
 def train_best_response(
-    config, env, env_params, pols, side: str, opponent, eval_keys, opponent_act=None, opponent_name: str = "final"
+    config,
+    env,
+    env_params,
+    pols,
+    side: str,
+    opponent,
+    eval_keys,
+    opponent_act=None,
+    opponent_name: str = "final",
+    phase: str = "",
 ) -> dict:
     """Train each seed's best-responding `side` against that seed's frozen opponent (chunks on the
     host: its own progress bar), then evaluate it greedily and sampled. Per-seed summaries.
 
     `opponent` holds the frozen policy's parameters per seed (leading axis: seeds); `opponent_act`
     (`best_response.network_opponent` by default, or `bot_opponent` with placeholder parameters) is
-    how it plays. The calibration tests train against bots through this same function."""
+    how it plays; `phase` prefixes its progress bar (e.g. "[3/4] "). The calibration tests train
+    against bots through this same function."""
     br = make_best_response(config, env, env_params, pols, side, opponent_act)
     num_seeds = config["num_seeds"]
     other = "defender" if side == "attacker" else "attacker"
     bar = phase_bar(
         config,
-        f"best-response {side} vs the {opponent_name} {other}",
+        f"{phase}best-response {side} vs the {opponent_name} {other}",
         br.num_updates * br.steps_per_update * num_seeds,
         "step",
     )
