@@ -23,19 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from baselines.errors import UsageError
+from baselines.trainers import TRAINER_MODULES
 
 CONFIG_FILE = "config.json"
 CKPT_DIR = "checkpoints"
 SIDES = ("attacker", "defender")
-# algorithm name (config["algo"]) -> the module with its `make_train`
-ALGORITHMS = {
-    "ppo": "baselines.ppo",
-    "dqn": "baselines.dqn",
-    "tabular_q": "baselines.tabular_q",
-    "reinforce": "baselines.reinforce",
-    "actor_critic": "baselines.actor_critic",
-    "selfplay": "baselines.selfplay",
-}
+ALGORITHMS = TRAINER_MODULES  # algorithm name (config["algo"]) -> the module with its `make_train`
 FIX = "train the run again, or point to another run directory"
 
 

@@ -39,7 +39,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ALGOS = ("ppo", "dqn", "tabular_q", "reinforce", "actor_critic")
+from baselines.trainers import SINGLE_AGENT_TRAINERS
+
+ALGOS = SINGLE_AGENT_TRAINERS
 VERSIONS = (0, 2, 3, 7, 19)
 OPPONENTS = {  # mode in the id -> (the learner, the scripted opponent it faces)
     "random_defense": ("attacker", "random defense"),

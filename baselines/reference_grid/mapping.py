@@ -27,7 +27,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-TRAINERS = ("tabular_q", "dqn", "reinforce", "actor_critic", "ppo", "selfplay")
+from baselines.trainers import TRAINER_MODULES
+
+TRAINERS = tuple(TRAINER_MODULES)
 AGENT_TRAINER = {
     "tabular_q_learning": "tabular_q",
     "dqn": "dqn",
@@ -490,6 +492,9 @@ BUILDERS = {
     "ppo": _ppo,
     "selfplay": _selfplay,
 }
+
+
+assert set(BUILDERS) == set(TRAINERS), "every trainer of baselines.trainers has a builder"
 
 
 def map_config(ref: dict) -> Mapped:
