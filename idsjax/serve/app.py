@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -140,7 +141,7 @@ def create_app(
     max_connections = 2 * coordinator.max_agents if max_connections is None else max_connections
     by_client = RateLimiter(client_rate, client_burst)
     joins = RateLimiter(join_rate, join_burst)
-    connections = {"open": 0}
+    live: dict[WebSocket, _Connection] = {}  # the open WebSockets
     stopping = asyncio.Event()  # set once the server stops: every WebSocket closes with 1001
 
     async def stop() -> None:
@@ -148,20 +149,34 @@ def create_app(
         write the records, close every WebSocket with a close frame."""
         coordinator.close()
         stopping.set()
+        for conn in list(live.values()):
+            if not conn.busy:  # a busy one sends its step's answer first, then closes itself
+                await conn.close(1001, "the server is shutting down")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 2.0
-        while connections["open"] and loop.time() < deadline:
+        while live and loop.time() < deadline:
             await asyncio.sleep(0.02)
+
+    async def sweep(every: float = 1.0) -> None:
+        """Close WebSockets silent for the idle timeout (one task for all: a frame costs nothing)."""
+        idle = coordinator.idle_timeout
+        while True:
+            await asyncio.sleep(min(every, idle / 2))
+            now = time.monotonic()
+            for conn in list(live.values()):
+                if not conn.busy and now - conn.last > idle:
+                    await conn.close(4408, f"no message for {idle:g} s")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        task = asyncio.create_task(coordinator.run())
+        tasks = [asyncio.create_task(coordinator.run()), asyncio.create_task(sweep())]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             written = coordinator.close()  # SIGTERM lands here: every recorded step is written
             if written:
                 log.info("wrote %d trajectory files", len(written))
@@ -308,30 +323,26 @@ def create_app(
     async def websocket(ws: WebSocket):
         client = ws.client.host if ws.client else "?"
         await ws.accept()  # then a refusal is a close frame with a code and a reason
-        if connections["open"] >= max_connections:
+        if len(live) >= max_connections:
             await ws.close(code=1013, reason="too many connections; try again later")
             return
-        connections["open"] += 1
-        frames = _Frames(ws, stopping)
-        idle = coordinator.idle_timeout
+        if stopping.is_set():
+            await ws.close(code=1001, reason="the server is shutting down")
+            return
+        conn = live[ws] = _Connection(ws)
         mine: str | None = None  # the token of the agent this connection carries
         try:
             while True:
-                kind, message = await frames.next(timeout=idle)
-                if kind == "stop":
-                    await ws.close(code=1001, reason="the server is shutting down")
-                    break
-                if kind == "idle":
-                    await ws.close(code=4408, reason=f"no message for {idle:g} s")
-                    break
+                message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                conn.last = time.monotonic()
                 raw = message.get("text")
                 if raw is None:
                     await ws.send_json({"ok": False, "op": None, "status": 400, "error": "send JSON text frames"})
                     continue
                 if len(raw) > max_frame:
-                    await ws.close(code=1009, reason=f"frame over {max_frame} bytes")
+                    await conn.close(1009, f"frame over {max_frame} bytes")
                     break
                 if not by_client.allow(client):
                     await ws.send_json(
@@ -340,73 +351,70 @@ def create_app(
                     continue
                 reply, mine = await _ws_answer(coordinator, raw, mine, client, joins)
                 if isinstance(reply, asyncio.Future):
-                    reply = await _wait_for_step(ws, frames, reply, coordinator, json.loads(raw).get("text") is True)
+                    conn.busy = True
+                    reply = await _wait_for_step(ws, reply, coordinator, json.loads(raw).get("text") is True)
+                    conn.busy, conn.last = False, time.monotonic()
                     if reply is None:
                         break  # the client left mid-step
                 await ws.send_text(reply)
+                if stopping.is_set():  # a step answered by the stop: this connection closes too
+                    await conn.close(1001, "the server is shutting down")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away mid-answer
         finally:
-            frames.cancel()
-            connections["open"] -= 1
+            live.pop(ws, None)
             if mine is not None and mine in coordinator.agents:
                 coordinator.leave(mine)
 
     return app
 
 
-class _Frames:
-    """A connection's next event: a client message, the server's stop, or silence for `timeout` s.
-    One receive stays outstanding across calls, so waiting for something else never drops a frame."""
+class _Connection:
+    """An open WebSocket: when it last heard from its client, whether a step of it is pending."""
 
-    def __init__(self, ws: WebSocket, stopping: asyncio.Event):
-        self.ws = ws
-        self._receive: asyncio.Future | None = None
-        self._stop = asyncio.ensure_future(stopping.wait())
+    def __init__(self, ws: WebSocket):
+        self.ws, self.last, self.busy, self.closed = ws, time.monotonic(), False, False
 
-    async def next(self, timeout: float | None = None, step: asyncio.Future | None = None):
-        """("step", None) when `step` is done (it comes first), ("stop", None), ("frame", message) or
-        ("idle", None)."""
-        if self._receive is None:
-            self._receive = asyncio.ensure_future(self.ws.receive())
-        waits = {self._receive, self._stop} | ({step} if step is not None else set())
-        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if step is not None and step.done():
-            return "step", None
-        if self._stop.done():
-            return "stop", None
-        if self._receive in done:
-            receive, self._receive = self._receive, None
-            return "frame", receive.result()
-        return "idle", None
-
-    def cancel(self) -> None:
-        for task in (self._receive, self._stop):
-            if task is not None and not task.done():
-                task.cancel()
+    async def close(self, code: int, reason: str) -> None:
+        """Send the close frame (once); the client's echo then ends the connection's receive."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await self.ws.close(code=code, reason=reason)
 
 
-async def _wait_for_step(ws: WebSocket, frames: _Frames, step: asyncio.Future, coordinator, text: bool):
+async def _wait_for_step(ws: WebSocket, step: asyncio.Future, coordinator, text: bool):
     """The step's answer (None: the client left meanwhile). A client waits for each answer before it
     sends again; a frame that arrives early is answered 409 at once, and the step's answer follows."""
     while True:
-        kind, message = await frames.next(step=step)
-        if kind == "step" or (kind == "stop" and step.done()):  # a stop has answered every step first
+        receive = asyncio.ensure_future(ws.receive())
+        await asyncio.wait({step, receive}, return_when=asyncio.FIRST_COMPLETED)
+        if step.done():
+            if receive.done():  # a frame arrived with the answer: answered after it, in order
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    return None
+                await ws.send_json(_early(message))
+            else:
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receive
             return _ws_step_reply(coordinator, step, text)
-        if kind == "stop":
-            step.cancel()
-            return json.dumps({"ok": False, "op": "step", "status": 503, "error": "the server is shutting down"})
+        message = receive.result()
         if message["type"] == "websocket.disconnect":
             step.cancel()
             return None
-        await ws.send_json(
-            {
-                "ok": False,
-                "op": _op_of(message.get("text")),
-                "status": 409,
-                "error": "wait for the answer to your step before you send another message",
-            }
-        )
+        await ws.send_json(_early(message))
+
+
+def _early(message: dict) -> dict:
+    return {
+        "ok": False,
+        "op": _op_of(message.get("text")),
+        "status": 409,
+        "error": "wait for the answer to your step before you send another message",
+    }
 
 
 def _op_of(raw) -> str | None:
