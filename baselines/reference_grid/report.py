@@ -33,7 +33,7 @@ import sys
 from collections import defaultdict
 
 from baselines.reference_grid import data
-from baselines.reference_grid.mapping import map_config
+from baselines.reference_grid.mapping import map_config, parse_env
 from baselines.reference_grid.run import EVAL_CSV, SUMMARY, TRAIN_CSV
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -139,8 +139,12 @@ def load_curves(path: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+FIGURE_WIDTH_INCHES, FIGURE_DPI = 12.0, 100  # 1,200 pixels wide: legible beside the tables
+PANELS_PER_ROW = 4
+
+
 def draw_figures(curve_rows: list[dict], figures: str) -> None:
-    """One small figure per version: each configuration's evaluation hack probability per seed."""
+    """One figure per version, 1,200 pixels wide: each configuration's evaluation hack probability per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,27 +156,28 @@ def draw_figures(curve_rows: list[dict], figures: str) -> None:
             by_version[r["path"].split("/")[0]][r["path"]].append(r)
     for version, paths in by_version.items():
         names = sorted(paths)
-        cols = min(5, len(names))
+        cols = min(PANELS_PER_ROW, len(names))
         rows = (len(names) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_INCHES, 0.5 + 2.6 * rows), squeeze=False)
         for ax, name in zip(axes.flat, names):
             per_seed = defaultdict(list)
             for r in paths[name]:
                 per_seed[int(r["seed"])].append((int(r["env_steps"]), float(r["hack_probability"])))
             for s, pts in sorted(per_seed.items()):
                 pts.sort()
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=2, lw=0.7, color=f"C{s}")
-            ax.set_title("/".join(name.split("/")[1:]), fontsize=7)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, lw=1.0, color=f"C{s}")
+            ax.set_title("/".join(name.split("/")[1:]), fontsize=11)
             ax.set_ylim(-0.02, 1.02)
-            ax.tick_params(labelsize=6)
+            ax.tick_params(labelsize=9)
+            ax.xaxis.get_offset_text().set_fontsize(9)
         for ax in list(axes.flat)[len(names) :]:
             ax.axis("off")
         fig.suptitle(
-            f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)", fontsize=8
+            f"{version}: evaluation hack probability vs environment steps per seed (one colour per seed)", fontsize=12
         )
         fig.tight_layout()
         os.makedirs(figures, exist_ok=True)
-        fig.savefig(os.path.join(figures, f"{version}.png"), dpi=50)
+        fig.savefig(os.path.join(figures, f"{version}.png"), dpi=FIGURE_DPI)
         plt.close(fig)
 
 
@@ -197,6 +202,22 @@ def ceiling_for(env_id: str | None, ceilings: dict) -> str:
     if not c:
         return "n/a"
     return f"{c['lower']:.3f}" if c["exact"] else f"{c['lower']:.3f}–{c['upper']:.3f}"
+
+
+def id_note(c: dict, m) -> str:
+    """Why a configuration runs on an id other than its folder's version and mode, or ''."""
+    version, mode = c["path"].split("/")[:2]
+    ref_mode, ref_version = parse_env(c["env"])
+    notes = []
+    if ref_version != int(version[1:]) or (ref_mode or "two_agents") != mode:
+        other = f"v{ref_version}, not {version}" if ref_version != int(version[1:]) else f"not {mode}"
+        named = "this id" if m.env_id == c["env"] else f"`{c['env']}`"
+        notes.append(
+            f"the reference's config.json in this folder names {named} ({other}), so the reference ran it there"
+        )
+    if m.env_id and m.env_id != c["env"]:
+        notes.append(next((d for d in m.differences if m.env_id in d), f"mapped from `{c['env']}`"))
+    return "; ".join(notes)
 
 
 def fmt_budget(s: dict) -> str:
@@ -260,8 +281,10 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
             se = s.get("final_eval_hack_probability_se")
             res = "" if hp is None else f"{hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
             trainer = (m.trainer or "—") + (" (substitute)" if m.status == "substitute" else "")
+            note = id_note(c, m)
+            env = f"`{m.env_id}`" + (f" ({note})" if note else "")
             lines.append(
-                f"| `{c['path']}` | {trainer} | `{m.env_id}` | {len(s.get('seeds', m.seeds))} | {res or 'not run'} "
+                f"| `{c['path']}` | {trainer} | {env} | {len(s.get('seeds', m.seeds))} | {res or 'not run'} "
                 f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |"
             )
         lines.append("")
@@ -352,6 +375,11 @@ def main(argv=None) -> None:
             with open(os.path.join(results, "run.json"), "w") as f:
                 json.dump({"command": args.command, "note": args.note}, f, indent=1)
     draw_figures(load_curves(_readable(results, "curves.csv.gz")), os.path.join(results, "figures"))
+    vs = _load_json(_readable(results, "vs_reference.json"))
+    if vs and vs.get("rows"):  # redrawn from its curves, at the report's size
+        from baselines.reference_grid.vs_reference import draw
+
+        draw(vs["rows"], results)
     write_report(results, report)
     print(report)
 

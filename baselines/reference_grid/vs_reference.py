@@ -330,19 +330,25 @@ def draw(rows: list[dict], results: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 2.4), squeeze=False)
-    for ax, r in zip(axes[0], rows):
+    from baselines.reference_grid.report import FIGURE_DPI, FIGURE_WIDTH_INCHES
+
+    cols = min(len(rows), 3)
+    lines = (len(rows) + cols - 1) // cols
+    fig, axes = plt.subplots(lines, cols, figsize=(FIGURE_WIDTH_INCHES, 0.3 + 3.0 * lines), squeeze=False)
+    for ax, r in zip(axes.flat, rows):
         rc, ic = r["reference_curve"], r["idsjax_curve"]
-        ax.plot(np.linspace(0, 1, len(rc)), rc, "o-", ms=3, label="reference")
-        ax.plot(np.linspace(0, 1, len(ic)), ic, "s-", ms=3, label="idsjax")
-        ax.set_title(r["path"], fontsize=7)
+        ax.plot(np.linspace(0, 1, len(rc)), rc, "o-", ms=4, label="reference")
+        ax.plot(np.linspace(0, 1, len(ic)), ic, "s-", ms=4, label="idsjax")
+        ax.set_title(r["path"], fontsize=11)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("fraction of training", fontsize=7)
-        ax.tick_params(labelsize=6)
-    axes[0][0].set_ylabel("eval hack probability", fontsize=7)
-    axes[0][0].legend(fontsize=6)
+        ax.set_xlabel("fraction of training", fontsize=10)
+        ax.set_ylabel("eval hack probability", fontsize=10)
+        ax.tick_params(labelsize=9)
+    for ax in list(axes.flat)[len(rows) :]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(results, FIGURE), dpi=60)
+    fig.savefig(os.path.join(results, FIGURE), dpi=FIGURE_DPI)
     plt.close(fig)
 
 
