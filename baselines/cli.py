@@ -276,17 +276,7 @@ def start(name: str, trainer: dict) -> None:
     if name != "__main__":
         return
     algo = trainer["ALGO"]
-    module = f"baselines.{algo}"
-    try:
-        settings, rest = process_options(sys.argv[1:])
-        if settings is not None and module in ONE_PROCESS:
-            raise UsageError(
-                f"{algo} trains in one process (several processes train ppo and dqn, "
-                f"over --devices); unset JAX_COORDINATOR_ADDRESS or leave out --coordinator-address"
-            )
-    except UsageError as e:
-        print(f"python -m {module}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings, rest = settings_or_exit(f"baselines.{algo}")
     hyper = trainer["HYPERPARAMETERS"]
     parser = build_parser(algo, hyper, trainer.get("ENV_DEFAULTS", {}), trainer.get("OPTIONS"))
     config = vars(parser.parse_args(rest))  # --help, an unknown option or a bad type exits here
@@ -298,6 +288,24 @@ def start(name: str, trainer: dict) -> None:
         from baselines import distributed
 
         distributed.initialize(**settings)
+
+
+def settings_or_exit(module: str) -> tuple[dict | None, list[str]]:
+    """The command line's multi-process settings and other arguments (`process_options`); a usage error,
+    or settings for a command of `ONE_PROCESS`, print one sentence and exit with code 2. Self-play's
+    `__main__` calls it for the refusal (its package loads JAX before; it never joins)."""
+    algo = module.rsplit(".", 1)[-1]
+    try:
+        settings, rest = process_options(sys.argv[1:])
+        if settings is not None and module in ONE_PROCESS:
+            raise UsageError(
+                f"{algo} trains in one process (several processes train ppo and dqn, "
+                f"over --devices); unset JAX_COORDINATOR_ADDRESS or leave out --coordinator-address"
+            )
+    except UsageError as e:
+        print(f"python -m {module}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings, rest
 
 
 # --- several processes (jax.distributed): which commands join, and their options -------------------

@@ -73,6 +73,14 @@ def test_one_process_trainers_refuse_a_multi_process_run_without_jax():
     assert "reinforce trains in one process" in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_selfplay_refuses_a_multi_process_run():
+    """Self-play trains in one process: the JAX_* variables of a multi-process run are refused in one
+    sentence (its package loads JAX first, so this answer is not quick; it never joins)."""
+    variables = {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"}
+    result, _, err = _probe("baselines.selfplay", **variables)
+    assert result["code"] == 2 and "selfplay trains in one process" in err, (result, err)
+
+
 def test_help_does_not_wait_for_a_coordinator():
     """The JAX_* variables of a multi-process run are set, and nothing listens at the address: --help
     still answers at once (joining comes after the command line is read)."""
