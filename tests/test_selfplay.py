@@ -186,6 +186,17 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
         rows = list(csv.reader(f))
     assert rows[0][-1] == "final" and rows[-1][1] == "final"
     assert len(rows) - 1 == 3 + 1  # 8 updates, a snapshot every 2: the ring of 3 is full, plus the final
+    # The pool's responder in exploitability is its best member replayed on fresh games (16 per seed),
+    # not the matrix's 2 games that chose it; it is that member's own row / column in the matrix.
+    saved = json.loads((out / "eval.json").read_text())
+    payoff = np.array([[float(x) if x else np.nan for x in r[2:]] for r in rows[1:]])
+    for side, block in (("attacker", "attacker_vs_pool_best"), ("defender", "pool_best_vs_defender")):
+        report = saved["exploitability"][f"{side}_exploitability"]
+        assert report["responders"]["pool:best"]["value"] >= 0
+        assert saved["per_seed"][block]["episodes"] == [16]
+        slot = report["pool_best_slot_per_seed"][0]
+        matrix = payoff[-1, :-1] if side == "attacker" else payoff[:-1, -1]
+        assert matrix[slot] == (np.nanmin(matrix) if side == "attacker" else np.nanmax(matrix))
 
 
 def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
@@ -240,6 +251,7 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
         ["--pool-size", "0"],
         ["--num-envs", "4", "--pool-share", "1.0"],  # no learner-vs-learner game left
         ["--num-minibatches", "7"],
+        ["--payoff-episodes", "0"],
         ["--total-timesteps", "-1"],
     ],
 )
@@ -250,6 +262,15 @@ def test_bad_arguments_exit_2(argv, tmp_path, capsys):
     err = capsys.readouterr().err
     if argv[1] == "idsgame-minimal_defense-v19":
         assert "baselines.ppo" in err
+
+
+def test_payoff_games_scale_with_the_run():
+    """-1: the matrix plays about total_timesteps / 20 games in all, 10 to 100 per pair."""
+    config = {"payoff_episodes": -1, "pool_size": 8}
+    assert selfplay.payoff_games({**config, "total_timesteps": 100_000}) == 62  # 81 pairs x 62 ~ 5,000 games
+    assert selfplay.payoff_games({**config, "total_timesteps": 1_000}) == 10
+    assert selfplay.payoff_games({**config, "total_timesteps": 10_000_000}) == 100
+    assert selfplay.payoff_games({**config, "payoff_episodes": 200, "total_timesteps": 1_000}) == 200
 
 
 def test_resume_without_checkpoint_exits_2(tmp_path, capsys):
@@ -379,7 +400,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     ]
     got = lc.main(argv)
     err = capsys.readouterr().err
-    assert "evaluation: best-response attacker vs the final defender" in err
+    assert "[3/4] best-response attacker vs the final defender" in err
     assert [s["done"] for s in got["status"]] == [True, True]
     # the best-response path, on the pool run
     saved = json.loads((tmp_path / "out" / "idsgame-v19" / "pool" / "eval.json").read_text())
@@ -389,7 +410,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
         name = f"{side}_exploitability"
         responders = report[name]["responders"]
         assert {"best_response:greedy", "best_response:sampled"} <= set(responders)
-        assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
+        assert any(k.startswith("bot:") for k in responders) and "pool:best" in responders
         assert result[name] == max(r["value"] for r in responders.values())
         assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
         for how in ("greedy", "sampled"):

@@ -65,6 +65,7 @@ from baselines.selfplay.config import (
     SIDES,
     check_env_id,
     parse_config,
+    payoff_games,
     split_envs,
     validate,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "masks",
     "mixed_actor",
     "parse_config",
+    "payoff_games",
     "pfsp_weights",
     "play",
     "policy_actor",

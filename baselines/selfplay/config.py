@@ -27,7 +27,12 @@ HYPERPARAMETERS = {
     "pool_temperature": (0.1, "pos", "--mode pool: softmax temperature of the quality weights"),
     "rate_ema": (0.05, "unit", "per-game weight of the win-rate moving averages"),
     "meta_iters": (200, "pos", "--mode psro: regret-matching+ iterations of the meta-solver per update"),
-    "payoff_episodes": (100, "pos", "evaluation games per pair of the payoff matrix"),
+    "payoff_episodes": (
+        -1,
+        "any",
+        "evaluation games per pair of the payoff matrix; -1: scaled to the run (about --total-timesteps / 20 "
+        "games in all, 10 to 100 per pair)",
+    ),
     "br_timesteps": (
         -1,
         "any",
@@ -63,6 +68,10 @@ def _validate(config: dict) -> None:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {config['mode']!r}")
     if config["policy"] not in POLICIES:
         raise UsageError(f"--policy must be one of {', '.join(POLICIES)}, got {config['policy']!r}")
+    if config["payoff_episodes"] < -1 or config["payoff_episodes"] == 0:
+        raise UsageError(
+            f"--payoff-episodes must be positive or -1 (scaled to the run), got {config['payoff_episodes']}"
+        )
     br = config["br_timesteps"]
     if br < -1 or 0 < br < config["total_timesteps"]:
         raise UsageError(
@@ -79,6 +88,17 @@ def _validate(config: dict) -> None:
         )
     if config["num_envs"] * config["num_steps"] % config["num_minibatches"]:  # the best responses (ppo)
         raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+
+
+def payoff_games(config: dict) -> int:
+    """Games per pair of the payoff matrix: `--payoff-episodes`, or (-1) scaled to the run, so that a
+    short run is not mostly evaluation: the matrix's (pool_size + 1)^2 pairs play about
+    total_timesteps / 20 games in all, 10 to 100 per pair (100 from about 160k steps per seed with
+    the default pool of 8)."""
+    if config["payoff_episodes"] > 0:
+        return config["payoff_episodes"]
+    pairs = (config["pool_size"] + 1) ** 2
+    return int(min(100, max(10, round(config["total_timesteps"] / (20 * pairs)))))
 
 
 def split_envs(config: dict) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from baselines.host_loop import (
     train_result,
 )
 from baselines.selfplay.best_response import best_response_steps, make_best_response
-from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config
+from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config, payoff_games
 from baselines.selfplay.evaluation import make_evaluate
 from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
@@ -165,7 +165,7 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
     """The run for people: the final policies against each other, the bots and the pools, and how
     exploitable each is (with the responder that shows it), then where the times went."""
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
-    n_pay, seeds = config["payoff_episodes"], payoff.shape[0]
+    n_pay, seeds = payoff_games(config), payoff.shape[0]
 
     def pool(values, valid):  # per seed: the mean over the valid pool members, their games together
         means = np.array([values[s][valid[s]].mean() for s in range(seeds)])
@@ -177,16 +177,21 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
         e = ev[f"attacker_vs_{b}"]
         rows.append((f"final attacker vs {b}", *_pooled(e["hack_probability"], e["episodes"])))
     rows.append(("final attacker vs the defender pool", *pool(payoff[:, -1, :-1], vd[:, :-1])))
+    e = ev["attacker_vs_pool_best"]
+    rows.append(("final attacker vs its best pool defender", *_pooled(e["hack_probability"], e["episodes"])))
     for b in OPPONENT_BOTS["defender"]:
         e = ev[f"defender_vs_{b}"]
         rows.append((f"{b} vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
     rows.append(("the attacker pool vs final defender", *pool(payoff[:, :-1, -1], va[:, :-1])))
+    e = ev["pool_best_vs_defender"]
+    rows.append(("its best pool attacker vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
     width = max(len(name) for name, _, _ in rows) + 2
     resumed = result.get("resumed_at_env_steps")
     lines = [
         f"self-play ({config['mode']}, {config['policy']}) on {config['env']}: {result['env_steps']:,} steps per seed, "
         f"{seeds} seed{'s' * (seeds > 1)}",
-        f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair)",
+        f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair, "
+        f"their best member replayed on {config['eval_episodes']:,})",
     ]
     lines += [f"{name:<{width}}{p:.3f} ± {se:.3f}" for name, p, se in rows]
     lines.append("exploitability (higher is worse for the assessed policy; the responder that shows it):")
@@ -269,19 +274,20 @@ def _se(p, n):
 def exploitability(config: dict, ev: dict) -> dict:
     """How much each final policy can be exploited, higher always worse for it, as the maximum over
     every responder we have: the best response (greedy or sampled, the better), each scripted bot of
-    the responder's side and each pool member of that side. `defender_exploitability` is the best
+    the responder's side, and the pool member of that side that did best against it in the payoff
+    matrix (`pool:best`), scored on its own `--eval-episodes` fresh games: scored on the matrix's
+    games that chose it, the winner among the pool would carry the luck that made it the winner
+    (each member's matrix value, on few games, is shown in the payoff matrix). `defender_exploitability` is the best
     responder's hack probability against the final defender; `attacker_exploitability` is one minus
     the lowest hack probability a responding defender holds the final attacker to. Per responder:
     the mean over seeds and its standard error (binomial, from the games). `value` is the best
     responder's mean over seeds; `per_seed` is each seed's own best responder (`per_seed_by`) with
     its SE, the figure paired comparisons over seeds use (its mean is at least `value`)."""
-    n_pay = config["payoff_episodes"]
-    payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
-    num_seeds = payoff.shape[0]
+    num_seeds = np.asarray(ev["payoff"]).shape[0]
     out = {}
-    for assessed, bots, pool_values, valid, flip in (
-        ("defender", OPPONENT_BOTS["defender"], payoff[:, :-1, -1], va[:, :-1], False),
-        ("attacker", OPPONENT_BOTS["attacker"], payoff[:, -1, :-1], vd[:, :-1], True),
+    for assessed, bots, rescored, flip in (
+        ("defender", OPPONENT_BOTS["defender"], ev["pool_best_vs_defender"], False),
+        ("attacker", OPPONENT_BOTS["attacker"], ev["attacker_vs_pool_best"], True),
     ):
         responder = "attacker" if assessed == "defender" else "defender"
         score = (lambda p: 1.0 - np.asarray(p)) if flip else (lambda p: np.asarray(p))
@@ -289,9 +295,7 @@ def exploitability(config: dict, ev: dict) -> dict:
         for b in bots:  # e.g. the final defender against random_attack and attack_maximal
             p = score(ev[f"{assessed}_vs_{b}"]["hack_probability"])
             candidates[f"bot:{b}"] = (p, np.asarray(ev[f"{assessed}_vs_{b}"]["episodes"]))
-        for j in range(pool_values.shape[1]):
-            if valid[:, j].all():
-                candidates[f"pool:{j}"] = (score(pool_values[:, j]), np.full(num_seeds, n_pay))
+        candidates["pool:best"] = (score(rescored["hack_probability"]), np.asarray(rescored["episodes"]))
         for how in ("greedy", "sampled"):
             br = ev.get(f"br_{responder}_{how}")
             if br is not None:
@@ -315,5 +319,6 @@ def exploitability(config: dict, ev: dict) -> dict:
             "per_seed": [fmt(x) for x in per_seed[top, seeds]],
             "per_seed_se": [fmt(x) for x in _se(per_seed[top, seeds], n_seed[top, seeds])],
             "per_seed_by": [names[i] for i in top],
+            "pool_best_slot_per_seed": np.atleast_1d(ev["pool_best_slot"][responder]).astype(int).tolist(),
         }
     return out
