@@ -459,14 +459,14 @@ def test_the_attackers_frame_draws_nothing_its_observation_hides():
         token, _ = c.join("f", "attacker", seed=1)
         slot = c.agents[token].game.slot
         states = c.engine.states
-        c.engine.states = states.replace(attack=states.attack.at[slot].set(7))  # every node's values
+        c.engine.states = states.replace(attack=states.attack.at[slot].set(np.int8(7)))  # every node's values
         state = jax.tree.map(lambda x: x[slot], c.engine.states)
         c.agents[token].game.obs["attacker"] = np.asarray(side_observation(c.env, state, "attacker"))
         seen = c.frame_png(token)
         shown = np.asarray(side_observation(c.env, state, "attacker"))[:, : c.config.attack_types]
         assert (shown == 0).any() and (shown == 7).any()  # some nodes hidden, some visible
         # The same picture when the hidden values differ: none of them is drawn.
-        hidden = np.where(shown == 7, 7, 3)
+        hidden = np.where(shown == 7, 7, 3).astype(np.asarray(states.attack).dtype)
         c.engine.states = states.replace(attack=states.attack.at[slot].set(hidden))
         return seen, c.frame_png(token)
 
