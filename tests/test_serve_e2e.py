@@ -25,7 +25,7 @@ from test_serve_shutdown import _pending_http_step, _pending_ws_step  # noqa: E4
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 
 import idsjax  # noqa: E402
-from idsjax.client import connect  # noqa: E402
+from idsjax.client import ServerError, connect  # noqa: E402
 from idsjax.serve.replay import replay  # noqa: E402
 from idsjax.trajectories import load_trajectories  # noqa: E402
 
@@ -380,6 +380,9 @@ def test_sigterm_writes_every_recorded_step(server):
         proc.wait(timeout=30)
         for t in waiting:
             t.join(timeout=30)
+        with pytest.raises(ServerError) as closed:  # the client reports the server's close frame
+            agent.state()
+        assert closed.value.status == 1001 and "shutting down" in closed.value.message
     assert proc.returncode == 0
     assert answers["http"].status_code == 503 and "shutting down" in answers["http"].json()["error"]
     frames, close = answers["ws"]
