@@ -70,7 +70,7 @@ def _commands(out: Path) -> dict[str, list[str]]:
         ],
         "results": [
             "baselines.results", "--algos", "ppo", "--versions", "0", "--opponents", "random_defense",
-            "--num-seeds", "1", "--total-timesteps", "512", "--output-dir", str(out),
+            "--num-seeds", "1", "--total-timesteps", "1024", "--output-dir", str(out),
         ],
     }  # fmt: skip
 
