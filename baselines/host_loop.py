@@ -176,12 +176,15 @@ _STOP: StopRequest | None = None
 @contextlib.contextmanager
 def stop_on_signals(algo: str, output_dir: str, progress: bool = True):
     """SIGINT and SIGTERM handled by a `StopRequest` for the duration (the previous handlers back
-    afterwards); nothing where signals cannot be handled (a thread other than the main one)."""
+    afterwards); nothing where signals cannot be handled (a thread other than the main one). A signal
+    the process was started ignoring (a shell's background job ignores SIGINT, `nohup` SIGHUP) stays
+    ignored, as Python itself leaves it."""
     global _STOP
     request, previous, outer = StopRequest(algo, output_dir, progress), {}, _STOP
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, request.handle)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, request.handle)
     except ValueError:  # not the main thread
         for signum, handler in previous.items():
             signal.signal(signum, handler)
