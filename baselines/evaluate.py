@@ -39,7 +39,7 @@ MEET = 1e-5  # bounds closer than this meet (as baselines.exploitability)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from baselines import scenarios
+    from baselines.cli import SCENARIO_OPTIONS  # baselines.cli loads without JAX: --help answers at once
 
     p = argparse.ArgumentParser(
         prog="python -m baselines.evaluate",
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", default=None, help="a registered id (idsjax.registered_envs()); default idsgame-minimal_defense-v7"
     )
     p.add_argument("--env-seed", type=int, default=0, help="seed of the environment instance (idsjax.make)")
-    for name, kwargs in scenarios.OPTIONS.items():  # --scenario, --max-nodes, --generator, --generator-arg, --mode
+    for name, kwargs in SCENARIO_OPTIONS.items():  # --scenario, --max-nodes, --generator, --generator-arg, --mode
         p.add_argument("--" + name.replace("_", "-"), **kwargs)
     p.add_argument("--games", type=int, default=1000, help="games per seed")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation games")
@@ -88,9 +88,8 @@ def parse(argv) -> dict:
 
 
 def check(args: dict) -> None:
-    """UsageError (one sentence) for the first argument that is wrong; names the game in `args["env"]`."""
-    from baselines import scenarios
-
+    """UsageError (one sentence) for the first argument that is wrong; names the game in `args["env"]`.
+    The numbers first: they are refused before JAX and the game load."""
     for name in ("games",):
         if args[name] <= 0:
             raise UsageError(f"--{name} must be positive, got {args[name]}")
@@ -105,6 +104,8 @@ def check(args: dict) -> None:
         args["env"] = "idsgame-minimal_defense-v7"
     elif args.get("scenario") or args.get("generator"):
         raise UsageError("--env names a registered game; with --scenario or --generator give --mode instead")
+    from baselines import scenarios
+
     scenarios.resolve(args)
     if not scenarios.is_scenario_run(args):
         from baselines.cli import known_env

@@ -145,3 +145,18 @@ def test_a_directory_without_a_run_is_refused(tmp_path, capsys):
         evaluate.main(["--attacker", f"checkpoint:{tmp_path}", "--env", "idsgame-v13"])
     assert e.value.code == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_help_and_bad_numbers_answer_before_jax_loads():
+    """--help and a bad number are answered without importing JAX (about a second, not ten)."""
+    import subprocess
+    import sys
+
+    for argv in (["--help"], ["--games", "0"]):
+        code = (
+            "import sys\nfrom baselines import evaluate\ntry:\n"
+            f"    evaluate.main({argv!r})\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+            "print('jax loaded:', 'jax' in sys.modules)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+        assert out.strip().splitlines()[-2:] == [f"exit {0 if argv == ['--help'] else 2}", "jax loaded: False"], out
