@@ -33,6 +33,8 @@ HYPERPARAMETERS = {
     "layers": (2, "pos", "hidden layers"),
 }
 
+OPTIONS = {**cli.SCENARIO_OPTIONS}  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
+
 cli.start(__name__, globals())
 
 import sys
@@ -44,8 +46,12 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import env_steps, host_loop, networks, policy_gradient
+from baselines import env_steps, host_loop, networks, policy_gradient, scenarios
 from baselines.trainer import Trainer, plan_updates
+
+
+def validate(config: dict) -> None:
+    scenarios.resolve(config)  # --scenario / --generator: checks them and names the game
 
 
 class Runner(NamedTuple):

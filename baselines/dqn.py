@@ -42,6 +42,8 @@ HYPERPARAMETERS = {
     "layers": (2, "pos", "hidden layers"),
 }
 
+OPTIONS = {**cli.SCENARIO_OPTIONS}  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
+
 cli.start(__name__, globals())
 
 import sys
@@ -53,7 +55,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import env_steps, host_loop, networks
+from baselines import env_steps, host_loop, networks, scenarios
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
@@ -77,6 +79,7 @@ def validate(config: dict) -> None:
             f"--target-update-every {config['target_update_every']} exceeds the run's {num_updates} updates: the "
             f"target network would never be updated"
         )
+    scenarios.resolve(config)
 
 
 class Buffer(NamedTuple):

@@ -73,6 +73,8 @@ HYPERPARAMETERS = {
     ),
 }
 
+OPTIONS = {**cli.SCENARIO_OPTIONS}  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
+
 cli.start(__name__, globals())
 
 import sys
@@ -82,7 +84,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from baselines import env_steps, host_loop, networks
+from baselines import env_steps, host_loop, networks, scenarios
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
@@ -102,6 +104,12 @@ def validate(config: dict) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {config[name]!r}")
     if config["eps_schedule"] == "exponential" and min(config["eps_start"], config["eps_end"]) <= 0:
         raise UsageError("--eps-schedule exponential needs --eps-start and --eps-end above 0")
+    if config["table_key"] == "attacker_node" and (config.get("scenario") or config.get("generator")):
+        raise UsageError(
+            "--table-key attacker_node keys the table by a registered id's attacker-node column; with "
+            "--scenario or --generator use --table-key observation"
+        )
+    scenarios.resolve(config)
     if config["table_key"] == "attacker_node":
         from baselines.cli import known_env
 

@@ -211,6 +211,12 @@ def record(
     learner's side; random bots on two-agent ids); callables must be jittable.
     """
     env, params = _resolve(env_or_id, instance_seed)
+    if env.version is None:
+        raise ValueError(
+            f"trajectories record registered ids (a recording names its game by id, and replays it from that "
+            f"id); {env.name} plays a network held in its params: play it with idsjax.rollout or render it "
+            f"with idsjax.render.episode_frames"
+        )
     run = make_recorder(env, params, attacker_policy, defender_policy, num_games=num_games, max_steps=max_steps)
     out = jax.device_get(run(jax.random.PRNGKey(seed)))
     names = [
