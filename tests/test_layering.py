@@ -83,3 +83,51 @@ def test_importing_the_library_loads_no_bridge_and_no_more_of_gymnasium_than_gym
         "assert type(env.unwrapped).__name__ == 'IdsGameGymEnv'"
     )
     assert "idsjax.gym_bridge" in made
+
+
+# The game and its environments: what every view, bridge, trainer and the server build on.
+CORE = {
+    "idsjax.actions", "idsjax.backend", "idsjax.batched", "idsjax.bot_distributions", "idsjax.bots",
+    "idsjax.config", "idsjax.env", "idsjax.layout", "idsjax.network", "idsjax.observations", "idsjax.registry",
+    "idsjax.rewards", "idsjax.threefry", "idsjax.transition", "idsjax.types", "idsjax.versions",
+    "idsjax.scenario", "idsjax.scenario.arrays", "idsjax.scenario.builtin", "idsjax.scenario.env",
+    "idsjax.scenario.game", "idsjax.scenario.generated", "idsjax.scenario.generator", "idsjax.scenario.names",
+    "idsjax.scenario.schema",
+}  # fmt: skip
+
+
+def _idsjax_imports(path: Path) -> set[str]:
+    """The idsjax modules a file imports (at any depth of the file: deferred imports count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "idsjax"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "idsjax":
+                found |= {f"idsjax.{alias.name}" for alias in node.names}
+            elif node.module.split(".")[0] == "idsjax":
+                found.add(node.module)
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_game_core_imports_no_view_bridge_server_or_play_module():
+    """The core (the game, its environments, scenarios and generated networks) imports only the core:
+    never the policies and rollouts, the views, the bridges or the server that are built on it."""
+    modules = {p: _module_name(p) for p in (ROOT / "idsjax").rglob("*.py")}
+    core_names = {name for name in modules.values() if name in CORE}
+    assert core_names == CORE, f"CORE names modules that do not exist: {sorted(CORE - core_names)}"
+    known = set(modules.values())
+    offenders = {}
+    for path, name in modules.items():
+        if name not in CORE:
+            continue
+        # `from idsjax import X` names a module X or a name of the package itself (idsjax.make): only modules count
+        upward = {m for m in _idsjax_imports(path) if m in known and m not in CORE and m != "idsjax"}
+        if upward:
+            offenders[name] = sorted(upward)
+    assert not offenders, f"core modules import modules built on the core: {offenders}"
