@@ -154,7 +154,10 @@ def test_trajectories_refuse_a_game_without_a_registered_id_in_one_sentence(kind
 def test_every_cell_is_a_status_and_every_row_names_tests_that_exist():
     for capability, (*cells, tests) in MATRIX.items():
         for cell in cells:
-            assert cell in (YES, UNTESTED, NOT_BUILT) or re.fullmatch(r"(refused|n/a): [a-z].+", cell), (capability, cell)
+            assert cell in (YES, UNTESTED, NOT_BUILT) or re.fullmatch(r"(refused|n/a): [a-z].+", cell), (
+                capability,
+                cell,
+            )
         for name in tests.split(", "):
             assert name == HERE or (ROOT / "tests" / f"{name}.py").is_file(), (capability, name)
 
