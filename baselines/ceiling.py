@@ -39,19 +39,23 @@ from idsjax.versions import Mode
 NOOP = (-1, -1)
 
 
+@functools.cache
+def _defend_minimal_choice():
+    import jax
+
+    from idsjax.bots import defend_minimal_choice
+
+    return jax.jit(defend_minimal_choice)
+
+
 def defender_moves(defense: np.ndarray, detection: np.ndarray, defendable: np.ndarray, a: int):
-    """[(probability, node, type)] of defend-minimal's next move; type `a` raises detection (§8.2)."""
-    weakest_type = defense.argmin(axis=1)
-    weakest = defense.min(axis=1)
-    use_detection = detection < weakest
-    value = np.where(use_detection, detection, weakest)
-    value = np.where(defendable, value, np.iinfo(np.int64).max)
-    best = value.min()
-    first = int(np.argmax(value == best))
-    n = len(value)
-    ties = [i for i in range(n) if value[i] == best and i > first and not use_detection[i] and defendable[i]]
-    chosen = [(1.0 / len(ties), i) for i in ties] if len(ties) > 1 else [(1.0, first)]
-    return [(p, i, a if use_detection[i] else int(weakest_type[i])) for p, i in chosen]
+    """[(probability, node, type)] of defend-minimal's next move; type `a` raises detection (§8.2).
+    The move is the bot's own decision (`idsjax.bots.defend_minimal_choice`, which the game plays and
+    the parity tests pin to the reference); its probabilities are exact fractions here."""
+    action, first, ties = (np.asarray(x) for x in _defend_minimal_choice()(defense, detection, defendable))
+    later = [int(i) for i in np.flatnonzero(ties)]
+    chosen = [(1.0 / len(later), i) for i in later] if len(later) > 1 else [(1.0, int(first))]
+    return [(p, i, int(action[i]) % (a + 1)) for p, i in chosen]
 
 
 def defender_sequences(defense, detection, defendable, a: int, max_value: int, horizon: int):
