@@ -320,9 +320,10 @@ def two_processes(args, tmp_path):
     ]
 
 
-def same_run_as_one_process(tmp_path, done):
+def same_run_as_one_process(tmp_path, done, resumed_at: int | None = None):
     """Both processes and the one-process run exited 0; process 0 alone wrote the run and printed, and
-    result, configuration, metrics and final checkpoint equal the one-process run's."""
+    result, configuration, metrics and final checkpoint equal the one-process run's. `resumed_at`: the
+    env step the two processes resumed at, which their result reports (the uninterrupted run's not)."""
     for proc, _, err in done:
         assert proc.returncode == 0, err[-3000:]
     (_, out0, _), (_, out1, err1), (_, out_single, _) = done
@@ -330,6 +331,7 @@ def same_run_as_one_process(tmp_path, done):
     assert "{" not in out1 and err1.strip() == ""
     result, single = json.loads(out0.strip().splitlines()[-1]), json.loads(out_single.strip().splitlines()[-1])
     assert result["env_steps"] == 64
+    assert result.pop("resumed_at_env_steps", None) == resumed_at and "resumed_at_env_steps" not in single
     for name in TIMINGS:
         result.pop(name), single.pop(name)
     assert result == single
@@ -364,7 +366,7 @@ def test_two_processes_stop_and_resume(tmp_path):
         assert proc.returncode == 0, err[-3000:]
     assert not (tmp_path / "p1" / "run").exists()
     done = outputs([*two_processes([*TINY, "--resume"], tmp_path), single], timeout=300)
-    same_run_as_one_process(tmp_path, done)
+    same_run_as_one_process(tmp_path, done, resumed_at=32)
 
 
 @pytest.mark.parametrize(
