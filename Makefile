@@ -13,7 +13,7 @@ EXTRAS := test,bench,play,lint,serve
 REFERENCE_PKGS := gym-idsgame==1.0.13 gym==0.26.2
 REFERENCE_DEPS := gym-notices cloudpickle matplotlib seaborn opencv-python-headless jsonpickle tqdm
 
-.PHONY: install reference test test-all test-browser lint run demo bench device-check lock clean
+.PHONY: install reference test test-slow test-all test-browser lint run demo bench device-check lock clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,11 @@ $(VENV)/.reference: $(VENV)/.installed
 TEST_XLA_FLAGS := --xla_backend_optimization_level=0
 test: install reference
 	IDSJAX_REQUIRE_REFERENCE=1 XLA_FLAGS="$$XLA_FLAGS $(TEST_XLA_FLAGS)" $(BIN)/python -m pytest -n 2 -q
+
+# What `make test` leaves out to stay within 10 minutes (learning runs, every id, many-process runs),
+# at XLA's default optimisation level as `make test-all` (these tests were written and measured at it).
+test-slow: install reference
+	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m slow
 
 test-all: install reference
 	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m ""
