@@ -37,7 +37,9 @@ $(VENV)/.reference: $(VENV)/.installed
 	pins=$$(for p in $(REFERENCE_CLOSURE); do grep -i -m1 "^$$p==" $(LOCK) || \
 		{ echo "make reference: $$p is not pinned in $(LOCK) (make lock)" >&2; exit 1; }; done) && \
 	$(PIP) install -q --no-deps $(REFERENCE_PKGS) $$pins
-	$(BIN)/python -c "import warnings; warnings.filterwarnings('ignore'); import gym_idsgame.envs.idsgame_env"
+	@# The oracle imports: its stderr (gym's "unmaintained" banner) is shown only if it does not.
+	$(BIN)/python -c "import warnings; warnings.filterwarnings('ignore'); import gym_idsgame.envs.idsgame_env" \
+		2> $(VENV)/reference-check.log || { cat $(VENV)/reference-check.log >&2; exit 1; }
 	touch $@
 
 # IDSJAX_REQUIRE_REFERENCE=1: the parity tests fail, instead of skipping, when the oracle is missing.
