@@ -8,7 +8,12 @@ published number fails until the table is regenerated (`python -m baselines.resu
 the evaluation's hack probabilities (hacks / games, per seed) must agree exactly. Timings are not
 compared: they depend on the machine and its load.
 
-Rows that take longer than the default suite allows are marked slow (`-m slow`).
+The re-runs are marked slow (`make test-slow`, `make test-all`): they must compile at XLA's default
+optimisation level, as the published commands did, and `make test` compiles at level 0, whose
+last-bit float differences can move a trained policy (actor_critic on maximal_attack-v19 evaluates
+0.286 where the published run gives 0.273 on its second seed). A re-run under level 0 fails with a
+sentence saying so. The checks that each table's text is what its writer gives from the committed
+rows stay in the default suite.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import csv
 import importlib
 import io
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -29,14 +35,23 @@ from baselines import results
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
-# The default suite re-runs the quickest row of each table; the others run with `-m slow`.
-QUICK_TRAIN_ROW = "python -m baselines.tabular_q"
+# The quickest row of each table (all re-runs are slow: see the module docstring).
 QUICK_GRID_CELL = ("actor_critic", "idsgame-maximal_attack-v19")
 SLOW_GRID_CELLS = (
     ("ppo", "idsgame-minimal_defense-v7"),
     ("reinforce", "idsgame-random_defense-v7"),
     ("dqn", "idsgame-random_defense-v7"),
 )
+
+
+@pytest.fixture(autouse=True)
+def _published_level(request):
+    """A re-run (marked slow) compares exactly with runs compiled at XLA's default level: refuse level 0."""
+    if request.node.get_closest_marker("slow") and "optimization_level=0" in os.environ.get("XLA_FLAGS", ""):
+        pytest.fail(
+            "this re-run compares with runs compiled at XLA's default optimisation level; unset "
+            "--xla_backend_optimization_level=0 in XLA_FLAGS (make test-slow does)"
+        )
 
 
 def rerun(command: str, tmp_path) -> dict:
@@ -86,9 +101,7 @@ def test_baselines_readme_quotes_the_long_evaluations():
 def _train_rows():
     rows = results.published("train")
     return [
-        pytest.param(r, id=r["command"][len("python -m baselines.") :].replace(" ", "_"))
-        if r["command"] == QUICK_TRAIN_ROW
-        else pytest.param(r, id=r["command"][len("python -m baselines.") :].replace(" ", "_"), marks=pytest.mark.slow)
+        pytest.param(r, id=r["command"][len("python -m baselines.") :].replace(" ", "_"), marks=pytest.mark.slow)
         for r in rows
     ]
 
@@ -106,8 +119,8 @@ def test_readme_grid_table_is_the_committed_rows():
 
 
 def _grid_cells():
-    return [pytest.param(*QUICK_GRID_CELL, id="/".join(QUICK_GRID_CELL))] + [
-        pytest.param(*cell, id="/".join(cell), marks=pytest.mark.slow) for cell in SLOW_GRID_CELLS
+    return [
+        pytest.param(*cell, id="/".join(cell), marks=pytest.mark.slow) for cell in (QUICK_GRID_CELL, *SLOW_GRID_CELLS)
     ]
 
 
@@ -128,6 +141,7 @@ def test_reference_grid_report_is_the_committed_results(tmp_path, monkeypatch):
     assert report.write_report() == (ROOT / "baselines" / "REFERENCE_GRID.md").read_text()
 
 
+@pytest.mark.slow
 def test_reference_grid_row_reproduces(tmp_path):
     """v0/minimal_defense/tabular_q_learning as the committed run ran it (its command's --max-steps)."""
     from baselines.reference_grid import data, report, run
