@@ -11,6 +11,10 @@ import pytest
 _CACHE = Path(__file__).resolve().parent.parent / ".jax_cache" / f"jaxlib-{jaxlib.__version__}"
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# The same cache for the processes the tests start (servers, command lines): JAX reads its options
+# from these variables, so a program one of them compiled is not compiled again by the next.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
 def _flag(name: str) -> bool:
