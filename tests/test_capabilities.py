@@ -130,22 +130,9 @@ def test_every_trainer_trains_evaluates_and_reloads_on_every_kind_of_game(algo, 
 
 @pytest.mark.parametrize("kind", ["scenario file", "generated family"])
 def test_trajectories_refuse_a_game_without_a_registered_id_in_one_sentence(kind):
-    from baselines import scenarios
     from idsjax.trajectories import record
 
-    config = {"scenario": str(SCENARIO), "mode": "minimal_defense", "env_seed": 0}
-    if kind == "generated family":
-        import dataclasses
-
-        from idsjax.scenario.generator import Family
-
-        config = {
-            "generator": "small",
-            "mode": "minimal_defense",
-            "env": "generated",
-            "family": dataclasses.asdict(Family()),
-        }
-    env, params = scenarios.make_env(config)
+    env, params = _game(kind)
     with pytest.raises(ValueError, match=r"^trajectories record registered ids") as err:
         record((env, params), num_games=2)
     assert "\n" not in str(err.value)
