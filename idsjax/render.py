@@ -477,7 +477,7 @@ def play_episodes(
     Policies as in `idsjax.policies`; callables must be jittable. Other games than registered ids
     are played here, step by step: `idsjax.trajectories` names what it recorded by its registered id
     (which `load_trajectories` replays), and a scenario's network has none."""
-    if not isinstance(env.names(params), GameConfig):
+    if env.version is None:  # no registered id to record it under (as `trajectories.record` refuses)
         yield from _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps)
         return
     from idsjax.trajectories import record
