@@ -70,9 +70,10 @@ class Proportion:
 
     def text(self, digits: int = 3) -> str:
         if self.p == 0.0:
-            return f"0 of {self.n:,} (< {self.bound:.{_bound_digits(self.bound, digits)}f}, one-sided 95%)"
+            return f"0 of {self.n:,} games (95% upper bound {self.bound:.{_bound_digits(self.bound, digits)}f})"
         if self.p == 1.0:
-            return f"{self.n:,} of {self.n:,} (> {self.bound:.{_bound_digits(3.0 / self.n, digits)}f}, one-sided 95%)"
+            d = _bound_digits(1.0 - self.bound, digits)
+            return f"{self.n:,} of {self.n:,} games (95% lower bound {self.bound:.{d}f})"
         return f"{self.p:.{digits}f} ± {self.se:.{digits}f}"
 
 
@@ -96,8 +97,9 @@ def proportion(p: float, n: int) -> Proportion:
 
 
 def probability_text(p: float, n: int, digits: int = 3) -> str:
-    """'0.474 ± 0.008' from n games; '0 of 4,000 (< 0.00075, one-sided 95%)' where none were, and
-    '4,000 of 4,000 (> 0.999, one-sided 95%)' where all were: never '0.000 ± 0.000'."""
+    """'0.474 ± 0.008' from n games; '0 of 4,000 games (95% upper bound 0.00075)' where none were, and
+    '4,000 of 4,000 games (95% lower bound 0.99925)' where all were (rule of three, one-sided): never
+    '0.000 ± 0.000'."""
     return proportion(p, n).text(digits)
 
 
@@ -155,6 +157,14 @@ class Equivalence:
     @property
     def p_value(self) -> float:
         return max(self.p_lower, self.p_upper)
+
+    @property
+    def p_difference(self) -> float:
+        """Two-sided p-value of "no difference" from the same estimate, SE and distribution (Welch's
+        t-test where df is Welch's): a row can be neither shown equivalent nor shown different."""
+        if self.se == 0:
+            return 0.0 if self.difference != 0 else 1.0
+        return min(1.0, 2 * _sf(abs(self.difference) / self.se, self.df))
 
     def interval(self) -> tuple[float, float]:
         """The 1 - 2 alpha interval of the difference: inside (-margin, margin) exactly when equivalent."""

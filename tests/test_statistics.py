@@ -37,9 +37,10 @@ def test_rule_of_three_is_a_valid_one_sided_95_bound(n):
 
 
 def test_probability_text_never_prints_a_zero_se():
-    assert S.probability_text(0.0, 4000) == "0 of 4,000 (< 0.00075, one-sided 95%)"
-    assert S.probability_text(1.0, 4000) == "4,000 of 4,000 (> 0.99925, one-sided 95%)"
-    assert S.probability_text(0.0, 5) == "0 of 5 (< 0.600, one-sided 95%)"
+    assert S.probability_text(0.0, 4000) == "0 of 4,000 games (95% upper bound 0.00075)"
+    assert S.probability_text(1.0, 4000) == "4,000 of 4,000 games (95% lower bound 0.99925)"
+    assert S.probability_text(0.0, 5) == "0 of 5 games (95% upper bound 0.600)"
+    assert S.probability_text(1.0, 300) == "300 of 300 games (95% lower bound 0.990)"
     assert S.probability_text(0.474, 4000) == "0.474 ± 0.008"  # sqrt(.474 * .526 / 4000) = 0.00790
     assert S.proportion(1.0, 300).bound == pytest.approx(0.99)
     assert S.proportion(0.3, 300).bound is None
@@ -106,6 +107,7 @@ def test_tost_samples_matches_statsmodels():
     assert e.p_upper == pytest.approx(upper[1], rel=1e-10)
     assert e.df == pytest.approx(lower[2], rel=1e-10)
     assert e.equivalent == (p < 0.05)
+    assert e.p_difference == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-10)
     # and the Welch-Satterthwaite degrees of freedom by hand
     va, vb = a.var(ddof=1) / 5, b.var(ddof=1) / 6
     assert e.df == pytest.approx((va + vb) ** 2 / (va**2 / 4 + vb**2 / 5), rel=1e-12)
