@@ -185,7 +185,13 @@ def parse(argv):
     p.add_argument("--total-timesteps", type=int, default=500_000, help="environment steps per seed")
     p.add_argument("--eval-episodes", type=int, default=1000)
     p.add_argument("--payoff-episodes", type=int, default=200)
-    p.add_argument("--br-eval-episodes", type=int, default=2000)
+    p.add_argument(
+        "--br-eval-episodes",
+        type=int,
+        default=1000,
+        help="games every exploitability responder (best response greedy and sampled, bots, pool members) is "
+        "scored on to choose the strongest, and again, fresh, for the one chosen",
+    )
     p.add_argument("--policy", default="flat", choices=("flat", "autoregressive"))
     p.add_argument("--output-dir", default="runs/league_comparison")
     p.add_argument("--selfplay-md", default=None, help="rewrite this file from its league-comparison heading on")

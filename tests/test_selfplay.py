@@ -186,17 +186,59 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
         rows = list(csv.reader(f))
     assert rows[0][-1] == "final" and rows[-1][1] == "final"
     assert len(rows) - 1 == 3 + 1  # 8 updates, a snapshot every 2: the ring of 3 is full, plus the final
-    # The pool's responder in exploitability is its best member replayed on fresh games (16 per seed),
-    # not the matrix's 2 games that chose it; it is that member's own row / column in the matrix.
+    # Exploitability's responders (bots and every pool slot) are each scored on the same 2,000 selection
+    # games (--br-eval-episodes), and the chosen one is reported from as many fresh games.
     saved = json.loads((out / "eval.json").read_text())
-    payoff = np.array([[float(x) if x else np.nan for x in r[2:]] for r in rows[1:]])
-    for side, block in (("attacker", "attacker_vs_pool_best"), ("defender", "pool_best_vs_defender")):
+    for side, block in (("attacker", "exploit_fresh_attacker"), ("defender", "exploit_fresh_defender")):
         report = saved["exploitability"][f"{side}_exploitability"]
-        assert report["responders"]["pool:best"]["value"] >= 0
-        assert saved["per_seed"][block]["episodes"] == [16]
-        slot = report["pool_best_slot_per_seed"][0]
-        matrix = payoff[-1, :-1] if side == "attacker" else payoff[:-1, -1]
-        assert matrix[slot] == (np.nanmin(matrix) if side == "attacker" else np.nanmax(matrix))
+        assert report["games"] == 2000 and saved["per_seed"][block]["episodes"] == [2000]
+        assert set(report["responders"]) == {
+            *(f"bot:{b}" for b in selfplay.OPPONENT_BOTS[side]),
+            "pool:0",
+            "pool:1",
+            "pool:2",
+        }
+        # the chosen responder is the best on the selection games, and the value is its fresh score
+        by = report["per_seed_by"][0]
+        assert report["responders"][by]["value"] == max(r["value"] for r in report["responders"].values())
+        assert report["per_seed_selected_on"][0] == report["responders"][by]["value"]
+        fresh = saved["per_seed"][block]["hack_probability"][0]
+        assert report["per_seed"][0] == pytest.approx(fresh if side == "defender" else 1 - fresh, abs=1e-4)
+        # fresh games are other games of the same responder: the two scores agree within their noise
+        se = np.sqrt(2 * report["per_seed_se"][0] ** 2)
+        assert abs(report["per_seed"][0] - report["per_seed_selected_on"][0]) < 5 * se + 1e-3
+
+
+def test_exploitability_selection_is_not_biased_by_the_max_of_noisy_estimates():
+    """Eight responders of exactly equal value (p = 0.05, 200 games each, as pool members were scored):
+    the maximum of their selection scores is high by about 0.02 (issue 25), while the fresh score of
+    the one chosen is unbiased, on average over many simulated seeds, within its standard error."""
+    from baselines.selfplay.run import select_and_replay
+
+    rng = np.random.default_rng(7)
+    p, n, responders, seeds = 0.05, 200, 8, 20_000
+    select = rng.binomial(n, p, size=(responders, seeds)) / n
+    fresh = rng.binomial(n, p, size=(responders, seeds)) / n
+    chosen, value, se = select_and_replay(select, fresh, n)
+    assert (chosen == select.argmax(axis=0)).all()
+    assert (value == fresh[chosen, np.arange(seeds)]).all()
+    np.testing.assert_allclose(se, np.sqrt(value * (1 - value) / n))
+    se_mean = np.sqrt(p * (1 - p) / n / seeds)  # of the mean over seeds: 0.00011
+    assert abs(value.mean() - p) < 4 * se_mean  # the rule: unbiased
+    assert select.max(axis=0).mean() - p > 0.015  # the max of the selection scores: biased, as the issue says
+    # unequal responders: the stronger one is chosen most of the time and its fresh value is reported
+    strong = np.full((2, seeds), 0.05)
+    strong[1] = 0.10
+    select = rng.binomial(n, strong) / n
+    fresh = rng.binomial(n, strong) / n
+    chosen, value, _ = select_and_replay(select, fresh, n)
+    assert (chosen == 1).mean() > 0.9
+    assert value.mean() < 0.10 + 4 * np.sqrt(0.1 * 0.9 / n / seeds)  # at most the better one's value
+    # a responder that does not exist (NaN selection score, e.g. an empty pool slot) is never chosen
+    chosen, _, _ = select_and_replay([[np.nan, 0.2], [0.1, 0.1]], [[0.9, 0.3], [0.2, 0.2]], 100)
+    assert chosen.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="differ in shape"):
+        select_and_replay(np.zeros((2, 3)), np.zeros((3, 3)), 10)
 
 
 def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
@@ -362,8 +404,9 @@ def test_conclusions_say_whether_findings_survive_one_family_of_all_comparisons(
 def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, capsys):
     """Two modes on a tiny budget (2 seeds), which also runs self-play's best-response path (one test, so
     the suite compiles it once): best responses trained as long as the policies they attack, evaluated
-    greedy and sampled on 2,000 games each, each reported exploitability the largest of every
-    responder's (best response, scripted bots, pool members) with its standard error; then the
+    greedy and sampled on 2,000 games each, each reported exploitability per seed the fresh score of the
+    responder (best response, scripted bots, pool members) that scored highest on the selection games,
+    with its standard error, and the best response's own value beside it; then the
     command's per-seed rows, paired statistics, the report with what ran, the rewritten SELFPLAY-like
     file (the text before the heading kept), the payoff figure, the published copies; a second call
     reuses the finished runs."""
@@ -408,28 +451,37 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     assert result["br_timesteps"] == result["env_steps"] == 512
     for side, responder in (("defender", "attacker"), ("attacker", "defender")):
         name = f"{side}_exploitability"
-        responders = report[name]["responders"]
+        e = report[name]
+        responders = e["responders"]
         assert {"best_response:greedy", "best_response:sampled"} <= set(responders)
-        assert any(k.startswith("bot:") for k in responders) and "pool:best" in responders
-        assert result[name] == max(r["value"] for r in responders.values())
-        assert result[f"{name}_se"] == responders[result[f"{name}_by"]]["se"] >= 0  # 0 at p = 0 or 1
-        for how in ("greedy", "sampled"):
+        assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
+        flip = (lambda p: 1 - np.asarray(p)) if side == "attacker" else np.asarray
+        for how in ("greedy", "sampled", "greedy_fresh", "sampled_fresh"):
             assert per_seed[f"br_{responder}_{how}"]["episodes"] == [2000, 2000]
-        # per seed: that seed's best responder, at least its own best response and at least the best mean
-        assert all(by in responders for by in report[name]["per_seed_by"])
-        br_seed = np.asarray(per_seed[f"br_{responder}_sampled"]["hack_probability"])
-        br_seed = br_seed if side == "defender" else 1 - br_seed
-        assert (np.asarray(report[name]["per_seed"]) >= br_seed - 1e-4).all()
-        assert np.mean(report[name]["per_seed"]) >= result[name] - 1e-4
-    br = report["defender_exploitability"]["responders"]["best_response:sampled"]
-    assert br["se"] <= 0.5 / np.sqrt(2000) + 1e-4  # 2,000 games per seed
+        # per seed: the chosen responder's fresh score, not its selection score (its own fresh games)
+        for s, by in enumerate(e["per_seed_by"]):
+            if by.startswith("best_response:"):
+                how = by.split(":")[1]
+                fresh = flip(per_seed[f"br_{responder}_{how}_fresh"]["hack_probability"][s])
+                picked = flip(per_seed[f"br_{responder}_{how}"]["hack_probability"][s])
+            else:
+                fresh = flip(per_seed[f"exploit_fresh_{side}"]["hack_probability"][s])
+                picked = e["per_seed_selected_on"][s]
+            assert e["per_seed"][s] == pytest.approx(float(fresh), abs=1e-4)
+            assert e["per_seed_selected_on"][s] == pytest.approx(float(picked), abs=1e-4)
+        assert result[name] == pytest.approx(np.mean(e["per_seed"]), abs=1e-4)
+        se = np.sqrt(np.sum(np.square(e["per_seed_se"]))) / 2
+        assert result[f"{name}_se"] == pytest.approx(se, abs=1e-4) and 0 <= se <= 0.5 / np.sqrt(2000)
+        # the trained best response's own value beside it, from its fresh games too
+        own = e["best_response"]
+        assert result[f"{name}_best_response"] == own["value"]
+        for s, how in enumerate(own["per_seed_by"]):
+            fresh = flip(per_seed[f"br_{responder}_{how.split(':')[1]}_fresh"]["hack_probability"][s])
+            assert own["per_seed"][s] == pytest.approx(float(fresh), abs=1e-4)
     assert len(got["rows"]) == 4 and {r["seed"] for r in got["rows"]} == {0, 1}
     for r in got["rows"]:
         assert r["env_steps"] == r["br_timesteps"] == 512
-        assert 0 <= r["defender_exploitability"] <= 1 and r["defender_exploitability_by"]
-        # the exploitability is the max over responders, so at least the sampled best response's
-        assert r["defender_exploitability"] >= r["br_attacker_hack_p"]
-        assert r["attacker_exploitability"] >= 1 - r["att_vs_br_defender_hack_p"]
+        assert r["defender_exploitability_by"] and r["attacker_exploitability_by"]
     assert {(s["figure"], s["seeds"]) for s in got["stats"]} == {(f, 2) for f in lc.COMPARED}
     text = md.read_text()
     assert text.startswith("# Self-play\n\nkept text\n\n### League modes compared") and "old results" not in text

@@ -117,7 +117,8 @@ def make_best_response(
     """A fresh PPO `side` (baselines.ppo's trainer) trained against the other side's frozen policy
     (`opponent`; by default the self-play network `pols[other]`, whose parameters are passed to the
     programs) for `best_response_steps(config)` steps, then evaluated greedily and sampled on
-    `br_eval_episodes` games each."""
+    `br_eval_episodes` games each (`greedy`, `sampled`) and on as many fresh games each
+    (`greedy_fresh`, `sampled_fresh`: what exploitability reports once the first ones chose)."""
     from baselines.host_loop import make_chunk
 
     other = "defender" if side == "attacker" else "attacker"
@@ -140,10 +141,16 @@ def make_best_response(
         wparams = FrozenParams(env_params, opp)
         k_greedy, k_sampled = jax.random.split(key)
         n = config["br_eval_episodes"]
-        return {
+        played = {
             "greedy": evaluate(wenv, wparams, trainer(opp, True).act, runner, k_greedy, n, masked),
             "sampled": evaluate(wenv, wparams, trainer(opp, False).act, runner, k_sampled, n, masked),
         }
+        # as many fresh games of each, apart from the ones exploitability selects its responder on (the
+        # first ones keep their keys: the calibration figures published from them stay the same)
+        k_greedy, k_sampled = jax.random.split(jax.random.fold_in(key, 0xF2E5))
+        played["greedy_fresh"] = evaluate(wenv, wparams, trainer(opp, True).act, runner, k_greedy, n, masked)
+        played["sampled_fresh"] = evaluate(wenv, wparams, trainer(opp, False).act, runner, k_sampled, n, masked)
+        return played
 
     return BestResponse(
         init=jax.jit(jax.vmap(lambda key, opp: trainer(opp).init(key))),

@@ -29,7 +29,7 @@ from baselines.host_loop import (
 )
 from baselines.selfplay.best_response import best_response_steps, make_best_response
 from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config, payoff_games
-from baselines.selfplay.evaluation import make_evaluate
+from baselines.selfplay.evaluation import exploit_responders, make_evaluate
 from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
 from baselines.selfplay.trainer import make_train, mesh_layout
@@ -120,13 +120,16 @@ def _run(config: dict) -> dict:
             played = train_best_response(
                 config, env, env_params, pols, side, opponent, eval_keys, phase=f"[{3 + i}/{phases}] "
             )
-            for how in ("greedy", "sampled"):
+            for how in ("greedy", "sampled", "greedy_fresh", "sampled_fresh"):
                 ev[f"br_{side}_{how}"] = played[how]
             phase_seconds[f"best_response_{side}"] = fmt(time.perf_counter() - t_br)
         result["br_timesteps"] = best_response_steps(config)
     exploit = exploitability(config, ev)
     for name, e in exploit.items():
         result.update({name: e["value"], f"{name}_se": e["se"], f"{name}_by": e["by"]})
+        if "best_response" in e:
+            result.update({f"{name}_best_response": e["best_response"]["value"],
+                           f"{name}_best_response_se": e["best_response"]["se"]})  # fmt: skip
     result["eval_seconds"] = fmt(time.perf_counter() - t_eval)
     result["phase_seconds"] = phase_seconds
     # This invocation's wall time (compiling, training, evaluating); train_seconds is the training of
@@ -141,7 +144,7 @@ def _run(config: dict) -> dict:
                 "per_seed": {
                     name: {k: np.atleast_1d(np.asarray(v)).round(4).tolist() for k, v in ev[name].items()}
                     for name in ev
-                    if isinstance(ev[name], dict)
+                    if isinstance(ev[name], dict) and name not in ("exploit_select", "exploit_valid", "exploit_choice")
                 },
             },
             fh,
@@ -177,27 +180,29 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
         e = ev[f"attacker_vs_{b}"]
         rows.append((f"final attacker vs {b}", *_pooled(e["hack_probability"], e["episodes"])))
     rows.append(("final attacker vs the defender pool", *pool(payoff[:, -1, :-1], vd[:, :-1])))
-    e = ev["attacker_vs_pool_best"]
-    rows.append(("final attacker vs its best pool defender", *_pooled(e["hack_probability"], e["episodes"])))
     for b in OPPONENT_BOTS["defender"]:
         e = ev[f"defender_vs_{b}"]
         rows.append((f"{b} vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
     rows.append(("the attacker pool vs final defender", *pool(payoff[:, :-1, -1], va[:, :-1])))
-    e = ev["pool_best_vs_defender"]
-    rows.append(("its best pool attacker vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
     width = max(len(name) for name, _, _ in rows) + 2
     resumed = result.get("resumed_at_env_steps")
     lines = [
         f"self-play ({config['mode']}, {config['policy']}) on {config['env']}: {result['env_steps']:,} steps per seed, "
         f"{seeds} seed{'s' * (seeds > 1)}",
-        f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair, "
-        f"their best member replayed on {config['eval_episodes']:,})",
+        f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair)",
     ]
     lines += [f"{name:<{width}}{p:.3f} ± {se:.3f}" for name, p, se in rows]
-    lines.append("exploitability (higher is worse for the assessed policy; the responder that shows it):")
+    games = next(iter(exploit.values()))["games"]
+    lines.append(
+        "exploitability (higher is worse for the assessed policy): per seed the strongest responder on "
+        f"{games:,} games, scored on {games:,} fresh ones; the responder that shows it"
+    )
     for name, e in exploit.items():
         side = name.split("_")[0]
         lines.append(f"  {side:<{width - 2}}{e['value']:.3f} ± {e['se']:.3f}  by {e['by']}")
+        if "best_response" in e:
+            b = e["best_response"]
+            lines.append(f"  {'  its trained best response':<{width - 2}}{b['value']:.3f} ± {b['se']:.3f}")
     times = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result["phase_seconds"].items())
     lines.append(
         f"time: training {result['train_seconds']:.1f} s"
@@ -271,54 +276,117 @@ def _se(p, n):
     return np.sqrt(p * (1 - p) / np.maximum(np.asarray(n, np.float64), 1))
 
 
+def select_and_replay(select, fresh, n_fresh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The selection rule of exploitability, per seed (columns): the responder (row) with the highest
+    score on the selection games is chosen, and its score on fresh, independent games is reported,
+    with its binomial standard error from those games. The maximum of noisy selection scores is
+    biased upward (the best of eight equally good 200-game estimates at p = 0.05 is high by about
+    0.02); the fresh score of whichever was chosen is not. Returns (chosen row, value, se) per seed."""
+    select = np.atleast_2d(np.asarray(select, np.float64))
+    fresh = np.atleast_2d(np.asarray(fresh, np.float64))
+    n_fresh = np.broadcast_to(np.asarray(n_fresh, np.float64), fresh.shape)
+    if select.shape != fresh.shape:
+        raise ValueError(f"selection scores {select.shape} and fresh scores {fresh.shape} differ in shape")
+    chosen = np.argmax(np.where(np.isfinite(select), select, -np.inf), axis=0)
+    cols = np.arange(select.shape[1])
+    value = fresh[chosen, cols]
+    return chosen, value, _se(value, n_fresh[chosen, cols])
+
+
+def _by(names: list[str]) -> str:
+    """Which responders were chosen over the seeds, most often first ("pool:3 x7, bot:attack_maximal x3")."""
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    if len(counts) == 1:
+        return names[0]
+    return ", ".join(f"{n} x{c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def exploitability(config: dict, ev: dict) -> dict:
-    """How much each final policy can be exploited, higher always worse for it, as the maximum over
-    every responder we have: the best response (greedy or sampled, the better), each scripted bot of
-    the responder's side, and the pool member of that side that did best against it in the payoff
-    matrix (`pool:best`), scored on its own `--eval-episodes` fresh games: scored on the matrix's
-    games that chose it, the winner among the pool would carry the luck that made it the winner
-    (each member's matrix value, on few games, is shown in the payoff matrix). `defender_exploitability` is the best
-    responder's hack probability against the final defender; `attacker_exploitability` is one minus
-    the lowest hack probability a responding defender holds the final attacker to. Per responder:
-    the mean over seeds and its standard error (binomial, from the games). `value` is the best
-    responder's mean over seeds; `per_seed` is each seed's own best responder (`per_seed_by`) with
-    its SE, the figure paired comparisons over seeds use (its mean is at least `value`)."""
+    """How much each final policy can be exploited, higher always worse for it: per seed, the strongest
+    of every responder we have, chosen on one set of games and scored on fresh, independent ones.
+
+    The responders are the trained best response (greedy and sampled), each scripted bot of the
+    responder's side and each pool member of that side, every one scored on the same
+    `--br-eval-episodes` selection games against that seed's final policy; the one with the highest
+    selection score is replayed on as many fresh games, and that is the seed's value, with the SE of
+    those games (`per_seed`, `per_seed_se`, `per_seed_by`: the figure paired comparisons over seeds
+    use). `value` is its mean over seeds and `se` the standard error of that mean from the games.
+    `defender_exploitability` is a responding attacker's hack probability against the final defender;
+    `attacker_exploitability` one minus the hack probability a responding defender holds the final
+    attacker to. Beside it: `best_response`, the trained best response's own value (greedy or
+    sampled, whichever scored higher on its selection games, on its fresh games), and `selected_on`,
+    the chosen responders' mean selection score (the optimistic figure the fresh games correct; the
+    difference is the selection's luck). `responders` lists every responder's selection score."""
     num_seeds = np.asarray(ev["payoff"]).shape[0]
+    names = exploit_responders(config)
     out = {}
-    for assessed, bots, rescored, flip in (
-        ("defender", OPPONENT_BOTS["defender"], ev["pool_best_vs_defender"], False),
-        ("attacker", OPPONENT_BOTS["attacker"], ev["attacker_vs_pool_best"], True),
-    ):
+    for assessed in ("defender", "attacker"):
         responder = "attacker" if assessed == "defender" else "defender"
-        score = (lambda p: 1.0 - np.asarray(p)) if flip else (lambda p: np.asarray(p))
-        candidates = {}
-        for b in bots:  # e.g. the final defender against random_attack and attack_maximal
-            p = score(ev[f"{assessed}_vs_{b}"]["hack_probability"])
-            candidates[f"bot:{b}"] = (p, np.asarray(ev[f"{assessed}_vs_{b}"]["episodes"]))
-        candidates["pool:best"] = (score(rescored["hack_probability"]), np.asarray(rescored["episodes"]))
+        score = (
+            (lambda p: 1.0 - np.asarray(p, np.float64))
+            if assessed == "attacker"
+            else (lambda p: np.asarray(p, np.float64))
+        )
+
+        def pooled(p, n):
+            p = np.asarray(p, np.float64)
+            return {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / p.size)}
+
+        select = np.asarray(ev["exploit_select"][assessed], np.float64).reshape(num_seeds, -1)  # [seeds, responders]
+        valid = np.asarray(ev["exploit_valid"][assessed], bool).reshape(num_seeds, -1)
+        n_sel = config["br_eval_episodes"]
+        table = {}
+        for j, name in enumerate(names[assessed]):
+            if valid[:, j].any():  # a pool slot never filled in any seed has no responder
+                table[name] = {**pooled(select[valid[:, j], j], n_sel), "seeds": int(valid[:, j].sum())}
+        # the candidates per seed: the best bot or pool member on the selection games (chosen inside the
+        # evaluation program, which replayed it on fresh games), and the best response, greedy and sampled
+        choice = np.atleast_1d(np.asarray(ev["exploit_choice"][assessed])).astype(int)
+        fresh = ev[f"exploit_fresh_{assessed}"]
+        cand_names = [[names[assessed][c] for c in choice]]
+        cand_select = [select[np.arange(num_seeds), choice]]
+        cand_fresh = [score(fresh["hack_probability"])]
+        cand_n = [np.asarray(fresh["episodes"], np.float64)]
+        br_rows = []
         for how in ("greedy", "sampled"):
-            br = ev.get(f"br_{responder}_{how}")
-            if br is not None:
-                candidates[f"best_response:{how}"] = (score(br["hack_probability"]), np.asarray(br["episodes"]))
-        table = {
-            name: {"value": fmt(np.mean(p)), "se": fmt(np.sqrt(np.sum(_se(p, n) ** 2)) / num_seeds)}
-            for name, (p, n) in candidates.items()
-        }
-        best = max(table, key=lambda k: table[k]["value"])
-        # per seed: the best responder against that seed's policy (what paired comparisons over seeds use)
-        names = list(candidates)
-        per_seed = np.stack([np.broadcast_to(candidates[k][0], (num_seeds,)) for k in names])  # [responders, seeds]
-        n_seed = np.stack([np.broadcast_to(candidates[k][1], (num_seeds,)) for k in names])
-        top = per_seed.argmax(axis=0)
+            br, br_fresh = ev.get(f"br_{responder}_{how}"), ev.get(f"br_{responder}_{how}_fresh")
+            if br is not None and br_fresh is not None:
+                table[f"best_response:{how}"] = {
+                    **pooled(score(br["hack_probability"]), br["episodes"]),
+                    "seeds": num_seeds,
+                }
+                br_rows.append(len(cand_names))
+                cand_names.append([f"best_response:{how}"] * num_seeds)
+                cand_select.append(score(br["hack_probability"]))
+                cand_fresh.append(score(br_fresh["hack_probability"]))
+                cand_n.append(np.asarray(br_fresh["episodes"], np.float64))
+        shape = (len(cand_names), num_seeds)
+        cand_select = np.stack([np.broadcast_to(x, (num_seeds,)) for x in cand_select]).reshape(shape)
+        cand_fresh = np.stack([np.broadcast_to(x, (num_seeds,)) for x in cand_fresh]).reshape(shape)
+        cand_n = np.stack([np.broadcast_to(x, (num_seeds,)) for x in cand_n]).reshape(shape)
+        chosen, value, se = select_and_replay(cand_select, cand_fresh, cand_n)
         seeds = np.arange(num_seeds)
-        out[f"{assessed}_exploitability"] = {
-            "value": table[best]["value"],
-            "se": table[best]["se"],
-            "by": best,
+        by = [cand_names[c][s] for c, s in zip(chosen, seeds)]
+        report = {
+            "value": fmt(value.mean()),
+            "se": fmt(np.sqrt(np.sum(se**2)) / num_seeds),
+            "by": _by(by),
+            "games": n_sel,
+            "selected_on": fmt(cand_select[chosen, seeds].mean()),
             "responders": table,
-            "per_seed": [fmt(x) for x in per_seed[top, seeds]],
-            "per_seed_se": [fmt(x) for x in _se(per_seed[top, seeds], n_seed[top, seeds])],
-            "per_seed_by": [names[i] for i in top],
-            "pool_best_slot_per_seed": np.atleast_1d(ev["pool_best_slot"][responder]).astype(int).tolist(),
+            "per_seed": [fmt(x) for x in value],
+            "per_seed_se": [fmt(x) for x in se],
+            "per_seed_by": by,
+            "per_seed_selected_on": [fmt(x) for x in cand_select[chosen, seeds]],
         }
+        if br_rows:  # the trained best response alone, chosen between greedy and sampled the same way
+            c, v, e = select_and_replay(cand_select[br_rows], cand_fresh[br_rows], cand_n[br_rows])
+            report["best_response"] = {
+                "value": fmt(v.mean()),
+                "se": fmt(np.sqrt(np.sum(e**2)) / num_seeds),
+                "per_seed": [fmt(x) for x in v],
+                "per_seed_se": [fmt(x) for x in e],
+                "per_seed_by": [cand_names[br_rows[i]][0] for i in c],
+            }
+        out[f"{assessed}_exploitability"] = report
     return out
