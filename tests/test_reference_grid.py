@@ -106,8 +106,20 @@ def test_bad_input_is_one_sentence_and_exit_2(argv, capsys, tmp_path):
     assert len(err) == 1 and err[0].startswith("python -m baselines.reference_grid: error:")
 
 
+TINY_EVAL_GAMES = 64  # per seed: with two seeds, 128 games put 3 SE at about 0.13 around an optimum of 0.64
+
+
 def tiny(path: str) -> dict:
-    return {**by_path()[path], "eval_episodes": 8}
+    return {**by_path()[path], "eval_episodes": TINY_EVAL_GAMES}
+
+
+def committed_optimum(env_id: str) -> float | None:
+    """The exact optimum against defend-minimal (`baselines.ceiling`, env seed 0) where the committed
+    ceilings hold one whose bounds met."""
+    with open(os.path.join(os.path.dirname(run.__file__), "..", "results", "reference_grid", "ceilings.json")) as f:
+        rows = {r["env"]: r for r in json.load(f)["results"]}
+    r = rows.get(env_id)
+    return r["upper"] if r and r["exact"] else None
 
 
 # One configuration per algorithm family, each at a tiny budget: the trainer, its files and the summary.
@@ -134,15 +146,26 @@ def test_tiny_run_of_each_family(family, tmp_path):
     path, steps = FAMILIES[family]
     s = run.run_config(tiny(path), str(tmp_path), 1.0, steps, 2)
     assert s["trainer"] == family and s["capped"] and not s.get("skipped")
-    assert len(s["final_eval_hack_probability_per_seed"]) == 2
-    assert 0.0 <= s["final_eval_hack_probability"] <= 1.0
+    per_seed = s["final_eval_hack_probability_per_seed"]
+    assert len(per_seed) == 2
+    # each seed's value is a count of whole evaluation games, and the summary is their mean
+    assert all(abs(p * TINY_EVAL_GAMES - round(p * TINY_EVAL_GAMES)) < 1e-2 for p in per_seed), per_seed
+    assert s["final_eval_hack_probability"] == pytest.approx(sum(per_seed) / 2, abs=1e-4)
+    optimum = committed_optimum(s["env_id"]) if s["learner"] == "attacker" else None
+    if optimum is not None:  # no attacker beats the exact optimum beyond the games' noise
+        pooled = sum(per_seed) / 2
+        games = 2 * TINY_EVAL_GAMES
+        assert pooled <= optimum + 3 * math.sqrt(optimum * (1 - optimum) / games), (pooled, optimum)
     out = tmp_path / path
     for name in (run.TRAIN_CSV, run.EVAL_CSV, run.CURVES, run.SUMMARY):
         assert (out / name).is_file()
     with open(out / run.EVAL_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == run.COLUMNS
-    assert {int(r["seed"]) for r in rows} == {0, 1} and all(int(r["episodes"]) == 8 for r in rows)
+    assert {int(r["seed"]) for r in rows} == {0, 1} and all(int(r["episodes"]) == TINY_EVAL_GAMES for r in rows)
+    last = max(int(r["window"]) for r in rows)
+    final_rows = sorted((r for r in rows if int(r["window"]) == last), key=lambda r: int(r["seed"]))
+    assert [round(float(r["hack_probability"]), 4) for r in final_rows] == per_seed  # the summary is the file's
     with open(out / run.TRAIN_CSV, newline="") as f:
         train = list(csv.DictReader(f))
     assert sum(int(r["episodes"]) for r in train) > 0
@@ -178,6 +201,11 @@ def test_the_committed_report_has_a_result_for_every_configuration():
         summaries = {s["path"]: s for s in map(json.loads, f)}
     assert set(summaries) == set(by_path())
     for path, s in summaries.items():
-        p = s["final_eval_hack_probability"]
-        assert 0.0 <= p <= 1.0, path
-        assert f"{p:.3f}" in in_tables[path], path
+        p, per_seed = s["final_eval_hack_probability"], s["final_eval_hack_probability_per_seed"]
+        assert p == pytest.approx(sum(per_seed) / len(per_seed), abs=1e-4), path  # the seeds' mean
+        games = s["run"]["eval_episodes"]
+        assert all(abs(x * games - round(x * games)) < 1e-2 for x in per_seed), path  # whole games each
+        if p in (0.0, 1.0):  # the rule-of-three bound (tests/test_reference_grid_report.py checks its value)
+            assert f"{round(p) * games * len(per_seed):,} of {games * len(per_seed):,} game" in in_tables[path], path
+        else:
+            assert f"{p:.3f}" in in_tables[path], path

@@ -6,10 +6,13 @@
 Collects every configuration's `summary.json`, `train.csv` and `eval.csv` from `--run-dir` into a
 results folder (`summaries.jsonl`, `curves.csv.gz`), draws one figure per version into its `figures/`
 from those curves, then writes the report from those files: per configuration the final evaluation
-hack probability (mean ± standard error over seeds), the training time, the budget run (marked when
-capped), the exact optimum against defend-minimal where `ceilings.json` has one, the mapping's
-differences, and the side-by-side comparison with the reference (`vs_reference.json`). Without
-`--run-dir` it reads the committed results.
+hack probability (mean ± standard error over seeds; the rule-of-three bound where every game of every
+seed was hacked or none was), the training time, the budget run and its fraction of the full budget,
+the exact optimum against defend-minimal where `ceilings.json` has one, the mapping's differences;
+aggregates over seeds and configurations per trainer (rliable: interquartile mean with stratified
+bootstrap intervals, performance profiles); and the side-by-side comparison with the reference
+(`vs_reference.json`), judged by an equivalence test with a stated margin. Without `--run-dir` it
+reads the committed results.
 
 Nothing is written into the repository unless `--publish` is given: by default the results folder is
 `<output-dir>/results/reference_grid/` and the report `<output-dir>/REFERENCE_GRID.md` (default
@@ -32,6 +35,9 @@ import shutil
 import sys
 from collections import defaultdict
 
+import numpy as np
+
+from baselines import statistics
 from baselines.reference_grid import data
 from baselines.reference_grid.mapping import map_config, parse_env
 from baselines.reference_grid.run import EVAL_CSV, SUMMARY, TRAIN_CSV
@@ -71,7 +77,7 @@ def report_path(args) -> str:
     return REPORT if args.publish else os.path.join(args.output_dir, "REFERENCE_GRID.md")
 
 
-def _readable(results: str, name: str) -> str:
+def readable(results: str, name: str) -> str:
     """`name` in `results` if a tool wrote it there, else the committed one."""
     path = os.path.join(results, name)
     return path if os.path.isfile(path) else os.path.join(RESULTS, name)
@@ -143,8 +149,10 @@ FIGURE_WIDTH_INCHES, FIGURE_DPI = 12.0, 100  # 1,200 pixels wide: legible beside
 PANELS_PER_ROW = 4
 
 
-def draw_figures(curve_rows: list[dict], figures: str) -> None:
-    """One figure per version, 1,200 pixels wide: each configuration's evaluation hack probability per seed."""
+def draw_figures(curve_rows: list[dict], figures: str, summaries: dict | None = None) -> None:
+    """One figure per version, 1,200 pixels wide: each configuration's evaluation hack probability per
+    seed, its panel titled with the fraction of its full budget it ran (from `summaries`, by path)."""
+    summaries = summaries or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,7 +174,9 @@ def draw_figures(curve_rows: list[dict], figures: str) -> None:
             for s, pts in sorted(per_seed.items()):
                 pts.sort()
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, lw=1.0, color=f"C{s}")
-            ax.set_title("/".join(name.split("/")[1:]), fontsize=11)
+            f = data.budget_fraction(summaries.get(name, {}))
+            budget = "" if f is None else f"\n{fmt_percent(f)} of full budget"
+            ax.set_title("/".join(name.split("/")[1:]) + budget, fontsize=10)
             ax.set_ylim(-0.02, 1.02)
             ax.tick_params(labelsize=9)
             ax.xaxis.get_offset_text().set_fontsize(9)
@@ -220,12 +230,51 @@ def id_note(c: dict, m) -> str:
     return "; ".join(notes)
 
 
+def fmt_percent(f: float) -> str:
+    """A budget fraction in percent, two significant figures below the full budget ('2.1%', '0.00049%');
+    a run rounded up to whole updates can exceed its budget ('7,314%')."""
+    return f"{100 * f:.2g}%" if f < 1 else f"{100 * f:,.0f}%"
+
+
+def fmt_fraction(f: float | None) -> str:
+    """'2.1% of full', or 'full' where the run had its whole budget (and how much more, if more)."""
+    if f is None:
+        return ""
+    if f >= 1:
+        return "full" + (f" ({fmt_percent(f)} of it)" if f > 1.005 else "")
+    return f"{fmt_percent(f)} of full"
+
+
+def fmt_p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
+
+
 def fmt_budget(s: dict) -> str:
     if "steps_run" not in s:
         return ""
     eps = s.get("episodes_run_per_seed") or [0]
     text = f"{s['steps_run']:,} steps, ~{round(sum(eps) / len(eps)):,} ep of {s['reference_episodes']:,}"
-    return text + (" (capped)" if s.get("capped") else "")
+    fraction = fmt_fraction(data.budget_fraction(s))
+    return text + (f" (capped: {fraction})" if s.get("capped") else f" ({fraction})" if fraction else "")
+
+
+def result_cell(s: dict, eval_episodes: int) -> str:
+    """The final evaluation hack probability of a summary `s`: mean ± SE over its seeds. Where every
+    game of every seed was hacked, or none was, the SE is 0 and says nothing: the cell gives the
+    rule-of-three bound over all their games instead. That bound holds for the seeds' mean probability
+    p̄ (the chance of no hack in any game is prod (1 - p_s)^games <= (1 - p̄)^(seeds x games), by the
+    AM-GM inequality). One seed: the binomial SE of its evaluation games."""
+    hp = s.get("final_eval_hack_probability")
+    if hp is None:
+        return ""
+    per_seed = s.get("final_eval_hack_probability_per_seed") or [hp]
+    games = int((s.get("run") or {}).get("eval_episodes") or eval_episodes) * len(per_seed)
+    se = s.get("final_eval_hack_probability_se")
+    if hp in (0.0, 1.0) or len(per_seed) == 1 or se is None:
+        return statistics.probability_text(hp, games)
+    if se == 0:  # every seed equal but not 0 or 1: the games' own spread is what is left
+        se = statistics.binomial_se(hp, games)
+    return f"{hp:.3f} ± {se:.3f}"
 
 
 def write_report(results: str | None = None, report: str | None = None) -> str:
@@ -233,10 +282,10 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
     falling back to the committed ones, see the module docstring). It links the figures in
     `results/reference_grid/figures/` beside it, which `draw_figures` makes."""
     results, report = results or RESULTS, report or REPORT
-    summaries = {s["path"]: s for s in _load_jsonl(_readable(results, "summaries.jsonl"))}
-    ceilings = _load_json(_readable(results, "ceilings.json")) or {}
+    summaries = {s["path"]: s for s in _load_jsonl(readable(results, "summaries.jsonl"))}
+    ceilings = _load_json(readable(results, "ceilings.json")) or {}
     ceilings = {c["env"]: c for c in ceilings.get("results", [])}
-    info = _load_json(_readable(results, "run.json")) or {}
+    info = _load_json(readable(results, "run.json")) or {}
     configs = sorted(data.load_configs(), key=lambda c: version_key(c["path"]))
     lines = [
         "# The reference's experiment grid, run with idsjax",
@@ -256,11 +305,14 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
         f"{sum(s.get('seconds', 0) for s in ran) / 60:.1f} min.",
         "",
         "Columns: the final evaluation hack probability, mean ± standard error over the seeds (the attacker wants",
-        "it high, the defender low; two-agent rows: the final attacker against the final defender); the optimum",
-        "any attacker can reach against defend-minimal (`python -m baselines.ceiling`, env seed 0, as the runs use;",
-        "a range where the exact search's bounds did not meet; n/a where it was not computed); the training time",
-        "of all seeds together with compilation; the budget run per seed (environment steps, and the episodes",
-        "they held, of the reference's episodes), *capped* when below the full budget.",
+        "it high, the defender low; two-agent rows: the final attacker against the final defender; one seed: the",
+        "binomial standard error of its evaluation games; where every game of every seed was hacked, or none",
+        "was, the one-sided 95% bound of the rule of three over all those games, 3/games, in place of an SE of",
+        "0); the optimum any attacker can reach against defend-minimal (`python -m baselines.ceiling`, env seed 0,",
+        "as the runs use; a range where the exact search's bounds did not meet; n/a where it was not computed),",
+        "which a row *capped* far below its full budget had no means to approach; the training time of all seeds",
+        "together with compilation; the budget run per seed (environment steps, and the episodes they held, of",
+        "the reference's episodes), *capped* when below the full budget, with its fraction of that budget.",
         "",
         _evaluation_games_sentence(configs),
         "",
@@ -277,9 +329,7 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
         for c in [c for c in configs if c["path"].split("/")[0] == version]:
             s = summaries.get(c["path"], {})
             m = map_config(c)
-            hp = s.get("final_eval_hack_probability")
-            se = s.get("final_eval_hack_probability_se")
-            res = "" if hp is None else f"{hp:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+            res = result_cell(s, c["eval_episodes"])
             trainer = (m.trainer or "—") + (" (substitute)" if m.status == "substitute" else "")
             note = id_note(c, m)
             env = f"`{m.env_id}`" + (f" ({note})" if note else "")
@@ -288,11 +338,12 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
                 f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |"
             )
         lines.append("")
-    vs = _load_json(_readable(results, "vs_reference.json"))
+    lines += aggregates_section(list(summaries.values()))
+    vs = _load_json(readable(results, "vs_reference.json"))
     if vs:
         lines += vs_reference_section(vs)
         name = os.path.basename(vs.get("figure") or "")
-        source, beside = _readable(results, name), os.path.join(results, name)
+        source, beside = readable(results, name), os.path.join(results, name)
         if name and source != beside and os.path.isfile(source):
             shutil.copyfile(source, beside)  # the report links the figure in its own results folder
     lines += [
@@ -329,30 +380,169 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
     return text
 
 
+EQUIVALENCE_MARGIN = 0.05  # hack probability: the floor of the former max(2 SE, 0.05) rule, now a margin
+EQUIVALENCE_ALPHA = 0.05
+
+
+def equivalence_sentence() -> str:
+    return (
+        "'Same' is decided by two one-sided Welch t-tests (TOST) on the seeds' final values (unpaired: the two "
+        "sides play independent games, though each pair of seeds shares a layout), with an equivalence margin "
+        f"of ±{EQUIVALENCE_MARGIN:g} in hack probability, stated before the test: equivalent when the two mean "
+        f"final hack probabilities are shown to differ by less than the margin at α = {EQUIVALENCE_ALPHA:g} (the "
+        f"{1 - 2 * EQUIVALENCE_ALPHA:.0%} interval of the difference lies inside ±{EQUIVALENCE_MARGIN:g}); different when Welch's two-sided t-test rejects equal means at "
+        f"α = {EQUIVALENCE_ALPHA:g}; otherwise neither is shown (with five seeds a side and seed-to-seed spreads "
+        "of 0.05-0.17, most rows cannot show either). The former rule, a difference of at most max(2 SE, 0.05), "
+        "called 0.474 against 0.592 the same."
+    )
+
+
+def note_without_rule(note: str) -> str:
+    """A comparison's note without its closing sentence on what 'same' means: the former rule's, in a file
+    written before the equivalence test, or this rule's (the report states the rule itself)."""
+    for marker in (" 'Same' means", " 'Same' is decided"):
+        note = note.split(marker)[0]
+    return note
+
+
+def equivalence(row: dict) -> dict:
+    """The TOST verdict of one vs_reference row from its per-seed final values (reference against idsjax)."""
+    e = statistics.tost_samples(
+        row["reference_per_seed"], row["idsjax_per_seed"], EQUIVALENCE_MARGIN, EQUIVALENCE_ALPHA
+    )
+    low, high = e.interval()
+    if e.equivalent:
+        verdict = "equivalent"
+    elif e.p_difference < EQUIVALENCE_ALPHA:
+        verdict = "different"
+    else:
+        verdict = "neither shown"
+    return {
+        "difference": e.difference,
+        "difference_interval": [low, high],
+        "difference_interval_level": 1 - 2 * EQUIVALENCE_ALPHA,
+        "tost_p": e.p_value,
+        "welch_p": e.p_difference,
+        "welch_df": e.df,
+        "margin": EQUIVALENCE_MARGIN,
+        "alpha": EQUIVALENCE_ALPHA,
+        "verdict": verdict,
+    }
+
+
 def vs_reference_section(vs: dict) -> list[str]:
+    level = f"{1 - 2 * EQUIVALENCE_ALPHA:.0%}"
+    note = note_without_rule(vs.get("note", ""))
     lines = [
         "## Beside the reference (its own tabular Q-learning, gym-idsgame 1.0.13)",
         "",
-        vs.get("note", ""),
+        note,
+        "",
+        equivalence_sentence(),
         "",
         f"Command: `{vs.get('command', '')}`",
         "",
         "| configuration | episodes | seeds | reference: final eval hack p | idsjax: final eval hack p | "
-        "same within spread | reference s | idsjax s | wall-time ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"difference [{level} CI] | TOST p (±{EQUIVALENCE_MARGIN:g}) | Welch p | same? "
+        "| reference s | idsjax s | wall-time ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in vs["rows"]:
+        e = equivalence(r)  # from the per-seed values, whatever verdict the file stored
+        lo, hi = e["difference_interval"]
         lines.append(
             f"| `{r['path']}` | {r['episodes']:,} | {r['seeds']} | {r['reference_mean']:.3f} ± {r['reference_se']:.3f} "
-            f"| {r['idsjax_mean']:.3f} ± {r['idsjax_se']:.3f} | {'yes' if r['same'] else 'no'} "
+            f"| {r['idsjax_mean']:.3f} ± {r['idsjax_se']:.3f} | {e['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
+            f"| {fmt_p(e['tost_p'])} | {fmt_p(e['welch_p'])} | {e['verdict']} "
             f"| {r['reference_seconds']:.1f} | {r['idsjax_seconds']:.1f} | {r['reference_seconds'] / r['idsjax_seconds']:.1f}× |"
         )
-    lines += ["", "Learning curves (evaluation hack probability, mean over seeds, per evaluation):", ""]
+    lines += [
+        "",
+        "Difference: reference minus idsjax. Learning curves (evaluation hack probability, mean over seeds, per evaluation):",
+        "",
+    ]
     for r in vs["rows"]:
         lines.append(f"- `{r['path']}`: reference {r['reference_curve']}; idsjax {r['idsjax_curve']}")
     if vs.get("figure"):
         lines += ["", f"![beside the reference]({vs['figure']})"]
     return lines + [""]
+
+
+AGGREGATE_FIGURE = "aggregates.png"
+AGGREGATE_REPS = 10_000
+PROFILE_TAUS = 101
+
+
+def aggregates_section(summaries: list[dict]) -> list[str]:
+    """Per trainer, rliable's interquartile mean of the learner's final win probability over every
+    (seed, configuration) with its 95% stratified bootstrap interval, and the mean likewise; each row with
+    its configurations' fractions of their full budgets. It links the performance profiles that
+    `draw_profiles` draws."""
+    families = data.learner_scores(summaries)
+    if not families:
+        return []
+    agg = statistics.aggregate_intervals(
+        {t: f["scores"] for t, f in families.items()}, metrics=("iqm", "mean"), reps=AGGREGATE_REPS, seed=0
+    )
+    lines = [
+        "## Aggregates over seeds and configurations (rliable)",
+        "",
+        "Score: the learning side's final evaluation win probability per seed and configuration (an attacker's",
+        "hack probability, a defender's 1 − hack probability). Per trainer, over its single-learner",
+        "configurations with the family's full number of seeds (two-agent rows have no one learner; rows with",
+        "fewer seeds cannot share a stratified bootstrap and are counted as left out): the interquartile mean",
+        "(IQM) of all its scores and their mean, each with a 95% stratified bootstrap interval (seeds resampled",
+        f"within each configuration, {AGGREGATE_REPS:,} resamples, NumPy seed 0; rliable's percentile method).",
+        "The trainers cover different configurations and ran at the budgets of the tables above, so each row",
+        "says what that trainer reached at this run's budget on its own configurations: it does not rank the",
+        "algorithms, nor say where they would be at their full budgets. No comparison between trainers was",
+        "stated before the run; none is tested here.",
+        "",
+        "| trainer | configurations | seeds each | left out | budget run, % of full: median (range) | IQM [95% CI] | mean [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t, f in families.items():
+        fr = [x for x in f["budget_fractions"] if x is not None]
+        budget = f"{fmt_percent(float(np.median(fr)))} ({fmt_percent(min(fr))} – {fmt_percent(max(fr))})" if fr else ""
+        iqm, mean = agg[t]["iqm"], agg[t]["mean"]
+        lines.append(
+            f"| {t} | {len(f['paths'])} | {f['seeds']} | {f['left_out']} | {budget} "
+            f"| {iqm[0]:.3f} [{iqm[1]:.3f}, {iqm[2]:.3f}] | {mean[0]:.3f} [{mean[1]:.3f}, {mean[2]:.3f}] |"
+        )
+    lines += [
+        "",
+        "Performance profiles: the fraction of (seed, configuration) runs whose score exceeds τ, with 95%",
+        "stratified bootstrap bands (rliable).",
+        "",
+        f"![performance profiles]({RESULTS_LINK}/figures/{AGGREGATE_FIGURE})",
+        "",
+    ]
+    return lines
+
+
+def draw_profiles(summaries: list[dict], figures: str) -> None:
+    """The performance profile of every trainer's learner scores (`data.learner_scores`), with rliable's
+    stratified bootstrap bands, into `figures/aggregates.png`."""
+    families = data.learner_scores(summaries)
+    if not families:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    taus = np.linspace(0.0, 1.0, PROFILE_TAUS)
+    named = {f"{t} ({len(f['paths'])} configurations)": f["scores"] for t, f in families.items()}
+    profiles, cis = statistics.performance_profiles(named, taus, reps=1_000, seed=0)
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_INCHES, 4.5))
+    statistics.plot_performance_profiles(
+        profiles, cis, taus, ax, xlabel="learner's final win probability τ (runs at this grid's budgets)"
+    )
+    ax.legend(fontsize=10)
+    fig.tight_layout()
+    os.makedirs(figures, exist_ok=True)
+    fig.savefig(os.path.join(figures, AGGREGATE_FIGURE), dpi=FIGURE_DPI)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -374,8 +564,10 @@ def main(argv=None) -> None:
         if args.command:
             with open(os.path.join(results, "run.json"), "w") as f:
                 json.dump({"command": args.command, "note": args.note}, f, indent=1)
-    draw_figures(load_curves(_readable(results, "curves.csv.gz")), os.path.join(results, "figures"))
-    vs = _load_json(_readable(results, "vs_reference.json"))
+    summaries = {s["path"]: s for s in _load_jsonl(readable(results, "summaries.jsonl"))}
+    draw_figures(load_curves(readable(results, "curves.csv.gz")), os.path.join(results, "figures"), summaries)
+    draw_profiles(list(summaries.values()), os.path.join(results, "figures"))
+    vs = _load_json(readable(results, "vs_reference.json"))
     if vs and vs.get("rows"):  # redrawn from its curves, at the report's size
         from baselines.reference_grid.vs_reference import draw
 

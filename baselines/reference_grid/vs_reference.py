@@ -9,11 +9,18 @@ itself, is stubbed when missing) on a few of the grid's tabular configurations w
 maps them (`idsjax_runs`), each seed on the reference run's own construction-time layout, with the
 same number of environment steps per seed as the reference's runs took on average. Writes
 `vs_reference.json` (and a figure) for the report: final evaluation hack probability mean ± SE per
-side, whether they agree within the seeds' spread (difference at most twice the combined standard
-error, or 0.05), the learning curves and the wall-time ratio. They go to
+side, whether they are the same by an equivalence test with a stated margin (`report.equivalence`:
+two one-sided Welch t-tests on the seeds' final values, margin ±0.05, α = 0.05; or shown different, or
+neither), the learning curves and the wall-time ratio. They go to
 `<output-dir>/results/reference_grid/` (default output dir runs/reference_grid_report, where the
 report looks first); `--publish` writes the committed `baselines/results/reference_grid/`. Not
 imported by anything that runs by default.
+
+    python -m baselines.reference_grid.vs_reference --rescore [--publish]
+
+re-judges an existing `vs_reference.json` (the output folder's, else the committed one) from the
+per-seed values it holds, without training: its rows' verdicts and the note's rule sentence follow the
+current rule.
 """
 
 from __future__ import annotations
@@ -31,7 +38,15 @@ import numpy as np
 
 from baselines.reference_grid import data
 from baselines.reference_grid.mapping import parse_env
-from baselines.reference_grid.report import DEFAULT_OUTPUT, add_destination_arguments, results_dir
+from baselines.reference_grid.report import (
+    DEFAULT_OUTPUT,
+    add_destination_arguments,
+    equivalence,
+    equivalence_sentence,
+    note_without_rule,
+    readable,
+    results_dir,
+)
 
 DEFAULT_PATHS = (
     "v0/minimal_defense/tabular_q_learning",
@@ -233,7 +248,14 @@ def main(argv=None) -> dict:
     p.add_argument("--evaluations", type=int, default=5, help="evaluations during the reference's training")
     p.add_argument("--num-seeds", type=int, default=5)
     add_destination_arguments(p, DEFAULT_OUTPUT)
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="re-judge the existing vs_reference.json from its per-seed values (no training) and rewrite it",
+    )
     args = p.parse_args(argv)
+    if args.rescore:
+        return rescore(args)
     configs = {c["path"]: c for c in data.load_configs()}
     bad = [
         x
@@ -281,7 +303,6 @@ def main(argv=None) -> dict:
                 "reference_se": rse,
                 "idsjax_mean": im,
                 "idsjax_se": ise,
-                "same": abs(rm - im) <= max(2 * np.hypot(rse, ise), 0.05),
                 "reference_per_seed": [r["final"] for r in runs],
                 "idsjax_per_seed": ours["final"],
                 "reference_last_logged_mean": mean_se([r["last_logged"] for r in runs])[0],
@@ -292,6 +313,7 @@ def main(argv=None) -> dict:
                 "idsjax_curve": our_curve,
             }
         )
+        rows[-1]["equivalence"] = equivalence(rows[-1])
         print(rows[-1], file=sys.stderr, flush=True)
     result = {
         "command": "python -m baselines.reference_grid.vs_reference "
@@ -306,22 +328,49 @@ def main(argv=None) -> dict:
             "layout its reference run drew, all seeds in one program (time includes compilation), "
             f"evaluated before training and after each 1/{args.evaluations} of it. Both 'final' values are "
             "the end-of-training evaluation (the reference's is not in its logged results: it is counted "
-            "from the agent; its last logged one is kept as reference_last_logged_mean). 'Same' means the "
-            "final means differ by at most twice the combined standard error (or 0.05)."
+            "from the agent; its last logged one is kept as reference_last_logged_mean). " + equivalence_sentence()
         ),
         "rows": rows,
         "figure": f"results/reference_grid/{FIGURE}",
     }
+    return write(result, results_dir(args))
+
+
+def write(result: dict, results: str) -> dict:
     import json
 
-    results = results_dir(args)
     os.makedirs(results, exist_ok=True)
-    draw(rows, results)
+    draw(result["rows"], results)
     path = os.path.join(results, "vs_reference.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1, default=lambda x: bool(x) if isinstance(x, np.bool_) else float(x))
     print(path)
     return result
+
+
+def rescore(args) -> dict:
+    """The existing comparison judged by the current rule: each row's `equivalence` from its per-seed
+    values (a file from before the equivalence test holds the former rule's `same`, dropped here), and
+    the note's closing rule sentence replaced. Trains nothing; the command, runs and curves stay."""
+    import json
+
+    results = results_dir(args)
+    source = readable(results, "vs_reference.json")
+    try:
+        with open(source) as f:
+            result = json.load(f)
+        rows = result["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        print(
+            f"python -m baselines.reference_grid.vs_reference: error: no comparison with rows to rescore at {source}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    for row in rows:
+        row.pop("same", None)
+        row["equivalence"] = equivalence(row)
+    result["note"] = note_without_rule(result.get("note", "")) + " " + equivalence_sentence()
+    return write(result, results)
 
 
 def draw(rows: list[dict], results: str) -> None:
