@@ -70,7 +70,8 @@ class Proportion:
 
     def text(self, digits: int = 3) -> str:
         if self.p == 0.0:
-            return f"0 of {self.n:,} games (95% upper bound {self.bound:.{_bound_digits(self.bound, digits)}f})"
+            games = "game" if self.n == 1 else "games"
+            return f"0 of {self.n:,} {games} (95% upper bound {self.bound:.{_bound_digits(self.bound, digits)}f})"
         if self.p == 1.0:
             d = _bound_digits(1.0 - self.bound, digits)
             return f"{self.n:,} of {self.n:,} games (95% lower bound {self.bound:.{d}f})"

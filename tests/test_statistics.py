@@ -41,6 +41,7 @@ def test_probability_text_never_prints_a_zero_se():
     assert S.probability_text(1.0, 4000) == "4,000 of 4,000 games (95% lower bound 0.99925)"
     assert S.probability_text(0.0, 5) == "0 of 5 games (95% upper bound 0.600)"
     assert S.probability_text(1.0, 300) == "300 of 300 games (95% lower bound 0.990)"
+    assert S.probability_text(0.0, 1) == "0 of 1 game (95% upper bound 1.000)"  # one game bounds nothing
     assert S.probability_text(0.474, 4000) == "0.474 ± 0.008"  # sqrt(.474 * .526 / 4000) = 0.00790
     assert S.proportion(1.0, 300).bound == pytest.approx(0.99)
     assert S.proportion(0.3, 300).bound is None
