@@ -138,10 +138,86 @@ def test_generalization_end_to_end(tmp_path):
         table = list(csv.DictReader(f))
     assert len(table) == len(rows) == 2 * (2 * 3 + 1)  # per side: 2 generalists x 3 targets, 1 specialist
     cells = [r for r in table if r["hack_probability"] != ""]
-    assert all(0 <= float(r["hack_probability"]) <= 1 and float(r["se"]) >= 0 for r in cells)
+    for r in cells:
+        p, se, games = float(r["hack_probability"]), float(r["se"]), int(r["games"])
+        assert games == 2 * 64, r  # 2 seeds x 64 evaluation games, every game finished
+        # the mean over seeds of equal game counts is the pooled count over all games: whole games
+        assert abs(p * games - round(p * games)) <= games * 5e-5 + 1e-9, r  # p is rounded to 4 decimals
+        # the evaluation SE (root sum of the seeds' binomial variances / seeds) is at most the pooled
+        # binomial SE (Jensen), and zero where no game or every game was hacked
+        assert se <= (p * (1 - p) / games) ** 0.5 + 1e-4, r
+        if round(p * games) in (0, games):
+            assert se == 0, r
     assert {r["note"] for r in table if r["hack_probability"] == ""} == {"the MLP's input size is fixed"}
     text = md.read_text()
     assert "Attackers (against defend-minimal)" in text and "Defenders (against attack-maximal)" in text
     assert "python -m baselines.generalization --quick" in text
     meta = json.loads((out / "results.json").read_text())
     assert meta["seeds"] == 2 and meta["eval_games_per_seed"] == 64
+
+
+# --- the report (baselines.generalization_report) --------------------------------------------------
+
+
+def _args_and_meta():
+    from baselines import generalization_report  # noqa: F401
+
+    meta = json.loads(open(generalization.PUBLISHED_RESULTS + "/results.json").read())
+    return generalization.parse_args(meta["command"].split()[3:]), meta
+
+
+def test_the_committed_report_is_rebuilt_from_the_committed_results(tmp_path):
+    """`python -m baselines.generalization_report` rebuilds GENERALIZATION.md from results.json alone."""
+    from baselines import generalization_report
+
+    out = tmp_path / "GENERALIZATION.md"
+    text = generalization_report.main(["--output", str(out)])
+    assert out.read_text() == text == open(generalization.PUBLISHED_MD).read()
+
+
+def test_report_refuses_a_missing_results_file(tmp_path, capsys):
+    from baselines import generalization_report
+
+    with pytest.raises(SystemExit) as e:
+        generalization_report.main(["--results", str(tmp_path / "none.json"), "--output", str(tmp_path / "x.md")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a results.json of baselines.generalization" in err[0]
+
+
+def test_per_seed_section_shows_each_seed_and_the_t_interval():
+    from scipy import stats
+
+    from baselines import generalization_report
+
+    args, meta = _args_and_meta()
+    values = [0.31, 0.42, 0.38]
+    rows = [
+        {"side": "attacker", "target": "v0 (scenario)", "policy": "mlp generalist", "hack_probability": 0.37,
+         "se": 0.009, "games": 3000, "note": "", "hack_probability_per_seed": values},
+        {"side": "attacker", "target": "larger (large)", "policy": "mlp generalist", "note": "fixed input"},
+    ]  # fmt: skip
+    text = generalization_report.markdown(args, rows, meta)
+    line = next(x for x in text.splitlines() if x.startswith("| attacker | v0 (scenario) | mlp generalist | 0.310"))
+    m = np.mean(values)
+    se = np.std(values, ddof=1) / np.sqrt(3)
+    lo, hi = stats.t.interval(0.95, 2, loc=m, scale=se)  # t with 2 degrees of freedom: 4.303 x SE
+    assert line.endswith(f"| 0.310 | 0.420 | 0.380 | {m:.3f} ± {se:.3f} [{lo:.3f}, {hi:.3f}] |"), line
+    assert (lo, hi) == pytest.approx((m - 4.302653 * se, m + 4.302653 * se), abs=1e-5)
+
+
+def test_results_without_per_seed_values_say_so():
+    from baselines import generalization_report
+
+    args, meta = _args_and_meta()
+    text = generalization_report.markdown(args, meta["rows"], meta)
+    assert "## Per-seed values" in text
+    assert "Not in these results" in text and "hack_probability_per_seed" in text
+    assert "| seed 0 |" not in text  # nothing pretends to be a per-seed row
+
+
+def test_a_cell_of_zero_or_one_prints_the_rule_of_three():
+    from baselines.generalization_report import fmt_cell
+
+    assert fmt_cell({"hack_probability": 0.0, "se": 0.0, "games": 3000}) == "0 of 3,000 games (95% upper bound 0.0010)"
+    assert fmt_cell({"hack_probability": 0.002, "se": 0.001, "games": 3000}) == "0.002 ± 0.001"
