@@ -188,7 +188,7 @@ def parse(argv):
     p.add_argument(
         "--br-eval-episodes",
         type=int,
-        default=1000,
+        default=2000,
         help="games every exploitability responder (best response greedy and sampled, bots, pool members) is "
         "scored on to choose the strongest, and again, fresh, for the one chosen",
     )
