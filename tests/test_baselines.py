@@ -87,9 +87,21 @@ def _metrics(path):
 def check_outputs(out, result, algo, env, episodes):
     assert KEYS <= set(result)
     assert result["algo"] == algo and result["env"] == env and result["eval_episodes"] == episodes
-    assert 0.0 <= result["eval_hack_probability"] <= 1.0
     for name in ("metrics.csv", "learning_curves.png", "config.json", "eval.json"):
         assert (out / name).is_file(), name
+    # The reported hack probability is the seeds' mean of whole-game counts, as eval.json records them,
+    # and its evaluation SE is the root sum of the seeds' binomial variances over the seeds.
+    ev = json.loads((out / "eval.json").read_text())
+    seeds = ev["per_seed"]
+    assert sum(int(s["episodes"]) for s in seeds) == episodes
+    for s in seeds:
+        n, p = int(s["episodes"]), float(s["hack_probability"])
+        assert abs(p * n - round(p * n)) < 1e-2, s
+    ps = np.array([float(s["hack_probability"]) for s in seeds])
+    ns = np.array([int(s["episodes"]) for s in seeds])
+    assert result["eval_hack_probability"] == pytest.approx(ps.mean(), abs=1e-4)
+    se = np.sqrt(np.sum(ps * (1 - ps) / ns)) / len(ps)
+    assert result["eval_hack_probability_se"] == pytest.approx(se, abs=1e-4)
     assert (out / "checkpoints").is_dir()
     saved = json.loads((out / "config.json").read_text())
     assert saved["algo"] == algo and saved["env"] == env
