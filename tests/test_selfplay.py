@@ -347,55 +347,120 @@ def test_sign_flip_p_exact_values():
     assert sign_flip_p(d, [0] * 8, max_exact=1, resamples=200_000) == pytest.approx(exact, abs=0.005)
 
 
-def test_paired_bootstrap_ci_exact_values():
-    from baselines.league_comparison import paired_bootstrap_ci
+def test_sign_flip_p_one_sided():
+    from baselines.league_comparison import sign_flip_p
 
-    # constant difference: every resample has the same mean
-    assert paired_bootstrap_ci([0.5, 0.6, 0.7], [0.4, 0.5, 0.6]) == pytest.approx((0.1, 0.1, 0.1))
-    # d = (0, 1): resample means 0, 1/2, 1 with probabilities 1/4, 1/2, 1/4 -> the 95% CI is [0, 1];
-    # and the 50% CI (quantiles 0.25 and 0.75: the smallest means whose CDF reaches them) is [0, 1/2]
-    assert paired_bootstrap_ci([0, 1], [0, 0]) == (0.5, 0.0, 1.0)
-    assert paired_bootstrap_ci([0, 1], [0, 0], alpha=0.5) == (0.5, 0.0, 0.5)
-    assert paired_bootstrap_ci([0, 1], [0, 0], alpha=0.6) == (0.5, 0.5, 0.5)
-    # d = (0, 0, 1): resample mean k/3 with k ~ Binomial(3, 1/3): P(0) = 8/27 > 0.025 and P(1) = 1/27 > 0.025
-    assert paired_bootstrap_ci([0, 0, 1], [0, 0, 0]) == pytest.approx((1 / 3, 0.0, 1.0))
-    # with P(k = 3) = 1/27 < 0.05 the 90% CI stops at 2/3
-    assert paired_bootstrap_ci([0, 0, 1], [0, 0, 0], alpha=0.1)[2] == pytest.approx(2 / 3)
-    # Monte Carlo resampling (beyond the exact limit) agrees with the enumeration
-    a, b = [0.9, 0.7, 0.8, 0.75, 0.6], [0.6, 0.65, 0.7, 0.8, 0.5]
-    exact = paired_bootstrap_ci(a, b)
-    mc = paired_bootstrap_ci(a, b, max_exact=1)
-    assert mc == pytest.approx(exact, abs=0.011)
+    # ten seeds all positive: only the observed pattern is as large, 1 / 1024 (the pre-registered test's floor)
+    assert sign_flip_p([0.1] * 10, [0.0] * 10, "greater") == pytest.approx(1 / 1024)
+    assert sign_flip_p([0.1] * 10, [0.0] * 10, "less") == 1.0
+    # d = (2, 1, -1): sums (4, 2, 2, 0, 0, -2, -2, -4) over the 8 patterns; 3 reach 2 or more, 7 reach 2 or less
+    assert sign_flip_p([2, 1, -1], [0, 0, 0], "greater") == pytest.approx(3 / 8)
+    assert sign_flip_p([2, 1, -1], [0, 0, 0], "less") == pytest.approx(7 / 8)
+    with pytest.raises(ValueError, match="alternative"):
+        sign_flip_p([1], [0], "bigger")
 
 
 def test_holm():
     from baselines.league_comparison import holm, holm_floor
 
-    # 4 modes, 6 pairs: 6 seeds reach at best 6 * 2/64 = 0.1875, 8 seeds 6 * 2/256 = 0.047
-    assert "no difference can pass" in holm_floor(6, 4) and "at least 8 seeds" in holm_floor(6, 4)
-    assert "0.0469" in holm_floor(8, 4) and "no difference" not in holm_floor(8, 4)
+    # one family of 54 comparisons (3 envs x 3 figures x 6 pairs): 10 seeds reach at best 54 x 2/1024 =
+    # 0.105, so nothing can pass; 12 seeds reach 54 x 2/4096 = 0.026
+    assert "no difference can pass" in holm_floor(10, 54) and "at least 12 seeds" in holm_floor(10, 54)
+    assert "0.0264" in holm_floor(12, 54) and "no difference" not in holm_floor(12, 54)
+    # 6 comparisons: 8 seeds reach 6 x 2/256 = 0.047
+    assert "0.0469" in holm_floor(8, 6)
 
     # sorted 0.01, 0.02, 0.04 x (3, 2, 1) = 0.03, 0.04, 0.04 (monotone), in the input order
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    # part of a planned family of 54: the missing tests count as p = 1, so the made ones are adjusted as
+    # in the whole family (0.001 x 54), not in the smaller one made so far
+    assert holm([0.001, 0.5], m=54) == pytest.approx([0.054, 1.0])
+    assert holm([0.01, 0.02], m=3) == pytest.approx([0.03, 0.04])
+    with pytest.raises(ValueError, match="cannot hold"):
+        holm([0.1, 0.2, 0.3], m=2)
 
 
-def test_conclusions_say_whether_findings_survive_one_family_of_all_comparisons():
+def test_compare_uses_t_intervals_and_one_holm_family_over_everything():
+    from scipy import stats
+
+    from baselines.league_comparison import compare, holm, sign_flip_p
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for env_id in ("e1", "e2"):
+        for mode, shift in (("naive", 0.0), ("pfsp", 0.05), ("pool", 0.0)):
+            for s in range(6):
+                rows.append({"env": env_id, "mode": mode, "seed": s, "fig": 0.5 + shift + 0.01 * rng.normal()})
+    out = compare(rows, ["e1", "e2"], ["naive", "pfsp", "pool"], figures=("fig",))
+    assert len(out) == 6  # 2 envs x 3 pairs, one family
+    r = out[0]
+    a = [x["fig"] for x in rows if x["env"] == "e1" and x["mode"] == "naive"]
+    b = [x["fig"] for x in rows if x["env"] == "e1" and x["mode"] == "pfsp"]
+    d = np.subtract(a, b)
+    half = stats.t.ppf(0.975, 5) * d.std(ddof=1) / np.sqrt(6)  # Student t with 5 degrees of freedom
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half), abs=1e-4)
+    assert r["p"] == pytest.approx(sign_flip_p(a, b), abs=1e-4) == pytest.approx(2 / 64, abs=1e-4)
+    # Holm over all six, not within each env
+    raw = [sign_flip_p(*(
+        [x["fig"] for x in rows if x["env"] == c["env"] and x["mode"] == m] for m in (c["mode_a"], c["mode_b"])
+    )) for c in out]  # fmt: skip
+    assert [c["p_holm"] for c in out] == pytest.approx(holm(raw), abs=1e-4)
+    assert out[0]["p_holm"] == pytest.approx(min(1.0, 6 * 2 / 64), abs=1e-4)
+    # a planned env that has not run yet still counts in the family: 3 envs x 3 pairs = 9
+    partial = compare(rows, ["e1", "e2", "e3"], ["naive", "pfsp", "pool"], figures=("fig",))
+    assert len(partial) == 6 and partial[0]["p_holm"] == pytest.approx(min(1.0, 9 * 2 / 64), abs=1e-4)
+
+
+def test_conclusions_say_plainly_when_nothing_survives_the_family():
     from baselines.league_comparison import conclusions
 
     def row(p, p_holm, diff=0.02):
         return {"env": "v", "figure": "f", "mode_a": "a", "mode_b": "b", "diff": diff,
                 "ci_low": diff / 2, "ci_high": diff * 2, "p": p, "p_holm": p_holm}  # fmt: skip
 
-    # 1 finding among 20 comparisons: Holm over all 20 gives 20 x 0.004 = 0.08
-    weak = [row(0.004, 0.02)] + [row(0.9, 1.0, diff=0.0)] * 19
-    text = conclusions(weak)
-    assert "Differences supported by both tests" in text
-    assert "Over all 20 comparisons as one family (Holm), none of them holds (smallest adjusted p 0.080)" in text
-    # the same finding among 5 comparisons: 5 x 0.004 = 0.02
-    assert "these hold too" in conclusions([row(0.004, 0.02)] + [row(0.9, 1.0, diff=0.0)] * 4)
-    # no finding: no sentence about the family
-    assert "one family" not in conclusions([row(0.9, 1.0, diff=0.0)] * 3)
+    # one small p among 20, adjusted over all 20 to 0.08: no finding, said first and plainly
+    text = conclusions([row(0.004, 0.08)] + [row(0.9, 1.0, diff=0.0)] * 19)
+    assert text.startswith("**No difference between modes survives Holm's correction over all 20 comparisons**")
+    assert "smallest adjusted p 0.080" in text and "not findings" in text and "v f a − b +0.020 (p 0.004)" in text
+    assert "The other 19 of the 20 comparisons made" in text
+    # a finding that survives the family is named as one
+    text = conclusions([row(0.001, 0.02)] + [row(0.9, 1.0, diff=0.0)] * 4)
+    assert text.startswith("Differences that survive Holm's correction over all 5 comparisons: v f: a > b")
+    # part of a planned family: the sentence names the whole family
+    text = conclusions([row(0.004, 0.216)] + [row(0.9, 1.0, diff=0.0)] * 17, 54)
+    assert text.startswith("**No difference between modes survives Holm's correction over all 54 comparisons**")
+    assert "The other 17 of the 18 comparisons made" in text
+
+
+def test_replication_verdict_follows_the_preregistered_test():
+    from argparse import Namespace
+
+    from baselines.league_comparison import PREREGISTERED, replication
+
+    pre = PREREGISTERED
+    args = Namespace(seed=pre["seed"], seeds=pre["seeds"], envs=[pre["env"]], modes=["naive", "pfsp"])
+
+    def rows(naive, pfsp):
+        out = []
+        for mode, values in (("naive", naive), ("pfsp", pfsp)):
+            for s, v in enumerate(values):
+                out.append({"env": pre["env"], "mode": mode, "seed": s, "attacker_exploitability": v,
+                            "selfplay_hack_p": 0.05})  # fmt: skip
+        return out
+
+    # 9 of 10 seeds favour PFSP by 0.02, one the other way by 0.01: p = 2/1024 (that pattern and all-positive)
+    got = replication(rows([0.97] * 9 + [0.95], [0.95] * 9 + [0.96]), args)
+    assert got["done"] and got["replicated"] and got["primary"]["p"] == pytest.approx(2 / 1024)
+    assert got["primary"]["positive"] == 9 and got["primary"]["negative"] == 1
+    # no difference: not replicated (p = 1 at a mean difference of 0)
+    got = replication(rows([0.96] * 10, [0.96] * 10), args)
+    assert got["done"] and not got["replicated"]
+    # a negative difference, however significant, is not the hypothesis
+    assert not replication(rows([0.95] * 10, [0.97] * 10), args)["replicated"]
+    # not all seeds yet: undecided; another base seed: not the pre-registered run
+    assert replication(rows([0.97] * 5, [0.95] * 5), args) == {"done": False}
+    assert replication(rows([0.97] * 10, [0.95] * 10), Namespace(**{**vars(args), "seed": 0})) is None
 
 
 # ~110 s on the shared 2-core machine: `-m slow`. The default suite runs the best-response path through

@@ -158,10 +158,22 @@ def _run(config: dict) -> dict:
     return result
 
 
-def _pooled(p, n) -> tuple[float, float]:
-    """(mean over seeds, its standard error from the games) of per-seed probabilities on `n` games."""
+def _pooled(p, n) -> tuple[float, float, int]:
+    """(mean over seeds, its standard error from the games, the games) of per-seed probabilities on
+    `n` games."""
     p = np.atleast_1d(np.asarray(p, np.float64))
-    return float(p.mean()), float(np.sqrt(np.sum(_se(p, n) ** 2)) / len(p))
+    games = int(np.sum(np.broadcast_to(np.asarray(n), p.shape)))
+    return float(p.mean()), float(np.sqrt(np.sum(_se(p, n) ** 2)) / len(p)), games
+
+
+def _probability(p: float, se: float, games: int) -> str:
+    """'0.474 ± 0.008'; where no game (or every game) was a hack, the rule-of-three bound instead of a
+    meaningless '0.000 ± 0.000' (`baselines.statistics.probability_text`)."""
+    if p in (0.0, 1.0) and games > 0:
+        from baselines.statistics import probability_text
+
+        return probability_text(p, games)
+    return f"{p:.3f} ± {se:.3f}"
 
 
 def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
@@ -184,14 +196,14 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
         e = ev[f"defender_vs_{b}"]
         rows.append((f"{b} vs final defender", *_pooled(e["hack_probability"], e["episodes"])))
     rows.append(("the attacker pool vs final defender", *pool(payoff[:, :-1, -1], va[:, :-1])))
-    width = max(len(name) for name, _, _ in rows) + 2
+    width = max(len(name) for name, *_ in rows) + 2
     resumed = result.get("resumed_at_env_steps")
     lines = [
         f"self-play ({config['mode']}, {config['policy']}) on {config['env']}: {result['env_steps']:,} steps per seed, "
         f"{seeds} seed{'s' * (seeds > 1)}",
         f"{'':<{width}}hack probability ({config['eval_episodes']:,} games per seed; pools {n_pay} per pair)",
     ]
-    lines += [f"{name:<{width}}{p:.3f} ± {se:.3f}" for name, p, se in rows]
+    lines += [f"{name:<{width}}{_probability(p, se, games)}" for name, p, se, games in rows]
     games = next(iter(exploit.values()))["games"]
     lines.append(
         "exploitability (higher is worse for the assessed policy): per seed the strongest responder on "
