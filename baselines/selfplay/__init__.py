@@ -34,9 +34,11 @@ type given the node: p(node) p(type | node), masked stage by stage when `--mask-
 
 After training: the final attacker vs the final defender (`eval_*`), each final policy against the two
 scripted bots of the other side and against the other side's pool, the population's payoff matrix
-(CSV and heatmap), and exploitability: a fresh best response, `baselines.ppo`'s trainer on a
-single-agent view of the game with the frozen final policy as the opponent, trained for
-`--br-timesteps` steps against each side.
+(CSV and heatmap), and exploitability: per seed, every responder (a fresh best response,
+`baselines.ppo`'s trainer on a single-agent view of the game with the frozen final policy as the
+opponent, trained for `--br-timesteps` steps, greedy and sampled; each scripted bot; each pool
+member) is scored on the same `--br-eval-episodes` games, and the strongest is replayed on as many
+fresh games, which give the value (`run.exploitability`).
 
     python -m baselines.selfplay --env idsgame-v19
     python -m baselines.selfplay --env idsgame-v7 --mode pfsp --policy autoregressive
