@@ -267,7 +267,7 @@ def scenario_optimum(env, params, defender_spec: str, budget: float) -> dict:
         return {
             "none": f"the search needs an attacker who learns about the defense only from its own attacks; here {why[0]}"
         }
-    # A transition is live while the step counter is below max_steps - 1 (idsjax.scenario.game.transition):
+    # A transition is live while the step counter is below max_steps - 1 (idsjax.transition.transition):
     # the step-limit call that ends every game is the last one.
     live = int(params.max_steps_in_episode) - 1
     net = dict(

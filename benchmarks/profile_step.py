@@ -72,10 +72,11 @@ def build_variants(env, params, batch: int, steps: int, bots: list[str]):
     two_agent = env.learner == "both"
 
     def game_transition(state, attack, defense, u):
-        return transition(config, state, attack, defense, u, params)
+        return transition(env.shape, env.network_arrays(params), state, attack, defense, u, params)
 
     v_transition = jax.vmap(game_transition)
-    v_obs = jax.vmap(lambda s: (attacker_observation(config, s), defender_observation(config, s)))
+    arrays = env.network_arrays(params)
+    v_obs = jax.vmap(lambda s: (attacker_observation(env.shape, arrays, s), defender_observation(s)))
 
     def scan(body, carry_state, inputs):
         def f(carry, x):

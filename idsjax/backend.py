@@ -5,7 +5,7 @@ Two speed-ups were measured on the CPU only (benchmarks/NOTES.md §7, §8.2, §1
 - `fused_threefry`: `idsjax.threefry` writes jax.random's threefry hash out as element-wise code that
   XLA fuses, because the CPU lowering runs it as a rolled loop of its own per call. GPUs and TPUs
   already unroll it, so elsewhere `idsjax.threefry` calls `jax.random` itself.
-- `materialise_barrier`: `materialise` (below; also `idsjax.batched.materialise`) computes a step's
+- `materialise_barrier`: `materialise` (below) computes a step's
   random draws into memory once, because XLA's CPU fusion otherwise recomputes them in every kernel
   that reads them. Elsewhere it returns its argument untouched.
 
@@ -29,6 +29,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from idsjax.batch_queries import batch_any
 
 MODES = ("auto", "on", "off")
 ENV_VAR = "IDSJAX_FAST_PATHS"
@@ -93,8 +95,8 @@ def materialise(tree: Any) -> Any:
     (benchmarks/NOTES.md §8.2). A `lax.optimization_barrier` on those values left the copies where
     they were (it is gone from the optimised HLO); a conditional's operands are computed once. Its
     predicate is true for every value (`x | 1` is never 0) but opaque to XLA, so the branch that
-    would change the values never runs. Under an outer `vmap` the conditional becomes a select of
-    the same values: still exact, just no barrier.
+    would change the values never runs. The predicate is read across the batch (`batch_any`), so
+    under an outer `vmap` the conditional stays a conditional, and the barrier with it.
     """
     leaves = jax.tree.leaves(tree)
     if not leaves or not materialise_barrier():
@@ -102,6 +104,15 @@ def materialise(tree: Any) -> Any:
     witness = jnp.ravel(leaves[0])[0]
     if jnp.issubdtype(witness.dtype, jax.dtypes.prng_key):
         witness = jnp.ravel(jax.random.key_data(witness))[0]
-    always = (witness.astype(jnp.int32) | 1) != 0
-    # The other branch reverses each array: not what XLA can prove equal, and never taken.
-    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(lambda x: x[::-1] if x.ndim else x, t), tree)
+    always = batch_any((witness.astype(jnp.int32) | 1) != 0)
+    # The other branch changes each value (under `vmap` most are one number per game): never taken,
+    # and not what XLA can prove equal (were the branches equal, XLA would drop the conditional).
+    return jax.lax.cond(always, lambda t: t, lambda t: jax.tree.map(_changed, t), tree)
+
+
+def _changed(x: jax.Array) -> jax.Array:
+    if x.ndim:
+        return x[::-1]
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(~jax.random.key_data(x), impl=jax.random.key_impl(x))
+    return -x if jnp.issubdtype(x.dtype, jnp.floating) else ~x

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from idsjax.backend import materialise
 from idsjax.types import EnvParams, EnvState
 
-if TYPE_CHECKING:  # idsjax.env imports this module for its batching rule
+if TYPE_CHECKING:  # idsjax.env imports this module for its batching rule; names only, for the hints
     from idsjax.env import IdsGameEnv
 
 # Games reset per round, as a fraction of the batch. Random play ends 5-8% of games per step on v0-v3
@@ -58,13 +58,12 @@ def step(
     that the trainers, evaluation, rollouts and benchmarks call.
 
     `keys`: one key per game; `state`, `action`: batched along the first axis; `params`: shared.
-    For an `IdsGameEnv` the games that ended are reset `chunk` of the batch (static) at a time; it
-    changes the speed, never the result. Any other gymnax environment (e.g. a wrapper, whose own
+    For an `IdsGameEnv` (a class with `steps_batches_by_rounds`) the games that ended are reset `chunk`
+    of the batch (static) at a time; it changes the speed, never the result. Any other gymnax environment (e.g. a wrapper, whose own
     `vmap` reaches `IdsGameEnv.step`'s batching rule) is stepped by `jax.vmap(env.step)`.
     """
-    from idsjax.env import IdsGameEnv  # not at import time: idsjax.env imports this module
-
-    if not isinstance(env, IdsGameEnv):
+    # Read on the class: a wrapper that forwards attributes to the game it wraps has its own `step`.
+    if not getattr(type(env), "steps_batches_by_rounds", False):
         return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
     keys, keys_reset = jax.vmap(env.split_reset_key)(materialise(keys))
     drawn = materialise(jax.vmap(env.draw_step, in_axes=(0, 0, 0, None))(keys, state, action, params))

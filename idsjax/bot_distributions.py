@@ -1,8 +1,8 @@
 """The exact action distributions of the four scripted players (`idsjax.bots`, spec §8).
 
-Each `probs(state, config, params) -> float32[ids]` is the probability of every global id that the
-bot of the same name would return from `state`: over the `num_attack_ids` attack ids for the
-attackers, over the `num_defense_actions` defense ids for the defenders. They are pure JAX, so an
+Each `probs(state, game, params) -> float32[ids]` is the probability of every global id that the
+bot of the same name would return from `state` (`game` as for `idsjax.bots`): over the
+`num_attack_ids` attack ids for the attackers, over the `num_defense_ids` defense ids for the defenders. They are pure JAX, so an
 exact computation (an expectation over the bot's moves, a best response against it) can `vmap` them
 over a table of states instead of sampling the bot.
 
@@ -13,16 +13,17 @@ Where the bot draws (a uniform pick), the distribution is the intended uniform o
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from idsjax.actions import attack_mask
-from idsjax.bots import defend_minimal_choice
-from idsjax.config import GameConfig
-from idsjax.types import EnvParams, EnvState
+from idsjax.arrays import all_true
+from idsjax.bots import Game, defend_minimal_decision
+from idsjax.types import EnvState
 
-BotProbs = Callable[[EnvState, GameConfig, EnvParams], jax.Array]
+BotProbs = Callable[[EnvState, Game, Any], jax.Array]
 
 
 def uniform_over(mask: jax.Array) -> jax.Array:
@@ -36,20 +37,19 @@ def one_hot(index: jax.Array, size: int) -> jax.Array:
     return (jnp.arange(size) == index).astype(jnp.float32)
 
 
-def random_defense_probs(state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
-    """Uniform over the ids `0 … (N-1)(A+1)-1`: every defense of a server or the data node (§8.1)."""
-    del state, params
-    count = (config.num_nodes - 1) * (config.attack_types + 1)
-    return uniform_over(jnp.arange(config.num_defense_actions) < count)
+def random_defense_probs(state: EnvState, game: Game, params) -> jax.Array:
+    """Uniform over every defense of a server or the data node, real types and detection (§8.1)."""
+    del state
+    arrays = game.network_arrays(params)
+    types = jnp.concatenate([jnp.asarray(arrays.type_mask), jnp.ones((1,), bool)])
+    return uniform_over((jnp.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1))
 
 
-def defend_minimal_probs(state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+def defend_minimal_probs(state: EnvState, game: Game, params) -> jax.Array:
     """The weakest value's raise (§8.2), with the tie rule Q12: when at least two nodes *after* the
     first holder of the minimum tie with it through a defense candidate, uniform over those later
     nodes (never the first holder); otherwise the first holder's candidate with probability one."""
-    del params
-    choice = defend_minimal_choice(state.defense, state.detection, jnp.asarray(config.network.defendable))
-    return defend_minimal_distribution(choice, config.num_defense_actions)
+    return defend_minimal_distribution(defend_minimal_decision(state, game, params), game.shape.num_defense_ids)
 
 
 def defend_minimal_distribution(choice, num_ids: int) -> jax.Array:
@@ -61,38 +61,40 @@ def defend_minimal_distribution(choice, num_ids: int) -> jax.Array:
     return jnp.zeros(num_ids, jnp.float32).at[action].add(weight)
 
 
-def attack_maximal_probs(state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
-    """Push the strongest attack value upward (§8.3, Q11, Q13): a deterministic choice when one
-    exists, else the uniform fallback."""
-    legal = attack_mask(config, state, params)
-    size = config.num_attack_ids
-    if config.reconnaissance:
-        return _attack_maximal_recon_probs(state, config, legal)
-    net = config.network
-    a, n = config.attack_types, config.num_nodes
-    strongest_type = jnp.argmax(state.attack, axis=1)
-    strongest = state.attack.max(axis=1).astype(jnp.int32)
+def attack_maximal_probs(state: EnvState, game: Game, params) -> jax.Array:
+    """Push the strongest attack value towards the data node (§8.3, Q11, Q13): a deterministic choice
+    when one exists, else the uniform fallback."""
+    shape, arrays = game.shape, game.network_arrays(params)
+    legal = attack_mask(shape, arrays, state.position, state.attack)
+    size = shape.num_attack_ids
+    if shape.reconnaissance:
+        return _attack_maximal_recon_probs(state, shape, arrays, legal)
+    a, n = shape.attack_types, shape.max_nodes
+    attack = state.attack if all_true(arrays.type_mask) else jnp.where(arrays.type_mask[None, :], state.attack, -1)
+    strongest_type = jnp.argmax(attack, axis=1)
+    strongest = attack.max(axis=1).astype(jnp.int32)
     candidate_id = jnp.arange(n) * a + strongest_type
-    upward = jnp.asarray(net.node_row) < jnp.asarray(net.node_row)[state.position]
-    candidate = jnp.asarray(net.defendable) & upward & legal[candidate_id]
+    layer = jnp.asarray(arrays.layer)
+    upward = layer < layer[state.position]
+    candidate = jnp.asarray(arrays.defendable) & upward & legal[candidate_id]
     best_node = jnp.argmax(jnp.where(candidate, strongest, -1))  # lowest id among the strongest
     return jnp.where(candidate.any(), one_hot(candidate_id[best_node], size), uniform_over(legal))
 
 
-def _attack_maximal_recon_probs(state: EnvState, config: GameConfig, legal: jax.Array) -> jax.Array:
+def _attack_maximal_recon_probs(state: EnvState, shape, arrays, legal: jax.Array) -> jax.Array:
     """With reconnaissance: scout the first unrevealed reachable node, else strike the revealed
     (node, type) with the smallest known margin, else fall back uniformly; in v18 the fallback is
     uniform over the legal *local* ids, each played as the global id of the same number (Q11)."""
-    width, size = config.attack_id_width, config.num_attack_ids
-    is_recon_id = (jnp.arange(size) % width) == config.attack_types
+    width, size = shape.attack_id_width, shape.num_attack_ids
+    is_recon_id = (jnp.arange(size) % width) == shape.attack_types
     revealed = state.revealed[jnp.arange(size) // width]
     scout = legal & is_recon_id & ~revealed
     strike = legal & ~is_recon_id & revealed
     recon_padded = jnp.concatenate([state.recon, state.recon[:, :1]], axis=1).reshape(-1)
     attack_padded = jnp.concatenate([state.attack, state.attack[:, :1]], axis=1).reshape(-1)
     margin = jnp.where(strike, recon_padded.astype(jnp.int32) - attack_padded, jnp.iinfo(jnp.int32).max)
-    if config.spec.local_view:
-        slots = jnp.asarray(config.local_view_slots)[state.position]
+    if shape.local_view:
+        slots = jnp.asarray(arrays.local_view)[state.position]
         local_global = (jnp.maximum(slots, 0)[:, None] * width + jnp.arange(width)[None, :]).reshape(-1)
         local_legal = jnp.repeat(slots >= 0, width) & legal[local_global]
         fallback = jnp.zeros(size, jnp.float32).at[: local_legal.shape[0]].set(uniform_over(local_legal))
@@ -102,9 +104,10 @@ def _attack_maximal_recon_probs(state: EnvState, config: GameConfig, legal: jax.
     return jnp.where(scout.any(), one_hot(jnp.argmax(scout), size), choice)
 
 
-def random_attack_probs(state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+def random_attack_probs(state: EnvState, game: Game, params) -> jax.Array:
     """Uniform over the legal attack ids, or over all ids when none is legal (§8.4, Q10)."""
-    return uniform_over(attack_mask(config, state, params))
+    arrays = game.network_arrays(params)
+    return uniform_over(attack_mask(game.shape, arrays, state.position, state.attack))
 
 
 BOT_PROBS: dict[str, BotProbs] = {

@@ -1,23 +1,36 @@
-"""The four scripted players of gym-idsgame as pure JAX policies (spec §8).
+"""The four scripted players of gym-idsgame as pure JAX policies (spec §8), over a network's arrays.
 
-Each bot is `bot(key, state, config, params) -> global action id` and reads the state before the
-step, as the reference's bots do. Their deterministic choices are the reference's exactly; where the
-reference draws at random, these draw from the same distribution.
+Each bot is `bot(key, state, game, params) -> global action id` and reads the state before the step,
+as the reference's bots do. `game` is anything with the network's `shape` and `network_arrays(params)`:
+a registered id's `GameConfig` (or its environment), a `ScenarioEnv`. Their deterministic choices are
+the reference's exactly; where the reference draws at random, these draw from the same distribution.
+Padded nodes and types never take part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from idsjax import threefry
 from idsjax.actions import attack_mask
-from idsjax.config import GameConfig
-from idsjax.types import EnvParams, EnvState
+from idsjax.arrays import ScenarioArrays, ScenarioShape, all_true, fixed
+from idsjax.types import EnvState
 
-Bot = Callable[[jax.Array, EnvState, GameConfig, EnvParams], jax.Array]
+
+class Game(Protocol):
+    """What a bot reads of a game: its static shape and its network's arrays under `params`."""
+
+    shape: ScenarioShape
+
+    def network_arrays(self, params: Any) -> ScenarioArrays: ...
+
+
+Bot = Callable[[jax.Array, EnvState, Game, Any], jax.Array]
 
 
 def _inclusive_prefix(counts: jax.Array) -> jax.Array:
@@ -64,10 +77,40 @@ def uniform_choice(key: jax.Array, mask: jax.Array, row_width: int = 1) -> jax.A
     return (row * row_width + col).astype(jnp.int32)
 
 
-def random_defense(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
-    """Uniform over the defense ids of servers and the data node, maxed values included (§8.1)."""
-    del state, params
-    return uniform_index(key, (config.num_nodes - 1) * (config.attack_types + 1))
+def _defense_ids(shape: ScenarioShape, arrays: ScenarioArrays):
+    """bool[num_defense_ids]: the defense ids of servers and the data node, real types and detection."""
+    types = jnp.concatenate([jnp.asarray(arrays.type_mask), jnp.ones((1,), bool)])
+    return (jnp.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1)
+
+
+def _fixed_prefix(mask) -> int | None:
+    """k when `mask` is fixed at trace time and True exactly on its first k entries, else None."""
+    value = fixed(mask)
+    if value is None:
+        return None
+    k = int(value.sum())
+    return k if value[:k].all() else None
+
+
+def random_defense(key: jax.Array, state: EnvState, game: Game, params) -> jax.Array:
+    """Uniform over the defense ids of servers and the data node, maxed values included (§8.1).
+
+    A registered id's servers and data node come first (the start node last), so its ids are
+    `0 … (N-1)(A+1)-1` and one uniform index draws them; elsewhere the ids are a mask."""
+    del state
+    shape, arrays = game.shape, game.network_arrays(params)
+    if (prefix := _fixed_prefix(_np_defense_ids(arrays))) is not None:
+        return uniform_index(key, prefix)
+    return uniform_choice(key, _defense_ids(shape, arrays), shape.attack_types + 1)
+
+
+def _np_defense_ids(arrays: ScenarioArrays):
+    """`_defense_ids` in NumPy when the network is fixed, else None."""
+    type_mask, role = fixed(arrays.type_mask), fixed(arrays.role)
+    if type_mask is None or role is None:
+        return None
+    types = np.concatenate([type_mask, [True]])
+    return (np.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1)
 
 
 def defend_minimal_choice(defense: jax.Array, detection: jax.Array, defendable: jax.Array, type_mask=None):
@@ -102,7 +145,7 @@ def sample_defend_minimal(key: jax.Array, choice) -> jax.Array:
     return jnp.where(ties.sum() > 1, action[tie_pick], action[first]).astype(jnp.int32)
 
 
-def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+def defend_minimal(key: jax.Array, state: EnvState, game: Game, params) -> jax.Array:
     """Raise the globally weakest value (§8.2, Q12).
 
     Per server/data node the candidate is its weakest defense type, or its detection if that is
@@ -110,65 +153,72 @@ def defend_minimal(key: jax.Array, state: EnvState, config: GameConfig, params: 
     with it through a defense (not detection) candidate: then one of those later nodes is chosen
     uniformly, and the first holder never is.
     """
-    del params
-    choice = defend_minimal_choice(state.defense, state.detection, jnp.asarray(config.network.defendable))
-    return sample_defend_minimal(key, choice)
+    return sample_defend_minimal(key, defend_minimal_decision(state, game, params))
 
 
-def attack_maximal(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
-    """Push the strongest attack value upward (§8.3, Q11, Q13)."""
-    legal = attack_mask(config, state, params)
-    if config.reconnaissance:
-        return _attack_maximal_recon(key, state, config, legal)
-    net = config.network
-    a = config.attack_types
-    n = config.num_nodes
-    strongest_type = jnp.argmax(state.attack, axis=1)
-    strongest = state.attack.max(axis=1).astype(jnp.int32)
+def defend_minimal_decision(state: EnvState, game: Game, params):
+    """`defend_minimal_choice` in `state` on `game`'s network (padded types are never the weakest)."""
+    arrays = game.network_arrays(params)
+    type_mask = None if all_true(arrays.type_mask) else arrays.type_mask
+    return defend_minimal_choice(state.defense, state.detection, jnp.asarray(arrays.defendable), type_mask)
+
+
+def attack_maximal(key: jax.Array, state: EnvState, game: Game, params) -> jax.Array:
+    """Push the strongest attack value towards the data node (a node of a lower layer) (§8.3, Q11,
+    Q13); with reconnaissance first scout, then strike the smallest known margin."""
+    shape, arrays = game.shape, game.network_arrays(params)
+    legal = attack_mask(shape, arrays, state.position, state.attack)
+    if shape.reconnaissance:
+        return _attack_maximal_recon(key, state, shape, arrays, legal)
+    a, n = shape.attack_types, shape.max_nodes
+    attack = state.attack if all_true(arrays.type_mask) else jnp.where(arrays.type_mask[None, :], state.attack, -1)
+    strongest_type = jnp.argmax(attack, axis=1)
+    strongest = attack.max(axis=1).astype(jnp.int32)
     candidate_id = jnp.arange(n) * a + strongest_type
-    upward = jnp.asarray(net.node_row) < jnp.asarray(net.node_row)[state.position]
-    candidate = jnp.asarray(net.defendable) & upward & legal[candidate_id]
+    layer = jnp.asarray(arrays.layer)
+    upward = layer < layer[state.position]
+    candidate = jnp.asarray(arrays.defendable) & upward & legal[candidate_id]
     score = jnp.where(candidate, strongest, -1)
     best_node = jnp.argmax(score)  # lowest id among the strongest
     fallback = uniform_choice(key, legal, a)  # uniform over legal ids, or over all ids when none is legal
     return jnp.where(candidate.any(), candidate_id[best_node], fallback).astype(jnp.int32)
 
 
-def _attack_maximal_recon(key, state, config, legal):
+def _attack_maximal_recon(key, state, shape: ScenarioShape, arrays: ScenarioArrays, legal):
     """With reconnaissance: scout the first unrevealed reachable node; else attack the revealed
     (node, type) with the smallest known margin `recon - attack`; else fall back at random. In v18
     the fallback picks a *local* id that `step` decodes as a global one (Q11)."""
-    width = config.attack_id_width
-    n = config.num_nodes
-    is_recon_id = (jnp.arange(config.num_attack_ids) % width) == config.attack_types
-    node_of_id = jnp.arange(config.num_attack_ids) // width
-    revealed = state.revealed[node_of_id]
+    width = shape.attack_id_width
+    ids = jnp.arange(shape.num_attack_ids)
+    is_recon_id = (ids % width) == shape.attack_types
+    revealed = state.revealed[ids // width]
     scout = legal & is_recon_id & ~revealed
     strike = legal & ~is_recon_id & revealed
     recon_padded = jnp.concatenate([state.recon, state.recon[:, :1]], axis=1).reshape(-1)
     attack_padded = jnp.concatenate([state.attack, state.attack[:, :1]], axis=1).reshape(-1)
     margin = jnp.where(strike, recon_padded.astype(jnp.int32) - attack_padded, jnp.iinfo(jnp.int32).max)
 
-    if config.spec.local_view:
+    if shape.local_view:
         # Legal local ids: slot s, kind k whose converted global id is legal.
-        slots = jnp.asarray(config.local_view_slots)[state.position]  # int32[S]
+        slots = jnp.asarray(arrays.local_view)[state.position]  # int32[S]
         local_global = (jnp.maximum(slots, 0)[:, None] * width + jnp.arange(width)[None, :]).reshape(-1)
         local_legal = jnp.repeat(slots >= 0, width) & legal[local_global]
         fallback = uniform_choice(key, local_legal, width)  # a local id, used as a global id (Q11)
     else:
         fallback = uniform_choice(key, legal, width)
-    del n
     choice = jnp.where(strike.any(), jnp.argmin(margin), fallback)
     return jnp.where(scout.any(), jnp.argmax(scout), choice).astype(jnp.int32)
 
 
-def random_attack(key: jax.Array, state: EnvState, config: GameConfig, params: EnvParams) -> jax.Array:
+def random_attack(key: jax.Array, state: EnvState, game: Game, params) -> jax.Array:
     """Uniform over the legal attack ids, or over all ids when none is legal (§8.4).
 
     With reconnaissance the reference crashes (Q10); this is its evident intent: uniform over legal
     global ids (in v18 the legal local ids convert to exactly these, the node above).
     """
-    return uniform_choice(key, attack_mask(config, state, params), config.attack_id_width)
+    shape = game.shape
+    legal = attack_mask(shape, game.network_arrays(params), state.position, state.attack)
+    return uniform_choice(key, legal, shape.attack_id_width)
 
 
 BOTS: dict[str, Bot] = {

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
 import numpy as np
 
+from idsjax.arrays import ScenarioArrays, ScenarioShape
 from idsjax.network import Network, build_network
 from idsjax.versions import Mode, RewardFamily, VersionSpec, env_id, version_spec
 
@@ -100,3 +102,40 @@ class GameConfig:
     @functools.cached_property
     def local_view_slots(self) -> np.ndarray:
         return self.network.local_view_slots(self.max_neighbors)
+
+    # -- the network as arrays: the form the game is played over (`idsjax.arrays`) --------------
+    @functools.cached_property
+    def _scenario(self):
+        """This id's game as a checked scenario: its version's built-in scenario, from `spec` (so a
+        config whose spec was changed, e.g. another reward family, plays that change)."""
+        from idsjax.scenario.builtin import spec_scenario
+        from idsjax.scenario.schema import load_scenario
+
+        return load_scenario(spec_scenario(self.spec, self.version, self.mode), source=f"<{self.env_id}>")
+
+    @functools.cached_property
+    def shape(self) -> ScenarioShape:
+        """The static shape of this version's network, with this id's reward switches."""
+        from idsjax.scenario.arrays import shape_of
+
+        return shape_of(self._scenario)._replace(
+            reconnaissance_reward=self.reconnaissance_reward,
+            extra_reconnaissance_reward=self.extra_reconnaissance_reward,
+        )
+
+    @functools.cached_property
+    def fixed_arrays(self) -> ScenarioArrays:
+        """This version's network as NumPy arrays (its built-in scenario): closed over as constants,
+        so every rule that tests the network is decided when a program is traced."""
+        from idsjax.scenario.arrays import to_arrays
+
+        with jax.ensure_compile_time_eval():  # first read may be while a program is traced
+            return jax.tree.map(np.asarray, to_arrays(self._scenario))
+
+    def network_arrays(self, params=None) -> ScenarioArrays:
+        """The arrays the game is played over: the fixed network with the numbers of `params` (an
+        `EnvParams`; users may `replace` them, so they stay traced). Without params: the version's
+        own numbers (what observations and masks that read no number need)."""
+        if params is None:
+            return self.fixed_arrays
+        return self.fixed_arrays.replace(max_value=params.max_value, detection_factor=params.detection_factor)

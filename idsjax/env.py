@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
 from idsjax import actions, batched, layout, observations, threefry
+from idsjax.arrays import ScenarioArrays, ScenarioShape
 from idsjax.bots import BOTS
 from idsjax.config import UNKNOWN_DEFENSE, GameConfig
 from idsjax.rewards import defense_score
@@ -41,6 +42,9 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     - State: `EnvState`; the opponent of single-agent ids is a scripted bot (`idsjax.bots`).
     """
 
+    # `idsjax.batched.step` steps a batch of these games itself (reset by rounds), not by `vmap`.
+    steps_batches_by_rounds = True
+
     def __init__(self, config: GameConfig):
         super().__init__()
         self.config = config
@@ -58,6 +62,16 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     @property
     def name(self) -> str:
         return self.config.env_id
+
+    @property
+    def shape(self) -> ScenarioShape:
+        """The static shape of this id's network (`idsjax.arrays`)."""
+        return self.config.shape
+
+    def network_arrays(self, params: EnvParams | None = None) -> ScenarioArrays:
+        """The arrays this id's game is played over: its version's network, fixed when the program is
+        traced, with the numbers of `params` (`GameConfig.network_arrays`)."""
+        return self.config.network_arrays(params)
 
     @property
     def learner(self) -> str:
@@ -115,7 +129,7 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
             initial_defense=defense,
             initial_detection=jnp.asarray(detection, VALUE_DTYPE),
             initial_recon=jnp.asarray(recon, VALUE_DTYPE),
-            reference_defense_score=defense_score(self.config, defense, params.max_value),
+            reference_defense_score=defense_score(self.network_arrays(params), defense),
         )
 
     # -- dynamics -------------------------------------------------------------------------------
@@ -275,7 +289,9 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
 
     def apply_step(self, state: EnvState, attack_action, defense_action, detection_u, params: EnvParams):
         """`step_env` once `draw_step` has drawn: the transition, the observation, the learner's reward."""
-        next_state, rewards, info = transition(self.config, state, attack_action, defense_action, detection_u, params)
+        next_state, rewards, info = transition(
+            self.shape, self.network_arrays(params), state, attack_action, defense_action, detection_u, params
+        )
         info = {
             **info,
             "attack_action": attack_action,
@@ -298,19 +314,19 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     # -- observations and masks -----------------------------------------------------------------
     def get_obs(self, state: EnvState, params: EnvParams | None = None, key: jax.Array | None = None):
         views = (
-            observations.attacker_observation(self.config, state),
-            observations.defender_observation(self.config, state),
+            observations.attacker_observation(self.shape, self.network_arrays(params), state),
+            observations.defender_observation(state),
         )
         return self._for_learner(views)
 
     def attack_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
         """bool[num_attack_ids]: the attack ids the reference calls legal (`is_attack_legal`)."""
-        return actions.attack_mask(self.config, state, params)
+        return actions.attack_mask(self.shape, self.network_arrays(params), state.position, state.attack)
 
     def defense_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
         """bool[num_defense_actions]: the defense ids the reference calls legal (`is_defense_legal`)."""
-        del state, params
-        return actions.defense_mask(self.config)
+        del state
+        return actions.defense_mask(self.shape, self.network_arrays(params))
 
     def legal_action_mask(self, state: EnvState, params: EnvParams):
         """The learner's mask; two-agent ids return both players' masks."""
@@ -341,8 +357,8 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     def side_observation(self, state: EnvState, side: str, params: EnvParams | None = None):
         """The view of `side` (spec §6), whichever side the learner plays."""
         if side == ATTACKER:
-            return observations.attacker_observation(self.config, state)
-        return observations.defender_observation(self.config, state)
+            return observations.attacker_observation(self.shape, self.network_arrays(params), state)
+        return observations.defender_observation(state)
 
     def bot_action(self, name: str, key: jax.Array, state: EnvState, params: EnvParams) -> jax.Array:
         """The id the bot `name` of `idsjax.bots.BOTS` plays in `state`."""
@@ -351,7 +367,9 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
     def joint_transition(self, key: jax.Array, state: EnvState, attack_action, defense_action, params: EnvParams):
         """One transition with both players' ids given, the detection drawn from `key`: `(next_state,
         rewards float32[2], info)`, no auto-reset."""
-        return transition(self.config, state, attack_action, defense_action, jax.random.uniform(key), params)
+        return transition(
+            self.shape, self.network_arrays(params), state, attack_action, defense_action, jax.random.uniform(key), params
+        )
 
     def names(self, params: EnvParams | None = None, scenario: Any = None) -> GameConfig:
         """What names nodes and sizes ids in descriptions (`idsjax.policies.describe_attack`)."""

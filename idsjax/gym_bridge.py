@@ -20,7 +20,7 @@ bridges of the same id. Semantics:
 - `info`: `action_mask` (int8 0/1 as `Discrete.sample(mask=...)` wants: the learner's legal ids for
   the *next* step), `hacked`, `detected`, `attack_action`, `defense_action`, `attacker_reward`,
   `defender_reward`, `timed_out`, `moved`, `attack_legal`.
-- `render_mode="rgb_array"`: `render()` returns `idsjax.render.render_frame` of the current state
+- `render_mode="rgb_array"`: `render()` returns `idsjax.frames.render_frame` of the current state
   (`render_view` picks "full", "attacker" or "defender"), with the running hack probability.
 
 `IdsGameVectorEnv` (a `gymnasium.vector.VectorEnv`) steps a whole batch in one jitted, `vmap`ped call.
@@ -228,7 +228,7 @@ class IdsGameGymEnv(gymnasium.Env):
             return None
         if self._state is None:
             raise RuntimeError("call reset() before render()")
-        from idsjax.render import render_frame
+        from idsjax.frames import render_frame
 
         return render_frame(
             self.jax_env,
@@ -348,7 +348,7 @@ class IdsGameVectorEnv(VectorEnv):
     def render(self):
         if self.render_mode is None or self._states is None:
             return None
-        from idsjax.render import render_frame
+        from idsjax.frames import render_frame
 
         return tuple(
             render_frame(

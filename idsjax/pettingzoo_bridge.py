@@ -145,7 +145,7 @@ class IdsGameParallelEnv(ParallelEnv):
             return None
         if self._state is None:
             raise RuntimeError("call reset() before render()")
-        from idsjax.render import render_frame
+        from idsjax.frames import render_frame
 
         return render_frame(
             self.jax_env,

@@ -269,9 +269,9 @@ def load_trajectories(path) -> Trajectories:
 
 
 def trajectory_frames(traj: Trajectories, game: int = 0, *, view: str = "full") -> list[np.ndarray]:
-    """Render one recorded game, frame by frame (`idsjax.render.render_frame`)."""
+    """Render one recorded game, frame by frame (`idsjax.frames.render_frame`)."""
     import idsjax
-    from idsjax.render import render_frame
+    from idsjax.frames import render_frame
 
     env, params = idsjax.make(traj.env_id, seed=traj.instance_seed)
     frames = []
@@ -300,7 +300,7 @@ def trajectory_gif(
     traj: Trajectories, game: int = 0, path="trajectory.gif", *, view: str = "full", fps: float = 4.0
 ) -> str:
     """Write one recorded game as a GIF."""
-    from idsjax.render import write_gif
+    from idsjax.frames import write_gif
 
     return write_gif(trajectory_frames(traj, game, view=view), path, fps=fps)
 

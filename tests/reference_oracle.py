@@ -610,13 +610,13 @@ def _transition_key(config: GameConfig) -> GameConfig:
 @functools.cache
 def _compiled_step(key: GameConfig):
     def step(state, attack, defense, u, params):
-        nxt, rewards, info = transition(key, state, attack, defense, u, params)
+        nxt, rewards, info = transition(key.shape, key.network_arrays(params), state, attack, defense, u, params)
         return (
             nxt,
             rewards,
             info,
-            observations.attacker_observation(key, nxt),
-            observations.defender_observation(key, nxt),
+            observations.attacker_observation(key.shape, key.network_arrays(params), nxt),
+            observations.defender_observation(nxt),
         )
 
     return jax.jit(step)
@@ -632,7 +632,10 @@ def _compiled_with_initial_state(key: GameConfig):
 @functools.cache
 def _compiled_observe(key: GameConfig):
     return jax.jit(
-        lambda state: (observations.attacker_observation(key, state), observations.defender_observation(key, state))
+        lambda state: (
+            observations.attacker_observation(key.shape, key.network_arrays(), state),
+            observations.defender_observation(state),
+        )
     )
 
 

@@ -115,7 +115,7 @@ def test_scenario_checkpoint_plays_and_renders_on_another_scenario(node_scenario
     node-wise attacker trained on v3's file plays v0's (another number of nodes, the same rows)."""
     from PIL import Image
 
-    from idsjax.render_cli import main as render_main
+    from idsjax.render import main as render_main
 
     v0 = "scenarios/builtin/v0.yaml"
     moves = "".join(f"{d}\n" for d in (1, 2, 3, 4)) + "q\n"

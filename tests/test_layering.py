@@ -85,7 +85,8 @@ def test_importing_the_library_loads_no_bridge_and_no_more_of_gymnasium_than_gym
 
 # The game and its environments: what every view, bridge, trainer and the server build on.
 CORE = {
-    "idsjax.actions", "idsjax.backend", "idsjax.batched", "idsjax.bot_distributions", "idsjax.bots",
+    "idsjax.actions", "idsjax.arrays", "idsjax.backend", "idsjax.batch_queries", "idsjax.batched",
+    "idsjax.bot_distributions", "idsjax.bots",
     "idsjax.config", "idsjax.env", "idsjax.layout", "idsjax.network", "idsjax.observations", "idsjax.registry",
     "idsjax.rewards", "idsjax.threefry", "idsjax.transition", "idsjax.types", "idsjax.versions",
     "idsjax.scenario", "idsjax.scenario.arrays", "idsjax.scenario.builtin", "idsjax.scenario.env",
@@ -129,3 +130,51 @@ def test_the_game_core_imports_no_view_bridge_server_or_play_module():
         if upward:
             offenders[name] = sorted(upward)
     assert not offenders, f"core modules import modules built on the core: {offenders}"
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """`_idsjax_imports` without the imports under `if TYPE_CHECKING:` (names for type hints only)."""
+    tree = ast.parse(path.read_text(), str(path))
+    hints_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and getattr(block.test, "id", getattr(block.test, "attr", None)) == "TYPE_CHECKING"
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in hints_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "idsjax"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "idsjax" or node.module.split(".")[0] == "idsjax":
+                found.add(node.module)
+                found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_import_circles_in_the_library():
+    """No module of `idsjax` imports, at any depth of the file, a module that imports it back
+    (directly or through others): each module sits above what it uses. A package's `__init__`
+    re-exports its modules and is not a node (importing `idsjax.x.y` runs `idsjax.x` first by design)."""
+    paths = {_module_name(p): p for p in (ROOT / "idsjax").rglob("*.py")}
+    packages = {name for name, p in paths.items() if p.name == "__init__.py"}
+    modules = set(paths) - packages
+    graph = {name: sorted(m for m in _runtime_imports(paths[name]) if m in modules and m != name) for name in modules}
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in graph[node]:
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for name in sorted(modules):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import circles: " + "; ".join(" -> ".join(c) for c in cycles)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import idsjax
-from idsjax import render
-from idsjax.render import BACKGROUND, episode_frames, frame_size, render_frame
-from idsjax.render_cli import main as render_main
+from idsjax import frames
+from idsjax.frames import BACKGROUND
+from idsjax.render import episode_frames, frame_size, render_frame
+from idsjax.render import main as render_main
 from idsjax.scenario import load_scenario
 
 EXAMPLES = ("office_dmz", "chain_with_shortcut", "grid_3x4_recon")
@@ -24,7 +25,7 @@ def test_example_frame_draws_every_node_at_its_position(name):
     scenario, env, params, state = _game(name)
     frame = render_frame(env, state, params, scenario=scenario, title=name)
     assert frame.shape == (*frame_size(env, params), 3) and frame.dtype == np.uint8
-    board = render._scenario_board(env, params)
+    board = frames._scenario_board(env, params)
     centres = {(round(board.xs[n]), round(board.ys[n])) for n in range(len(scenario.nodes))}
     assert len(centres) == len(scenario.nodes)  # distinct positions
     for x, y in centres:
@@ -46,7 +47,7 @@ def _pad(x, n, extra):
 
 def test_a_node_is_drawn_where_its_position_says():
     scenario, env, params, state = _game("office_dmz")
-    board = render._scenario_board(env, params)
+    board = frames._scenario_board(env, params)
     ws2 = [n.id for n in scenario.nodes].index("ws2")
     x, y = round(board.xs[ws2]), round(board.ys[ws2])
     before = render_frame(env, state, params)

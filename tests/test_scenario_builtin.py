@@ -131,14 +131,17 @@ def test_attack_mask_over_arrays_is_the_grids_from_every_state(version):
     def both(position, attack_values):
         # The grid's mask reads only the position and the attack values of the state.
         state = types.SimpleNamespace(position=jnp.clip(position, 0, n - 1), attack=attack_values)
-        return grid_attack_mask(cfg, state, params), sa.attack_mask(shape, arr, position, attack_values)
+        fixed = grid_attack_mask(cfg.shape, cfg.network_arrays(params), state.position, state.attack)
+        return fixed, sa.attack_mask(shape, arr, position, attack_values)
 
     want, got = map(np.asarray, jax.jit(jax.vmap(both))(jnp.asarray(positions), jnp.asarray(attack)))
     valid = len(positions) - len(bad_positions)
     np.testing.assert_array_equal(got[:valid], want[:valid])
     assert want[:valid].any() and not want[:valid].all()  # neither side is trivially constant
     assert not got[valid:].any()
-    np.testing.assert_array_equal(np.asarray(sa.defense_mask(shape, arr)), np.asarray(grid_defense_mask(cfg)))
+    np.testing.assert_array_equal(
+        np.asarray(sa.defense_mask(shape, arr)), np.asarray(grid_defense_mask(cfg.shape, cfg.fixed_arrays))
+    )
 
 
 def test_padding_adds_no_legal_action():

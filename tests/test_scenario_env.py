@@ -204,7 +204,7 @@ def test_a_heterogeneous_batch_plays_each_game_as_it_plays_alone():
 def test_a_batch_that_agrees_plays_each_game_as_it_plays_alone():
     """v3 with three seeds (three construction-time layouts), params stacked: no game randomises and
     all play one reward family, so under `vmap` the reset and the rewards take the batch-level
-    branches (`game.batch_any`, `game.batch_uniform`: no layout draw, one family); every game still
+    branches (`batch_queries.batch_any`, `batch_queries.batch_uniform`: no layout draw, one family); every game still
     gets exactly what it gets alone."""
     specs = [builtin_scenario(3)] * 3
     env, params = idsjax.make_scenario_batch(specs, mode="", seed=[0, 1, 2])

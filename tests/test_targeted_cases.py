@@ -395,7 +395,7 @@ def test_dense_v3_reference_score_is_one(version):
     """Q23: the reference score comes from the construction-time state and is 1 for v19-21."""
     cfg = two_agent(version)
     defense, _ = APPENDIX_B[version]
-    assert float(defense_score(cfg, np.asarray(defense, np.int8), np.int32(cfg.spec.max_value))) == 1.0
+    assert float(defense_score(cfg.network_arrays(), np.asarray(defense, np.int8))) == 1.0
     if reference_available():
         game = ReferenceGame(version, Mode.TWO_AGENT, seed=12345)
         init = game.game_config.initial_state
@@ -412,7 +412,7 @@ def test_defense_score_fuzz_against_reference():
     for version in (0, 3, 4, 11, 15, 19):
         game = ReferenceGame(version, Mode.TWO_AGENT, seed=0)
         cfg, m = game.config, game.game_config.max_value
-        fn = jax.jit(lambda d, c=cfg: defense_score(c, d, np.int32(m)))
+        fn = jax.jit(lambda d, c=cfg: defense_score(c.fixed_arrays.replace(max_value=np.int32(m)), d))
         for trial in range(40):
             low = m if trial % 4 == 0 else rng.randint(0, m + 1)
             de = rng.randint(low, m + 1, size=(cfg.num_nodes, cfg.attack_types))
@@ -491,7 +491,7 @@ def test_observations_and_legality_fuzz(version):
     util = reference_util()
     rng = np.random.RandomState(100 + version)
     params = base_params(cfg)
-    mask_fn = jax.jit(lambda s: attack_mask(cfg, s, params))
+    mask_fn = jax.jit(lambda s: attack_mask(cfg.shape, cfg.network_arrays(params), s.position, s.attack))
     for trial in range(12):
         position = int(rng.randint(0, n))
         state = make_state(
@@ -717,7 +717,9 @@ def test_make_params_numbers(env_id):
     de = np.asarray(params.initial_defense)
     assert de.shape == (cfg.num_nodes, cfg.attack_types)
     assert (de[-1] == 0).all() and int(np.asarray(params.initial_detection)[-1]) == 0
-    assert float(params.reference_defense_score) == float(defense_score(cfg, params.initial_defense, params.max_value))
+    assert float(params.reference_defense_score) == float(
+        defense_score(cfg.network_arrays(params), params.initial_defense)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -783,7 +785,7 @@ def test_v18_local_to_global_attack_ids():
     game.reset()
     cfg = game.config
     agent = game.attacker_bot.agent
-    convert = jax.jit(lambda p, a: local_to_global_attack(cfg, p, a))
+    convert = jax.jit(lambda p, a: local_to_global_attack(cfg.shape, cfg.fixed_arrays, p, a))
     for position in range(cfg.num_nodes):
         state = make_state(cfg, defense=np.ones((3, 4)), detection=np.ones(3), position=position)
         game.load(state)

@@ -25,7 +25,8 @@ def _start(env, params, **fields):
 
 
 def _step(env, state, attack, defense, u, params):
-    return jax.jit(transition, static_argnums=0)(env.config, state, attack, defense, jnp.float32(u), params)
+    step = jax.jit(lambda s, a, d, u, p: transition(env.shape, env.network_arrays(p), s, a, d, u, p))
+    return step(state, attack, defense, jnp.float32(u), params)
 
 
 def _dense12_env():

@@ -14,7 +14,7 @@ import numpy as np
 
 from idsjax.network import DATA, START, build_network
 from idsjax.scenario.schema import Scenario, dump_scenario, load_scenario
-from idsjax.versions import VERSIONS, Mode, RewardFamily, version_spec
+from idsjax.versions import VERSIONS, Mode, RewardFamily, VersionSpec, version_spec
 
 _REWARDS = {
     RewardFamily.SPARSE: "sparse",
@@ -36,7 +36,12 @@ def _range(low: int, high: int):
 
 def version_scenario(version: int, mode: Mode = Mode.TWO_AGENT) -> dict:
     """Version `version`'s game (with `mode`'s numbers) as a scenario dict, nodes in the reference's order."""
-    spec = version_spec(version, mode)
+    return spec_scenario(version_spec(version, mode), version, mode)
+
+
+def spec_scenario(spec: VersionSpec, version: int, mode: Mode = Mode.TWO_AGENT) -> dict:
+    """The game of a row of the version table (`idsjax.versions.VersionSpec`, e.g. a version's with one
+    field changed) as a scenario dict; `version` and `mode` name it."""
     net = build_network(spec.layers, spec.servers_per_layer, spec.connected_layers)
     ids = [_node_id(int(t), int(r), int(c)) for t, r, c in zip(net.node_type, net.node_row, net.node_col)]
     max_neighbors = spec.max_neighbors_override or net.max_neighbors

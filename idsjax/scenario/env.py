@@ -24,15 +24,21 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from idsjax import threefry
+from idsjax import observations, threefry
+from idsjax.actions import attack_mask
+from idsjax.backend import materialise
+from idsjax.batch_queries import batch_any
 from idsjax.batched import DEFAULT_CHUNK
+from idsjax.bots import BOTS
 from idsjax.config import UNKNOWN_DEFENSE
 from idsjax.env import ATTACKER, DEFENDER, for_learner, int8_box
+from idsjax.rewards import defense_score
 from idsjax.scenario import game
 from idsjax.scenario.arrays import ScenarioArrays, ScenarioShape, defense_mask, shape_of, stack, to_arrays
 from idsjax.scenario.game import ScenarioParams
 from idsjax.scenario.names import ScenarioNames, scenario_names
 from idsjax.scenario.schema import Scenario, ScenarioError, load_scenario
+from idsjax.transition import transition
 from idsjax.types import EnvState
 from idsjax.versions import Mode
 
@@ -154,7 +160,7 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         # that draws nothing costs no draw; with batched params `vmap` makes them selects.
         is_random = game.reset_is_random(arr)
         layout, position = jax.lax.cond(
-            game.batch_any(is_random), lambda k: jax.lax.cond(is_random, drawn, kept, k), kept, key
+            batch_any(is_random), lambda k: jax.lax.cond(is_random, drawn, kept, k), kept, key
         )
         attack, defense, detection, recon, revealed = layout
         false = jnp.bool_(False)
@@ -189,16 +195,16 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
     def step_game(self, key: jax.Array, state: EnvState, action: Any, params: ScenarioParams):
         """One game's step with auto-reset, keys split as `IdsGameEnv.step_game` splits them: the
         step key is split into (transition, reset) only where the scenario's reset draws."""
-        key, action = game.materialise((key, action))
+        key, action = materialise((key, action))
         is_random = self.reset_is_random(state, params)
 
         def split(k):
             return jax.lax.cond(is_random, lambda k: tuple(threefry.split(k)), lambda k: (k, k), k)
 
-        key_step, key_reset = jax.lax.cond(game.batch_any(is_random), split, lambda k: (k, k), key)
+        key_step, key_reset = jax.lax.cond(batch_any(is_random), split, lambda k: (k, k), key)
         _, state_st, reward, terminated, info = self.step_env(key_step, state, action, params)
         truncated = self.is_truncated(state_st, params)
-        done = game.materialise(terminated | truncated)
+        done = materialise(terminated | truncated)
         state = self.auto_reset(key_reset, state_st, done, params)
         obs_st = self.get_obs(state_st, params)
         obs = self.get_obs(state, params)
@@ -236,8 +242,14 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         attack_action, defense_action = self.joint_action(k_bots, state, action, params)
         attack_action = jnp.asarray(attack_action, jnp.int32)
         defense_action = jnp.asarray(defense_action, jnp.int32)
-        next_state, rewards, info = game.transition(
-            self.shape, state, attack_action, defense_action, game.materialise(threefry.uniform(k_detect)), params
+        next_state, rewards, info = transition(
+            self.shape,
+            params.scenario,
+            state,
+            attack_action,
+            defense_action,
+            materialise(threefry.uniform(k_detect)),
+            params,
         )
         info = {
             **info,
@@ -255,8 +267,8 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         if mode is Mode.TWO_AGENT:
             return action[ATTACKER], action[DEFENDER]
         if mode.learner == ATTACKER:
-            return action, game.BOTS[mode.defender_bot](key, state, self.shape, params)
-        return game.BOTS[mode.attacker_bot](key, state, self.shape, params), action
+            return action, BOTS[mode.defender_bot](key, state, self, params)
+        return BOTS[mode.attacker_bot](key, state, self, params), action
 
     def is_truncated(self, state: EnvState, params: ScenarioParams) -> jax.Array:
         return state.timed_out
@@ -271,14 +283,15 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
     def get_obs(self, state: EnvState, params: ScenarioParams | None = None, key: jax.Array | None = None):
         params = self.game_params(state, self.default_params if params is None else params)
         views = (
-            game.attacker_observation(self.shape, params.scenario, state),
-            game.defender_observation(state),
+            observations.attacker_observation(self.shape, params.scenario, state),
+            observations.defender_observation(state),
         )
         return self._for_learner(views)
 
     def attack_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
         """bool[num_attack_actions]: reachable real nodes, real types below the cap, reconnaissance."""
-        return game.legal_attacks(self.shape, state, self.game_params(state, params))
+        arrays = self.network_arrays(self.game_params(state, params))
+        return attack_mask(self.shape, arrays, state.position, state.attack)
 
     def defense_mask(self, state: EnvState, params: ScenarioParams) -> jax.Array:
         """bool[num_defense_actions]: servers and the data node, real types and detection."""
@@ -311,23 +324,29 @@ class ScenarioEnv(environment.Environment[EnvState, ScenarioParams]):
         """The view of `side` (spec §6), whichever side the learner plays (default: own params)."""
         params = self.game_params(state, self.default_params if params is None else params)
         if side == ATTACKER:
-            return game.attacker_observation(self.shape, params.scenario, state)
-        return game.defender_observation(state)
+            return observations.attacker_observation(self.shape, params.scenario, state)
+        return observations.defender_observation(state)
 
     def bot_action(self, name: str, key: jax.Array, state: EnvState, params: ScenarioParams) -> jax.Array:
-        """The id the bot `name` of `idsjax.scenario.game.BOTS` plays in `state`."""
-        return game.BOTS[name](key, state, self.shape, self.game_params(state, params))
+        """The id the bot `name` of `idsjax.bots.BOTS` plays in `state`."""
+        return BOTS[name](key, state, self, self.game_params(state, params))
+
+    def network_arrays(self, params: ScenarioParams) -> ScenarioArrays:
+        """The arrays the game is played over: the network in `params` (what `idsjax.bots` reads)."""
+        return params.scenario
 
     def joint_transition(self, key: jax.Array, state: EnvState, attack_action, defense_action, params):
         """One transition with both players' ids given, the detection drawn from `key` as the
         two-agent step draws it: `(next_state, rewards float32[2], info)`, no auto-reset."""
-        return game.transition(
+        params = self.game_params(state, params)
+        return transition(
             self.shape,
+            params.scenario,
             state,
             jnp.asarray(attack_action, jnp.int32),
             jnp.asarray(defense_action, jnp.int32),
             threefry.uniform(key),
-            self.game_params(state, params),
+            params,
         )
 
     def names(self, params: ScenarioParams | None = None, scenario: Scenario | None = None) -> ScenarioNames:
@@ -419,7 +438,7 @@ def _construction_params(shape: ScenarioShape, arrays: ScenarioArrays, key: jax.
         initial_defense=defense,
         initial_detection=detection,
         initial_recon=recon,
-        reference_defense_score=game.defense_score(arrays, defense),
+        reference_defense_score=defense_score(arrays, defense),
     )
 
 

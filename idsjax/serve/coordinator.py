@@ -539,7 +539,7 @@ class Coordinator:
         """The board as `idsjax.render` draws it for the agent's side, as PNG bytes."""
         from PIL import Image
 
-        from idsjax.render import render_frame  # Pillow: only needed by the browser page
+        from idsjax.frames import render_frame  # Pillow: only needed by the browser page
 
         agent = self.agent(token)
         game = agent.game
