@@ -132,7 +132,13 @@ def evaluate(trainer, runners, env, params, games: int, key) -> dict:
 
     out = jax.device_get(jax.jit(jax.vmap(one))(runners, keys))
     s = probability_summary("p", out["hack_probability"], out["episodes"])
-    return {"hack_probability": s["p"], "se": s["p_se"], "games": int(np.sum(out["episodes"]))}
+    return {
+        "hack_probability": s["p"],
+        "se": s["p_se"],
+        "games": int(np.sum(out["episodes"])),
+        "hack_probability_per_seed": s["p_per_seed"],
+        "se_per_seed": s["p_se_per_seed"],
+    }
 
 
 def builtin_env(version: int, mode: str, max_nodes: int | None):
@@ -144,11 +150,13 @@ def builtin_env(version: int, mode: str, max_nodes: int | None):
 
 
 def run_side(args, side: str, rows: list, seconds: dict) -> None:
+    from idsjax.scenario.generated import GeneratedEnv
+
     mode = SIDES[side]
     base = jax.random.fold_in(jax.random.PRNGKey(args.seed), list(SIDES).index(side))
-    train_env = scenarios.NetworkPoolEnv(args.train, mode, name=f"generated-{args.family}-{mode}")
+    train_env = GeneratedEnv(args.train, mode, name=f"generated-{args.family}-{mode}")
     heldout = train_env.with_pool(jax.random.fold_in(base, 1), args.heldout)
-    large_env = scenarios.NetworkPoolEnv(args.large, mode, name=f"generated-{args.large_family}-{mode}")
+    large_env = GeneratedEnv(args.large, mode, name=f"generated-{args.large_family}-{mode}")
     large = large_env.with_pool(jax.random.fold_in(base, 2), args.heldout)
     k_eval = jax.random.fold_in(base, 3)
 
@@ -204,11 +212,14 @@ def machine_note() -> str:
 def write(args, rows: list, seconds: dict, wall: float, argv: list[str]) -> None:
     os.makedirs(args.output_dir, exist_ok=True)
     fields = ["side", "target", "policy", "hack_probability", "se", "games", "note"]
+    per_seed = ["hack_probability_per_seed", "se_per_seed"]  # one value per seed, ';'-separated
     with open(os.path.join(args.output_dir, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields + per_seed)
         w.writeheader()
         for r in rows:
-            w.writerow({k: r.get(k, "") for k in fields})
+            row = {k: r.get(k, "") for k in fields}
+            row.update({k: ";".join(str(x) for x in r.get(k, [])) for k in per_seed})
+            w.writerow(row)
     meta = {
         "command": command(argv),
         "wall_seconds": round(wall, 1),

@@ -3,9 +3,8 @@ or networks generated afresh at every reset (`--generator NAME [--generator-arg 
 mode (`--mode`, the registered ids' single-agent modes). `make_env(config)` builds the environment a
 run's configuration names, so training, evaluation and checkpoint loading build the same one.
 
-`NetworkPoolEnv` is the generated game: a `ScenarioEnv` whose every reset draws a new network, from
-the generator family or uniformly from a fixed pool of networks (held-out evaluation sets). The
-network travels in the state; the params hold only the family's horizon and the pool.
+The generated game is idsjax's `GeneratedEnv`: every reset draws a new network from the generator
+family, or uniformly from a fixed pool of networks (`GeneratedEnv.with_pool`: held-out evaluation sets).
 """
 
 from __future__ import annotations
@@ -13,10 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from typing import Any
-
-import jax
-from flax import struct
-from gymnax.environments import environment
 
 from baselines.cli import GENERATOR_FAMILIES, MODES, SCENARIO_OPTIONS  # noqa: F401 (MODES: re-exported)
 from baselines.errors import UsageError
@@ -33,134 +28,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # The command line names the families before this module loads (baselines.cli).
 assert tuple(PRESETS) == GENERATOR_FAMILIES, (tuple(PRESETS), GENERATOR_FAMILIES)
-
-
-@struct.dataclass
-class PoolParams(environment.EnvParams):
-    """`pool`: stacked `ScenarioParams` [K] to draw from; None: generate a fresh network each reset."""
-
-    max_steps_in_episode: int = 102
-    pool: Any = None
-
-
-@struct.dataclass
-class PoolState:
-    game: Any  # the game's EnvState
-    net: Any  # its network's ScenarioParams
-
-
-class NetworkPoolEnv(environment.Environment):
-    """A `ScenarioEnv` of the family's shape that starts every game on a new network."""
-
-    def __init__(self, family, mode: str, name: str = "generated"):
-        from idsjax.scenario import ScenarioEnv
-
-        super().__init__()
-        self.family = family
-        self.inner = ScenarioEnv(family.shape, mode)
-        self._name = name
-
-    def __hash__(self):
-        return hash((type(self), self.family, self.inner.mode))
-
-    def __eq__(self, other):
-        return type(other) is type(self) and (other.family, other.inner.mode) == (self.family, self.inner.mode)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def learner(self) -> str:
-        return self.inner.learner
-
-    @property
-    def shape(self):
-        return self.inner.shape
-
-    # What checkpoints read of any game (idsjax's environments answer the same): the inner game's.
-    version = None  # the network is drawn per game, no reference version fixes it
-
-    def num_ids(self, side: str) -> int:
-        return self.inner.num_ids(side)
-
-    def observation_shape(self, side: str) -> tuple[int, ...]:
-        return self.inner.observation_shape(side)
-
-    @property
-    def default_params(self) -> PoolParams:
-        return PoolParams(max_steps_in_episode=self.family.max_steps)
-
-    def with_pool(self, key: jax.Array, size: int) -> PoolParams:
-        """Params that draw each game's network uniformly from `size` networks generated from `key`."""
-        return PoolParams(
-            max_steps_in_episode=self.family.max_steps, pool=jax.jit(self._generate, static_argnums=1)(key, size)
-        )
-
-    def _generate(self, key, size):
-        from idsjax.scenario.generator import generate
-
-        k_net, k_layout = jax.random.split(key)
-        arrays = jax.vmap(generate, in_axes=(0, None))(jax.random.split(k_net, size), self.family)
-        return self.inner.make_params(arrays, jax.random.split(k_layout, size))
-
-    def draw(self, key: jax.Array, params: PoolParams):
-        if params.pool is None:
-            from idsjax.scenario.generator import generate
-
-            k_net, k_layout = jax.random.split(key)
-            return self.inner.make_params(generate(k_net, self.family), k_layout)
-        size = jax.tree.leaves(params.pool)[0].shape[0]
-        i = jax.random.randint(key, (), 0, size)
-        return jax.tree.map(lambda x: x[i], params.pool)
-
-    def reset(self, key, params=None):
-        params = self.default_params if params is None else params
-        k_net, k_game = jax.random.split(key)
-        net = self.draw(k_net, params)
-        obs, game = self.inner.reset_env(k_game, net)
-        return obs, PoolState(game, net)
-
-    def step(self, key, state: PoolState, action, params=None):
-        """The game's step; where it ends, the next game starts on a new network (gymnax auto-reset)."""
-        params = self.default_params if params is None else params
-        k_step, k_reset = jax.random.split(key)
-        obs, game, reward, term, trunc, info = self.inner.step_game(k_step, state.game, action, state.net)
-        done = term | trunc
-        obs_re, state_re = self.reset(k_reset, params)
-        pick = lambda fresh, old: jax.tree.map(lambda a, b: jax.lax.select(done, a, b), fresh, old)  # noqa: E731
-        state = pick(state_re, PoolState(game, state.net))
-        obs = pick(obs_re, obs)
-        info = {**info, "legal_action_mask": self.legal_action_mask(state, params)}
-        return obs, state, reward, term, trunc, info
-
-    def legal_action_mask(self, state: PoolState, params=None):
-        return self.inner.legal_action_mask(state.game, state.net)
-
-    def attack_mask(self, state: PoolState, params=None):
-        return self.inner.attack_mask(state.game, state.net)
-
-    def defense_mask(self, state: PoolState, params=None):
-        return self.inner.defense_mask(state.game, state.net)
-
-    def action_space(self, params=None):
-        return self.inner.action_space(self._example_params())
-
-    def observation_space(self, params=None):
-        return self.inner.observation_space(self._example_params())
-
-    def _example_params(self):
-        # The spaces' bounds: the family's cap (reconnaissance and local views are not generated).
-        from idsjax.scenario.generator import generate
-
-        if not hasattr(self, "_example_cache"):
-            key = jax.random.PRNGKey(0)
-            self._example_cache = self.inner.make_params(jax.jit(generate, static_argnums=1)(key, self.family), key)
-        return self._example_cache
-
-    @property
-    def num_actions(self) -> int:
-        return self.inner.num_actions
 
 
 # --- the command line ------------------------------------------------------------------------------
@@ -252,10 +119,11 @@ def make_env(config: dict):
     import idsjax
 
     if config.get("generator"):
+        from idsjax.scenario.generated import GeneratedEnv
         from idsjax.scenario.generator import Family
 
         family = Family(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["family"].items()})
-        env = NetworkPoolEnv(family, config["mode"], name=config["env"])
+        env = GeneratedEnv(family, config["mode"], name=config["env"])
         return env, env.default_params
     if config.get("scenario"):
         return _scenario_env(config["scenario"], config["mode"], config.get("max_nodes"), config.get("env_seed", 0))

@@ -9,7 +9,9 @@ Design: the network lives in the state. `reset` (and the auto-reset of `step`) s
 made from them as `make_scenario` makes it, and the game starts on them as `ScenarioEnv` starts it.
 The state is a `GeneratedState`: an `EnvState` (every field as usual, padded to the family's
 `max_nodes`) plus `network`, the `ScenarioParams` of the episode's network, which every step,
-observation and mask reads. The params (`GeneratedParams`) hold only the horizon. Keeping the network
+observation and mask reads. The params (`GeneratedParams`) hold the horizon and, optionally, a fixed
+pool of networks to pick from instead of drawing (`GeneratedEnv.with_pool`: held-out evaluation sets);
+either way only the games that end draw (the auto-reset's batching rule, `idsjax.scenario.env`). Keeping the network
 rather than a key to redraw it costs memory (the arrays are O(max_nodes²)) but no recomputation
 per step; a policy may read `state.network` (e.g. the graph for a message-passing network).
 """
@@ -25,6 +27,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from idsjax import threefry
+from idsjax.bots import uniform_index
 from idsjax.env import ATTACKER, DEFENDER, int8_box
 from idsjax.scenario.env import ScenarioEnv, _construction_params
 from idsjax.scenario.game import ScenarioParams
@@ -43,17 +46,21 @@ class GeneratedState(EnvState):
 
 @struct.dataclass
 class GeneratedParams(environment.EnvParams):
-    """The horizon; the networks come from the environment's family."""
+    """The horizon, and where networks come from: `pool` None, a fresh network of the environment's
+    family at every reset; else stacked `ScenarioParams` [K] (`GeneratedEnv.with_pool`), one of which
+    each reset picks uniformly (e.g. a held-out evaluation set)."""
 
     max_steps_in_episode: jax.Array = 102
+    pool: Any = None
 
 
 class GeneratedEnv(ScenarioEnv):
     """`ScenarioEnv` on a fresh network of `family` at every reset (see the module docstring)."""
 
-    def __init__(self, family: Family, mode: Mode | str = Mode.TWO_AGENT):
+    def __init__(self, family: Family, mode: Mode | str = Mode.TWO_AGENT, name: str | None = None):
         super().__init__(family.shape, mode)
         self.family = family
+        self._name = name
 
     def __hash__(self) -> int:
         return hash((type(self), self.family, self.mode))
@@ -65,8 +72,22 @@ class GeneratedEnv(ScenarioEnv):
         return f"GeneratedEnv({self.family}, mode={self.mode.value!r})"
 
     @property
+    def name(self) -> str:
+        """The name given at construction (a run names its game), else the class's."""
+        return self._name or super().name
+
+    @property
     def default_params(self) -> GeneratedParams:
         return GeneratedParams(max_steps_in_episode=jnp.int32(self.family.max_steps))
+
+    def with_pool(self, key: jax.Array, size: int, params: GeneratedParams | None = None) -> GeneratedParams:
+        """`params` (default: the default ones) whose resets pick uniformly among `size` networks
+        drawn from `key`, each as a reset would draw it, instead of drawing a fresh one."""
+        params = self.default_params if params is None else params
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"a pool holds at least one network, got size {size!r}")
+        pool = jax.jit(jax.vmap(self.draw_network, in_axes=(0, None)))(jax.random.split(key, size), params)
+        return params.replace(pool=pool)
 
     def game_params(self, state: GeneratedState, params: Any) -> ScenarioParams:
         return state.network
@@ -75,7 +96,12 @@ class GeneratedEnv(ScenarioEnv):
         return jnp.bool_(True)  # every reset draws a network
 
     def draw_network(self, key: jax.Array, params: GeneratedParams) -> ScenarioParams:
-        """The params of one drawn network, with `params`' horizon."""
+        """The params of one drawn network, with `params`' horizon: a fresh network of the family, or
+        one of `params.pool` picked uniformly."""
+        if params.pool is not None:
+            size = jax.tree.leaves(params.pool)[0].shape[0]
+            picked = jax.tree.map(lambda x: x[uniform_index(key, size)], params.pool)
+            return picked.replace(max_steps_in_episode=jnp.asarray(params.max_steps_in_episode, jnp.int32))
         arrays = generate(key, self.family)
         network = _construction_params(self.shape, arrays, key)
         return network.replace(max_steps_in_episode=jnp.asarray(params.max_steps_in_episode, jnp.int32))
