@@ -36,6 +36,7 @@ PPO_ARGS = [
     "--num-seeds",
     "2",
 ]
+SELFPLAY_TINY_BR_GAMES = 16
 SELFPLAY_TINY = [
     "--env",
     "idsgame-v19",
@@ -63,6 +64,10 @@ SELFPLAY_TINY = [
     "16",
     "--layers",
     "1",
+    # Every responder of exploitability is scored on this many selection games and the chosen one on as
+    # many fresh ones (the default, 2,000, made the shared run evaluate for minutes).
+    "--br-eval-episodes",
+    str(SELFPLAY_TINY_BR_GAMES),
     "--br-timesteps",
     "0",
     "--no-progress",

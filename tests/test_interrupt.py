@@ -93,6 +93,8 @@ SELFPLAY = [
     "16",
     "--layers",
     "1",
+    "--br-eval-episodes",  # exploitability's selection and fresh games: 2,000 each by default
+    "16",
     "--br-timesteps",
     "0",
     "--no-progress",

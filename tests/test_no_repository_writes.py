@@ -49,13 +49,6 @@ def _commands(out: Path) -> dict[str, list[str]]:
             "--extra", "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --chunks 1",
             "--output-dir", str(out),
         ],
-        "selfplay_experiments": [
-            "baselines.selfplay_experiments",
-            "--envs", "idsgame-v3", "--modes", "naive", "--seeds", "1", "--total-timesteps", "128",
-            "--eval-episodes", "4", "--payoff-episodes", "2",
-            "--extra", "--num-envs 8 --num-steps 8 --num-minibatches 2 --update-epochs 1 --chunks 1",
-            "--output-dir", str(out),
-        ],
         "reference_grid": [
             "baselines.reference_grid", "--filter", "v0/random_defense/tabular_q_learning", "--max-steps", "64",
             "--num-seeds", "1", "--output-dir", str(grid),

@@ -157,9 +157,26 @@ def _owners() -> dict[Path, str]:
 
 
 # Only modules that `code` imports: site's .pth files load editable finders and setuptools' distutils
-# hack at start-up, whatever the program.
+# hack at start-up, whatever the program. The distributions the requirements do not reach are made
+# unimportable first, as on a machine that has only the requirements: a package that imports one of
+# them only when it is installed (seaborn imports statsmodels, which the research kit brings) then
+# runs as it would there, and one that needs it fails the program.
 _IMPORTED_FILES = """
-import json, sys
+import importlib.abc, importlib.metadata, json, re, sys
+_allowed = set(json.loads({allowed!r}))
+_norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+_blocked = {{
+    top for top, dists in importlib.metadata.packages_distributions().items()
+    if not any(_norm(d) in _allowed for d in dists)
+}}
+
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in _blocked:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not required)", name=name)
+        return None
+
+sys.meta_path.insert(0, _Absent())
 _before = set(sys.modules)
 {code}
 _new = [m for name, m in list(sys.modules.items()) if name not in _before]
@@ -195,7 +212,7 @@ def test_imports_need_only_declared_dependencies(wheels, tmp_path, extra, code):
     allowed = _closure(_declared(wheels["idsjax"], extra)) | {"idsjax"}
     # Run where a user would: outside the checkout, so nothing is imported from the working directory.
     done = subprocess.run(
-        [sys.executable, "-c", _IMPORTED_FILES.format(code=code)],
+        [sys.executable, "-c", _IMPORTED_FILES.format(code=code, allowed=json.dumps(sorted(allowed)))],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from kit_runs import SELFPLAY_TINY, trained_run
+from kit_runs import SELFPLAY_TINY, SELFPLAY_TINY_BR_GAMES, trained_run
 
 from baselines import selfplay
 
@@ -186,12 +186,13 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
         rows = list(csv.reader(f))
     assert rows[0][-1] == "final" and rows[-1][1] == "final"
     assert len(rows) - 1 == 3 + 1  # 8 updates, a snapshot every 2: the ring of 3 is full, plus the final
-    # Exploitability's responders (bots and every pool slot) are each scored on the same 2,000 selection
-    # games (--br-eval-episodes), and the chosen one is reported from as many fresh games.
+    # Exploitability's responders (bots and every pool slot) are each scored on the same selection games
+    # (--br-eval-episodes), and the chosen one is reported from as many fresh games.
     saved = json.loads((out / "eval.json").read_text())
     for side, block in (("attacker", "exploit_fresh_attacker"), ("defender", "exploit_fresh_defender")):
         report = saved["exploitability"][f"{side}_exploitability"]
-        assert report["games"] == 2000 and saved["per_seed"][block]["episodes"] == [2000]
+        games = SELFPLAY_TINY_BR_GAMES
+        assert report["games"] == games and saved["per_seed"][block]["episodes"] == [games]
         assert set(report["responders"]) == {
             *(f"bot:{b}" for b in selfplay.OPPONENT_BOTS[side]),
             "pool:0",

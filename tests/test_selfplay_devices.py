@@ -98,6 +98,8 @@ def selfplay(tmp_path, name, devices, *more):
             "10",
             "--eval-episodes",
             "500",
+            "--br-eval-episodes",  # exploitability's selection and fresh games: 2,000 each by default
+            "100",
             "--no-progress",
             "--output-dir",
             str(tmp_path / name),
