@@ -320,3 +320,32 @@ def test_a_generated_environment_draws_a_fresh_network_at_every_reset():
     node_mask = state.network.scenario.node_mask
     mask = info["legal_action_mask"].reshape(node_mask.shape + (GENERATED.attack_types,))
     assert not (mask & ~node_mask[..., None]).any()
+
+
+def test_generated_default_params_are_read_while_tracing():
+    """`idsjax.rollout` (and through it every evaluation) reads the horizon of `env.default_params`
+    inside the jitted program: a generated environment's must be a number known then, not an array."""
+    from idsjax.rollout import episode_horizon
+
+    env, _ = idsjax.make_generated(None, mode="random_defense")
+    horizon = jax.jit(lambda: jnp.int32(episode_horizon(env.default_params)))()
+    assert int(horizon) == env.family.max_steps
+
+
+def test_a_pool_of_generated_networks_starts_every_game_on_one_of_them():
+    """`GeneratedEnv.with_pool`: each reset (and auto-reset) picks one of the pool's networks, each as a
+    reset would have drawn it, and every network of the pool is played."""
+    env, _ = idsjax.make_generated(None, mode="random_defense")
+    params = env.with_pool(jax.random.PRNGKey(3), 4)
+    pool = [jax.tree.map(lambda x, i=i: x[i], params.pool.scenario) for i in range(4)]
+    keys = jax.random.split(jax.random.PRNGKey(0), 256)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    seen = set()
+    for g in range(256):
+        drawn = jax.tree.map(lambda x, g=g: x[g], state.network.scenario)
+        same = [all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(drawn), jax.tree.leaves(p))) for p in pool]
+        assert sum(same) >= 1, g
+        seen.add(same.index(True))
+    assert seen == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="at least one network"):
+        env.with_pool(jax.random.PRNGKey(3), 0)

@@ -78,7 +78,8 @@ class GeneratedEnv(ScenarioEnv):
 
     @property
     def default_params(self) -> GeneratedParams:
-        return GeneratedParams(max_steps_in_episode=jnp.int32(self.family.max_steps))
+        # A Python int: `idsjax.rollout` reads the horizon of `default_params` while tracing.
+        return GeneratedParams(max_steps_in_episode=int(self.family.max_steps))
 
     def with_pool(self, key: jax.Array, size: int, params: GeneratedParams | None = None) -> GeneratedParams:
         """`params` (default: the default ones) whose resets pick uniformly among `size` networks
