@@ -368,7 +368,13 @@ class IdsGameEnv(environment.Environment[EnvState, EnvParams]):
         """One transition with both players' ids given, the detection drawn from `key`: `(next_state,
         rewards float32[2], info)`, no auto-reset."""
         return transition(
-            self.shape, self.network_arrays(params), state, attack_action, defense_action, jax.random.uniform(key), params
+            self.shape,
+            self.network_arrays(params),
+            state,
+            attack_action,
+            defense_action,
+            jax.random.uniform(key),
+            params,
         )
 
     def names(self, params: EnvParams | None = None, scenario: Any = None) -> GameConfig:

@@ -240,4 +240,3 @@ __all__ = [
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
