@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from idsjax.actions import attack_mask
+from idsjax.actions import attack_mask, defense_mask
 from idsjax.arrays import all_true
 from idsjax.bots import Game, defend_minimal_decision
 from idsjax.types import EnvState
@@ -40,9 +40,7 @@ def one_hot(index: jax.Array, size: int) -> jax.Array:
 def random_defense_probs(state: EnvState, game: Game, params) -> jax.Array:
     """Uniform over every defense of a server or the data node, real types and detection (§8.1)."""
     del state
-    arrays = game.network_arrays(params)
-    types = jnp.concatenate([jnp.asarray(arrays.type_mask), jnp.ones((1,), bool)])
-    return uniform_over((jnp.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1))
+    return uniform_over(defense_mask(game.shape, game.network_arrays(params)))
 
 
 def defend_minimal_probs(state: EnvState, game: Game, params) -> jax.Array:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from idsjax import threefry
-from idsjax.actions import attack_mask
+from idsjax.actions import attack_mask, defense_mask
 from idsjax.arrays import ScenarioArrays, ScenarioShape, all_true, fixed
 from idsjax.types import EnvState
 
@@ -77,19 +77,10 @@ def uniform_choice(key: jax.Array, mask: jax.Array, row_width: int = 1) -> jax.A
     return (row * row_width + col).astype(jnp.int32)
 
 
-def _defense_ids(shape: ScenarioShape, arrays: ScenarioArrays):
-    """bool[num_defense_ids]: the defense ids of servers and the data node, real types and detection."""
-    types = jnp.concatenate([jnp.asarray(arrays.type_mask), jnp.ones((1,), bool)])
-    return (jnp.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1)
-
-
-def _fixed_prefix(mask) -> int | None:
-    """k when `mask` is fixed at trace time and True exactly on its first k entries, else None."""
-    value = fixed(mask)
-    if value is None:
-        return None
-    k = int(value.sum())
-    return k if value[:k].all() else None
+def _fixed_prefix(mask: np.ndarray) -> int | None:
+    """k when `mask` is True exactly on its first k entries, else None."""
+    k = int(mask.sum())
+    return k if mask[:k].all() else None
 
 
 def random_defense(key: jax.Array, state: EnvState, game: Game, params) -> jax.Array:
@@ -99,18 +90,12 @@ def random_defense(key: jax.Array, state: EnvState, game: Game, params) -> jax.A
     `0 … (N-1)(A+1)-1` and one uniform index draws them; elsewhere the ids are a mask."""
     del state
     shape, arrays = game.shape, game.network_arrays(params)
-    if (prefix := _fixed_prefix(_np_defense_ids(arrays))) is not None:
-        return uniform_index(key, prefix)
-    return uniform_choice(key, _defense_ids(shape, arrays), shape.attack_types + 1)
-
-
-def _np_defense_ids(arrays: ScenarioArrays):
-    """`_defense_ids` in NumPy when the network is fixed, else None."""
-    type_mask, role = fixed(arrays.type_mask), fixed(arrays.role)
-    if type_mask is None or role is None:
-        return None
-    types = np.concatenate([type_mask, [True]])
-    return (np.asarray(arrays.defendable)[:, None] & types[None, :]).reshape(-1)
+    if fixed(arrays.type_mask) is not None and fixed(arrays.role) is not None:
+        with jax.ensure_compile_time_eval():  # the mask of a fixed network, computed now, not traced
+            prefix = _fixed_prefix(np.asarray(defense_mask(shape, arrays)))
+        if prefix is not None:
+            return uniform_index(key, prefix)
+    return uniform_choice(key, defense_mask(shape, arrays), shape.attack_types + 1)
 
 
 def defend_minimal_choice(defense: jax.Array, detection: jax.Array, defendable: jax.Array, type_mask=None):
@@ -118,8 +103,8 @@ def defend_minimal_choice(defense: jax.Array, detection: jax.Array, defendable: 
     ties bool[N])`. `action[i]` raises node i's candidate, its weakest defense type or its detection
     if that is strictly lower; `first` is the first node holding the minimum; `ties` marks the
     *later* nodes that tie with it through a defense candidate. With two or more ties the bot picks
-    one of them uniformly (never `first`), otherwise `first`. The sampler (`defend_minimal`, the
-    scenario game's) and the exact distribution (`bot_distributions.defend_minimal_probs`) both read
+    one of them uniformly (never `first`), otherwise `first`. The sampler (`defend_minimal`) and the
+    exact distribution (`bot_distributions.defend_minimal_probs`) both read
     it. `type_mask`: a scenario's real types (padded types are never the weakest); None: all real.
     """
     n, a = defense.shape
