@@ -4,6 +4,8 @@ optimal reaches that value when played in the JAX environment itself."""
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,6 +83,9 @@ def test_optimal_policy_reaches_the_ceiling_in_the_environment():
         (["--env", "idsgame-minimal_defense-v19"], "fixed layout"),
         (["--env", "idsgame-nope-v7"], "unknown id"),
         (["--horizon", "0"], "positive"),
+        (["--env", "idsgame-minimal_defense-v2", "--scenario", "scenarios/builtin/v2.yaml"], "not both"),
+        (["--scenario", "/nonexistent/net.yaml"], "net.yaml"),
+        (["--scenario", "scenarios/examples/office_dmz.yaml"], "fixed layout"),
     ],
 )
 def test_bad_arguments_exit_2(argv, message, capsys):
@@ -88,3 +93,18 @@ def test_bad_arguments_exit_2(argv, message, capsys):
         ceiling.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_scenario_file_gives_its_registered_ids_rows(capsys):
+    """`--scenario` on a built-in version's file prints the id's rows (the same game, the lockstep
+    tests), under `scenario` instead of `env`; each row is one JSON line."""
+    path = "scenarios/builtin/v2.yaml"
+    mine = ceiling.main(["--scenario", path, "--horizon", "3", "4"])
+    theirs = ceiling.main(["--env", "idsgame-minimal_defense-v2", "--horizon", "3", "4"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert lines == mine + theirs
+    for m, t in zip(mine, theirs):
+        assert m.pop("scenario") == path and t.pop("env") == "idsgame-minimal_defense-v2"
+        m.pop("seconds"), t.pop("seconds")
+        assert m == t
+    assert [r["exact"] for r in mine] == [False, True] and mine[1]["lower"] == pytest.approx(0.72, abs=1e-9)
