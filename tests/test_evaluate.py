@@ -8,6 +8,7 @@ import json
 import pytest
 from kit_runs import trained_run
 
+import idsjax
 from baselines import evaluate
 
 # Two servers side by side before the data node, the partial view, defend-minimal by default.
@@ -90,6 +91,21 @@ def test_a_small_user_scenario_reports_its_optimum(tmp_path, capsys):
         ["--attacker", "random", "--defender", "random_defense", "--scenario", str(path), "--games", "100"], capsys
     )
     assert result["optimum"] is None and "defend_minimal" in result["optimum_note"]
+
+
+def test_the_optimum_on_a_padded_scenario_and_a_registered_id_is_one_search(tmp_path, capsys):
+    """The optimum comes from one search (`baselines.exploitability.real_info`) on every game: the tiny
+    scenario padded to 6 nodes gives the same exact 0.8, and the method names that search."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    result, _ = run(["--attacker", "random", "--scenario", str(path), "--max-nodes", "6", "--games", "200"], capsys)
+    best = result["optimum"]
+    assert best["exact"] and best["lower"] == pytest.approx(0.8, abs=1e-9)
+    assert "real_info" in best["method"]
+    # A version the search cannot decide: a sentence, not an error.
+    env, params = idsjax.make("idsgame-minimal_defense-v19")
+    args = {"optimum": True, "generator": None, "scenario": None, "budget": 5.0}
+    assert "fixed layout" in evaluate.optimum(args, env, params, "bot:defend_minimal", 1)["none"]
 
 
 def test_every_seed_of_a_trained_run(tmp_path_factory, capsys):
