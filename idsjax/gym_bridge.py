@@ -6,7 +6,9 @@
     envs = idsjax.gym_bridge.IdsGameVectorEnv("idsgame-minimal_defense-v3", num_envs=1024)
 
 `IdsGameGymEnv` (a `gymnasium.Env`) plays one game; every call is one jitted JAX call, shared by all
-bridges of the same id. Semantics:
+bridges of the same id. Any game that is not a registered id is bridged the same way, given as the pair
+that made it: `IdsGameGymEnv(game=idsjax.make_scenario("net.yaml", mode="minimal_defense"))`, or
+`game=idsjax.make_generated("small", mode="random_defense")` (a new network every game). Semantics:
 
 - **No auto-reset.** Gymnasium's single-env contract: after `terminated` (hacked or detected) or
   `truncated` (the step-limit transition, the `max_steps_in_episode`-th: 102 by default, 101 moves
@@ -79,6 +81,32 @@ def to_gym_space(space) -> gymnasium.Space:
     if name == "Dict":
         return gspaces.Dict({k: to_gym_space(v) for k, v in space.spaces.items()})
     raise TypeError(f"cannot convert {space!r}")
+
+
+DEFAULT_ID = "idsgame-minimal_defense-v3"
+
+
+def resolve_game(env_id: str | None, instance_seed: int, game: tuple | None, default: str = DEFAULT_ID):
+    """(env, params, name) of the bridged game: a registered id (`env_id`, made with `instance_seed`)
+    or `game`, an `(env, params)` pair such as `idsjax.make_scenario` and `idsjax.make_generated`
+    return. A batch of scenarios is refused: a bridge plays one game at a time."""
+    if game is None:
+        env, params = idsjax.make(default if env_id is None else env_id, seed=instance_seed)
+        return env, params, env.name
+    if env_id is not None:
+        raise ValueError("give either env_id (a registered id) or game (an (env, params) pair), not both")
+    if not (isinstance(game, tuple) and len(game) == 2 and hasattr(game[0], "network_arrays")):
+        raise TypeError(
+            "game must be the (env, params) pair of an idsjax game, e.g. idsjax.make_scenario(path, mode=...) "
+            f"or idsjax.make_generated(family, mode=...); got {type(game).__name__}"
+        )
+    env, params = game
+    if np.ndim(params.max_steps_in_episode) != 0:
+        raise ValueError(
+            "these params are a batch of games (make_scenario_batch); a bridge plays one game: pass one "
+            "scenario's (env, params)"
+        )
+    return env, params, env.name
 
 
 class _Compiled:
@@ -169,13 +197,15 @@ class IdsGameGymEnv(gymnasium.Env):
 
     def __init__(
         self,
-        env_id: str = "idsgame-minimal_defense-v3",
+        env_id: str | None = None,
         instance_seed: int = 0,
         render_mode: str | None = None,
         render_view: str = "full",
         jit: bool = True,
+        *,
+        game: tuple | None = None,
     ):
-        env, params = idsjax.make(env_id, seed=instance_seed)
+        env, params, env_id = resolve_game(env_id, instance_seed, game)
         if env.learner == "both":
             raise ValueError(
                 f"{env_id} is a two-agent id: use idsjax.pettingzoo_bridge.IdsGameParallelEnv, or a "
@@ -272,16 +302,18 @@ class IdsGameVectorEnv(VectorEnv):
 
     def __init__(
         self,
-        env_id: str = "idsgame-minimal_defense-v3",
+        env_id: str | None = None,
         num_envs: int = 8,
         instance_seed: int = 0,
         render_mode: str | None = None,
         render_view: str = "full",
         autoreset_mode=NEXT_STEP,
+        *,
+        game: tuple | None = None,
     ):
         mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
-        env, params = idsjax.make(env_id, seed=instance_seed)
+        env, params, env_id = resolve_game(env_id, instance_seed, game)
         if env.learner == "both":
             raise ValueError(f"{env_id} is a two-agent id; IdsGameVectorEnv takes single-agent ids")
         if num_envs < 1:
@@ -358,4 +390,13 @@ class IdsGameVectorEnv(VectorEnv):
         )
 
 
-__all__ = ["GYM_IDS", "IdsGameGymEnv", "IdsGameVectorEnv", "gym_id", "register_all", "single_agent_ids", "to_gym_space"]
+__all__ = [
+    "GYM_IDS",
+    "IdsGameGymEnv",
+    "IdsGameVectorEnv",
+    "gym_id",
+    "register_all",
+    "resolve_game",
+    "single_agent_ids",
+    "to_gym_space",
+]

@@ -1,4 +1,5 @@
-"""A JaxMARL `MultiAgentEnv` view of the 22 two-agent ids `idsgame-vN`.
+"""A JaxMARL `MultiAgentEnv` view of the 22 two-agent ids `idsgame-vN`, and of any scenario or generated
+family in the two-agent mode (`IdsGameMARL(game=idsjax.make_scenario("net.yaml", mode=""))`).
 
     from jaxmarl.wrappers.baselines import LogWrapper
     from idsjax.marl import IdsGameMARL
@@ -42,12 +43,27 @@ def _marl_space(space):
 class IdsGameMARL(MultiAgentEnv):
     """One two-agent idsjax id as a JaxMARL `MultiAgentEnv` (see the module docstring)."""
 
-    def __init__(self, env_id: str = "idsgame-v3", seed: int = 0, params: EnvParams | None = None):
-        env, made = idsjax.make(env_id, seed=seed)
+    def __init__(
+        self,
+        env_id: str | None = None,
+        seed: int = 0,
+        params: EnvParams | None = None,
+        *,
+        game: tuple | None = None,
+    ):
+        if game is None:
+            env, made = idsjax.make("idsgame-v3" if env_id is None else env_id, seed=seed)
+        elif env_id is not None:
+            raise ValueError("give either env_id (a registered id) or game (an (env, params) pair), not both")
+        else:
+            env, made = game
+            if jnp.ndim(made.max_steps_in_episode) != 0:
+                raise ValueError("these params are a batch of games; the JaxMARL view plays one: pass one scenario's")
         if env.learner != "both":
             raise ValueError(
-                f"{env_id} is a single-agent id; the JaxMARL view takes the two-agent ids idsgame-vN "
-                "(single-agent ids are gymnax environments already)"
+                f"{env.name} is a single-agent game; the JaxMARL view takes the two-agent ids idsgame-vN or "
+                "a scenario or generated family in mode two_agent (single-agent games are gymnax environments "
+                "already)"
             )
         super().__init__(num_agents=len(AGENTS))
         self.agents = list(AGENTS)

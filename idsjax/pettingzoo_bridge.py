@@ -14,6 +14,8 @@ data node or is detected both agents terminate; at the step-limit transition, th
 both are truncated; then `agents` is empty until the next `reset`.
 Each `infos[agent]` carries that agent's `action_mask` for the next step and the step's `hacked`,
 `detected`, `attack_action`, `defense_action`. Every call is one jitted JAX call, shared per id.
+A scenario or generated family in the two-agent mode is bridged the same way, given as the pair that
+made it: `IdsGameParallelEnv(game=idsjax.make_scenario("net.yaml", mode=""))`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from pettingzoo import ParallelEnv
 
-import idsjax
-from idsjax.gym_bridge import to_gym_space
+from idsjax.gym_bridge import resolve_game, to_gym_space
 from idsjax.registry import registered_envs
 
 AGENTS = ("attacker", "defender")
@@ -64,13 +65,15 @@ class IdsGameParallelEnv(ParallelEnv):
 
     def __init__(
         self,
-        env_id: str = "idsgame-v3",
+        env_id: str | None = None,
         instance_seed: int = 0,
         render_mode: str | None = None,
         render_view: str = "full",
         jit: bool = True,
+        *,
+        game: tuple | None = None,
     ):
-        env, params = idsjax.make(env_id, seed=instance_seed)
+        env, params, env_id = resolve_game(env_id, instance_seed, game, default="idsgame-v3")
         if env.learner != "both":
             raise ValueError(
                 f"{env_id} is a single-agent id: use idsjax.gym_bridge (gymnasium) for it, or a two-agent id idsgame-vN"
@@ -165,7 +168,7 @@ class IdsGameParallelEnv(ParallelEnv):
         return self._state
 
 
-def parallel_env(env_id: str = "idsgame-v3", **kwargs) -> IdsGameParallelEnv:
+def parallel_env(env_id: str | None = None, **kwargs) -> IdsGameParallelEnv:
     """PettingZoo's conventional constructor name."""
     return IdsGameParallelEnv(env_id, **kwargs)
 

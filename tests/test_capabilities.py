@@ -61,14 +61,14 @@ MATRIX = {
         "test_evaluate, test_ceiling",
     ),
     "exploitability (`baselines.exploitability`)": (YES, NOT_BUILT, NOT_BUILT, "test_exploitability"),
-    "gymnasium and PettingZoo bridges": (YES, NOT_BUILT, NOT_BUILT, "test_bridges"),
+    "gymnasium and PettingZoo bridges": (YES, YES, YES, "test_bridges, test_bridges_any_game"),
     "gymnax's API and wrappers (`jax.vmap(env.step)`, `LogWrapper`, `FlattenObservationWrapper`)": (
         YES,
         YES,
         YES,
         "test_contract, test_scenario_env, " + HERE,
     ),
-    "JaxMARL and rejax adapters": (YES, NOT_BUILT, NOT_BUILT, "test_ecosystem"),
+    "JaxMARL and rejax adapters": (YES, YES, YES, "test_ecosystem, test_bridges_any_game"),
 }
 
 
