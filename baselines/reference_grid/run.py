@@ -12,6 +12,15 @@ the end) on the reference's number of evaluation episodes. It leaves in `<output
 episode steps, hack probability, ε where the learner explores), `curves.png` (every seed) and
 `summary.json`, written last: a configuration whose summary holds the same run parameters is finished and
 is skipped by the next invocation (`--force` re-runs it).
+
+Where the time goes (benchmarks/NOTES.md §14): with one game per seed, a configuration's compiled
+programs cost more than its training (tabular Q on v7: about 16 s of compilation against 5 s of
+training at the full budget). So every window runs one compiled chunk, the shorter last one included
+(its remaining updates run and the rest of the scan passes the state through), and the chunk and the
+evaluation compile side by side ahead of time; the evaluations wait for their program while training
+goes on, and evaluate the state each window left. None of this changes a number: the same updates run
+in the same programs' order (tests/test_reference_grid_windows.py compares every state and metric
+with one static scan per window, as the grid ran before).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from baselines.errors import UsageError
 from baselines.reference_grid import data
@@ -127,10 +137,19 @@ def _programs(m, config: dict):
 
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
 
-    @functools.partial(jax.jit, static_argnums=1)
+    @jax.jit
     @functools.partial(jax.vmap, in_axes=(0, None))
-    def chunk(r, length: int):  # the last window runs the remainder: at most two compiled lengths
-        return jax.lax.scan(lambda c, _: trainer.update(c), r, None, length)
+    def chunk(r, n_active):
+        """`k_chunk` scanned updates of which the first `n_active` run: one program for every window.
+        A scan of the last window's own length was a second program to compile (4-13 s), for nothing.
+        The predicate is not batched, so under `vmap` the skip stays a branch; the skipped updates'
+        metrics are zeros, which `_window_rows` never reads."""
+        metrics = jax.eval_shape(trainer.update, r)[1]
+
+        def skip(c):
+            return c, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), metrics)
+
+        return jax.lax.scan(lambda c, i: jax.lax.cond(i < n_active, trainer.update, skip, c), r, jnp.arange(k_chunk))
 
     return (
         trainer,
@@ -213,8 +232,6 @@ def run_config(
     ref: dict, out_root: str, scale: float, max_steps: int | None, num_seeds: int | None, force: bool = False
 ) -> dict:
     """Train and evaluate one configuration (or return its finished summary); write its files."""
-    import jax
-    import jax.numpy as jnp
     import numpy as np
 
     m = map_config(ref)
@@ -249,41 +266,8 @@ def run_config(
 
     t0 = time.perf_counter()
     config = build_config(m, ref, steps, len(seeds), WINDOWS, out)
-    trainer, k_chunk, init, chunk, evaluate = _programs(m, config)
-    rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    spu = trainer.steps_per_update
-    # Every update of the budget runs: the last window takes the remainder (`plan_updates` no longer
-    # rounds the budget up to whole chunks).
-    windows = -(-trainer.num_updates // k_chunk)
-    at = set(eval_windows(m.evaluations, windows))
-    runner = init(rngs)
-    train_rows, eval_rows = [], []
-    done_updates = 0
-    for w in range(1, windows + 1):
-        length = min(k_chunk, trainer.num_updates - done_updates)
-        runner, metrics = chunk(runner, length)
-        done_updates += length
-        done_steps = done_updates * spu
-        eps = _epsilon(config, m, w / windows)
-        train_rows += _window_rows(metrics, w, done_steps, spu, length, seeds, eps)
-        if w in at:
-            keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + w) for s in seeds])
-            ev = jax.device_get(evaluate(runner, keys))
-            for s, ref_seed in enumerate(seeds):
-                eval_rows.append(
-                    {
-                        "seed": s,
-                        "reference_seed": ref_seed,
-                        "window": w,
-                        "env_steps": done_steps,
-                        "episodes": int(ev["episodes"][s]),
-                        "avg_attacker_episode_rewards": float(ev["attacker_return"][s]),
-                        "avg_defender_episode_rewards": float(ev["defender_return"][s]),
-                        "avg_episode_steps": float(ev["length"][s]),
-                        "hack_probability": float(ev["hack_probability"][s]),
-                        "epsilon_values": "",
-                    }
-                )
+    trained = train_windows(m, config, seeds)
+    train_rows, eval_rows, windows = trained["train_rows"], trained["eval_rows"], trained["windows"]
     seconds = time.perf_counter() - t0
     _write_csv(os.path.join(out, TRAIN_CSV), train_rows)
     _write_csv(os.path.join(out, EVAL_CSV), eval_rows)
@@ -292,9 +276,10 @@ def run_config(
     plot_curves(out, f"{ref['path']} ({m.env_id}, {m.trainer})", train_rows, eval_rows)
     summary.update(
         {
-            "steps_run": trainer.num_updates * spu,
+            "steps_run": trained["steps_run"],
             "episodes_run_per_seed": episodes,
             "seconds": round(seconds, 2),
+            "timing": trained["timing"],
             "seeds": seeds,
             "final_eval_hack_probability_per_seed": [round(x, 4) for x in final],
             "final_eval_hack_probability": round(float(np.mean(final)), 4),
@@ -312,6 +297,103 @@ def run_config(
     )
     _atomic_json(os.path.join(out, SUMMARY), summary)
     return summary
+
+
+def train_windows(m, config: dict, seeds: list[int]) -> dict:
+    """Train `config` (resolved by `build_config`) for every seed in `WINDOWS` windows and evaluate
+    after the windows `eval_windows` names. Returns the final training state (`runner`, seeds
+    stacked), the rows of `train.csv` and `eval.csv`, the number of windows, the steps run per seed,
+    and `timing`: each program's compile seconds, and the seconds spent training and evaluating with
+    the training steps per second per seed they give (what a budget's run time is estimated from).
+
+    The chunk and the evaluation compile in two threads while `init` compiles and runs here (XLA
+    compiles on one core and releases the GIL); training starts once its chunk is ready, and the
+    windows' states wait for the evaluation program (each window's state is a fresh array, nothing
+    is donated, so a pending one is exactly the state that window left)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    trainer, k_chunk, init, chunk, evaluate = _programs(m, config)
+    rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    spu = trainer.steps_per_update
+    # Every update of the budget runs: the last window takes the remainder (`plan_updates` no longer
+    # rounds the budget up to whole chunks).
+    windows = -(-trainer.num_updates // k_chunk)
+    at = set(eval_windows(m.evaluations, windows))
+
+    def eval_keys(w: int):
+        return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + w) for s in seeds])
+
+    def compiled(program, *args):
+        t = time.perf_counter()
+        return program.lower(*args).compile(), time.perf_counter() - t
+
+    timing = {}
+    train_rows, eval_rows, pending = [], [], []
+
+    def evaluate_pending(program) -> None:
+        t = time.perf_counter()
+        for w, done_steps, state in pending:
+            ev = jax.device_get(program(state, eval_keys(w)))
+            for s, ref_seed in enumerate(seeds):
+                eval_rows.append(
+                    {
+                        "seed": s,
+                        "reference_seed": ref_seed,
+                        "window": w,
+                        "env_steps": done_steps,
+                        "episodes": int(ev["episodes"][s]),
+                        "avg_attacker_episode_rewards": float(ev["attacker_return"][s]),
+                        "avg_defender_episode_rewards": float(ev["defender_return"][s]),
+                        "avg_episode_steps": float(ev["length"][s]),
+                        "hack_probability": float(ev["hack_probability"][s]),
+                        "epsilon_values": "",
+                    }
+                )
+        pending.clear()
+        timing["evaluate"] = timing.get("evaluate", 0.0) + time.perf_counter() - t
+
+    abstract = jax.eval_shape(init, rngs)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reference-grid-compile") as pool:
+        chunk_job = pool.submit(compiled, chunk, abstract, jax.ShapeDtypeStruct((), jnp.int32))
+        eval_job = pool.submit(compiled, evaluate, abstract, eval_keys(windows))
+        init_program, timing["compile_init"] = compiled(init, rngs)
+        runner = init_program(rngs)
+        chunk_program, timing["compile_chunk"] = chunk_job.result()
+        eval_program = None
+        done_updates, train_seconds = 0, 0.0
+        for w in range(1, windows + 1):
+            t = time.perf_counter()
+            length = min(k_chunk, trainer.num_updates - done_updates)
+            runner, metrics = chunk_program(runner, np.int32(length))
+            metrics = jax.tree.map(lambda x: np.asarray(x)[:, :length], metrics)  # the updates that ran
+            train_seconds += time.perf_counter() - t
+            done_updates += length
+            done_steps = done_updates * spu
+            eps = _epsilon(config, m, w / windows)
+            train_rows += _window_rows(metrics, w, done_steps, spu, length, seeds, eps)
+            if w in at:
+                pending.append((w, done_steps, runner))
+            if eval_program is None and eval_job.done():
+                eval_program, timing["compile_evaluate"] = eval_job.result()
+            if eval_program is not None:
+                evaluate_pending(eval_program)
+        if eval_program is None:
+            eval_program, timing["compile_evaluate"] = eval_job.result()
+        evaluate_pending(eval_program)
+    steps_run = trainer.num_updates * spu
+    timing["train"] = train_seconds
+    timing = {k: round(v, 2) for k, v in timing.items()}
+    timing["train_steps_per_second_per_seed"] = round(steps_run / train_seconds) if train_seconds > 0 else None
+    return {
+        "runner": runner,
+        "train_rows": train_rows,
+        "eval_rows": eval_rows,
+        "windows": windows,
+        "steps_run": steps_run,
+        "timing": timing,
+    }
 
 
 def _atomic_json(path: str, obj: dict) -> None:
