@@ -1,12 +1,15 @@
 """Tiny training runs of the research kit shared by the test modules of one pytest session: each
 configuration is trained once (into the session's base temporary directory) and reused, so testing
-checkpoints, play and render costs no extra training."""
+checkpoints, play and render costs no extra training. Under pytest-xdist the workers share one
+directory and a lock, so a run is trained once per session, not once per worker."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
+import os
 from pathlib import Path
 
 SMOKE = ["--total-timesteps", "2048", "--num-envs", "8", "--eval-episodes", "20", "--no-progress", "--chunks", "4"]
@@ -88,13 +91,21 @@ def trained_run(tmp_path_factory, algo: str) -> tuple[Path, dict, str]:
     """(run directory, its JSON result, its stdout) of the shared run of `algo`, trained on first use."""
     import importlib
 
-    out = tmp_path_factory.getbasetemp() / "kit_runs" / algo
+    base = tmp_path_factory.getbasetemp()
+    # Each xdist worker has its own base directory (.../popen-gwN) inside the session's, which they share.
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "kit_runs"
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / algo
     saved = out / "test_result.json"
-    if not saved.is_file():
-        module = importlib.import_module(f"baselines.{algo}")
-        stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout):
-            result = module.main(argv_of(algo) + ["--output-dir", str(out)])
-        saved.write_text(json.dumps({"result": result, "stdout": stdout.getvalue()}))
+    # One worker trains while the other waits for it (the lock dies with its process, so a worker that
+    # crashed mid-run leaves the training to the next); the runs are only read afterwards.
+    with open(root / f"{algo}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.is_file():
+            module = importlib.import_module(f"baselines.{algo}")
+            stdout = io.StringIO()
+            with contextlib.redirect_stdout(stdout):
+                result = module.main(argv_of(algo) + ["--output-dir", str(out)])
+            saved.write_text(json.dumps({"result": result, "stdout": stdout.getvalue()}))
     data = json.loads(saved.read_text())
     return out, data["result"], data["stdout"]
