@@ -262,13 +262,13 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
         "the attacker pool vs final defender",
     ):
         assert row in err, row
+    from baselines.selfplay.run import _probability
+
     for side in ("attacker", "defender"):
-        e = resumed[f"{side}_exploitability"]
-        assert (
-            f"{side} " in err
-            and f"{e:.3f} ± {resumed[f'{side}_exploitability_se']:.3f}  by {resumed[f'{side}_exploitability_by']}"
-            in err
-        )
+        e, se = resumed[f"{side}_exploitability"], resumed[f"{side}_exploitability_se"]
+        # "p ± se", or the rule-of-three bound where none or all of its fresh games were won
+        text = _probability(e, se, SELFPLAY_TINY_BR_GAMES)
+        assert f"{side} " in err and f"{text}  by {resumed[f'{side}_exploitability_by']}" in err
     assert "(over every session: resumed at 256 steps)" in err
     assert resumed["wall_seconds"] >= resumed["eval_seconds"] and set(resumed["phase_seconds"]) == {"evaluation_games"}
     assert err.strip().splitlines()[-1] == f"results in {part}"

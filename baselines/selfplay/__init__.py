@@ -1,5 +1,6 @@
-"""Self-play for the two-agent ids `idsgame-vN`: simultaneous PPO for the attacker and the defender
-in one compiled training loop, with an opponent pool (Hammar & Stadler, CNSM 2020) and league modes.
+"""Self-play for two-agent games (the ids `idsgame-vN`, a scenario file, a generated family):
+simultaneous PPO for the attacker and the defender in one compiled training loop, with an opponent
+pool (Hammar & Stadler, CNSM 2020) and league modes.
 
 Each update plays `num_steps` steps in `num_envs` games split statically into three groups:
 
@@ -42,6 +43,14 @@ fresh games, which give the value (`run.exploitability`).
 
     python -m baselines.selfplay --env idsgame-v19
     python -m baselines.selfplay --env idsgame-v7 --mode pfsp --policy autoregressive
+    python -m baselines.selfplay --scenario scenarios/examples/office_dmz.yaml     # a user's own network
+    python -m baselines.selfplay --generator small --mode pfsp                      # a new network every game
+
+`--scenario FILE [--max-nodes N]` and `--generator NAME [--generator-arg K=V]` name the game as for the
+single-agent trainers (`baselines.scenarios`); self-play plays it in the two-agent mode (`--mode` stays
+the league mode) and everything below works on it: the league, the evaluation games, the payoff
+matrix, exploitability (a generated family's best response trains and plays on fresh networks, as the
+policies it attacks did), checkpoints and `--resume`.
 
 The package: `config` (modes, hyperparameters, command line), `policies` (flat and autoregressive
 heads), `league` (meta-solver, sampling weights, the pool), `trainer` (the compiled two-player PPO
@@ -66,8 +75,10 @@ from baselines.selfplay.config import (
     POLICIES,
     SIDES,
     check_env_id,
+    make_game,
     parse_config,
     payoff_games,
+    resolve_game,
     split_envs,
     validate,
 )
@@ -125,6 +136,7 @@ __all__ = [
     "draw_opponents",
     "main",
     "make_evaluate",
+    "make_game",
     "make_policy",
     "make_train",
     "masks",
@@ -139,6 +151,7 @@ __all__ = [
     "pool_insert",
     "pool_sample",
     "quality_weights",
+    "resolve_game",
     "sampling_probs",
     "side_policies",
     "side_policy",

@@ -47,11 +47,12 @@ def bot_opponent(env, name: str) -> OpponentAct:
     its "parameters" are a placeholder, one per seed."""
     from idsjax.bots import BOTS
 
-    bot = BOTS[name]
+    if name not in BOTS:
+        raise ValueError(f"unknown bot {name!r}: one of {', '.join(BOTS)}")
 
     def act(key, obs, state, opponent_params, env_params):
         del obs, opponent_params
-        return bot(key, state, env.config, env_params)
+        return env.bot_action(name, key, state, env_params)
 
     return act
 

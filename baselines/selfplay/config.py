@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from baselines import ppo
-from baselines.cli import build_parser, check_config, explicit_flags, finish_config, known_env
+from baselines import ppo, scenarios
+from baselines.cli import SCENARIO_OPTIONS, build_parser, check_config, explicit_flags, finish_config, known_env
 from baselines.distributed import local_config
 from baselines.errors import UsageError
 
@@ -41,10 +41,17 @@ HYPERPARAMETERS = {
     ),
     "br_eval_episodes": (2000, "pos", "evaluation games of each best response, greedy and sampled each"),
 }
+# The trainers' other games (`--scenario FILE [--max-nodes N]`, `--generator NAME [--generator-arg K=V]`),
+# parsed and checked by `baselines.scenarios` as for the single-agent trainers. Self-play plays them in the
+# two-agent mode, so the trainers' `--mode` (who learns against which bot) is not among them: here
+# `--mode` is the league mode.
+OPTIONS = {k: v for k, v in SCENARIO_OPTIONS.items() if k != "mode"}
+TWO_AGENT = ""  # idsjax's two-agent mode (`idsjax.versions.Mode.TWO_AGENT`)
 
 
 def validate(config: dict) -> None:
     _validate(config)
+    resolve_game(config)
     devices = config.get("devices", 1)
     if devices > 1:  # each device trains a run of its own share of the games (baselines.distributed)
         local = local_config(config, devices)
@@ -108,6 +115,31 @@ def split_envs(config: dict) -> tuple[int, int]:
     return n_pool, n - 2 * n_pool
 
 
+def resolve_game(config: dict) -> None:
+    """Check `--scenario` / `--generator` with `baselines.scenarios.resolve` (UsageError, one sentence)
+    and name the game in `config["env"]`: `scenario-<file stem>` or `generated-<family>`, without a
+    mode, as the two-agent ids `idsgame-vN` have none. `game_mode` records the two-agent mode beside
+    the league mode `mode`, for whatever rebuilds the game from a saved configuration (`make_game`)."""
+    given = [f for f in config.get("cli_flags", ()) if f != "mode"]  # --mode: the league's, not the game's
+    named = config.get("scenario") is not None or config.get("generator") is not None
+    if named and "env" in given:
+        raise UsageError("--env names a registered game and --scenario or --generator another; give one of them")
+    game = {**config, "mode": TWO_AGENT, "cli_flags": given}
+    scenarios.resolve(game)  # also refuses --max-nodes or --generator-arg without their game
+    if not named:
+        return
+    config.update({k: game[k] for k in ("env", "scenario", "family") if k in game})
+    config["env"] = config["env"].removesuffix("-")  # resolve appends the mode, empty here
+    config["game_mode"] = TWO_AGENT
+
+
+def make_game(config: dict):
+    """`(env, params)` of a run's configuration: the two-agent id, or its scenario or generated family
+    in the two-agent mode (the environment `baselines.scenarios.make_env` builds, whose `mode` is the
+    game's, not the league's)."""
+    return scenarios.make_env({"env_seed": 0, **config, "mode": TWO_AGENT})
+
+
 def check_env_id(env_id: str) -> None:
     env, _ = known_env(env_id)
     if env.learner != "both":
@@ -122,10 +154,10 @@ def check_env_id(env_id: str) -> None:
 
 
 def parse_config(argv) -> dict:
-    parser = build_parser(ALGO, HYPERPARAMETERS, ENV_DEFAULTS)
+    parser = build_parser(ALGO, HYPERPARAMETERS, ENV_DEFAULTS, OPTIONS)
     parser.description = (
-        "Self-play PPO for both players of a two-agent idsjax environment (idsgame-vN), "
-        "with an opponent pool and league modes."
+        "Self-play PPO for both players of a two-agent idsjax game (idsgame-vN, a scenario file or a "
+        "generated family), with an opponent pool and league modes."
     )
     for action in parser._actions:  # argparse has no public way to amend an option
         if action.dest == "env":

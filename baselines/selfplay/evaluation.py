@@ -15,7 +15,6 @@ from baselines.selfplay.config import OPPONENT_BOTS, payoff_games
 from baselines.selfplay.league import pool_get
 from baselines.selfplay.policies import Policy, masks, side_policies
 from baselines.selfplay.trainer import Runner
-from idsjax.bots import BOTS
 from idsjax.rollout import rollout
 
 Actor = Callable[[jax.Array, Any, jax.Array], jax.Array]  # (key, states [n], obs [n, ...]) -> actions [n]
@@ -33,7 +32,7 @@ def policy_actor(env, env_params, pol: Policy, params, side: str, masked: bool) 
 def bot_actor(env, env_params, name: str) -> Actor:
     def actor(key, state, obs):
         n = obs.shape[0]
-        return jax.vmap(BOTS[name], in_axes=(0, 0, None, None))(jax.random.split(key, n), state, env.config, env_params)
+        return jax.vmap(lambda k, s: env.bot_action(name, k, s, env_params))(jax.random.split(key, n), state)
 
     return actor
 

@@ -98,15 +98,14 @@ def make_policy(kind: str, num_nodes: int, width: int, hidden: int, layers: int)
 
 
 def side_policies(config: dict, env) -> dict[str, Policy]:
-    cfg = env.config
-    return {
-        "attacker": make_policy(
-            config["policy"], cfg.num_nodes, cfg.attack_id_width, config["hidden"], config["layers"]
-        ),
-        "defender": make_policy(
-            config["policy"], cfg.num_nodes, cfg.attack_types + 1, config["hidden"], config["layers"]
-        ),
-    }
+    """Both players' heads for `env` (a registered id or a scenario or generated game: every game
+    answers `num_ids` and `ids_per_node`), over ids `node * width + type`."""
+
+    def policy(side: str) -> Policy:
+        width = env.ids_per_node(side)
+        return make_policy(config["policy"], env.num_ids(side) // width, width, config["hidden"], config["layers"])
+
+    return {side: policy(side) for side in ("attacker", "defender")}
 
 
 def masks(env, env_params, state, enabled: bool) -> dict:

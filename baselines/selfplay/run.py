@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import idsjax
 from baselines import distributed
 from baselines.host_loop import (
     check_fresh_dir,
@@ -28,7 +27,7 @@ from baselines.host_loop import (
     train_result,
 )
 from baselines.selfplay.best_response import best_response_steps, make_best_response
-from baselines.selfplay.config import ALGO, OPPONENT_BOTS, parse_config, payoff_games
+from baselines.selfplay.config import ALGO, OPPONENT_BOTS, make_game, parse_config, payoff_games
 from baselines.selfplay.evaluation import exploit_responders, make_evaluate
 from baselines.selfplay.policies import side_policies
 from baselines.selfplay.report import write_payoff
@@ -49,7 +48,7 @@ def _run(config: dict) -> dict:
     out = config["output_dir"]
     if not config["resume"]:
         check_fresh_dir(out, config)
-    env, env_params = idsjax.make(config["env"], seed=config["env_seed"])
+    env, env_params = make_game(config)  # a two-agent id, or a scenario file or generated family played two-agent
     trainer = distributed.make_train(make_train, config, env, env_params, layout=mesh_layout(config))
     num_seeds = config["num_seeds"]
     rngs = jax.random.split(jax.random.PRNGKey(config["seed"]), num_seeds)
@@ -92,27 +91,34 @@ def _run(config: dict) -> dict:
     phase_seconds["evaluation_games"] = fmt(time.perf_counter() - t_eval)
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     write_payoff(out, payoff, va, vd, num_seeds)
-    # final policies vs the other side's pool (snapshots only: the last row / column is the final)
-    att_vs_pool = [np.mean(payoff[s, -1, :-1][vd[s, :-1]]) for s in range(num_seeds)]
-    def_vs_pool = [np.mean(payoff[s, :-1, -1][va[s, :-1]]) for s in range(num_seeds)]
     fin = ev["final"]
+    p, se, _ = _pooled(fin["hack_probability"], fin["episodes"])
     result.update(
         {
             "eval_episodes": int(np.sum(fin["episodes"])),
-            "eval_hack_probability": fmt(np.mean(fin["hack_probability"])),
+            "eval_hack_probability": fmt(p),
+            "eval_hack_probability_se": fmt(se),
             "eval_attacker_return": fmt(np.mean(fin["attacker_return"])),
             "eval_defender_return": fmt(np.mean(fin["defender_return"])),
             "eval_hack_probability_per_seed": [fmt(x) for x in np.atleast_1d(fin["hack_probability"])],
         }
     )
-    for b in OPPONENT_BOTS["attacker"]:
-        result[f"attacker_vs_{b}_hack_probability"] = fmt(np.mean(ev[f"attacker_vs_{b}"]["hack_probability"]))
-        result[f"attacker_vs_{b}_return"] = fmt(np.mean(ev[f"attacker_vs_{b}"]["attacker_return"]))
-    for b in OPPONENT_BOTS["defender"]:
-        result[f"defender_vs_{b}_hack_probability"] = fmt(np.mean(ev[f"defender_vs_{b}"]["hack_probability"]))
-        result[f"defender_vs_{b}_return"] = fmt(np.mean(ev[f"defender_vs_{b}"]["defender_return"]))
-    result["attacker_vs_pool_hack_probability"] = fmt(np.mean(att_vs_pool))
-    result["defender_vs_pool_hack_probability"] = fmt(np.mean(def_vs_pool))
+    for side, ret in (("attacker", "attacker_return"), ("defender", "defender_return")):
+        for b in OPPONENT_BOTS[side]:
+            e = ev[f"{side}_vs_{b}"]
+            p, se, _ = _pooled(e["hack_probability"], e["episodes"])
+            result[f"{side}_vs_{b}_hack_probability"] = fmt(p)
+            result[f"{side}_vs_{b}_hack_probability_se"] = fmt(se)
+            result[f"{side}_vs_{b}_return"] = fmt(np.mean(e[ret]))
+    # the final policies vs the other side's pool (snapshots only: the last row / column is the final)
+    n_pay = payoff_games(config)
+    for name, values, valid in (
+        ("attacker", payoff[:, -1, :-1], vd[:, :-1]),
+        ("defender", payoff[:, :-1, -1], va[:, :-1]),
+    ):
+        p, se, _ = _pool_rate(values, valid, n_pay)
+        result[f"{name}_vs_pool_hack_probability"] = fmt(p)
+        result[f"{name}_vs_pool_hack_probability_se"] = fmt(se)
     if best_response_steps(config) > 0:
         pols = side_policies(config, env)
         for i, (side, opponent) in enumerate((("attacker", runner.dfn.params), ("defender", runner.att.params))):
@@ -158,6 +164,15 @@ def _run(config: dict) -> dict:
     return result
 
 
+def _pool_rate(values, valid, n_pay: int) -> tuple[float, float, int]:
+    """`_pooled` of a final policy against the other side's pool: per seed the mean over the valid pool
+    members (`values`, `valid`: [seeds, members]), on their `n_pay` games each together."""
+    seeds = values.shape[0]
+    means = np.array([values[s][valid[s]].mean() for s in range(seeds)])
+    games = np.array([n_pay * valid[s].sum() for s in range(seeds)])
+    return _pooled(means, games)
+
+
 def _pooled(p, n) -> tuple[float, float, int]:
     """(mean over seeds, its standard error from the games, the games) of per-seed probabilities on
     `n` games."""
@@ -182,10 +197,8 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
     payoff, va, vd = np.asarray(ev["payoff"]), np.asarray(ev["valid_att"]), np.asarray(ev["valid_def"])
     n_pay, seeds = payoff_games(config), payoff.shape[0]
 
-    def pool(values, valid):  # per seed: the mean over the valid pool members, their games together
-        means = np.array([values[s][valid[s]].mean() for s in range(seeds)])
-        games = np.array([n_pay * valid[s].sum() for s in range(seeds)])
-        return _pooled(means, games)
+    def pool(values, valid):
+        return _pool_rate(values, valid, n_pay)
 
     rows = [("final attacker vs final defender", *_pooled(ev["final"]["hack_probability"], ev["final"]["episodes"]))]
     for b in OPPONENT_BOTS["attacker"]:
@@ -211,10 +224,12 @@ def summary(config: dict, result: dict, ev: dict, exploit: dict) -> str:
     )
     for name, e in exploit.items():
         side = name.split("_")[0]
-        lines.append(f"  {side:<{width - 2}}{e['value']:.3f} ± {e['se']:.3f}  by {e['by']}")
+        # every seed's value is on `games` fresh games: where none (or all) was won, the rule-of-three bound
+        lines.append(f"  {side:<{width - 2}}{_probability(e['value'], e['se'], games * seeds)}  by {e['by']}")
         if "best_response" in e:
             b = e["best_response"]
-            lines.append(f"  {'  its trained best response':<{width - 2}}{b['value']:.3f} ± {b['se']:.3f}")
+            text = _probability(b["value"], b["se"], games * seeds)
+            lines.append(f"  {'  its trained best response':<{width - 2}}{text}")
     times = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result["phase_seconds"].items())
     lines.append(
         f"time: training {result['train_seconds']:.1f} s"

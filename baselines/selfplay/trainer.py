@@ -27,7 +27,6 @@ from baselines.selfplay.league import (
 )
 from baselines.selfplay.policies import dist_probs, masks, side_policies
 from baselines.trainer import Trainer, plan_updates
-from idsjax.bots import BOTS
 
 
 class Runner(NamedTuple):
@@ -62,7 +61,6 @@ def make_train(config: dict, env, env_params) -> Trainer:
     batch_size = n_side * n_steps
     masked = config["mask_illegal"]
     pols = side_policies(config, env)
-    cfg = env.config
     axis = config.get("mesh_axis")  # data-parallel (`baselines.distributed`): sum the league's counts over it
     total = (lambda x: jax.lax.psum(x, axis)) if axis else (lambda x: x)  # noqa: E731
     mean = (lambda tree: jax.tree.map(lambda x: jax.lax.pmean(x, axis), tree)) if axis else (lambda tree: tree)  # noqa: E731
@@ -117,7 +115,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
         bot_keys = jax.random.split(k_bot, n_pool)
         bots = (
             [
-                jax.vmap(BOTS[b], in_axes=(0, 0, None, None))(bot_keys, state, cfg, env_params)
+                jax.vmap(lambda k, s, b=b: env.bot_action(b, k, s, env_params))(bot_keys, state)
                 for b in OPPONENT_BOTS[side]
             ]
             if config["bot_share"] > 0
