@@ -1,7 +1,7 @@
 """The grid's training loop (`baselines.reference_grid.run.train_windows`) learns exactly what it
-learnt before it was made faster: one compiled chunk for every window (the last, shorter one skips
-the rest of its scan), the programs compiled ahead of time in two threads, the evaluations deferred
-until their program is ready. The reference here is the loop as it was: one static scan of each
+learnt before it was made faster: one compiled chunk for every window (a loop whose trip count is an
+argument, so the last, shorter window runs the same program), the programs compiled ahead of time in
+two threads, the evaluations deferred until their program is ready. The reference here is the loop as it was: one static scan of each
 window's own length, evaluated right after the window. Every array of the final state, every
 training row and every evaluation row must be equal, bit for bit."""
 
@@ -23,6 +23,9 @@ CASES = {
     "tabular_q": ("v0/minimal_defense/tabular_q_learning", 300, 2),
     "dqn": ("v0/random_defense/dqn", 233, 2),
     "actor_critic": ("v7/maximal_attack/actor_critic", 60_000, 2),
+    "reinforce": ("v7/minimal_defense/reinforce", 60_000, 2),
+    "ppo": ("v14/minimal_defense/ppo", 60_000, 2),
+    "selfplay": ("v0/two_agents/tabular_q_learning", 15_000, 2),
 }
 DEFAULT = ("tabular_q",)
 

@@ -16,7 +16,7 @@ is skipped by the next invocation (`--force` re-runs it).
 Where the time goes (benchmarks/NOTES.md §14): with one game per seed, a configuration's compiled
 programs cost more than its training (tabular Q on v7: about 16 s of compilation against 5 s of
 training at the full budget). So every window runs one compiled chunk, the shorter last one included
-(its remaining updates run and the rest of the scan passes the state through), and the chunk and the
+(a loop whose trip count is an argument), and the chunk and the
 evaluation compile side by side ahead of time; the evaluations wait for their program while training
 goes on, and evaluate the state each window left. None of this changes a number: the same updates run
 in the same programs' order (tests/test_reference_grid_windows.py compares every state and metric
@@ -140,16 +140,20 @@ def _programs(m, config: dict):
     @jax.jit
     @functools.partial(jax.vmap, in_axes=(0, None))
     def chunk(r, n_active):
-        """`k_chunk` scanned updates of which the first `n_active` run: one program for every window.
-        A scan of the last window's own length was a second program to compile (4-13 s), for nothing.
-        The predicate is not batched, so under `vmap` the skip stays a branch; the skipped updates'
-        metrics are zeros, which `_window_rows` never reads."""
-        metrics = jax.eval_shape(trainer.update, r)[1]
+        """`n_active <= k_chunk` updates, their metrics in the first `n_active` rows of `k_chunk`: one
+        program for every window. A scan of the last window's own length was a second program to
+        compile (4-13 s), for nothing. The loop's trip count is not batched, so under `vmap` it stays
+        one loop; it writes each update's metrics in place as `lax.scan` does, where a `lax.cond`
+        skipping a scan's tail cost DQN 11% (its replay buffer travels through both branches)."""
+        shapes = jax.eval_shape(trainer.update, r)[1]
+        rows = jax.tree.map(lambda x: jnp.zeros((k_chunk, *x.shape), x.dtype), shapes)
 
-        def skip(c):
-            return c, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), metrics)
+        def one(i, carry):
+            r, rows = carry
+            r, metrics = trainer.update(r)
+            return r, jax.tree.map(lambda row, x: jax.lax.dynamic_update_index_in_dim(row, x, i, 0), rows, metrics)
 
-        return jax.lax.scan(lambda c, i: jax.lax.cond(i < n_active, trainer.update, skip, c), r, jnp.arange(k_chunk))
+        return jax.lax.fori_loop(0, n_active, one, (r, rows))
 
     return (
         trainer,
