@@ -87,6 +87,7 @@ import numpy as np
 from baselines import env_steps, host_loop, networks, scenarios
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
+from idsjax import backend, threefry
 
 CHOICES = {
     "table_key": ("observation", "attacker_node", "single"),
@@ -124,6 +125,21 @@ def validate(config: dict) -> None:
                 f"--table-key attacker_node: {config['env']!r} has a local view, whose observation has no "
                 "attacker-node flag (use --table-key observation)"
             )
+
+
+def categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
+    """`jax.random.categorical(key, logits)` over the last axis, bit for bit, with the hash fused on
+    the CPU (`idsjax.threefry`). With one game per seed (the reference grid's mapping) a step's
+    work is a few hundred tiny kernels, and `jax.random`'s CPU lowering runs each draw's hash as a
+    loop of its own: the fused draws make this trainer's step about 1.25x faster (benchmarks/NOTES.md
+    §14). The Gumbel noise is `jax.random.gumbel`'s default ("low") mode, -log(-log(u)) with `u`
+    uniform on [tiny, 1); elsewhere, or with high-dynamic-range Gumbel noise configured, this is
+    `jax.random.categorical` itself."""
+    if not backend.fused_threefry() or jax.config.jax_high_dynamic_range_gumbel:
+        return jax.random.categorical(key, logits)
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    u = jnp.maximum(tiny, threefry.uniform(key, logits.shape) + tiny)
+    return jnp.argmax(-jnp.log(-jnp.log(u)) + logits, axis=-1)
 
 
 class Runner(NamedTuple):
@@ -211,13 +227,14 @@ def make_train(config: dict, env, env_params) -> Trainer:
 
     def choose(q, obs, mask, key, eps):
         values = networks.mask_logits(q[index(obs)], mask)
-        k_explore, k_random, k_tie = jax.random.split(key, 3)
-        random_action = jax.random.categorical(k_random, networks.mask_logits(jnp.zeros_like(values), mask))
+        # idsjax.threefry's draws are jax.random's, bit for bit (tests/test_threefry.py)
+        k_explore, k_random, k_tie = threefry.split(key, 3)
+        random_action = categorical(k_random, networks.mask_logits(jnp.zeros_like(values), mask))
         if first_tie:  # argmax returns the first maximum
             greedy = jnp.argmax(values, axis=-1)
         else:  # ties (e.g. unseen rows) are broken at random, not towards id 0
-            greedy = jnp.argmax(values + 1e-6 * jax.random.uniform(k_tie, values.shape), axis=-1)
-        explore = jax.random.uniform(k_explore, (obs.shape[0],)) < eps
+            greedy = jnp.argmax(values + 1e-6 * threefry.uniform(k_tie, values.shape), axis=-1)
+        explore = threefry.uniform(k_explore, (obs.shape[0],)) < eps
         return jnp.where(explore, random_action, greedy)
 
     def init(rng):
@@ -227,7 +244,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
         return Runner(q, carry, rng, jnp.int32(0))
 
     def env_step(runner: Runner, _):
-        rng, k_act, k_env = jax.random.split(runner.rng, 3)
+        rng, k_act, k_env = threefry.split(runner.rng, 3)
         mask = env_steps.legal_mask(env, env_params, runner.env, masked)
         action = choose(runner.q, runner.env.obs, mask, k_act, epsilon(runner.updates))
         carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
@@ -258,7 +275,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
     def act(runner: Runner, obs, mask, key):
         # Sampled from `probs` itself, so evaluation plays exactly the distribution exploitability
         # reads (training's `choose` breaks ties with a small noise, which float rounding can bias).
-        return jax.random.categorical(key, jnp.log(probs(runner, obs, mask)))
+        return categorical(key, jnp.log(probs(runner, obs, mask)))
 
     return Trainer(
         init=init,
