@@ -50,13 +50,15 @@ $(VENV)/.reference: $(VENV)/.installed
 # most 1.2e-7), which every test's comparison allows, and the whole suite passes at both levels.
 # `make test-all` and every benchmark keep the default level, whose speed is what users get.
 TEST_XLA_FLAGS := --xla_backend_optimization_level=0
+# The slowest tests of each run are listed at its end, so a suite that outgrows its budget says where.
+DURATIONS := --durations=15
 test: install reference
-	IDSJAX_REQUIRE_REFERENCE=1 XLA_FLAGS="$$XLA_FLAGS $(TEST_XLA_FLAGS)" $(BIN)/python -m pytest -n 2 -q
+	IDSJAX_REQUIRE_REFERENCE=1 XLA_FLAGS="$$XLA_FLAGS $(TEST_XLA_FLAGS)" $(BIN)/python -m pytest -n 2 -q $(DURATIONS)
 
 # What `make test` leaves out to stay within 10 minutes (learning runs, every id, many-process runs),
 # at XLA's default optimisation level as `make test-all` (these tests were written and measured at it).
 test-slow: install reference
-	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m slow
+	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m slow $(DURATIONS)
 
 test-all: install reference
 	IDSJAX_REQUIRE_REFERENCE=1 $(BIN)/python -m pytest -n 2 -q -m ""
@@ -66,9 +68,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The browser game in headless Chromium: Debian's chromium and its chromedriver (selenium uses that one).
+# The browser game in headless Chromium: Debian's chromium and its chromedriver (selenium uses that one),
+# installed when either is missing.
 test-browser: install
-	apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 	$(BIN)/python -m pytest -p no:xdist -q -m browser tests/test_serve_browser.py
 
 run: install

@@ -47,11 +47,14 @@ def url():
             str(port),
             "--opponent",
             "bot:defend_minimal",
+            # Every batch size compiled before /health answers: on a fresh clone's cold cache the
+            # compilations otherwise run while the page waits for its first move (it once timed out).
+            "--warm-up",
         ],
         cwd=REPO,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while True:
         try:
             httpx.get(base + "/health", timeout=1).raise_for_status()
