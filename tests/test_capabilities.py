@@ -39,7 +39,12 @@ MATRIX = {
         for algo in TRAINERS
     },
     "stop with Ctrl-C and `--resume`": (YES, UNTESTED, UNTESTED, "test_interrupt, test_checkpoints"),
-    "self-play `baselines.selfplay`": (YES, NOT_BUILT, NOT_BUILT, "test_selfplay"),
+    "self-play `baselines.selfplay` (evaluation, payoff matrix, exploitability, checkpoint, `--resume`)": (
+        YES,
+        YES,
+        YES,
+        "test_selfplay, test_selfplay_games",
+    ),
     "terminal game and GIFs (`idsjax.play`, `idsjax.render`)": (
         YES,
         YES,
@@ -60,7 +65,24 @@ MATRIX = {
         "n/a: a family draws a new network every game",
         "test_evaluate, test_ceiling",
     ),
-    "exploitability (`baselines.exploitability`)": (YES, NOT_BUILT, NOT_BUILT, "test_exploitability"),
+    "exploitability, full-information enumeration (`baselines.exploitability`)": (
+        YES,
+        NOT_BUILT,
+        "n/a: a family draws a new network every game",
+        "test_exploitability, test_exploitability_cli",
+    ),
+    "exploitability, real-information search vs a frozen defender (`baselines.exploitability`)": (
+        YES,
+        YES,
+        "n/a: a family draws a new network every game",
+        "test_exploitability, test_exploitability_cli",
+    ),
+    "exploitability by scripted and trained responders (`baselines.exploitability --br-timesteps`)": (
+        YES,
+        YES,
+        YES,
+        "test_exploitability_cli",
+    ),
     "gymnasium and PettingZoo bridges": (YES, YES, YES, "test_bridges, test_bridges_any_game"),
     "gymnax's API and wrappers (`jax.vmap(env.step)`, `LogWrapper`, `FlattenObservationWrapper`)": (
         YES,
