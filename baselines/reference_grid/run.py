@@ -13,14 +13,15 @@ episode steps, hack probability, ε where the learner explores), `curves.png` (e
 `summary.json`, written last: a configuration whose summary holds the same run parameters is finished and
 is skipped by the next invocation (`--force` re-runs it).
 
-Where the time goes (benchmarks/NOTES.md §14): with one game per seed, a configuration's compiled
-programs cost more than its training (tabular Q on v7: about 16 s of compilation against 5 s of
-training at the full budget). So every window runs one compiled chunk, the shorter last one included
-(a loop whose trip count is an argument), and the chunk and the
-evaluation compile side by side ahead of time; the evaluations wait for their program while training
-goes on, and evaluate the state each window left. None of this changes a number: the same updates run
-in the same programs' order (tests/test_reference_grid_windows.py compares every state and metric
-with one static scan per window, as the grid ran before).
+Where the time goes (benchmarks/NOTES.md §14): with one game per seed, compiling a configuration's
+programs costs more than training it (tabular Q on v7 at its full budget: about 16 s of compilation
+against 5 s of training). So every window runs one compiled chunk: a scan of its length where the
+windows are equal, otherwise a loop whose trip count is an argument, so that the shorter last window
+needs no program of its own. The chunk and the evaluation compile side by side, ahead of time, while
+`init` runs; the evaluations wait for their program while training goes on, each on the state its
+window left. No number changes: tests/test_reference_grid_windows.py compares every state, training
+row and evaluation row with the loop as it was (a scan of each window's length, evaluated at once),
+bit for bit.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
-import functools
 import json
 import math
 import os
@@ -137,14 +137,11 @@ def _programs(m, config: dict):
 
     _, k_chunk = plan_updates(config, trainer.steps_per_update)
 
-    @jax.jit
-    @functools.partial(jax.vmap, in_axes=(0, None))
-    def chunk(r, n_active):
-        """`n_active <= k_chunk` updates, their metrics in the first `n_active` rows of `k_chunk`: one
-        program for every window. A scan of the last window's own length was a second program to
-        compile (4-13 s), for nothing. The loop's trip count is not batched, so under `vmap` it stays
-        one loop; it writes each update's metrics in place as `lax.scan` does, where a `lax.cond`
-        skipping a scan's tail cost DQN 11% (its replay buffer travels through both branches)."""
+    def scan_chunk(r, n_active):  # every window runs k_chunk updates (n_active): the scan of old
+        return jax.lax.scan(lambda c, _: trainer.update(c), r, None, k_chunk)
+
+    def loop_chunk(r, n_active):
+        """`n_active <= k_chunk` updates, their metrics in the first `n_active` rows of `k_chunk`."""
         shapes = jax.eval_shape(trainer.update, r)[1]
         rows = jax.tree.map(lambda x: jnp.zeros((k_chunk, *x.shape), x.dtype), shapes)
 
@@ -154,6 +151,16 @@ def _programs(m, config: dict):
             return r, jax.tree.map(lambda row, x: jax.lax.dynamic_update_index_in_dim(row, x, i, 0), rows, metrics)
 
         return jax.lax.fori_loop(0, n_active, one, (r, rows))
+
+    # One program for every window. Where the last window is shorter, a scan of its own length was a
+    # second program to compile (4-13 s) for a few updates; a loop whose trip count is an argument
+    # runs every window instead (not batched, so under `vmap` it stays one loop, and it writes each
+    # update's metrics in place as a scan does; a `lax.cond` skipping a scan's tail cost DQN 5-11%,
+    # its replay buffer passing through both branches). Where every window is full, the static scan
+    # stays: the dynamic loop costs 2-8% of DQN's update (0.6% of tabular Q's, ~2% of A2C's), more
+    # than a compile on a long run. benchmarks/NOTES.md §14.
+    chunk = scan_chunk if trainer.num_updates % k_chunk == 0 else loop_chunk
+    chunk = jax.jit(jax.vmap(chunk, in_axes=(0, None)))
 
     return (
         trainer,
