@@ -131,7 +131,7 @@ def categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     """`jax.random.categorical(key, logits)` over the last axis, bit for bit, with the hash fused on
     the CPU (`idsjax.threefry`). With one game per seed (the reference grid's mapping) a step's
     work is a few hundred tiny kernels, and `jax.random`'s CPU lowering runs each draw's hash as a
-    loop of its own: the fused draws make this trainer's step about 1.25x faster (benchmarks/NOTES.md
+    loop of its own: the fused draws make this trainer's step 1.1-1.3x faster (benchmarks/NOTES.md
     §14). The Gumbel noise is `jax.random.gumbel`'s default ("low") mode, -log(-log(u)) with `u`
     uniform on [tiny, 1); elsewhere, or with high-dynamic-range Gumbel noise configured, this is
     `jax.random.categorical` itself."""
