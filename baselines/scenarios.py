@@ -118,13 +118,15 @@ def make_env(config: dict):
     """`(env, params)` of a configuration: its scenario, its generated family, or `idsjax.make(env)`."""
     import idsjax
 
+    # A self-play run's `mode` is its league mode; the game's own mode is `game_mode` there.
+    mode = config.get("game_mode", config.get("mode"))
     if config.get("generator"):
         from idsjax.scenario.generated import GeneratedEnv
         from idsjax.scenario.generator import Family
 
         family = Family(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["family"].items()})
-        env = GeneratedEnv(family, config["mode"], name=config["env"])
+        env = GeneratedEnv(family, mode, name=config["env"])
         return env, env.default_params
     if config.get("scenario"):
-        return _scenario_env(config["scenario"], config["mode"], config.get("max_nodes"), config.get("env_seed", 0))
+        return _scenario_env(config["scenario"], mode, config.get("max_nodes"), config.get("env_seed", 0))
     return idsjax.make(config["env"], seed=config["env_seed"])

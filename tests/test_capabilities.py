@@ -39,7 +39,7 @@ MATRIX = {
         for algo in TRAINERS
     },
     "stop with Ctrl-C and `--resume`": (YES, UNTESTED, UNTESTED, "test_interrupt, test_checkpoints"),
-    "self-play `baselines.selfplay` (evaluation, payoff matrix, exploitability, checkpoint, `--resume`)": (
+    "self-play `baselines.selfplay` (evaluation, payoff matrix, exploitability, checkpoint, `--resume`, `checkpoint:` policy)": (
         YES,
         YES,
         YES,

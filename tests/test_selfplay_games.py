@@ -172,12 +172,6 @@ def test_the_checkpoint_restores_and_both_policies_play_legal_ids(kind, runs):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="baselines.checkpoints.load_run builds the run's game with baselines.scenarios.make_env(config), "
-    "which takes self-play's league --mode for the game's mode; make_env must read config['game_mode'] "
-    "where a run has one (reported to the lead, not this helper's file)",
-)
 @pytest.mark.parametrize("kind", GAMES)
 def test_the_run_loads_as_a_checkpoint_policy(kind, runs):
     from idsjax.policies import resolve_policy
