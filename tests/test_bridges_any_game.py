@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -141,33 +140,12 @@ def test_rejax_trains_on_any_game(kind):
     """rejax's DQN, unchanged, over `LegacyStepAPI` of a scenario game and of a generated family (v0's
     size): it trains, and its greedy policy earns more than uniform random ids (the check made on the
     registered ids)."""
-    rejax = pytest.importorskip("rejax")
-    from rejax.evaluate import evaluate
-
-    from idsjax.wrappers import LegacyStepAPI
+    from test_ecosystem import rejax_dqn_vs_random
 
     if kind == "scenario":
-        env, params = idsjax.make_scenario(SCENARIOS / "builtin" / "v0.yaml", mode="random_defense")
+        game = idsjax.make_scenario(SCENARIOS / "builtin" / "v0.yaml", mode="random_defense")
     else:
-        env, params = idsjax.make_generated(dict(max_layers=1, max_width=1), mode="random_defense")
-    wrapped = LegacyStepAPI(env)
-    steps = 6_000
-    dqn = rejax.DQN.create(
-        env=wrapped,
-        env_params=params,
-        total_timesteps=steps,
-        eval_freq=steps,
-        num_envs=8,
-        buffer_size=8_000,
-        fill_buffer=512,
-        batch_size=64,
-        learning_rate=1e-3,
-        target_update_freq=200,
-        exploration_fraction=0.3,
-        skip_initial_evaluation=True,
-    )
-    _, (lengths, returns) = jax.jit(dqn.train)(jax.random.PRNGKey(0))
-    space = wrapped.action_space(params)
-    _, random_returns = evaluate(lambda obs, rng: space.sample(rng), jax.random.PRNGKey(1), wrapped, params, 128)
-    assert float(jnp.mean(returns[-1])) > float(jnp.mean(random_returns)) + 0.5
-    assert int(np.max(np.asarray(lengths[-1]))) <= int(params.max_steps_in_episode)
+        game = idsjax.make_generated(dict(max_layers=1, max_width=1), mode="random_defense")
+    lengths, returns, _, random_returns = rejax_dqn_vs_random(game)
+    assert returns.mean() > random_returns.mean() + 0.5, (returns.mean(), random_returns.mean())
+    assert lengths.max() <= int(game[1].max_steps_in_episode)

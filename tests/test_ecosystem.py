@@ -103,11 +103,13 @@ def test_gymnax_vector_wrapper_copies_the_callers_wrapper():
     assert first._env != legacy
 
 
-def _rejax_dqn_vs_random(env_id: str, seed: int = 0):
+def rejax_dqn_vs_random(game, seed: int = 0):
+    """rejax's DQN trained on `game` (an `(env, params)` pair) through `LegacyStepAPI`: the last
+    evaluation's lengths and returns, and those of uniform random ids (also tests/test_bridges_any_game)."""
     rejax = pytest.importorskip("rejax")
     from rejax.evaluate import evaluate
 
-    env, params = idsjax.make(env_id)
+    env, params = game
     wrapped = LegacyStepAPI(env)
     steps = 6_000
     dqn = rejax.DQN.create(
@@ -135,7 +137,7 @@ def _rejax_dqn_vs_random(env_id: str, seed: int = 0):
 def test_rejax_dqn_beats_a_random_policy():
     """rejax's DQN, unchanged, on LegacyStepAPI: its evaluation plays episodes up to the real horizon
     (`max_steps_in_episode`) and the trained greedy policy earns more than uniform random ids."""
-    lengths, returns, random_lengths, random_returns = _rejax_dqn_vs_random("idsgame-random_defense-v0")
+    lengths, returns, random_lengths, random_returns = rejax_dqn_vs_random(idsjax.make("idsgame-random_defense-v0"))
     assert returns.mean() > random_returns.mean() + 0.5, (returns.mean(), random_returns.mean())
     assert lengths.max() <= 102 and random_lengths.max() <= 102
 
