@@ -160,15 +160,21 @@ def build_parser(algo: str, hyper: dict, env_defaults: dict, options: dict | Non
     # Joined before the trainer starts (`start`), so never in a config.
     add_process_arguments(p, default=argparse.SUPPRESS)
     h = p.add_argument_group(f"{algo} hyperparameters")
-    for name, (default, _, text) in hyper.items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            h.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
-        else:
-            h.add_argument(flag, type=type(default), default=default, help=text)
+    add_hyperparameters(h, hyper)
     for name, kwargs in (options or {}).items():  # an algorithm's own options: argparse keywords
         h.add_argument("--" + name.replace("_", "-"), **kwargs)
     return p
+
+
+def add_hyperparameters(group, hyper: dict) -> None:
+    """One option per entry of a trainer's `HYPERPARAMETERS` ({name: (default, check, help)}): a
+    boolean as --name/--no-name, anything else typed as its default."""
+    for name, (default, _, text) in hyper.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        else:
+            group.add_argument(flag, type=type(default), default=default, help=text)
 
 
 def check_config(
