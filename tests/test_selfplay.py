@@ -272,6 +272,12 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
     assert "(over every session: resumed at 256 steps)" in err
     assert resumed["wall_seconds"] >= resumed["eval_seconds"] and set(resumed["phase_seconds"]) == {"evaluation_games"}
     assert err.strip().splitlines()[-1] == f"results in {part}"
+    assert_resumed_equals_uninterrupted(resumed, full, part, full_dir)
+
+
+def assert_resumed_equals_uninterrupted(resumed: dict, full: dict, part, full_dir) -> None:
+    """A resumed self-play run's result and metrics are the uninterrupted run's, times apart (also
+    tests/test_selfplay_games on scenario and generated games)."""
     skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
     skip |= {"phase_seconds", "wall_seconds", "resumed_at_env_steps"}  # times, and the resume itself
     assert {k: v for k, v in resumed.items() if k not in skip} == {k: v for k, v in full.items() if k not in skip}
@@ -280,7 +286,7 @@ def test_resume_matches_uninterrupted(tmp_path, tmp_path_factory, capsys):
         with open(os.path.join(path, "metrics.csv"), newline="") as f:
             return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
 
-    assert read(part) == read(str(full_dir))
+    assert read(part) == read(full_dir)
 
 
 @pytest.mark.parametrize(

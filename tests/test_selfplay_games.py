@@ -196,12 +196,6 @@ def test_resume_matches_uninterrupted_on(kind, runs, tmp_path):
     assert stopped.get("stopped") and stopped["env_steps"] == 256
     resumed, _ = _train(["--resume", "--output-dir", str(part), "--no-progress"])
     assert resumed["resumed_at_env_steps"] == 256
-    skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
-    skip |= {"phase_seconds", "wall_seconds", "resumed_at_env_steps"}  # times, and the resume itself
-    assert {k: v for k, v in resumed.items() if k not in skip} == {k: v for k, v in full.items() if k not in skip}
+    from test_selfplay import assert_resumed_equals_uninterrupted
 
-    def read(path):
-        with open(os.path.join(path, "metrics.csv"), newline="") as f:
-            return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
-
-    assert read(part) == read(full_dir)
+    assert_resumed_equals_uninterrupted(resumed, full, part, full_dir)
