@@ -50,8 +50,8 @@ from gymnasium import spaces as gspaces
 from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
-import idsjax
 from idsjax.gym_registration import GYM_IDS, gym_id, register_all, single_agent_ids
+from idsjax.registry import one_game
 
 try:  # gymnasium >= 1.1
     from gymnasium.vector import AutoresetMode
@@ -84,29 +84,6 @@ def to_gym_space(space) -> gymnasium.Space:
 
 
 DEFAULT_ID = "idsgame-minimal_defense-v3"
-
-
-def resolve_game(env_id: str | None, instance_seed: int, game: tuple | None, default: str = DEFAULT_ID):
-    """(env, params, name) of the bridged game: a registered id (`env_id`, made with `instance_seed`)
-    or `game`, an `(env, params)` pair such as `idsjax.make_scenario` and `idsjax.make_generated`
-    return. A batch of scenarios is refused: a bridge plays one game at a time."""
-    if game is None:
-        env, params = idsjax.make(default if env_id is None else env_id, seed=instance_seed)
-        return env, params, env.name
-    if env_id is not None:
-        raise ValueError("give either env_id (a registered id) or game (an (env, params) pair), not both")
-    if not (isinstance(game, tuple) and len(game) == 2 and hasattr(game[0], "network_arrays")):
-        raise TypeError(
-            "game must be the (env, params) pair of an idsjax game, e.g. idsjax.make_scenario(path, mode=...) "
-            f"or idsjax.make_generated(family, mode=...); got {type(game).__name__}"
-        )
-    env, params = game
-    if np.ndim(params.max_steps_in_episode) != 0:
-        raise ValueError(
-            "these params are a batch of games (make_scenario_batch); a bridge plays one game: pass one "
-            "scenario's (env, params)"
-        )
-    return env, params, env.name
 
 
 class _Compiled:
@@ -205,7 +182,7 @@ class IdsGameGymEnv(gymnasium.Env):
         *,
         game: tuple | None = None,
     ):
-        env, params, env_id = resolve_game(env_id, instance_seed, game)
+        env, params, env_id = one_game(env_id, instance_seed, game, DEFAULT_ID)
         if env.learner == "both":
             raise ValueError(
                 f"{env_id} is a two-agent id: use idsjax.pettingzoo_bridge.IdsGameParallelEnv, or a "
@@ -313,7 +290,7 @@ class IdsGameVectorEnv(VectorEnv):
     ):
         mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
-        env, params, env_id = resolve_game(env_id, instance_seed, game)
+        env, params, env_id = one_game(env_id, instance_seed, game, DEFAULT_ID)
         if env.learner == "both":
             raise ValueError(f"{env_id} is a two-agent id; IdsGameVectorEnv takes single-agent ids")
         if num_envs < 1:
@@ -396,7 +373,6 @@ __all__ = [
     "IdsGameVectorEnv",
     "gym_id",
     "register_all",
-    "resolve_game",
     "single_agent_ids",
     "to_gym_space",
 ]

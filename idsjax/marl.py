@@ -26,8 +26,8 @@ import jax.numpy as jnp
 from jaxmarl.environments import spaces as mspaces
 from jaxmarl.environments.multi_agent_env import MultiAgentEnv
 
-import idsjax
 from idsjax.env import ATTACKER, DEFENDER
+from idsjax.registry import one_game, registered_envs
 from idsjax.types import EnvParams
 
 AGENTS = [ATTACKER, DEFENDER]
@@ -51,14 +51,7 @@ class IdsGameMARL(MultiAgentEnv):
         *,
         game: tuple | None = None,
     ):
-        if game is None:
-            env, made = idsjax.make("idsgame-v3" if env_id is None else env_id, seed=seed)
-        elif env_id is not None:
-            raise ValueError("give either env_id (a registered id) or game (an (env, params) pair), not both")
-        else:
-            env, made = game
-            if jnp.ndim(made.max_steps_in_episode) != 0:
-                raise ValueError("these params are a batch of games; the JaxMARL view plays one: pass one scenario's")
+        env, made, _ = one_game(env_id, seed, game, "idsgame-v3")
         if env.learner != "both":
             raise ValueError(
                 f"{env.name} is a single-agent game; the JaxMARL view takes the two-agent ids idsgame-vN or "
@@ -108,7 +101,7 @@ class IdsGameMARL(MultiAgentEnv):
 
 
 def two_agent_ids() -> tuple[str, ...]:
-    return tuple(i for i in idsjax.registered_envs() if i.startswith("idsgame-v"))
+    return tuple(i for i in registered_envs() if i.startswith("idsgame-v"))
 
 
 __all__ = ["AGENTS", "IdsGameMARL", "two_agent_ids"]

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from idsjax.gym_bridge import resolve_game, to_gym_space
-from idsjax.registry import registered_envs
+from idsjax.gym_bridge import to_gym_space
+from idsjax.registry import one_game, registered_envs
 
 AGENTS = ("attacker", "defender")
 
@@ -73,7 +73,7 @@ class IdsGameParallelEnv(ParallelEnv):
         *,
         game: tuple | None = None,
     ):
-        env, params, env_id = resolve_game(env_id, instance_seed, game, default="idsgame-v3")
+        env, params, env_id = one_game(env_id, instance_seed, game, "idsgame-v3")
         if env.learner != "both":
             raise ValueError(
                 f"{env_id} is a single-agent id: use idsjax.gym_bridge (gymnasium) for it, or a two-agent id idsgame-vN"

@@ -8,6 +8,7 @@ import numbers
 import re
 
 import jax
+import jax.numpy as jnp
 
 from idsjax.config import GameConfig
 from idsjax.env import IdsGameEnv
@@ -44,3 +45,26 @@ def make(env_id: str, seed: int = 0) -> tuple[IdsGameEnv, EnvParams]:
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
     env = _env(env_id)
     return env, env.make_params(jax.random.PRNGKey(int(seed)))
+
+
+def one_game(env_id: str | None, seed: int, game: tuple | None, default: str):
+    """(env, params, name) of the one game a bridge or view plays: a registered id (`env_id`, or
+    `default` when neither is given, made with `seed`) or `game`, an `(env, params)` pair such as
+    `make_scenario` and `make_generated` return. A batch of games is refused: they play one at a time."""
+    if game is None:
+        env, params = make(default if env_id is None else env_id, seed=seed)
+        return env, params, env.name
+    if env_id is not None:
+        raise ValueError("give either env_id (a registered id) or game (an (env, params) pair), not both")
+    if not (isinstance(game, tuple) and len(game) == 2 and hasattr(game[0], "network_arrays")):
+        raise TypeError(
+            "game must be the (env, params) pair of an idsjax game, e.g. idsjax.make_scenario(path, mode=...) "
+            f"or idsjax.make_generated(family, mode=...); got {type(game).__name__}"
+        )
+    env, params = game
+    if jnp.ndim(params.max_steps_in_episode) != 0:
+        raise ValueError(
+            "these params are a batch of games (make_scenario_batch); a bridge plays one game: pass one "
+            "scenario's (env, params)"
+        )
+    return env, params, env.name
