@@ -376,7 +376,7 @@ def run_one(args, env_id: str, mode: str) -> dict | None:
     if saved is not None:
         print(f"# {env_id} {mode}: done before, reused ({out})", file=sys.stderr, flush=True)
         return saved
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if os.path.isdir(os.path.join(out, "checkpoints")) and not os.path.isfile(done) and same_run(out, argv):
         print(f"# {env_id} {mode}: resuming the interrupted run in {out}", file=sys.stderr, flush=True)
         result = selfplay.main(["--resume", "--output-dir", out, *(["--no-progress"] if args.no_progress else [])])
@@ -390,6 +390,9 @@ def run_one(args, env_id: str, mode: str) -> dict | None:
     saved = json.load(open(done))
     saved["league_argv"] = argv
     saved["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    # the process's CPU time does not count the time it waited for a core or sat paused, which the
+    # wall time of a run on a shared machine does
+    saved["cpu_seconds"] = round(time.process_time() - cpu0, 1)
     with open(done, "w") as f:
         json.dump(saved, f, indent=2)
     return saved
@@ -430,6 +433,8 @@ def seed_rows(env_id: str, mode: str, saved: dict) -> list[dict]:
             "br_timesteps": res.get("br_timesteps", 0),
             "train_seconds": res["train_seconds"],
             "wall_seconds": saved.get("wall_seconds", ""),
+            "cpu_seconds": saved.get("cpu_seconds", ""),
+            "resumed_at_env_steps": res.get("resumed_at_env_steps", ""),
         }
         for col, src, _ in FIGURES:
             if src.startswith("exploit:"):
@@ -473,6 +478,8 @@ def main(argv=None) -> dict:
                     "mode": mode,
                     "done": saved is not None,
                     "wall_seconds": saved.get("wall_seconds") if saved else None,
+                    "cpu_seconds": saved.get("cpu_seconds") if saved else None,
+                    "resumed_at": saved["result"].get("resumed_at_env_steps") if saved else None,
                 }
             )
             if saved is not None:
@@ -590,6 +597,25 @@ def _cell(values, games: int | None = None) -> str:
     return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}" if v.size > 1 else f"{v.mean():.3f}"
 
 
+TIMES_NOTE = (
+    "The times are those of the invocation that finished each run, on a shared machine: its wall time "
+    "counts the time the process waited for a core or sat paused (as a long run on a shared machine "
+    "may be, while other measurements run), and where the run was resumed it counts only that last invocation, so a wall "
+    "time is not a compute time; CPU time (where recorded) counts neither. The table's train s is the "
+    "training alone, summed over every invocation of a resumed run."
+)
+
+
+def run_times(s: dict) -> str:
+    """One run's times for the "What ran" line: wall time, CPU time where recorded, and where it resumed."""
+    parts = [f"{s['wall_seconds']:.0f} s wall"]
+    if s.get("cpu_seconds") not in (None, ""):
+        parts.append(f"{s['cpu_seconds']:.0f} s CPU")
+    if s.get("resumed_at") not in (None, ""):
+        parts.append(f"resumed at {int(s['resumed_at']):,} steps per seed")
+    return ", ".join(parts)
+
+
 def table(rows, status, games: dict | None = None) -> list[str]:
     """The league table in markdown: per env and mode that ran, each figure's mean ± standard deviation
     over seeds (`games`: each column's games per seed, for the cells where no game, or every game, was
@@ -637,10 +663,11 @@ def report(args, command, rows, stats, status, figures) -> str:
         f"responder chosen, {args.policy} policies" + (f", extra options `{args.extra}`" if args.extra else "") + ".",
         "",
         f"**What ran: {len(ran)} of the {len(planned)} planned (env, mode) runs**"
-        + (": " + ", ".join(f"{s['env']} {s['mode']} ({s['wall_seconds']:.0f} s)" for s in ran) if ran else "")
+        + (": " + ", ".join(f"{s['env']} {s['mode']} ({run_times(s)})" for s in ran) if ran else "")
         + "."
         + (" Not run: " + ", ".join(f"{s['env']} {s['mode']}" for s in missing) + "." if missing else "")
-        + " Nothing below is about a run that is not listed here.",
+        + " Nothing below is about a run that is not listed here. "
+        + TIMES_NOTE,
         "",
         "Figures (per seed, then mean ± standard deviation over seeds in the table): "
         + "; ".join(f"`{c}`: {meaning}" for c, _, meaning in FIGURES)

@@ -263,6 +263,8 @@ def test_league_report_is_the_committed_per_seed_rows():
                     "mode": mode,
                     "done": bool(runs),
                     "wall_seconds": runs[0]["wall_seconds"] if runs else None,
+                    "cpu_seconds": runs[0].get("cpu_seconds") if runs else None,
+                    "resumed_at": runs[0].get("resumed_at_env_steps") if runs else None,
                 }
             )
     # a figure per env of which some run finished (as the command draws them)
@@ -300,7 +302,8 @@ EXPLOITABILITY = ("defender_exploitability", "attacker_exploitability")
 
 
 def _columns(rows, keep):
-    timings = ("train_seconds", "wall_seconds")  # the machine's, not the code's
+    # the machine's, not the code's, and whether the published run was resumed
+    timings = ("train_seconds", "wall_seconds", "cpu_seconds", "resumed_at_env_steps")
     return [{k: v for k, v in r.items() if k not in timings and keep(k)} for r in rows]
 
 

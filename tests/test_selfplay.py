@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -473,6 +474,18 @@ def test_replication_verdict_follows_the_preregistered_test():
 # ~110 s on the shared 2-core machine: `-m slow`. The default suite runs the best-response path through
 # tests/test_exploitability_calibration.py (v13, trained with `train_best_response`).
 @pytest.mark.slow
+def test_league_report_says_which_runs_resumed_and_their_cpu_time():
+    """A resumed run's wall time counts only its last invocation, and every wall time counts pauses:
+    the report says where a run resumed and gives CPU time where the run recorded it."""
+    from baselines.league_comparison import TIMES_NOTE, run_times
+
+    assert run_times({"wall_seconds": 3545.5, "cpu_seconds": None, "resumed_at": 500736}) == (
+        "3546 s wall, resumed at 500,736 steps per seed"
+    )
+    assert run_times({"wall_seconds": 12.04, "cpu_seconds": 20.4, "resumed_at": ""}) == "12 s wall, 20 s CPU"
+    assert "not a compute time" in TIMES_NOTE
+
+
 def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, capsys):
     """Two modes on a tiny budget (2 seeds), which also runs self-play's best-response path (one test, so
     the suite compiles it once): best responses trained as long as the policies they attack, evaluated
@@ -558,6 +571,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     text = md.read_text()
     assert text.startswith("# Self-play\n\nkept text\n\n### League modes compared") and "old results" not in text
     assert "2 of the 2 planned" in text and "python -m baselines.league_comparison" in text
+    assert re.search(r"idsgame-v19 naive \(\d+ s wall, \d+ s CPU\)", text)  # fresh runs record CPU time
     assert (tmp_path / "out" / "figures" / "payoff_idsgame-v19.png").is_file()
     for name in (
         "league_comparison.csv",
