@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from baselines.trainers import TRAINER_MODULES
 
@@ -528,6 +528,50 @@ def map_config(ref: dict) -> Mapped:
     if ref["num_episodes"] >= 10**8:
         m.differences.append("num_episodes 1e8 means 'until stopped' in the reference: the full budget is nominal")
     return m
+
+
+MAPPINGS = ("faithful", "parallel")
+ON_POLICY = ("reinforce", "actor_critic", "ppo", "selfplay")
+MIN_ROLLOUT = 8  # the parallel mapping's shortest rollout: shorter ones would bootstrap nearly every step
+
+
+def parallel(m: Mapped, factor: int) -> Mapped:
+    """The parallel mapping of an on-policy configuration: the same environment-step budget spent over
+    `factor` times as many games per update (the JAX way: thousands of games per update), in place of
+    the reference's few. `map_config` is the faithful mapping; this one is documented as a difference.
+
+    Actor-critic, PPO and self-play keep every update's samples, minibatches and epochs, so the number
+    of updates and of gradient steps, and each gradient step's batch, stay those of the faithful
+    mapping: the games are `k` times as many and their rollouts `k` times shorter (k = `factor`, at most
+    the rollout over `MIN_ROLLOUT`), so returns bootstrap from the value `k` times as often. REINFORCE's
+    Monte-Carlo returns need rollouts as long as a game (102 steps), so it keeps its rollout and takes
+    `factor` times the games per update instead: `factor` times fewer gradient steps, each on `factor`
+    times the samples. Tabular Q and DQN learn off-policy from one game's steps and are left as they are."""
+    if m.trainer not in ON_POLICY:
+        return m
+    if factor < 1:
+        raise ValueError(f"the parallel factor must be at least 1, got {factor}")
+    flags = list(m.flags)
+    envs, steps = int(_flag(flags, "--num-envs", 32)), int(_flag(flags, "--num-steps", 32))
+    if m.trainer == "reinforce":
+        _set_flag(flags, "--num-envs", str(envs * factor))
+        note = (
+            f"parallel mapping: {envs * factor} games x {steps} steps per update in place of {envs} x {steps}, "
+            f"so {factor}x fewer gradient steps, each on {factor}x the samples (REINFORCE's returns need "
+            "whole games, so the rollout keeps its length)"
+        )
+    else:
+        k = max(d for d in range(1, min(factor, max(1, steps // MIN_ROLLOUT)) + 1) if steps % d == 0)
+        if k == 1:
+            return m
+        _set_flag(flags, "--num-envs", str(envs * k))
+        _set_flag(flags, "--num-steps", str(steps // k))
+        note = (
+            f"parallel mapping: {envs * k} games x {steps // k} steps per update in place of {envs} x {steps} "
+            "(the same samples, minibatches, epochs and gradient steps per update; rollouts "
+            f"{k}x shorter, so returns bootstrap from the value {k}x as often)"
+        )
+    return replace(m, flags=flags, differences=[*m.differences, note])
 
 
 def trainer_module(name: str):

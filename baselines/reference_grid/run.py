@@ -38,7 +38,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from baselines.errors import UsageError
 from baselines.reference_grid import data
-from baselines.reference_grid.mapping import build_config, epsilon_schedule, map_config, trainer_module
+from baselines.reference_grid.mapping import (
+    MAPPINGS,
+    build_config,
+    epsilon_schedule,
+    map_config,
+    parallel,
+    trainer_module,
+)
 
 WINDOWS = 10
 SUMMARY = "summary.json"
@@ -63,6 +70,18 @@ def select(configs: list[dict], filters: list[str] | None) -> list[dict]:
     if not filters:
         return list(configs)
     return [c for c in configs if any(c["path"].startswith(f) or fnmatch.fnmatch(c["path"], f) for f in filters)]
+
+
+def within_budget(configs: list[dict], min_full: int | None, max_full: int | None) -> list[dict]:
+    """Configurations whose full budget (steps per seed) is at least `min_full` and below `max_full`."""
+    from baselines.reference_grid.mapping import full_budget_steps
+
+    return [
+        c
+        for c in configs
+        if (min_full is None or full_budget_steps(c) >= min_full)
+        and (max_full is None or full_budget_steps(c) < max_full)
+    ]
 
 
 def run_steps(full_steps: int, scale: float, max_steps: int | None) -> tuple[int, bool]:
@@ -239,13 +258,26 @@ def is_done(out: str, key: dict) -> bool:
         return False
 
 
+def mapped(ref: dict, mapping: str = "faithful", factor: int = 16):
+    """One configuration's mapping: `map_config`'s, or its parallel variant (`mapping.parallel`)."""
+    m = map_config(ref)
+    return parallel(m, factor) if mapping == "parallel" else m
+
+
 def run_config(
-    ref: dict, out_root: str, scale: float, max_steps: int | None, num_seeds: int | None, force: bool = False
+    ref: dict,
+    out_root: str,
+    scale: float,
+    max_steps: int | None,
+    num_seeds: int | None,
+    force: bool = False,
+    mapping: str = "faithful",
+    factor: int = 16,
 ) -> dict:
     """Train and evaluate one configuration (or return its finished summary); write its files."""
     import numpy as np
 
-    m = map_config(ref)
+    m = mapped(ref, mapping, factor)
     out = os.path.join(out_root, ref["path"])
     seeds = (
         list(m.seeds) if num_seeds is None else [m.seeds[i] if i < len(m.seeds) else 1000 + i for i in range(num_seeds)]
@@ -269,6 +301,7 @@ def run_config(
         "full_steps": m.full_steps,
         "run": key,
         "capped": capped,
+        "mapping": mapping,
     }
     if m.trainer is None:
         summary.update({"final_eval_hack_probability": None})
@@ -451,11 +484,32 @@ def parse_args(argv):
         default=None,
         help="run the configurations whose path starts with or matches (glob) one of these, e.g. v19/",
     )
+    p.add_argument(
+        "--min-full-budget",
+        type=float,
+        default=None,
+        help="only configurations whose full budget is at least this many steps per seed",
+    )
+    p.add_argument(
+        "--max-full-budget",
+        type=float,
+        default=None,
+        help="only configurations whose full budget is below this many steps per seed (e.g. 5e7: all but the "
+        "nominal 10^8-episode ones)",
+    )
     p.add_argument("--budget-scale", type=float, default=1.0, help="fraction of each full budget to run")
     p.add_argument("--max-steps", type=int, default=None, help="cap on environment steps per seed and configuration")
     p.add_argument(
         "--num-seeds", type=int, default=None, help="seeds per configuration (default: the reference's, five for most)"
     )
+    p.add_argument(
+        "--mapping",
+        choices=MAPPINGS,
+        default="faithful",
+        help="faithful: the reference's games per update; parallel: on-policy configurations spend the same "
+        "budget over --parallel-factor times as many games per update (a documented difference)",
+    )
+    p.add_argument("--parallel-factor", type=int, default=16, help="games per update, relative to the faithful mapping")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT)
     p.add_argument("--force", action="store_true", help="re-run finished configurations")
     p.add_argument(
@@ -466,6 +520,8 @@ def parse_args(argv):
         raise UsageError(f"--budget-scale must be positive, got {args.budget_scale}")
     if args.max_steps is not None and args.max_steps <= 0:
         raise UsageError(f"--max-steps must be positive, got {args.max_steps}")
+    if args.parallel_factor < 1:
+        raise UsageError(f"--parallel-factor must be at least 1, got {args.parallel_factor}")
     if args.num_seeds is not None and args.num_seeds <= 0:
         raise UsageError(f"--num-seeds must be positive, got {args.num_seeds}")
     return args
@@ -474,15 +530,16 @@ def parse_args(argv):
 def main(argv=None) -> list[dict]:
     try:
         args = parse_args(argv)
-        configs = select(data.load_configs(), args.filter)
+        configs = within_budget(select(data.load_configs(), args.filter), args.min_full_budget, args.max_full_budget)
         if not configs:
             raise UsageError(
-                f"no reference configuration matches --filter {' '.join(args.filter)} "
-                "(paths look like v7/minimal_defense/dqn)"
+                "no reference configuration matches "
+                + (f"--filter {' '.join(args.filter)} " if args.filter else "")
+                + "and the full-budget bounds (paths look like v7/minimal_defense/dqn)"
             )
         if args.list:
             for c in configs:
-                m = map_config(c)
+                m = mapped(c, args.mapping, args.parallel_factor)
                 print(
                     json.dumps(
                         {
@@ -523,7 +580,16 @@ def _run_all(configs: list[dict], args) -> list[dict]:
     bar = tqdm(configs, unit="config", file=sys.stderr, dynamic_ncols=True, desc="reference grid")
     for i, c in enumerate(bar):
         bar.set_postfix_str(c["path"], refresh=True)
-        s = run_config(c, args.output_dir, args.budget_scale, args.max_steps, args.num_seeds, args.force)
+        s = run_config(
+            c,
+            args.output_dir,
+            args.budget_scale,
+            args.max_steps,
+            args.num_seeds,
+            args.force,
+            args.mapping,
+            args.parallel_factor,
+        )
         results.append(s)
         hp = s.get("final_eval_hack_probability")
         se = s.get("final_eval_hack_probability_se")
