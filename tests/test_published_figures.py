@@ -143,15 +143,34 @@ def test_reference_grid_report_is_the_committed_results(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_reference_grid_row_reproduces(tmp_path):
-    """v0/minimal_defense/tabular_q_learning as the committed run ran it (its command's --max-steps)."""
+    """v0/minimal_defense/tabular_q_learning as the committed run that its row shows ran it (that run's
+    command: its budget, seeds and mapping)."""
     from baselines.reference_grid import data, report, run
+    from baselines.reference_grid.mapping import full_budget_steps
 
-    info = report._load_json(report.RUN_INFO)
-    grid = run.parse_args(shlex.split(info["command"])[3:])
     path = "v0/minimal_defense/tabular_q_learning"
-    committed = {s["path"]: s for s in report._load_jsonl(str(Path(report.RESULTS) / "summaries.jsonl"))}[path]
+    every = report._load_jsonl(str(Path(report.RESULTS) / "summaries.jsonl"))
+    committed = data.headline(every)[path]
     config = next(c for c in data.load_configs() if c["path"] == path)
-    fresh = run.run_config(config, str(tmp_path), grid.budget_scale, grid.max_steps, grid.num_seeds)
+    made = []
+    for info in report.load_runs_info(report.RUN_INFO):
+        grid = run.parse_args(shlex.split(info["command"])[3:])
+        steps, _ = run.run_steps(full_budget_steps(config), grid.budget_scale, grid.max_steps)
+        chosen = run.within_budget(run.select([config], grid.filter), grid.min_full_budget, grid.max_full_budget)
+        if chosen and (steps, grid.mapping) == data.run_id(committed)[1:]:
+            made.append(grid)
+    assert made, "no committed command made the run the report shows"
+    grid = made[-1]
+    fresh = run.run_config(
+        config,
+        str(tmp_path),
+        grid.budget_scale,
+        grid.max_steps,
+        grid.num_seeds,
+        False,
+        grid.mapping,
+        grid.parallel_factor,
+    )
     for key in ("run", "steps_run", "seeds", "final_eval_hack_probability_per_seed"):
         assert fresh[key] == committed[key], (key, fresh[key], committed[key])
 

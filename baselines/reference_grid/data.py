@@ -60,3 +60,75 @@ def learner_scores(summaries) -> dict[str, dict]:
             "left_out": len(rows) - len(kept),
         }
     return out
+
+
+# A configuration may have been run more than once: at several budgets (the ladder, a capped run, its full
+# budget) and under either mapping (`mapping.parallel`). `summaries.jsonl` holds every run; a run is
+# named by its steps per seed and its mapping.
+
+
+def mapping_of(summary: dict) -> str:
+    """The mapping a run used ('faithful' for runs recorded before there was a choice)."""
+    return summary.get("mapping", "faithful")
+
+
+def run_id(summary: dict) -> tuple[str, int, str]:
+    """(path, steps per seed asked for, mapping): what tells one run of a configuration from another."""
+    return summary["path"], int(summary["run"]["steps_per_seed"]), mapping_of(summary)
+
+
+def _rank(summary: dict):
+    ran = summary.get("final_eval_hack_probability") is not None
+    full = ran and not summary.get("capped")
+    faithful = mapping_of(summary) == "faithful"
+    # a full-budget run first (the faithful one of two), else the largest budget (faithful on a tie)
+    return ran, full, full and faithful, int(summary.get("steps_run") or 0), faithful
+
+
+def headline(summaries) -> dict[str, dict]:
+    """Per configuration path, the run its report row shows: its full-budget run (faithful before
+    parallel) where there is one, else its largest budget."""
+    best: dict[str, dict] = {}
+    for s in summaries:
+        if s["path"] not in best or _rank(s) > _rank(best[s["path"]]):
+            best[s["path"]] = s
+    return best
+
+
+def runs_by_path(summaries) -> dict[str, list[dict]]:
+    """Per configuration path, every run of it, smallest budget first."""
+    out: dict[str, list[dict]] = {}
+    for s in summaries:
+        out.setdefault(s["path"], []).append(s)
+    for runs in out.values():
+        runs.sort(key=lambda s: (int(s.get("steps_run") or s["run"]["steps_per_seed"]), mapping_of(s)))
+    return out
+
+
+def full_budget_estimate(runs: list[dict]) -> dict | None:
+    """The time a configuration's full budget takes on the machine that ran `runs`: measured where a run
+    had the full budget, else estimated from the largest run that measured its training rate, as that
+    run's fixed costs (compilation and evaluation: its time less its training) plus the full budget at
+    its training steps per second per seed (the seeds train side by side). None where no run measured."""
+    ran = [s for s in runs if s.get("seconds") is not None]
+    full = [s for s in ran if not s.get("capped")]
+    if full:
+        s = max(full, key=_rank)
+        return {
+            "seconds": float(s["seconds"]),
+            "measured": True,
+            "mapping": mapping_of(s),
+            "from_steps": s["steps_run"],
+        }
+    timed = [s for s in ran if (s.get("timing") or {}).get("train_steps_per_second_per_seed")]
+    if not timed:
+        return None
+    s = max(timed, key=lambda s: int(s["steps_run"]))
+    t = s["timing"]
+    fixed = max(0.0, float(s["seconds"]) - float(t["train"]))
+    return {
+        "seconds": fixed + s["full_steps"] / float(t["train_steps_per_second_per_seed"]),
+        "measured": False,
+        "mapping": mapping_of(s),
+        "from_steps": s["steps_run"],
+    }

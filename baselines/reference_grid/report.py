@@ -107,9 +107,10 @@ def version_key(path: str):
 
 
 def collect(run_dir: str, results: str = RESULTS) -> None:
-    """Copy a run's summaries and curves into the results folder `results`."""
+    """Merge a run's summaries and curves into the results folder `results`: a configuration's run at
+    the same budget and mapping (`data.run_id`) replaces the one there, its other runs stay."""
     os.makedirs(results, exist_ok=True)
-    summaries, curve_rows = [], []
+    new, curve_rows = [], []
     for ref in data.load_configs():
         out = os.path.join(run_dir, ref["path"])
         try:
@@ -118,24 +119,39 @@ def collect(run_dir: str, results: str = RESULTS) -> None:
         except OSError:
             continue
         s.pop("trainer_config", None)
-        summaries.append(s)
+        s.setdefault("mapping", "faithful")
+        new.append(s)
         for kind, name in (("train", TRAIN_CSV), ("eval", EVAL_CSV)):
             p = os.path.join(out, name)
             if os.path.isfile(p):
                 with open(p, newline="") as f:
                     for r in csv.DictReader(f):
-                        curve_rows.append({"path": ref["path"], "kind": kind, **r})
-    summaries.sort(key=lambda s: version_key(s["path"]))
+                        curve_rows.append(
+                            {"path": ref["path"], "kind": kind, **r, **dict(zip(CURVE_RUN, data.run_id(s)[1:]))}
+                        )
+    replaced = {data.run_id(s) for s in new}
+    kept = [s for s in _load_jsonl(readable(results, "summaries.jsonl")) if data.run_id(s) not in replaced]
+    summaries = sorted(kept + new, key=lambda s: (version_key(s["path"]), int(s["run"]["steps_per_seed"])))
     with open(os.path.join(results, "summaries.jsonl"), "w") as f:
         for s in summaries:
             f.write(json.dumps(s) + "\n")
-    if curve_rows:
+    kept_curves = [r for r in load_curves(readable(results, "curves.csv.gz")) if curve_run(r) not in replaced]
+    rows = kept_curves + curve_rows
+    if rows:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(curve_rows[0].keys()))
+        w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
         w.writeheader()
-        w.writerows(curve_rows)
+        w.writerows(rows)
         with gzip.open(os.path.join(results, "curves.csv.gz"), "wt") as f:
             f.write(buf.getvalue())
+
+
+CURVE_RUN = ("steps_per_seed", "mapping")  # the columns that name a curve row's run, beside its path
+
+
+def curve_run(row: dict) -> tuple[str, int, str]:
+    """A curve row's run, as `data.run_id` names it."""
+    return row["path"], int(row["steps_per_seed"]), row["mapping"]
 
 
 def load_curves(path: str) -> list[dict]:
@@ -153,6 +169,7 @@ def draw_figures(curve_rows: list[dict], figures: str, summaries: dict | None = 
     """One figure per version, 1,200 pixels wide: each configuration's evaluation hack probability per
     seed, its panel titled with the fraction of its full budget it ran (from `summaries`, by path)."""
     summaries = summaries or {}
+    shown = {data.run_id(x) for x in summaries.values()}  # each configuration's headline run
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +177,7 @@ def draw_figures(curve_rows: list[dict], figures: str, summaries: dict | None = 
 
     by_version = defaultdict(lambda: defaultdict(list))
     for r in curve_rows:
-        if r["kind"] == "eval":
+        if r["kind"] == "eval" and (not shown or curve_run(r) in shown):
             by_version[r["path"].split("/")[0]][r["path"]].append(r)
     for version, paths in by_version.items():
         names = sorted(paths)
@@ -174,8 +191,11 @@ def draw_figures(curve_rows: list[dict], figures: str, summaries: dict | None = 
             for s, pts in sorted(per_seed.items()):
                 pts.sort()
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, lw=1.0, color=f"C{s}")
-            f = data.budget_fraction(summaries.get(name, {}))
+            shown_run = summaries.get(name, {})
+            f = data.budget_fraction(shown_run)
             budget = "" if f is None else f"\n{fmt_percent(f)} of full budget"
+            if shown_run and data.mapping_of(shown_run) != "faithful":
+                budget += f", {data.mapping_of(shown_run)} mapping"
             ax.set_title("/".join(name.split("/")[1:]) + budget, fontsize=10)
             ax.set_ylim(-0.02, 1.02)
             ax.tick_params(labelsize=9)
@@ -255,7 +275,8 @@ def fmt_budget(s: dict) -> str:
     eps = s.get("episodes_run_per_seed") or [0]
     text = f"{s['steps_run']:,} steps, ~{round(sum(eps) / len(eps)):,} ep of {s['reference_episodes']:,}"
     fraction = fmt_fraction(data.budget_fraction(s))
-    return text + (f" (capped: {fraction})" if s.get("capped") else f" ({fraction})" if fraction else "")
+    text += f" (capped: {fraction})" if s.get("capped") else f" ({fraction})" if fraction else ""
+    return text + ("" if data.mapping_of(s) == "faithful" else f", {data.mapping_of(s)} mapping")
 
 
 def result_cell(s: dict, eval_episodes: int) -> str:
@@ -282,10 +303,11 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
     falling back to the committed ones, see the module docstring). It links the figures in
     `results/reference_grid/figures/` beside it, which `draw_figures` makes."""
     results, report = results or RESULTS, report or REPORT
-    summaries = {s["path"]: s for s in _load_jsonl(readable(results, "summaries.jsonl"))}
+    every_run = _load_jsonl(readable(results, "summaries.jsonl"))
+    summaries = data.headline(every_run)
     ceilings = _load_json(readable(results, "ceilings.json")) or {}
     ceilings = {c["env"]: c for c in ceilings.get("results", [])}
-    info = _load_json(readable(results, "run.json")) or {}
+    runs_info = load_runs_info(readable(results, "run.json"))
     configs = sorted(data.load_configs(), key=lambda c: version_key(c["path"]))
     lines = [
         "# The reference's experiment grid, run with idsjax",
@@ -296,12 +318,19 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
         "trainer as `baselines/reference_grid/mapping.py` says, with every difference listed below the tables.",
         "",
     ]
-    if info:
-        lines += [f"**This run:** `{info.get('command', '')}` — {info.get('note', '')}", ""]
+    if runs_info:
+        lines += [
+            "**The runs** (each resumable; a configuration's row below shows its full-budget run where it has "
+            "one, else its largest budget; the budget ladder further down shows all of them):",
+            "",
+        ]
+        lines += [f"- {r.get('label', '')}: `{r.get('command', '')}` — {r.get('note', '')}" for r in runs_info]
+        lines.append("")
     ran = [s for s in summaries.values() if s.get("final_eval_hack_probability") is not None]
     lines += [
-        f"Configurations: {len(configs)}; with results: {len(ran)}; capped below their full budget: "
-        f"{sum(bool(s.get('capped')) for s in ran)}; total training time (compile included) "
+        f"Configurations: {len(configs)}; with results: {len(ran)}; shown at their full budget: "
+        f"{sum(not s.get('capped') for s in ran)}; shown below it: {sum(bool(s.get('capped')) for s in ran)}; "
+        f"runs in all: {len(every_run)}; training time of the runs shown (compile included) "
         f"{sum(s.get('seconds', 0) for s in ran) / 60:.1f} min.",
         "",
         "Columns: the final evaluation hack probability, mean ± standard error over the seeds (the attacker wants",
@@ -312,7 +341,8 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
         "as the runs use; a range where the exact search's bounds did not meet; n/a where it was not computed),",
         "which a row *capped* far below its full budget had no means to approach; the training time of all seeds",
         "together with compilation; the budget run per seed (environment steps, and the episodes they held, of",
-        "the reference's episodes), *capped* when below the full budget, with its fraction of that budget.",
+        "the reference's episodes), *capped* when below the full budget, with its fraction of that budget, and",
+        "the mapping where it is the parallel one (many games per update; see the ladder).",
         "",
         _evaluation_games_sentence(configs),
         "",
@@ -338,6 +368,8 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
                 f"| {ceiling_for(m.env_id, ceilings)} | {s.get('seconds', '')} | {fmt_budget(s)} |"
             )
         lines.append("")
+    lines += ladder_section(configs, every_run)
+    lines += time_section(configs, every_run)
     lines += aggregates_section(list(summaries.values()))
     vs = _load_json(readable(results, "vs_reference.json"))
     if vs:
@@ -468,6 +500,116 @@ def vs_reference_section(vs: dict) -> list[str]:
     return lines + [""]
 
 
+def load_runs_info(path: str) -> list[dict]:
+    """The commands that made the committed runs (`run.json`: {"runs": [{label, command, note}]})."""
+    info = _load_json(path) or {}
+    return list(info.get("runs", [info] if info.get("command") else []))
+
+
+def _rung(s: dict) -> tuple[int, str]:
+    return int(s["run"]["steps_per_seed"]), data.mapping_of(s)
+
+
+def _rung_name(rung: tuple[int, str]) -> str:
+    return f"{rung[0]:,} steps ({rung[1]})"
+
+
+def ladder_section(configs: list[dict], every_run: list[dict]) -> list[str]:
+    """Every configuration without a full-budget run: its final evaluation hack probability at each
+    budget it ran (the ladder), each with its fraction of the full budget, and the time its full budget
+    would take on this CPU (`data.full_budget_estimate`)."""
+    runs = data.runs_by_path(every_run)
+    short = [c for c in configs if c["path"] in runs and all(s.get("capped") for s in runs[c["path"]])]
+    if not short:
+        return []
+    rungs = sorted({_rung(s) for c in short for s in runs[c["path"]] if s.get("capped")})
+    lines = [
+        "## Budget ladder: where the configurations without a full-budget run are heading",
+        "",
+        f"The {len(short)} configurations whose full budget no run reached (most are the reference's nominal",
+        "10^8-episode budgets, 'until stopped'), at every budget they ran: the final evaluation hack probability,",
+        "mean ± SE over the seeds, with the run's fraction of the full budget. The ladder's rungs use the",
+        "parallel mapping for on-policy configurations (`--mapping parallel`: many games per update, the same",
+        "environment-step budget; see each configuration's differences); tabular Q and DQN have no parallel",
+        "variant and run faithfully. The last column estimates the full budget's time on this CPU from the",
+        "largest rung's training rate (`baselines/reference_grid/data.py: full_budget_estimate`): compilation and",
+        "evaluation as measured plus the full budget at that rate, loaded-machine figures as the rungs ran.",
+        "",
+        "| configuration | trainer | full budget (steps/seed) | "
+        + " | ".join(_rung_name(r) for r in rungs)
+        + " | full budget, est. CPU time |",
+        "|---|---|---|" + "---|" * len(rungs) + "---|",
+    ]
+    for c in short:
+        by_rung = {_rung(s): s for s in runs[c["path"]]}
+        cells = []
+        for r in rungs:
+            s = by_rung.get(r)
+            if s is None or s.get("final_eval_hack_probability") is None:
+                cells.append("")
+                continue
+            f = data.budget_fraction(s)
+            cells.append(f"{result_cell(s, c['eval_episodes'])} ({fmt_percent(f)})")
+        est = data.full_budget_estimate(runs[c["path"]])
+        head = runs[c["path"]][-1]
+        lines.append(
+            f"| `{c['path']}` | {head.get('trainer') or '—'} | {head.get('full_steps', 0):,} | "
+            + " | ".join(cells)
+            + f" | {fmt_duration(est['seconds']) + ' (' + est['mapping'] + ')' if est else ''} |"
+        )
+    return lines + [""]
+
+
+def fmt_duration(seconds: float) -> str:
+    """'42 s', '13 min', '5.2 h', '3.1 days', '2.4 years': a duration a reader takes in at once."""
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (1 if unit in ("min", "h") else 2):
+            value = seconds / size
+            return f"{value:.2g} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def time_section(configs: list[dict], every_run: list[dict]) -> list[str]:
+    """Per trainer: how many configurations ran their full budget and in how long, and the estimated
+    time of the rest at their full budgets on this CPU."""
+    runs = data.runs_by_path(every_run)
+    rows: dict[str, dict] = {}
+    for c in configs:
+        if c["path"] not in runs:
+            continue
+        est = data.full_budget_estimate(runs[c["path"]])
+        trainer = runs[c["path"]][-1].get("trainer") or "—"
+        row = rows.setdefault(trainer, {"configs": 0, "full": 0, "measured": 0.0, "estimated": 0.0, "unknown": 0})
+        row["configs"] += 1
+        if est is None:
+            row["unknown"] += 1
+        elif est["measured"]:
+            row["full"] += 1
+            row["measured"] += est["seconds"]
+        else:
+            row["estimated"] += est["seconds"]
+    lines = [
+        "## Time to the full budget",
+        "",
+        "Per trainer: the configurations that ran their full budget and the time they took (all seeds side by",
+        "side, compilation included), and the estimated time of the others at their full budgets on this CPU",
+        "(as in the ladder). A GPU estimate needs the grid's training rate measured on one: no GPU was lent to",
+        "this project's sessions, so it is not given (`benchmarks/device_check.sh` is the prepared measurement).",
+        "",
+        "| trainer | configurations | at full budget | their time | the others, est. CPU time at full budget |",
+        "|---|---|---|---|---|",
+    ]
+    for trainer, r in sorted(rows.items()):
+        rest = r["configs"] - r["full"]
+        lines.append(
+            f"| {trainer} | {r['configs']} | {r['full']} | {fmt_duration(r['measured']) if r['full'] else ''} | "
+            + (f"{fmt_duration(r['estimated'])} ({rest - r['unknown']} configurations)" if rest - r["unknown"] else "")
+            + (f"; {r['unknown']} not timed" if r["unknown"] else "")
+            + " |"
+        )
+    return lines + [""]
+
+
 AGGREGATE_FIGURE = "aggregates.png"
 AGGREGATE_REPS = 10_000
 PROFILE_TAUS = 101
@@ -550,6 +692,7 @@ def main(argv=None) -> None:
     p.add_argument("--run-dir", default=None, help="collect this grid run into the committed results first")
     p.add_argument("--command", default=None, help="the grid command that made the run (recorded in the report)")
     p.add_argument("--note", default="", help="a sentence about the run (machine, load, scale)")
+    p.add_argument("--label", default="", help="what the run is, in a few words (e.g. 'the ladder at 10^5 steps')")
     add_destination_arguments(p, DEFAULT_OUTPUT)
     args = p.parse_args(argv)
     results, report = results_dir(args), report_path(args)
@@ -562,9 +705,11 @@ def main(argv=None) -> None:
             raise SystemExit(2)
         collect(args.run_dir, results)
         if args.command:
+            runs = [r for r in load_runs_info(readable(results, "run.json")) if r.get("command") != args.command]
+            runs.append({"command": args.command, "note": args.note, "label": args.label})
             with open(os.path.join(results, "run.json"), "w") as f:
-                json.dump({"command": args.command, "note": args.note}, f, indent=1)
-    summaries = {s["path"]: s for s in _load_jsonl(readable(results, "summaries.jsonl"))}
+                json.dump({"runs": runs}, f, indent=1)
+    summaries = data.headline(_load_jsonl(readable(results, "summaries.jsonl")))
     draw_figures(load_curves(readable(results, "curves.csv.gz")), os.path.join(results, "figures"), summaries)
     draw_profiles(list(summaries.values()), os.path.join(results, "figures"))
     vs = _load_json(readable(results, "vs_reference.json"))
