@@ -116,3 +116,26 @@ def test_collecting_a_run_keeps_the_other_runs_and_replaces_its_own(tmp_path):
         (100_000, "faithful", "eval"),
         (100_000, "faithful", "train"),
     ]
+
+
+def test_the_parallel_mapping_is_judged_against_the_faithful_one_by_the_equivalence_test():
+    def pair(faithful, par, games=100):
+        f = summary(100_000, p=float(sum(faithful) / 5), timing={"train_steps_per_second_per_seed": 1_000})
+        q = summary(
+            100_000, p=float(sum(par) / 5), mapping="parallel", timing={"train_steps_per_second_per_seed": 3_000}
+        )
+        f["final_eval_hack_probability_per_seed"], q["final_eval_hack_probability_per_seed"] = faithful, par
+        f["run"]["eval_episodes"] = q["run"]["eval_episodes"] = games
+        return f, q
+
+    close = report.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.91, 0.90, 0.89, 0.90, 0.91]))
+    assert close["verdict"] == "equivalent" and close["on"] == "seeds" and close["speedup"] == 3.0
+    apart = report.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.50, 0.52, 0.49, 0.51, 0.50]))
+    assert apart["verdict"] == "different" and apart["difference"] == pytest.approx(-0.396)
+    # every seed of a side ended at 1.0: no spread over seeds, so the pooled games decide
+    flat = report.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1_000))
+    assert flat["on"] == "games" and flat["verdict"] == "equivalent"
+    few = report.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1))  # 5 games a side show nothing
+    assert few["verdict"] == "neither shown"
+    section = "\n".join(report.mapping_section(data.load_configs(), list(pair([0.9] * 4 + [0.8], [0.9] * 5))))
+    assert f"`{PATH}`" in section and "TOST" in section

@@ -369,6 +369,7 @@ def write_report(results: str | None = None, report: str | None = None) -> str:
             )
         lines.append("")
     lines += ladder_section(configs, every_run)
+    lines += mapping_section(configs, every_run)
     lines += time_section(configs, every_run)
     lines += aggregates_section(list(summaries.values()))
     vs = _load_json(readable(results, "vs_reference.json"))
@@ -556,6 +557,80 @@ def ladder_section(configs: list[dict], every_run: list[dict]) -> list[str]:
             f"| `{c['path']}` | {head.get('trainer') or '—'} | {head.get('full_steps', 0):,} | "
             + " | ".join(cells)
             + f" | {fmt_duration(est['seconds']) + ' (' + est['mapping'] + ')' if est else ''} |"
+        )
+    return lines + [""]
+
+
+def mapping_comparison(faithful: dict, par: dict) -> dict:
+    """The parallel mapping against the faithful one on one configuration at one budget: the difference
+    of the final hack probabilities (parallel − faithful) judged by the grid's equivalence test (TOST at
+    `EQUIVALENCE_MARGIN`) on the seeds' final values, or, where a side's seeds all ended equal (no spread
+    to estimate an SE from), on the pooled evaluation games (Agresti-Caffo); and the training speed-up."""
+    a = np.asarray(par["final_eval_hack_probability_per_seed"], float)
+    b = np.asarray(faithful["final_eval_hack_probability_per_seed"], float)
+    if a.size > 1 and b.size > 1 and a.std() > 0 and b.std() > 0:
+        e = statistics.tost_samples(a, b, EQUIVALENCE_MARGIN, EQUIVALENCE_ALPHA)
+        on = "seeds"
+    else:
+        games = int(par["run"]["eval_episodes"])
+        e = statistics.tost_proportions(
+            int(round(a.sum() * games)),
+            a.size * games,
+            int(round(b.sum() * games)),
+            b.size * games,
+            EQUIVALENCE_MARGIN,
+            EQUIVALENCE_ALPHA,
+        )
+        on = "games"
+    rate = lambda s: (s.get("timing") or {}).get("train_steps_per_second_per_seed")  # noqa: E731
+    verdict = "equivalent" if e.equivalent else "different" if e.p_difference < EQUIVALENCE_ALPHA else "neither shown"
+    return {
+        "difference": float(a.mean() - b.mean()),
+        "interval": e.interval(),
+        "tost_p": e.p_value,
+        "p_difference": e.p_difference,
+        "verdict": verdict,
+        "on": on,
+        "speedup": rate(par) / rate(faithful) if rate(par) and rate(faithful) else None,
+    }
+
+
+def mapping_section(configs: list[dict], every_run: list[dict]) -> list[str]:
+    """Every configuration run under both mappings at the same budget: does the parallel mapping reach
+    the place the faithful one does, and how much faster does it train?"""
+    runs = data.runs_by_path(every_run)
+    pairs = []
+    for c in configs:
+        by = {(int(s["run"]["steps_per_seed"]), data.mapping_of(s)): s for s in runs.get(c["path"], [])}
+        for (steps, mapping), par in sorted(by.items()):
+            faithful = by.get((steps, "faithful"))
+            if mapping == "parallel" and faithful and par.get("final_eval_hack_probability") is not None:
+                pairs.append((c, steps, faithful, par))
+    if not pairs:
+        return []
+    level = f"{1 - 2 * EQUIVALENCE_ALPHA:.0%}"
+    lines = [
+        "## The parallel mapping against the faithful one",
+        "",
+        "On-policy configurations run under both mappings at the same budget (the full one unless the row says",
+        "otherwise): the final evaluation hack probability of each, their difference (parallel − faithful) with",
+        f"its {level} interval, and the same equivalence test as beside the reference (TOST, margin",
+        f"±{EQUIVALENCE_MARGIN:g}, α = {EQUIVALENCE_ALPHA:g}, stated before the runs), on the seeds' final values, or on the",
+        "pooled evaluation games where one side's seeds all ended equal; then the training rate of the parallel",
+        "mapping over the faithful one's (environment steps per second per seed, compilation excluded).",
+        "",
+        f"| configuration | budget | faithful | parallel | difference [{level} CI] | TOST p | verdict | training speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c, steps, faithful, par in pairs:
+        m = mapping_comparison(faithful, par)
+        lo, hi = m["interval"]
+        lines.append(
+            f"| `{c['path']}` | {steps:,} steps ({fmt_fraction(data.budget_fraction(faithful))}) "
+            f"| {result_cell(faithful, c['eval_episodes'])} | {result_cell(par, c['eval_episodes'])} "
+            f"| {m['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {fmt_p(m['tost_p'])} | {m['verdict']}"
+            + (" (games)" if m["on"] == "games" else "")
+            + (f" | {m['speedup']:.1f}× |" if m["speedup"] else " | |")
         )
     return lines + [""]
 
