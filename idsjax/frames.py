@@ -85,12 +85,22 @@ def _text_width(draw: ImageDraw.ImageDraw, text: str, font) -> float:
 
 
 def frame_size(game, params=None) -> tuple[int, int]:
-    """(height, width) of the frames of a `GameConfig`, or of an environment with its `params`."""
+    """(height, width) of the frames of a `GameConfig`, or of an environment with its `params` (a
+    generated family's frames are as large as the network drawn: pass the params of one network,
+    e.g. `state.network`)."""
     if isinstance(game, GameConfig):
         net = game.network
         return HEADER_H + CELL_H * net.rows, max(MIN_W, CELL_W * net.cols)
     board = _board(game, params)
     return board.height, board.width
+
+
+def network_params(env, state, params):
+    """The params of the network `state` is played on: `params` (default: the environment's own),
+    except in a generated family, whose state carries the network it drew at its reset."""
+    params = env.default_params if params is None else params
+    game_params = getattr(env, "game_params", None)  # the registered ids' network is the environment's
+    return params if game_params is None else game_params(state, params)
 
 
 def _board(env, params=None, scenario=None) -> _Board:
@@ -163,7 +173,10 @@ def _scenario_board(env, params, scenario=None) -> _Board:
     xs = offset + ((pos[:, 0] - low[0]) * scale[0] + 0.5) * CELL_W
     ys = HEADER_H + (pos[:, 1] - low[1]) * scale[1] * CELL_H + 30
     names = env.names(params, scenario)
-    labels = tuple(f"{i} {names.node_ids[i]}" if scenario is not None else str(i) for i in range(len(real)))
+    # Labelled by node index: a generated network's absent servers leave gaps among the real nodes.
+    labels = [""] * len(mask)
+    for k, i in enumerate(real):
+        labels[i] = f"{i} {names.node_ids[k]}" if scenario is not None else str(i)
     return _Board(
         config=names,
         height=height,
@@ -172,7 +185,7 @@ def _scenario_board(env, params, scenario=None) -> _Board:
         ys=ys,
         kinds=np.asarray(arr.role),
         nodes=tuple(int(i) for i in real),
-        labels=labels + ("",) * (len(mask) - len(real)),
+        labels=tuple(labels),
         links=tuple(scenario_links(arr)),
         num_types=int(np.asarray(arr.num_attack_types)),
     )
@@ -315,7 +328,8 @@ def render_frame(
     environment's own params): each real node at its `position` (a unit is a cell; padded nodes are
     not drawn), the links its `reach` allows (an arrowhead where only one end may attack the other,
     towards the attacked end; lateral links plain), labelled with the node ids of `scenario` (the
-    `Scenario` it was made from) when given.
+    `Scenario` it was made from) when given. A generated family's game (`idsjax.make_generated`) is
+    drawn from the network its state carries (`state.network`), each game's own.
 
     `state`: an unbatched `EnvState` (after the joint action `last_action`, if given: `(attack id,
     defense id)`, `{"attacker": a, "defender": d}` or a step's `info`). `hack_probability`: the
@@ -326,7 +340,7 @@ def render_frame(
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    board = _board(env, params, scenario)
+    board = _board(env, network_params(env, state, params), scenario)
     config = board.config
     a_types = board.num_types
     s = _host_state(state)
@@ -449,12 +463,20 @@ def render_frame(
 
 
 def write_gif(frames: Sequence[np.ndarray], path, *, fps: float = 4.0, hold_last: int = 4) -> str:
-    """Write frames as a looping GIF (imageio); the last frame is held `hold_last` extra frames."""
+    """Write frames as a looping GIF (imageio); the last frame is held `hold_last` extra frames.
+    Frames of different sizes (games on different generated networks) are centred on the largest."""
     import imageio.v3 as iio
 
     frames = list(frames) + [frames[-1]] * hold_last
+    height = max(f.shape[0] for f in frames)
+    width = max(f.shape[1] for f in frames)
+    canvas = np.empty((len(frames), height, width, 3), np.uint8)
+    canvas[...] = BACKGROUND
+    for i, f in enumerate(frames):
+        left = (width - f.shape[1]) // 2
+        canvas[i, : f.shape[0], left : left + f.shape[1]] = f[..., :3]
     path = os.fspath(path)
-    iio.imwrite(path, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    iio.imwrite(path, canvas, extension=".gif", duration=1000.0 / fps, loop=0)
     return path
 
 
