@@ -62,9 +62,9 @@ MATRIX = {
     ),
     "exploitability, full-information enumeration (`baselines.exploitability`)": (
         YES,
-        NOT_BUILT,
+        YES,
         "n/a: a family draws a new network every game",
-        "test_exploitability, test_exploitability_cli",
+        "test_exploitability, test_exploitability_cli, test_exploitability_games",
     ),
     "exploitability, real-information search vs a frozen defender (`baselines.exploitability`)": (
         YES,
