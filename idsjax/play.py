@@ -10,8 +10,10 @@ You take the id's learning side (`--side attacker|defender` on two-agent ids `id
 side is the id's bot, or `--opponent bot:NAME`, `random`, or `checkpoint:RUN_DIR` (a policy trained by
 any trainer of the research kit, a self-play run included; it must have been trained for that side on
 the same version). `--scenario FILE [--mode MODE]` plays a scenario (docs/scenarios.md) instead of an
-id; its nodes are named by their ids in the file. At the prompt type an action id from the list of legal actions, `h` for help, `b`
-to redraw the board, or `q` to quit.
+id; its nodes are named by their ids in the file. The session's model, `Game`, takes any game's
+`(env, params)`: on a generated family (`idsjax.make_generated`) every game is on a new network, its
+nodes named `n<index>`. At the prompt type an action id from the list of legal actions, `h` for help,
+`b` to redraw the board, or `q` to quit.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from idsjax.policies import (
     describe_attack,
     describe_defense,
     load_policy,
-    scenario_names,
 )
 
 __all__ = ["Game", "board", "compress_ranges", "grid_map", "legal_table", "main", "run_script"]
@@ -59,14 +60,13 @@ def _parse_args(argv):
     parser.add_argument("--seed", type=int, default=0, help="seed of the games")
     parser.add_argument("--instance-seed", type=int, default=0, help="seed of the instance (idsjax.make)")
     args = parser.parse_args(argv)
-    env, params, scenario = make_game(parser, args, args.instance_seed)
-    args.names = None if scenario is None else scenario_names(env, params, scenario)
+    env, params, args.game_scenario = make_game(parser, args, args.instance_seed)
     if env.learner == "both":
         side = args.side or ATTACKER
     else:
         side = env.learner
         if args.side is not None and args.side != side:
-            if args.scenario is not None:
+            if args.scenario is not None or getattr(args, "generator", None) is not None:
                 parser.error(
                     f"in mode {env.mode.value!r} you play the {side} (the other side is a bot); "
                     "leave out --mode (the two-agent mode) to choose --side"
@@ -157,8 +157,8 @@ def main(argv=None, *, stdin: TextIO | None = None, console: Console | None = No
 
 def _session(args, env, params, side, opponent, stdin, console) -> int:
     opp_name = opponent if isinstance(opponent, str) else "checkpoint policy"
-    game = Game(env, params, side, opponent, seed=args.seed, config=args.names)
-    config = game.config  # the id's GameConfig, or a scenario's ScenarioNames
+    game = Game(env, params, side, opponent, seed=args.seed, scenario=args.game_scenario)
+    config = game.config  # the id's GameConfig or a scenario's ScenarioNames (sizes are the game's)
     console.print(
         f"[bold]{config.env_id}[/bold]: you play the [bold]{side}[/bold] against "
         f"[bold]{opp_name}[/bold]. Type h for help, q to quit."
@@ -202,6 +202,7 @@ def _session(args, env, params, side, opponent, stdin, console) -> int:
         if not 0 <= action < game.num_ids():
             console.print(f"[yellow]{action} is out of range: {side} ids are 0-{game.num_ids() - 1}.[/]")
             continue
+        config = game.config  # a generated family's names change with every game's network
         if action not in set(int(i) for i in game.legal()):
             what = describe_attack(config, action) if side == ATTACKER else describe_defense(config, action)
             console.print(f"[yellow]{action} ({what}) is not legal now; legal ids: {compress_ranges(game.legal())}.[/]")

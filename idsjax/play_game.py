@@ -3,12 +3,17 @@ drive it (`idsjax.play` is the command line, `idsjax.play_view` the drawing)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 
+from idsjax.frames import network_params
+from idsjax.network import EMPTY
 from idsjax.policies import (
     ATTACKER,
     DEFENDER,
+    ScenarioNames,
     joint_step,
     legal_ids,
     resolve_policy,
@@ -16,16 +21,33 @@ from idsjax.policies import (
 )
 
 
+def game_names(env, state, params, scenario=None):
+    """What names nodes and sizes ids in the game `state` is played on: a registered id's
+    `GameConfig`, a scenario's `ScenarioNames` (node ids from `scenario` when given). A generated
+    network's absent servers leave gaps among its node indices: its names are indexed by node, an
+    absent one named `-` with role EMPTY, so that node `i` is always `node_ids[i]`."""
+    network = network_params(env, state, params)
+    names = env.names(network, scenario)
+    if not isinstance(names, ScenarioNames):
+        return names
+    real = np.flatnonzero(np.asarray(network.scenario.node_mask))
+    if np.array_equal(real, np.arange(len(real))):  # a scenario file's nodes come first, padding after
+        return names
+    ids, roles = ["-"] * env.shape.max_nodes, [EMPTY] * env.shape.max_nodes
+    for k, i in enumerate(real):
+        ids[i], roles[i] = f"n{i}", names.roles[k]
+    return dataclasses.replace(names, node_ids=tuple(ids), roles=tuple(roles))
+
+
 class Game:
     """The state of one terminal session (separate from I/O so it can be driven by tests)."""
 
-    def __init__(self, env, params, side: str, opponent, seed: int = 0, config=None):
-        """`config`: what names nodes and sizes ids (default `env.config`; a scenario game: its
-        `idsjax.policies.ScenarioNames`, built from `params` when not given)."""
+    def __init__(self, env, params, side: str, opponent, seed: int = 0, config=None, scenario=None):
+        """`config`: what names nodes and sizes ids (default: `game_names` of each game, node ids
+        from `scenario`, the `Scenario` a scenario game was made from, when given)."""
         self.env, self.params, self.side = env, params, side
-        if config is None:
-            config = env.names(params)
-        self.config = config
+        self.scenario = scenario
+        self._config = config
         other = DEFENDER if side == ATTACKER else ATTACKER
         self.opponent_side = other
         self.opponent = resolve_policy(opponent, other, env, params)
@@ -42,8 +64,15 @@ class Game:
     def new_game(self):
         self.key, k = jax.random.split(self.key)
         self.state = self._reset(k)
+        # A generated family draws a new network at every reset: its names change with it.
+        self.config = self._config or game_names(self.env, self.state, self.params, self.scenario)
         self.returns = np.zeros(2)
         self.last = None
+
+    @property
+    def network(self):
+        """The params of the network this game is played on (a generated family's: this game's)."""
+        return network_params(self.env, self.state, self.params)
 
     @property
     def over(self) -> bool:

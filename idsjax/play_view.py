@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from idsjax.config import UNKNOWN_DEFENSE
-from idsjax.network import DATA, SERVER, START
+from idsjax.network import DATA, EMPTY, SERVER, START
 from idsjax.play_game import Game
 from idsjax.policies import ATTACKER, DEFENDER, ScenarioNames, scenario_links
 
@@ -72,6 +72,8 @@ def board(game: Game) -> Table:
     names = {DATA: "data", SERVER: "server", START: "start"}
     for n in range(cfg.num_nodes):
         kind = kinds[n]
+        if kind == EMPTY:  # an absent server of a generated network
+            continue
         here = show_attacker and n == position
         marker = ""
         if here:
@@ -114,12 +116,13 @@ def grid_map(game: Game) -> Text:
 
 
 def _scenario_map(game: Game) -> Text:
-    cfg, s, arr = game.config, game.state, game.params.scenario
+    cfg, s, arr = game.config, game.state, game.network.scenario
     show = game.side == ATTACKER or bool(s.detected)
-    pos = np.asarray(arr.position)[: cfg.num_nodes]
+    pos = np.asarray(arr.position)
+    nodes = [n for n in range(cfg.num_nodes) if cfg.roles[n] != EMPTY]
     lines = []
-    for y in sorted({float(v) for v in pos[:, 1]}):
-        row = sorted((float(pos[n, 0]), n) for n in range(cfg.num_nodes) if float(pos[n, 1]) == y)
+    for y in sorted({float(pos[n, 1]) for n in nodes}):
+        row = sorted((float(pos[n, 0]), n) for n in nodes if float(pos[n, 1]) == y)
         cells = []
         for _, n in row:
             mark = "@" if show and n == int(s.position) else " "

@@ -1,8 +1,8 @@
 """GIFs of whole episodes (spec §11.3), and `python -m idsjax.render`.
 
-The games are played by `idsjax.rollout` (recorded by `idsjax.trajectories`; a scenario's step by step
-here), the frames drawn by `idsjax.frames` (whose `render_frame`, `write_gif`, `save_frame` and
-`frame_size` this module also exports, as it always has).
+The games, of any kind (a registered id, a scenario, a generated family), are played by
+`idsjax.rollout` and recorded by `idsjax.trajectories`, the frames drawn by `idsjax.frames` (whose
+`render_frame`, `write_gif`, `save_frame` and `frame_size` this module also exports, as it always has).
 
 `python -m idsjax.render`: write a GIF of games between two policies (bots, `random`, or
 `checkpoint:RUN_DIR` through the policy loaders of `idsjax.policies`) on a registered id (`--env`) or
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from idsjax.frames import VIEWS, frame_size, render_frame, save_frame, write_gif
+from idsjax.frames import VIEWS, frame_size, network_params, render_frame, save_frame, write_gif
 from idsjax.game_arguments import add_game_arguments, make_game
 from idsjax.policies import ATTACKER, DEFENDER, PolicyLoadError, default_policy, load_policy, policy_name
 
@@ -44,12 +44,8 @@ def play_episodes(
     """Play `episodes` games (one batch through `idsjax.rollout`, recorded by `idsjax.trajectories`)
     and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
     the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
-    Policies as in `idsjax.policies`; callables must be jittable. Other games than registered ids
-    are played here, step by step: `idsjax.trajectories` names what it recorded by its registered id
-    (which `load_trajectories` replays), and a scenario's network has none."""
-    if env.version is None:  # no registered id to record it under (as `trajectories.record` refuses)
-        yield from _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps)
-        return
+    Any game: a registered id, a scenario, a generated family (whose states carry each game's
+    network). Policies as in `idsjax.policies`; callables must be jittable."""
     from idsjax.trajectories import record
 
     traj = record((env, params), attacker_policy, defender_policy, num_games=episodes, max_steps=max_steps, seed=seed)
@@ -64,29 +60,6 @@ def play_episodes(
                 "detected": bool(a["detected"][game, t + 1]),
             }
             yield traj.state(game, t + 1), traj.joint_action(game, t), a["rewards"][game, t], info
-
-
-def _scenario_episodes(env, params, attacker_policy, defender_policy, seed, episodes, max_steps):
-    import jax
-
-    from idsjax.policies import joint_step, make_joint_policy_step
-
-    choose = jax.jit(make_joint_policy_step(env, params, attacker_policy, defender_policy))
-    step = jax.jit(lambda k, st, a, d: joint_step(env, k, st, a, d, params))
-    reset = jax.jit(lambda k: env.initial_state(k, params))
-    key = jax.random.PRNGKey(seed)
-    for _ in range(episodes):
-        key, k = jax.random.split(key)
-        state = reset(k)
-        yield state, None, None, None
-        t = 0
-        while not (bool(state.done) or bool(state.timed_out)) and (max_steps is None or t < max_steps):
-            key, k_choose, k_step = jax.random.split(key, 3)
-            a, d = choose(k_choose, state)
-            state, rewards, info = step(k_step, state, a, d)
-            flags = {f: bool(info[f]) for f in ("attack_legal", "moved", "hacked", "detected")}
-            yield state, (int(a), int(d)), np.asarray(rewards), flags
-            t += 1
 
 
 def episode_frames(
@@ -110,12 +83,13 @@ def episode_frames(
         policy_name(p) if p is not None else default_policy(env, side)
         for p, side in ((attacker_policy, ATTACKER), (defender_policy, DEFENDER))
     ]
-    game_id = env.names(params, scenario).env_id
-    title = f"{game_id}: {names[0]} vs {names[1]}"
+    title = None
     previous = None
     for state, last, rewards, info in play_episodes(
         env, params, attacker_policy, defender_policy, seed=seed, episodes=episodes, max_steps=max_steps
     ):
+        if title is None:  # a generated family's name is its environment's, whichever network is drawn
+            title = f"{env.names(network_params(env, state, params), scenario).env_id}: {names[0]} vs {names[1]}"
         attack_from, previous = previous, int(state.position)
         if last is None:
             returns = np.zeros(2)
@@ -163,7 +137,8 @@ def episode_gif(
     by the policy given for its side. `seed` drives the games, `instance_seed` the instance layout
     (as `idsjax.make`). `max_steps` caps the joint steps per episode (default: the full episode,
     up to the step-limit call). A scenario game is an `(env, params)` pair of `idsjax.make_scenario`;
-    `scenario` (its `Scenario`) names the nodes. Returns the path.
+    `scenario` (its `Scenario`) names the nodes. A generated family's is `idsjax.make_generated`'s:
+    each episode on the network its reset drew (frames of different sizes are centred). Returns the path.
     """
     frames = episode_frames(
         env_or_id,
