@@ -28,7 +28,7 @@ frozen and its later steps are marked invalid.
 - outcomes, `[B]`: `length` (joint steps played), `hacked_final`, `detected_final`, `timed_out_final`,
   `returns` float32[2];
 - keys: `reset_key` uint32[B, K] and `step_key` uint32[B, T, K], the keys each game was reset and
-  stepped with (what `replay` needs besides the actions);
+  stepped with (what `replay` needs besides the actions; zero on the invalid steps after a game's end);
 - with `record(..., observations=True)`: `attacker_observation`, `defender_observation` `[B, T+1, ...]`,
   each side's view of the states above;
 - metadata: `env_id` (the registered id, or the game's name), `instance_seed`, `seed`, `attacker`,
@@ -457,7 +457,10 @@ def make_recorder(
         out = _with_initial(out, first, axis=1)
         out["length"] = episodes.length
         out.update(episodes.outcome)
-        out["reset_key"], out["step_key"] = rollout_keys(key, num_games, steps)
+        # A finished game's later steps play no part: their keys are kept as zeros, which compress
+        # (a file of short games would otherwise be mostly keys).
+        out["reset_key"], step_key = rollout_keys(key, num_games, steps)
+        out["step_key"] = jnp.where(out["valid"][..., None], step_key, jnp.zeros_like(step_key))
         if generated:
             out["network"] = episodes.initial_state.network
         return out

@@ -74,6 +74,9 @@ def test_a_generated_family_recording_replays_each_game_on_its_own_network(famil
     first = jax.jit(env.initial_state)(jax.numpy.asarray(traj.arrays["reset_key"][4]), params)
     for a, b in zip(jax.tree.leaves(first.network), jax.tree.leaves(back.network(4))):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    # keys after a game's end play no part and are kept as zeros (they would not compress)
+    valid = traj.arrays["valid"]
+    assert traj.arrays["step_key"][valid].any(axis=-1).all() and not traj.arrays["step_key"][~valid].any()
     played = replay(back)
     assert set(played.arrays) == set(traj.arrays)
     _assert_same(played.arrays, traj.arrays, traj.arrays)
