@@ -38,7 +38,7 @@ MATRIX = {
         f"train `baselines.{algo}` (evaluate, checkpoint, `checkpoint:` policy)": (YES, YES, YES, HERE)
         for algo in TRAINERS
     },
-    "stop with Ctrl-C and `--resume`": (YES, UNTESTED, UNTESTED, "test_interrupt, test_checkpoints"),
+    "stop with Ctrl-C and `--resume`": (YES, YES, YES, "test_interrupt, test_checkpoints, test_interrupt_any_game"),
     "self-play `baselines.selfplay` (evaluation, payoff matrix, exploitability, checkpoint, `--resume`, `checkpoint:` policy)": (
         YES,
         YES,

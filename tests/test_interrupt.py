@@ -6,6 +6,7 @@ cannot be resumed says so, to --resume and to a fresh run alike, and what to do 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -106,18 +107,36 @@ def metrics(out) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
 
 
+@contextlib.contextmanager
+def sigint_as_in_a_terminal():
+    """While the trainer starts: SIGINT handled here rather than ignored, so that the trainer starts
+    with SIGINT's default disposition (a handled signal is reset by exec, an ignored one is inherited),
+    as a command typed in a terminal does. A test session started in the background (a shell's `&`,
+    nohup, some CI runners) ignores SIGINT; its trainer would rightly go on ignoring it
+    (`host_loop.stop_on_signals`), and the test would depend on how pytest was started."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def interrupt(algo: str, argv: list[str], out: Path, signum: int, timeout: float = 240.0) -> tuple[int, str]:
     """Run `python -m baselines.<algo>` in a process of its own, send it `signum` as soon as the first
     metrics row is written, and return its exit code and stderr."""
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(CACHE / "interrupt"), "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"baselines.{algo}", *argv, "--output-dir", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with sigint_as_in_a_terminal():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"baselines.{algo}", *argv, "--output-dir", str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     deadline = time.monotonic() + timeout
     path = out / "metrics.csv"
     try:
