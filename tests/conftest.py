@@ -9,12 +9,20 @@ import jaxlib
 import pytest
 
 _CACHE = Path(__file__).resolve().parent.parent / ".jax_cache" / f"jaxlib-{jaxlib.__version__}"
+# A size limit turns on JAX's file lock around every read and write of the cache. Without it (the
+# default, no limit) an entry is written in place, and a process that reads it meanwhile, another
+# xdist worker or a process a test started that compiled the same program, gets a truncated
+# executable, which XLA's loader does not check: the worker dies of a segmentation fault (seen in the
+# slow suite, in `compilation_cache.get_executable_and_time`). 8 GiB is far above what the suites write.
+_CACHE_MAX_BYTES = 8 << 30
 jax.config.update("jax_compilation_cache_dir", str(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_compilation_cache_max_size", _CACHE_MAX_BYTES)
 # The same cache for the processes the tests start (servers, command lines): JAX reads its options
 # from these variables, so a program one of them compiled is not compiled again by the next.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(_CACHE_MAX_BYTES))
 
 
 def _flag(name: str) -> bool:
