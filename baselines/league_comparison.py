@@ -462,9 +462,9 @@ def main(argv=None) -> dict:
 
     if not jax.config.jax_compilation_cache_dir:  # keep a cache the caller set up (the test suite's)
         # the evaluation and best-response programs do not depend on the mode: compiled once per env
-        cache = Path(__file__).resolve().parent.parent / ".jax_cache" / "league_comparison"
-        jax.config.update("jax_compilation_cache_dir", str(cache))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        from baselines.compile_cache import use_persistent_cache
+
+        use_persistent_cache(Path(__file__).resolve().parent.parent / ".jax_cache" / "league_comparison")
     os.makedirs(args.output_dir, exist_ok=True)
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--report-only"]
     command = "python -m baselines.league_comparison " + " ".join(shlex.quote(a) for a in given)

@@ -562,12 +562,11 @@ def main(argv=None) -> list[dict]:
 def _compilation_cache() -> None:
     """Reruns (resumed grids, repeated configurations such as v14's and v16's random_defense/reinforce)
     reuse compiled programs: JAX's persistent cache, one directory per jaxlib version."""
-    import jax
     import jaxlib
 
-    path = os.path.join(os.path.expanduser("~"), ".cache", "idsjax", f"jax-{jaxlib.__version__}")
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    from baselines.compile_cache import use_persistent_cache
+
+    use_persistent_cache(os.path.join(os.path.expanduser("~"), ".cache", "idsjax", f"jax-{jaxlib.__version__}"))
 
 
 def _run_all(configs: list[dict], args) -> list[dict]:
