@@ -527,8 +527,10 @@ def record(
 
 
 # -- replay -----------------------------------------------------------------------------------------
-def _replay_game(game: JointGame, observations: bool, reset_key, step_keys, attack, defense, params):
-    """One recorded game played again from its keys and joint actions, as `rollout` played it."""
+def _replay_game(game: JointGame, observations: bool, reset_key, step_keys, attack, defense, recorded, params):
+    """One recorded game played again from its keys and joint actions, as `rollout` played it, up to
+    the end of its episode or of the steps recorded (`recorded`: the recording's valid steps; a
+    recorder may stop an episode short, as the server does with the one a game is left in)."""
     obs, state = game.reset(reset_key, params)
     initial = _keep(state)
     if observations:
@@ -536,16 +538,18 @@ def _replay_game(game: JointGame, observations: bool, reset_key, step_keys, atta
 
     def body(carry, x):
         state, obs, alive = carry
-        key, a, d = x
+        key, a, d, played = x
+        valid = alive & played
         action = {ATTACKER: a, DEFENDER: d}
         next_obs, next_state, reward, terminated, truncated, info = game.step(key, state, action, params)
         done = terminated | truncated
-        t = Transition(obs, state, action, reward, done, next_obs, next_state, info, alive)
-        state = jax.tree.map(lambda new, old: _where(alive, new, old), next_state, state)
-        obs = jax.tree.map(lambda new, old: _where(alive, new, old), next_obs, obs)
-        return (state, obs, alive & ~done), _step_record(t, observations)
+        t = Transition(obs, state, action, reward, done, next_obs, next_state, info, valid)
+        state = jax.tree.map(lambda new, old: _where(valid, new, old), next_state, state)
+        obs = jax.tree.map(lambda new, old: _where(valid, new, old), next_obs, obs)
+        return (state, obs, alive & ~(valid & done)), _step_record(t, observations)
 
-    (final, _, alive), out = jax.lax.scan(body, (state, obs, jnp.bool_(True)), (step_keys, attack, defense))
+    carry = (state, obs, jnp.bool_(True))
+    (final, _, alive), out = jax.lax.scan(body, carry, (step_keys, attack, defense, recorded))
     out = _with_initial(out, initial, axis=0)
     finished = ~alive
     out["length"] = out["valid"].sum().astype(jnp.int32)
@@ -560,7 +564,7 @@ def _replayer(env, per_game_params: bool):
     """The compiled replay of games of `env` (one per environment: equal environments share it)."""
     one = functools.partial(_replay_game, JointGame(env), True)
     params_axes = env.default_params.replace(max_steps_in_episode=None, pool=0) if per_game_params else None
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, params_axes)))
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, params_axes)))
 
 
 def replay(traj: Trajectories, *, check: bool = True) -> Trajectories:
@@ -576,7 +580,8 @@ def replay(traj: Trajectories, *, check: bool = True) -> Trajectories:
     generated = traj.kind == GENERATED
     if generated:  # each game resets onto its own network: a pool of one
         params = params.replace(pool=jax.tree.map(lambda x: x[:, None], traj.networks()))
-    out = jax.device_get(_replayer(env, generated)(keys[0], keys[1], a["attack_action"], a["defense_action"], params))
+    run = _replayer(env, generated)
+    out = jax.device_get(run(keys[0], keys[1], a["attack_action"], a["defense_action"], a["valid"], params))
     arrays = _finish(out)
     arrays["reset_key"], arrays["step_key"] = (np.asarray(k) for k in keys)
     played = dataclasses.replace(traj, arrays=arrays)

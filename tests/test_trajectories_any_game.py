@@ -13,7 +13,16 @@ import pytest
 import idsjax
 from idsjax.scenario import load_scenario
 from idsjax.scenario.generator import Family
-from idsjax.trajectories import ReplayError, load_trajectories, record, replay, save_trajectories, trajectory_frames
+from idsjax.trajectories import (
+    OBSERVATION_FIELDS,
+    STATE_FIELDS,
+    ReplayError,
+    load_trajectories,
+    record,
+    replay,
+    save_trajectories,
+    trajectory_frames,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICE = ROOT / "scenarios" / "examples" / "office_dmz.yaml"
@@ -103,6 +112,32 @@ def test_replay_refuses_a_recording_it_does_not_reproduce(family_games):
     replay(_with(traj, arrays=keyless))
     with pytest.raises(ReplayError):
         replay(_with(traj, seed=1, arrays=keyless))
+
+
+def test_replay_stops_where_a_recording_stops_an_episode_short(family_games):
+    """A recorder may keep an episode it stopped short (the server: the one a game is left in):
+    replay plays the steps recorded and no further, and the episode stays unfinished."""
+    traj = family_games[3]
+    a = {k: v.copy() for k, v in traj.arrays.items()}
+    g = int(np.argmax(a["length"]))
+    cut = int(a["length"][g]) - 1
+    assert cut >= 1 and a["hacked_final"][g] | a["detected_final"][g] | a["timed_out_final"][g]
+    for f in ("valid", "attack_legal", "moved"):
+        a[f][g, cut:] = False
+    for f in ("attack_action", "defense_action"):
+        a[f][g, cut:] = -1
+    a["rewards"][g, cut:] = 0.0
+    a["step_key"][g, cut:] = 0
+    for f in STATE_FIELDS + OBSERVATION_FIELDS:  # a game stopped repeats its last state
+        a[f][g, cut + 1 :] = a[f][g, cut]
+    a["length"][g] = cut
+    for f in ("hacked_final", "detected_final", "timed_out_final"):
+        a[f][g] = False
+    a["returns"] = a["rewards"].sum(axis=1)
+    replay(_with(traj, arrays=a))
+    # the episode as recorded in full does not replay as the stopped one
+    with pytest.raises(ReplayError, match=f"at game {g}, step {cut + 1}:"):
+        replay(_with(traj, arrays={**a, "valid": traj.arrays["valid"]}))
 
 
 def _with(traj, **changes):
