@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
 
 from baselines.cli import GENERATOR_FAMILIES, MODES, SCENARIO_OPTIONS  # noqa: F401 (MODES: re-exported)
 from baselines.errors import UsageError
+from idsjax.scenario.generator import FAMILIES as PRESETS  # the named families: the views name the same ones
 
-# Named generator families. The numbers of versions 0, 2-4 and 7-9 (ten attack types, cap 9, defense
-# and detection 2, one vulnerable type of value 0 on every server), so that a policy trained on a family
-# reads those versions' observations and plays their game; the networks are random, sized as named.
-_LIKE_V3 = dict(attack_types=10, max_value=9, defense=(2, 2), detection=(2, 2), vulnerability=(0, 0), vulnerable_p=1.0)
-PRESETS: dict[str, dict[str, Any]] = {
-    "small": dict(min_layers=1, max_layers=2, min_width=1, max_width=3, **_LIKE_V3),  # <= 8 nodes
-    "medium": dict(min_layers=2, max_layers=3, min_width=2, max_width=4, **_LIKE_V3),  # <= 14 nodes
-    "large": dict(min_layers=3, max_layers=5, min_width=3, max_width=5, **_LIKE_V3),  # <= 27 nodes
-    "default": dict(),  # the generator's own defaults (4 attack types, varied values)
-}
 # The command line names the families before this module loads (baselines.cli).
 assert tuple(PRESETS) == GENERATOR_FAMILIES, (tuple(PRESETS), GENERATOR_FAMILIES)
 
@@ -38,36 +28,12 @@ OPTIONS = SCENARIO_OPTIONS  # in baselines.cli, which loads without JAX (the tra
 def family_of(name: str, args: list[str]):
     """The `Family` of preset `name` with `k=v` overrides, or UsageError with one sentence."""
     from idsjax.scenario import ScenarioError
-    from idsjax.scenario.generator import Family
+    from idsjax.scenario.generator import named_family
 
-    if name not in PRESETS:
-        raise UsageError(f"--generator {name!r} is not a generator family; use one of {', '.join(PRESETS)}")
-    fields = {f.name: f for f in dataclasses.fields(Family)}
-    values = dict(PRESETS[name])
-    for arg in args:
-        key, sep, text = arg.partition("=")
-        if not sep or key not in fields:
-            raise UsageError(
-                f"--generator-arg {arg!r}: expected K=V with K a field of the family ({', '.join(fields)})"
-            )
-        default = fields[key].default
-        try:
-            if isinstance(default, bool):
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                value = text.lower() in ("true", "1")
-            elif isinstance(default, tuple):
-                value = tuple(int(x) for x in text.split(","))
-            else:
-                value = type(default)(text)
-        except ValueError:
-            shown = "LOW,HIGH" if isinstance(default, tuple) else type(default).__name__
-            raise UsageError(f"--generator-arg {arg!r}: expected {key}={shown}") from None
-        values[key] = value
     try:
-        return Family(**values)
+        return named_family(name, args)
     except ScenarioError as err:
-        raise UsageError(f"--generator {name}: {err}") from None
+        raise UsageError(str(err)) from None
 
 
 def resolve(config: dict) -> None:

@@ -5,15 +5,16 @@
     python -m idsjax.play --env idsgame-random_attack-v4 --opponent checkpoint:runs/ppo/...
     python -m idsjax.play --scenario scenarios/examples/office_dmz.yaml --side defender
     python -m idsjax.play --scenario scenarios/examples/office_dmz.yaml --mode random_attack
+    python -m idsjax.play --generator small --mode minimal_defense
 
 You take the id's learning side (`--side attacker|defender` on two-agent ids `idsgame-vN`); the other
 side is the id's bot, or `--opponent bot:NAME`, `random`, or `checkpoint:RUN_DIR` (a policy trained by
 any trainer of the research kit, a self-play run included; it must have been trained for that side on
 the same version). `--scenario FILE [--mode MODE]` plays a scenario (docs/scenarios.md) instead of an
-id; its nodes are named by their ids in the file. The session's model, `Game`, takes any game's
-`(env, params)`: on a generated family (`idsjax.make_generated`) every game is on a new network, its
-nodes named `n<index>`. At the prompt type an action id from the list of legal actions, `h` for help,
-`b` to redraw the board, or `q` to quit.
+id; its nodes are named by their ids in the file. `--generator NAME [--generator-arg K=V ...] [--mode
+MODE]` plays a generated family (the trainers' families): every game on a new network, its nodes named
+`n<index>`. At the prompt type an action id from the list of legal actions, `h` for help, `b` to
+redraw the board, or `q` to quit.
 """
 
 from __future__ import annotations

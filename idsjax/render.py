@@ -5,8 +5,9 @@ The games, of any kind (a registered id, a scenario, a generated family), are pl
 `render_frame`, `write_gif`, `save_frame` and `frame_size` this module also exports, as it always has).
 
 `python -m idsjax.render`: write a GIF of games between two policies (bots, `random`, or
-`checkpoint:RUN_DIR` through the policy loaders of `idsjax.policies`) on a registered id (`--env`) or
-a scenario file (`--scenario FILE [--mode MODE]`).
+`checkpoint:RUN_DIR` through the policy loaders of `idsjax.policies`) on a registered id (`--env`), a
+scenario file (`--scenario FILE [--mode MODE]`) or a generated family (`--generator NAME
+[--generator-arg K=V ...] [--mode MODE]`: each game on the network its reset drew).
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ MATRIX = {
     "terminal game and GIFs (`idsjax.play`, `idsjax.render`)": (
         YES,
         YES,
-        NOT_BUILT,
-        "test_play, test_play_scenario, test_render, test_render_scenario",
+        YES,
+        "test_play, test_play_scenario, test_play_generated, test_render, test_render_scenario, test_render_generated",
     ),
     "trajectories (record, save, load, replay)": (YES, YES, YES, "test_trajectories, test_trajectories_any_game"),
     "game server (`idsjax.serve`)": (YES, YES, NOT_BUILT, "test_serve, test_serve_e2e"),

@@ -5,7 +5,6 @@ import io
 
 import jax
 import numpy as np
-import pytest
 from rich.console import Console
 
 import idsjax
@@ -49,11 +48,6 @@ def test_every_game_is_played_and_drawn_on_its_own_network():
     assert len(seen) > 1  # a family draws a new network for every game
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="python -m idsjax.play --generator needs the --generator options of idsjax.game_arguments "
-    "(not this module's; proposed in helper D's report)",
-)
 def test_the_command_line_plays_a_generated_family():
     keys = "h\nb\n" + "".join(f"{i}\n" for i in range(40)) + "q\n"
     code, out = run_script(["--generator", "small", "--mode", "minimal_defense", "--seed", "1"], keys)

@@ -62,11 +62,6 @@ def test_episode_gif_centres_frames_of_different_networks(family, tmp_path):
     assert len({f.shape for f in drawn}) > 1  # the networks span different sizes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="python -m idsjax.render --generator needs the --generator options of idsjax.game_arguments "
-    "(not this module's; proposed in helper D's report)",
-)
 def test_the_command_line_renders_a_generated_family(tmp_path):
     out = tmp_path / "small.gif"
     assert render_main(["--generator", "small", "--mode", "minimal_defense", "--episodes", "2", "--out", str(out)]) == 0

@@ -106,6 +106,53 @@ class Family:
             fail("view", "partial or full", self.view)
 
 
+# Named families, for the command lines of the views (`idsjax.game_arguments`) and of the research kit
+# (`baselines.scenarios`). The numbers of versions 0, 2-4 and 7-9 (ten attack types, cap 9, defense and
+# detection 2, one vulnerable type of value 0 on every server), so that a policy trained on a family
+# reads those versions' observations and plays their game; the networks are random, sized as named.
+_LIKE_V3 = dict(attack_types=10, max_value=9, defense=(2, 2), detection=(2, 2), vulnerability=(0, 0), vulnerable_p=1.0)
+FAMILIES: dict[str, dict] = {
+    "small": dict(min_layers=1, max_layers=2, min_width=1, max_width=3, **_LIKE_V3),  # <= 8 nodes
+    "medium": dict(min_layers=2, max_layers=3, min_width=2, max_width=4, **_LIKE_V3),  # <= 14 nodes
+    "large": dict(min_layers=3, max_layers=5, min_width=3, max_width=5, **_LIKE_V3),  # <= 27 nodes
+    "default": dict(),  # the generator's own defaults (4 attack types, varied values)
+}
+
+
+def named_family(name: str, overrides=()) -> Family:
+    """The `Family` named `name` (`FAMILIES`) with `K=V` overrides of its fields (the command lines'
+    `--generator NAME --generator-arg K=V`); a bad name or override raises `ScenarioError` with one
+    sentence naming the option."""
+    if name not in FAMILIES:
+        raise ScenarioError(f"--generator {name!r} is not a generator family; use one of {', '.join(FAMILIES)}")
+    fields = {f.name: f for f in dataclasses.fields(Family)}
+    values = dict(FAMILIES[name])
+    for arg in overrides:
+        key, sep, text = arg.partition("=")
+        if not sep or key not in fields:
+            raise ScenarioError(
+                f"--generator-arg {arg!r}: expected K=V with K a field of the family ({', '.join(fields)})"
+            )
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = text.lower() in ("true", "1")
+            elif isinstance(default, tuple):
+                value = tuple(int(x) for x in text.split(","))
+            else:
+                value = type(default)(text)
+        except ValueError:
+            shown = "LOW,HIGH" if isinstance(default, tuple) else type(default).__name__
+            raise ScenarioError(f"--generator-arg {arg!r}: expected {key}={shown}") from None
+        values[key] = value
+    try:
+        return Family(**values)
+    except ScenarioError as err:
+        raise ScenarioError(f"--generator {name}: {err}") from None
+
+
 def _uniform_int(u: jax.Array, low, high) -> jax.Array:
     """Integers uniform on `low … high` (inclusive) from uniforms on [0, 1)."""
     span = high - low + 1
