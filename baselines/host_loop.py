@@ -7,6 +7,9 @@ apart from training) and loops on chunks, which gives the progress bar, the metr
 checkpoint points without host callbacks inside the compiled program. The last chunk runs only the
 remaining updates (a `lax.cond` skips the rest), so `--chunks` never changes a result. A chunked
 run and `Trainer.train` play the same episodes (tests check it; losses agree up to float rounding).
+`run_chunks` is that loop alone (a chunk program over a budget, its outputs on the host, its time);
+`train_chunks` adds the run directory around it, and the reference grid's windows
+(`baselines.reference_grid.run.train_windows`) their evaluations.
 
 Every update also checks, on the device, that the losses and every floating-point array of the
 training state (parameters, optimiser state, Q-table, replay buffer) are finite; the first
@@ -37,6 +40,8 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -263,6 +268,46 @@ def compile_programs(trainer, rngs, k_chunk: int) -> dict:
     }
 
 
+class Chunk(NamedTuple):
+    """One chunk of a budget's updates, as `run_chunks` ran it."""
+
+    runner: Any  # the training state after the chunk, on the device (a fresh array: nothing is donated)
+    outputs: tuple  # the program's other outputs on the host, cut to the updates that ran ([seeds, updates, …])
+    start: int  # the updates done before the chunk
+    updates: int  # the updates it ran: k_chunk, or what the budget has left in its last chunk
+    seconds: float  # its training time: the program and bringing its outputs to the host
+
+    @property
+    def done(self) -> int:
+        return self.start + self.updates
+
+
+def run_chunks(program, runner, num_updates: int, k_chunk: int, done_updates: int = 0) -> Iterator[Chunk]:
+    """The one host loop: advance the training state from update `done_updates` to `num_updates` with
+    the compiled `program(runner, n) -> (runner, *outputs)`, whose outputs are [seeds, k_chunk, …]
+    arrays of which the first `n` updates ran (`n` is an argument, so that the budget's shorter last
+    chunk runs the same program), yielding each chunk's state, outputs (gathered from every process)
+    and time.
+
+    What the caller does between chunks (rows, checkpoints, evaluations) is not in a chunk's
+    `seconds`; stopping early is leaving the loop. `program` must be compiled ahead of time
+    (`jit(…).lower(…).compile()`): a jitted function would compile inside the first chunk, and its
+    compilation would count as training."""
+    if not isinstance(program, jax.stages.Compiled):
+        raise TypeError(
+            "run_chunks takes a chunk program compiled ahead of time (jax.jit(f).lower(...).compile()), so "
+            "that compiling it is not timed as training"
+        )
+    while done_updates < num_updates:
+        n = min(k_chunk, num_updates - done_updates)
+        t = time.perf_counter()
+        # the trip count as a device scalar, as the trainers always passed it (also across processes)
+        runner, *outputs = program(runner, jnp.int32(n))
+        outputs = tuple(jax.tree.map(lambda x: np.asarray(x)[:, :n], distributed.to_host(o)) for o in outputs)
+        yield Chunk(runner, outputs, done_updates, n, time.perf_counter() - t)
+        done_updates += n
+
+
 def _programs(module, config: dict, rngs, announce: str):
     """The environment, trainer and compiled programs of a configuration, built once per process, so
     that in-process runs of one configuration (a resumed run, tests, sweeps) compile once."""
@@ -484,28 +529,26 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
     )
     stopped = False
+    # The run's clock is wall time from here, the loop's writing and checkpointing included (what
+    # metrics.csv's wall_time, the checkpoints and --resume carry), not the chunks' `seconds` alone.
     session_steps, t0 = 0, time.perf_counter()
-    while done_updates < trainer.num_updates:
-        n_active = min(k_chunk, trainer.num_updates - done_updates)
-        previous = runner
-        runner, metrics, finite = programs["chunk"](runner, jnp.int32(n_active))
-        metrics = {k: np.asarray(v)[:, :n_active] for k, v in distributed.to_host(metrics).items()}
-        finite = distributed.to_host(finite)[:, :n_active]
+    for chunk in run_chunks(programs["chunk"], runner, trainer.num_updates, k_chunk, done_updates):
+        previous, runner, (metrics, finite) = runner, chunk.runner, chunk.outputs
         wall = wall_before + time.perf_counter() - t0
         bad = first_nonfinite(finite, programs["check_names"])
         if bad is not None:
             k, seed, names = bad
             metrics = {name: v[:, : k + 1] for name, v in metrics.items()}
-        rows = logs.metric_rows(metrics, done_updates, spu, wall, num_seeds)
+        rows = logs.metric_rows(metrics, chunk.start, spu, wall, num_seeds)
         if lead:
             logs.write_metrics(metrics_path, rows, append=True)
         board.write(rows)
         if bad is not None:
             bar.close()
             board.close()
-            raise nonfinite_error(config, previous, done_updates, done_updates + k + 1, seed, names, wall)
-        done_updates += n_active
-        session_steps += n_active * spu * num_seeds
+            raise nonfinite_error(config, previous, chunk.start, chunk.start + k + 1, seed, names, wall)
+        done_updates = chunk.done
+        session_steps += chunk.updates * spu * num_seeds
         hp = metrics["hack_probability"][:, -1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no episode finished yet: NaN
@@ -513,7 +556,7 @@ def train_chunks(config: dict, trainer, rngs, programs: dict, desc: str, plot_ti
                 f"{session_steps / max(time.perf_counter() - t0, 1e-9):,.0f} steps/s, hack_p={np.nanmean(hp):.3f}",
                 refresh=False,
             )
-        bar.update(n_active * spu * num_seeds)
+        bar.update(chunk.updates * spu * num_seeds)
         steps = done_updates * spu
         if next_ckpt is not None and steps >= next_ckpt and done_updates < trainer.num_updates:
             save(out, done_updates, runner, wall, config)

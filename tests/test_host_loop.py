@@ -1,4 +1,6 @@
-"""The host loop's promises: a non-finite run stops with exit code 1, names the update and the
+"""The host loop's promises: `run_chunks` (the one loop, which the reference grid's windows run too)
+runs every update of a budget once, the last chunk shorter through the same compiled program, and
+times the chunks alone; a non-finite run stops with exit code 1, names the update and the
 quantity, keeps the last finite checkpoint and reports nothing; `--chunks` never changes a result; a
 run talks to its user (compiling line, steps per second, "results in DIR"); `--resume` says where it
 resumes and warns about ignored flags; a directory holding a run is not overwritten by accident;
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 import types
 
 import jax
@@ -53,6 +56,46 @@ def toy_module(growth: float):
         ENV_DEFAULTS={"env": "idsgame-random_defense-v0", "num_envs": 1},
         make_train=make_train,
     )
+
+
+def counting_chunk(k_chunk: int):
+    """`chunk(count, n) -> (count, counts, {"twice": 2 counts})`: `k_chunk` steps of which the first `n`
+    add one to the count and record it; the others leave it and record -1."""
+
+    def chunk(count, n):
+        def body(c, i):
+            c = jnp.where(i < n, c + 1, c)
+            seen = jnp.where(i < n, c, -1)
+            return c, (seen, {"twice": 2 * seen})
+
+        count, (counts, twice) = jax.lax.scan(body, count, jnp.arange(k_chunk))
+        return count, counts, twice
+
+    return jax.vmap(chunk, in_axes=(0, None))
+
+
+def test_run_chunks_runs_each_update_once_and_times_the_chunks_alone():
+    program = jax.jit(counting_chunk(3)).lower(jnp.zeros(2, jnp.int32), jax.ShapeDtypeStruct((), jnp.int32)).compile()
+    chunks = []
+    for chunk in host_loop.run_chunks(program, jnp.zeros(2, jnp.int32), 7, 3):
+        chunks.append(chunk)
+        if len(chunks) == 1:
+            time.sleep(1.0)  # the caller's work between chunks: not the next chunk's time
+    assert [(c.start, c.updates, c.done) for c in chunks] == [(0, 3, 3), (3, 3, 6), (6, 1, 7)]
+    counts = np.concatenate([c.outputs[0] for c in chunks], axis=1)  # cut to the updates that ran: no -1
+    assert np.array_equal(counts, np.tile(np.arange(1, 8), (2, 1)))
+    assert np.array_equal(np.concatenate([c.outputs[1]["twice"] for c in chunks], axis=1), 2 * counts)
+    assert np.asarray(chunks[-1].runner).tolist() == [7, 7]
+    assert 0 < chunks[1].seconds < 1.0
+    # resumed after two chunks: the remaining update alone, from the state they left
+    (last,) = host_loop.run_chunks(program, chunks[1].runner, 7, 3, done_updates=6)
+    assert (last.start, last.updates) == (6, 1) and np.array_equal(last.outputs[0], chunks[-1].outputs[0])
+    assert list(host_loop.run_chunks(program, chunks[-1].runner, 7, 3, done_updates=7)) == []
+
+
+def test_run_chunks_refuses_a_program_that_would_compile_while_timed():
+    with pytest.raises(TypeError, match="compiled ahead of time"):
+        next(host_loop.run_chunks(jax.jit(counting_chunk(3)), jnp.zeros(2, jnp.int32), 7, 3))
 
 
 def test_nonfinite_run_stops_with_exit_1_and_keeps_the_last_finite_checkpoint(tmp_path, capsys):

@@ -2,9 +2,10 @@
 learnt before it was made faster: one compiled chunk for every window (a loop whose trip count is an
 argument where the last window is shorter, so that it runs the same program; the scan of old where the
 windows are equal), the programs compiled ahead of time in two threads, the evaluations deferred until
-their program is ready. The reference here is the loop as it was: one static scan of each
-window's own length, evaluated right after the window. Every array of the final state, every
-training row and every evaluation row must be equal, bit for bit."""
+their program is ready, the windows being the chunks of `baselines.host_loop.run_chunks` (the trainers'
+host loop). The reference here is the loop as it was: one static scan of each window's own length,
+evaluated right after the window. Every array of the final state, every training row and every
+evaluation row must be equal, bit for bit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import jax
 import numpy as np
 import pytest
 
+from baselines import host_loop
+from baselines.host_loop import run_chunks
 from baselines.reference_grid import data, run
 from baselines.reference_grid.mapping import build_config, map_config
 
@@ -48,10 +51,10 @@ def static_windows(m, config: dict, seeds: list[int]) -> dict:
     at = set(run.eval_windows(m.evaluations, windows))
     runner = init(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     train_rows, evaluations, done = [], [], 0
-    lengths = set()
+    lengths = []
     for w in range(1, windows + 1):
         length = min(k_chunk, trainer.num_updates - done)
-        lengths.add(length)
+        lengths.append(length)
         runner, metrics = chunk(runner, length)
         done += length
         eps = run._epsilon(config, m, w / windows)
@@ -72,7 +75,7 @@ def same(a, b) -> bool:
 @pytest.mark.parametrize(
     "family", [f if f in DEFAULT else pytest.param(f, marks=pytest.mark.slow) for f in sorted(CASES)]
 )
-def test_windows_learn_what_static_scans_learnt(family):
+def test_windows_learn_what_static_scans_learnt(family, monkeypatch):
     path, steps, num_seeds = CASES[family]
     ref = {c["path"]: c for c in data.load_configs()}[path]
     m = map_config(ref)
@@ -80,9 +83,18 @@ def test_windows_learn_what_static_scans_learnt(family):
     config = build_config(m, ref, steps, num_seeds, run.WINDOWS, "/tmp/unused")
 
     before = static_windows(m, config, seeds)
+    ran = []
+
+    def recorded(*args, **kwargs):  # the grid's windows are the one host loop's chunks
+        for chunk in run_chunks(*args, **kwargs):
+            ran.append(chunk.updates)
+            yield chunk
+
+    monkeypatch.setattr(host_loop, "run_chunks", recorded)
     after = run.train_windows(m, config, seeds)
 
-    assert len(before["lengths"]) == (1 if family.endswith("equal_windows") else 2)
+    assert len(set(before["lengths"])) == (1 if family.endswith("equal_windows") else 2)
+    assert ran == before["lengths"]
     leaves_before, leaves_after = jax.tree.leaves(before["runner"]), jax.tree.leaves(after["runner"])
     assert len(leaves_before) == len(leaves_after)
     for x, y in zip(leaves_before, leaves_after):

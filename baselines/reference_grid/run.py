@@ -350,13 +350,15 @@ def train_windows(m, config: dict, seeds: list[int]) -> dict:
     and `timing`: each program's compile seconds, and the seconds spent training and evaluating with
     the training steps per second per seed they give (what a budget's run time is estimated from).
 
-    The chunk and the evaluation compile in two threads while `init` compiles and runs here (XLA
+    The windows are the chunks of `baselines.host_loop.run_chunks`, the trainers' host loop. The
+    chunk and the evaluation compile in two threads while `init` compiles and runs here (XLA
     compiles on one core and releases the GIL); training starts once its chunk is ready, and the
     windows' states wait for the evaluation program (each window's state is a fresh array, nothing
     is donated, so a pending one is exactly the state that window left)."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
+
+    from baselines.host_loop import run_chunks
 
     trainer, k_chunk, init, chunk, evaluate = _programs(m, config)
     rngs = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
@@ -406,17 +408,14 @@ def train_windows(m, config: dict, seeds: list[int]) -> dict:
         runner = init_program(rngs)
         chunk_program, timing["compile_chunk"] = chunk_job.result()
         eval_program = None
-        done_updates, train_seconds = 0, 0.0
-        for w in range(1, windows + 1):
-            t = time.perf_counter()
-            length = min(k_chunk, trainer.num_updates - done_updates)
-            runner, metrics = chunk_program(runner, np.int32(length))
-            metrics = jax.tree.map(lambda x: np.asarray(x)[:, :length], metrics)  # the updates that ran
-            train_seconds += time.perf_counter() - t
-            done_updates += length
-            done_steps = done_updates * spu
+        train_seconds = 0.0
+        # A window is a chunk; its training time is the chunk's alone (rows and evaluations apart).
+        for w, window in enumerate(run_chunks(chunk_program, runner, trainer.num_updates, k_chunk), start=1):
+            runner, (metrics,) = window.runner, window.outputs
+            train_seconds += window.seconds
+            done_steps = window.done * spu
             eps = _epsilon(config, m, w / windows)
-            train_rows += _window_rows(metrics, w, done_steps, spu, length, seeds, eps)
+            train_rows += _window_rows(metrics, w, done_steps, spu, window.updates, seeds, eps)
             if w in at:
                 pending.append((w, done_steps, runner))
             if eval_program is None and eval_job.done():
