@@ -59,7 +59,7 @@ def _commands(out: Path) -> dict[str, list[str]]:
         ],
         "reference_grid.vs_reference": [
             "baselines.reference_grid.vs_reference", "--paths", "v0/minimal_defense/tabular_q_learning",
-            "--episodes", "2", "--evaluations", "1", "--num-seeds", "1", "--output-dir", str(out),
+            "--episodes", "2", "--evaluations", "1", "--num-seeds", "2", "--output-dir", str(out),
         ],
         "results": [
             "baselines.results", "--algos", "ppo", "--versions", "0", "--opponents", "random_defense",

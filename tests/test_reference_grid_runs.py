@@ -139,3 +139,22 @@ def test_the_parallel_mapping_is_judged_against_the_faithful_one_by_the_equivale
     assert few["verdict"] == "neither shown"
     section = "\n".join(report.mapping_section(data.load_configs(), list(pair([0.9] * 4 + [0.8], [0.9] * 5))))
     assert f"`{PATH}`" in section and "TOST" in section
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--paths", "v0/minimal_defense/tabular_q_learning", "--num-seeds", "1"], "give --num-seeds 2 or more"),
+        (["--paths", "v1/minimal_defense/tabular_q_learning"], "has fewer in the reference"),
+    ],
+)
+def test_the_comparison_with_the_reference_refuses_one_seed_a_side(argv, says, capsys, tmp_path):
+    """Its equivalence test compares the seeds' final values: with one seed a side it has nothing to
+    test with, so the command says so (exit 2) before it trains anything."""
+    from baselines.reference_grid import vs_reference
+
+    with pytest.raises(SystemExit) as e:
+        vs_reference.main([*argv, "--output-dir", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the equivalence test needs at least two seeds a side" in err and says in err

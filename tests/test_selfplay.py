@@ -194,11 +194,13 @@ def test_smoke_every_mode(mode, tmp_path, tmp_path_factory, capsys):
         report = saved["exploitability"][f"{side}_exploitability"]
         games = SELFPLAY_TINY_BR_GAMES
         assert report["games"] == games and saved["per_seed"][block]["episodes"] == [games]
+        trained = {"best_response:greedy", "best_response:sampled"} if result.get("br_timesteps") else set()
         assert set(report["responders"]) == {
             *(f"bot:{b}" for b in selfplay.OPPONENT_BOTS[side]),
             "pool:0",
             "pool:1",
             "pool:2",
+            *trained,  # psro trains a best response as long as the policies it attacks
         }
         # the chosen responder is the best on the selection games, and the value is its fresh score
         by = report["per_seed_by"][0]

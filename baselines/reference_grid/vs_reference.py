@@ -269,6 +269,13 @@ def main(argv=None) -> dict:
         p.error(f"not a single-agent tabular configuration of the grid: {', '.join(bad)}")
     if args.episodes <= 0 or args.evaluations <= 0 or args.num_seeds <= 0:
         p.error("--episodes, --evaluations and --num-seeds must be positive")
+    # the equivalence test (report.equivalence) compares the seeds' final values: one seed has no spread
+    few = [x for x in args.paths if len(configs[x]["seeds"][: args.num_seeds]) < 2]
+    if few:
+        p.error(
+            "the equivalence test needs at least two seeds a side; "
+            + (f"{', '.join(few)} has fewer in the reference" if args.num_seeds >= 2 else "give --num-seeds 2 or more")
+        )
     rows = []
     for path in args.paths:
         ref = configs[path]
