@@ -152,3 +152,23 @@ def test_every_row_says_its_fraction_of_the_full_budget():
             assert "capped" in cell
         else:
             assert "full" in cell and "capped" not in cell, cell
+
+
+def test_no_attacker_row_beats_the_exact_optimum_beyond_its_games_noise():
+    """Every committed run (any budget, either mapping) of an attacker against defend-minimal on an id
+    whose exact optimum is known (`ceilings.json`, bounds met) stays within 3 binomial standard errors of
+    its pooled evaluation games above that optimum: a row above it would be a bug in the game, the
+    trainer or the evaluation, not learning."""
+    ceilings = {c["env"]: c for c in json.loads((RESULTS / "ceilings.json").read_text())["results"] if c["exact"]}
+    every = [json.loads(line) for line in (RESULTS / "summaries.jsonl").read_text().splitlines() if line.strip()]
+    checked = 0
+    for s in every:
+        c = ceilings.get(s.get("env_id"))
+        if c is None or s.get("learner") != "attacker" or s.get("final_eval_hack_probability") is None:
+            continue
+        games = s["run"]["eval_episodes"] * len(s["final_eval_hack_probability_per_seed"])
+        optimum = c["upper"]
+        bound = optimum + 3 * np.sqrt(max(optimum * (1 - optimum), 1e-12) / games)
+        assert s["final_eval_hack_probability"] <= bound, (s["path"], s["run"]["steps_per_seed"], optimum)
+        checked += 1
+    assert checked >= 20

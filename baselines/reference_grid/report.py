@@ -678,8 +678,14 @@ def time_section(configs: list[dict], every_run: list[dict]) -> list[str]:
         rest = r["configs"] - r["full"]
         lines.append(
             f"| {trainer} | {r['configs']} | {r['full']} | {fmt_duration(r['measured']) if r['full'] else ''} | "
-            + (f"{fmt_duration(r['estimated'])} ({rest - r['unknown']} configurations)" if rest - r["unknown"] else "")
-            + (f"; {r['unknown']} not timed" if r["unknown"] else "")
+            + "; ".join(
+                (
+                    [f"{fmt_duration(r['estimated'])} ({rest - r['unknown']} configurations)"]
+                    if rest - r["unknown"]
+                    else []
+                )
+                + ([f"{r['unknown']} not timed by any run"] if r["unknown"] else [])
+            )
             + " |"
         )
     return lines + [""]
