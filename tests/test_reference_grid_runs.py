@@ -96,7 +96,8 @@ def test_collecting_a_run_keeps_the_other_runs_and_replaces_its_own(tmp_path):
     _write_run(second, summary(100_000, p=0.9), 0.9)
     report.collect(str(second), str(results))
     # a new results folder starts from the committed runs (as every file the run did not make)
-    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if s["path"] == PATH]
+    mine = lambda s: s["path"] == PATH and s["run"]["steps_per_seed"] in (2_000, 100_000)  # noqa: E731
+    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
     committed = report._load_jsonl(report.readable(report.RESULTS, "summaries.jsonl"))
     assert {s["path"] for s in report._load_jsonl(str(results / "summaries.jsonl"))} == {s["path"] for s in committed}
     assert sorted((s["run"]["steps_per_seed"], s["final_eval_hack_probability"]) for s in rows) == [
@@ -106,10 +107,10 @@ def test_collecting_a_run_keeps_the_other_runs_and_replaces_its_own(tmp_path):
     # the same run collected again replaces its own summary and curves
     (second / PATH / run.SUMMARY).write_text(json.dumps(summary(100_000, p=0.8)))
     report.collect(str(second), str(results))
-    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if s["path"] == PATH]
+    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
     assert sorted(s["final_eval_hack_probability"] for s in rows) == [0.1, 0.8]
     with gzip.open(results / "curves.csv.gz", "rt", newline="") as f:
-        curves = [r for r in csv.DictReader(f) if r["path"] == PATH]
+        curves = [r for r in csv.DictReader(f) if r["path"] == PATH and int(r["steps_per_seed"]) in (2_000, 100_000)]
     assert sorted((int(r["steps_per_seed"]), r["mapping"], r["kind"]) for r in curves) == [
         (2_000, "faithful", "eval"),
         (2_000, "faithful", "train"),
