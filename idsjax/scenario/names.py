@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from idsjax.network import EMPTY
+
 
 @dataclass(frozen=True)
 class ScenarioNames:
@@ -69,4 +71,33 @@ def scenario_names(env, params, scenario=None) -> ScenarioNames:
         attack_types=env.shape.attack_types,
         reconnaissance=bool(env.shape.reconnaissance),
         max_nodes=env.shape.max_nodes,
+    )
+
+
+ABSENT = "-"  # the name of a node index the network leaves empty (a generated network's missing server)
+
+
+def network_names(env_id: str, shape, node_mask, role, node_ids=None) -> ScenarioNames:
+    """`ScenarioNames` indexed by node, so that node `i` is always `node_ids[i]`, up to the last real
+    node: a generated network's absent servers leave gaps among its real nodes, each named `-` with
+    role EMPTY. `node_mask`, `role`: one network's arrays (`ScenarioArrays`); `shape`: its
+    `ScenarioShape`; `node_ids`: one name per real node, in index order (default `n<i>`). A network
+    whose real nodes come first (every scenario file's) gets the names `scenario_names` gives it."""
+    mask = np.asarray(node_mask, bool)
+    real = np.flatnonzero(mask)
+    if node_ids is not None and len(node_ids) != len(real):
+        raise ValueError(f"{env_id}: {len(node_ids)} node ids for a network of {len(real)} nodes")
+    size = int(real[-1]) + 1 if len(real) else 0
+    ids, roles = [ABSENT] * size, [EMPTY] * size
+    kinds = np.asarray(role)
+    for k, i in enumerate(real):
+        ids[i] = node_ids[k] if node_ids is not None else f"n{i}"
+        roles[i] = int(kinds[i])
+    return ScenarioNames(
+        env_id=env_id,
+        node_ids=tuple(ids),
+        roles=tuple(roles),
+        attack_types=shape.attack_types,
+        reconnaissance=bool(shape.reconnaissance),
+        max_nodes=shape.max_nodes,
     )
