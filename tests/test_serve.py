@@ -352,8 +352,8 @@ def test_churn_thousands_of_games_leaves_nothing_behind():
 
 def test_a_scenario_game_follows_its_environment_and_speaks_its_node_ids():
     """`Coordinator(scenario=FILE)` (`python -m idsjax.serve --scenario FILE`): the game is the
-    scenario's two-agent game, the bot plays the missing role, the text view and the action names
-    use the scenario's node ids, and --record (which replays registered ids only) is refused."""
+    scenario's two-agent game, the bot plays the missing role, and the text view and the action names
+    use the scenario's node ids (its recordings: tests/test_serve_any_game.py)."""
     office = "scenarios/examples/office_dmz.yaml"
 
     async def body(c):
@@ -381,8 +381,6 @@ def test_a_scenario_game_follows_its_environment_and_speaks_its_node_ids():
     assert_matches(views, records, "attacker")
     assert "(internet, start)" in text and "(database, data)" in text
     assert names["attacker"][4] == "attack type 0 on node 1 (web, server)"
-    with pytest.raises(ValueError, match="replay registered ids only"):
-        Coordinator(scenario=office, record_dir="/tmp/never")
 
 
 # -- recordings: one file series per game instance, never overwritten ------------------------------------

@@ -7,6 +7,7 @@ Set IDSJAX_SCREENSHOT=PATH to keep the screenshot (the README's docs/serve_brows
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,20 @@ def _chromedriver() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def url():
+# A registered id (the README's screenshot), and a generated family, whose buttons must name the nodes
+# of each game's own network (the page asks /actions with its token at every episode).
+GAMES = {"registered": ["--env", "idsgame-v3"], "generated": ["--generator", "small", "--max-games", "8"]}
+
+
+@pytest.fixture(scope="module", params=list(GAMES))
+def url(request):
     port = _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "idsjax.serve",
-            "--env",
-            "idsgame-v3",
+            *GAMES[request.param],
             "--port",
             str(port),
             "--opponent",
@@ -62,12 +67,13 @@ def url():
         except httpx.HTTPError:
             assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
-    yield base
+    yield base, request.param
     proc.terminate()
     proc.wait(timeout=30)
 
 
 def test_play_a_few_moves_by_clicking(url, tmp_path):
+    url, game = url
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(arg)
@@ -86,19 +92,28 @@ def test_play_a_few_moves_by_clicking(url, tmp_path):
                 "const i = document.getElementById('board');return i.complete && i.naturalWidth > 0;"
             )
         )
-        for move in range(1, 4):
+        for move in range(1, 4 if game == "registered" else 12):
+            before = driver.find_element(By.ID, "status").text
             driver.find_element(By.CSS_SELECTOR, "#actions button.action").click()
-            wait.until(
-                lambda d, m=move: (
-                    f"step {m}" in d.find_element(By.ID, "status").text
-                    or "episode 1" in d.find_element(By.ID, "status").text
+            if game == "registered":
+                wait.until(
+                    lambda d, m=move: (
+                        f"step {m}" in d.find_element(By.ID, "status").text
+                        or "episode 1" in d.find_element(By.ID, "status").text
+                    )
                 )
-            )
+                continue
+            # A generated family: every step changes the step or the episode count; the buttons then
+            # name the game's own nodes, never the family-wide wording's unknown role ("?").
+            wait.until(lambda d, b=before: d.find_element(By.ID, "status").text != b)
+            labels = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#actions button.action")]
+            assert labels and all(re.search(r"\(n\d+, (server|data|start)\)$", t) for t in labels), labels
         status = driver.find_element(By.ID, "status").text
         assert "You play the attacker" in status and "your last action" in status
         assert driver.find_element(By.ID, "error").text == ""
         assert "Your legal actions" in driver.find_element(By.ID, "text").text
-        shot = Path(os.environ.get("IDSJAX_SCREENSHOT") or tmp_path / "page.png")
+        keep = os.environ.get("IDSJAX_SCREENSHOT") if game == "registered" else None
+        shot = Path(keep or tmp_path / "page.png")
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:

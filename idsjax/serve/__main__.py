@@ -2,12 +2,16 @@
 
     python -m idsjax.serve --env idsgame-v3 --port 8000 --record runs/games
     python -m idsjax.serve --env idsgame-v3 --opponent bot:defend_minimal --opponent attacker=random
-    python -m idsjax.serve --scenario scenarios/examples/office_dmz.yaml
+    python -m idsjax.serve --scenario scenarios/examples/office_dmz.yaml --record runs/office
+    python -m idsjax.serve --generator small --generator-arg max_layers=3 --record runs/small
 
 Roles no remote agent plays are played by `--opponent` policies: a bot name goes to its side
 (`bot:attack_maximal`, `bot:random_attack` attack; `bot:defend_minimal`, `bot:random_defense` defend);
 `SIDE=SPEC` names the side (`defender=checkpoint:runs/ppo/...`, `attacker=random`). Default: the id's
 bots (random bots on two-agent ids).
+
+The game: `--env ID`, `--scenario FILE` or `--generator NAME` (a fresh network at every episode of every
+game), with `--mode` and `--generator-arg K=V` as `idsjax.play` and `idsjax.render` take them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import gc
 import sys
 
+from idsjax.game_arguments import add_game_arguments
 from idsjax.policies import ATTACK_BOTS, ATTACKER, DEFENDER, DEFENSE_BOTS, SIDES
 
 
@@ -42,12 +47,13 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m idsjax.serve", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    game = p.add_mutually_exclusive_group()
-    game.add_argument("--env", default=None, help="any of the 110 ids (default idsgame-v3)")
-    game.add_argument(
-        "--scenario", default=None, metavar="FILE", help="a scenario file (docs/scenarios.md), played two-agent"
+    add_game_arguments(p, env_default="idsgame-v3")
+    p.add_argument(
+        "--instance-seed",
+        type=int,
+        default=0,
+        help="the instance's construction seed (an id's or a scenario's; a generated family draws at every reset)",
     )
-    p.add_argument("--instance-seed", type=int, default=0, help="the instance's construction seed")
     p.add_argument("--max-games", type=int, default=256, help="games at once (the batch doubles up to it)")
     p.add_argument("--max-agents", type=int, default=None, help="agents at once (default 2 x max-games)")
     p.add_argument(
@@ -119,8 +125,11 @@ def main(argv=None) -> int:
         if args.join_rate <= 0 or args.client_rate <= 0:
             raise ValueError("--join-rate and --client-rate must be positive")
         coordinator = Coordinator(
-            args.env or "idsgame-v3",
+            args.env,
             scenario=args.scenario,
+            generator=args.generator,
+            generator_args=args.generator_arg,
+            mode=args.mode,
             instance_seed=args.instance_seed,
             max_games=args.max_games,
             max_agents=args.max_agents,

@@ -258,10 +258,12 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/actions")
-    async def action_names() -> dict:
-        """What every action id of each side means (public: the rules, not the game)."""
-        return coordinator.action_names()
+    @app.get("/actions", responses={401: ERRORS[401]})
+    async def action_names(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        """What every action id of each side means (public: the rules, not the game). With your token,
+        in your game now: a generated family draws each game's network at its reset, so its nodes
+        (which exist, what they are) are your game's, and change with its episodes."""
+        return coordinator.action_names(credentials.credentials if credentials else None)
 
     @app.get("/health")
     async def health() -> dict:
@@ -286,8 +288,7 @@ def create_app(
     async def step(body: StepRequest, secret: str = Depends(token)):
         """Play `action` (one of your view's `legal_actions`) in the current step; the answer comes when
         every remote agent of the game has acted (the long wait is normal) and is your next view."""
-        view = await coordinator.submit(secret, body.action)
-        return _with_text(coordinator, view, body.text)
+        return await coordinator.submit(secret, body.action, body.text)
 
     @app.post("/reset", response_model=View, responses={s: ERRORS[s] for s in (401, 413, 422)})
     async def reset(body: TextRequest | None = None, secret: str = Depends(token)):
@@ -352,7 +353,7 @@ def create_app(
                 reply, mine = await _ws_answer(coordinator, raw, mine, client, joins)
                 if isinstance(reply, asyncio.Future):
                     conn.busy = True
-                    reply = await _wait_for_step(ws, reply, coordinator, json.loads(raw).get("text") is True)
+                    reply = await _wait_for_step(ws, reply)
                     conn.busy, conn.last = False, time.monotonic()
                     if reply is None:
                         break  # the client left mid-step
@@ -384,7 +385,7 @@ class _Connection:
             await self.ws.close(code=code, reason=reason)
 
 
-async def _wait_for_step(ws: WebSocket, step: asyncio.Future, coordinator, text: bool):
+async def _wait_for_step(ws: WebSocket, step: asyncio.Future):
     """The step's answer (None: the client left meanwhile). A client waits for each answer before it
     sends again; a frame that arrives early is answered 409 at once, and the step's answer follows."""
     while True:
@@ -400,7 +401,7 @@ async def _wait_for_step(ws: WebSocket, step: asyncio.Future, coordinator, text:
                 receive.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await receive
-            return _ws_step_reply(coordinator, step, text)
+            return _ws_step_reply(step)
         message = receive.result()
         if message["type"] == "websocket.disconnect":
             step.cancel()
@@ -426,20 +427,12 @@ def _op_of(raw) -> str | None:
     return op if op in ("join", "auth", "step", "reset", "state", "leave") else None
 
 
-def _ws_step_reply(coordinator: Coordinator, step: asyncio.Future, text: bool) -> str:
+def _ws_step_reply(step: asyncio.Future) -> str:
     try:
-        view = _with_text(coordinator, step.result(), text)
+        view = step.result()  # with the text view when the step asked for it (`Coordinator.submit`)
     except ServeError as err:
         return json.dumps({"ok": False, "op": "step", "status": err.status, "error": err.message})
     return json.dumps({"ok": True, "op": "step", "view": view})
-
-
-def _with_text(coordinator: Coordinator, view: dict, text: bool) -> dict:
-    if text and "text" not in view:
-        from idsjax.serve.text import text_view
-
-        view = {**view, "text": text_view(coordinator.config, view)}
-    return view
 
 
 async def _ws_answer(coordinator: Coordinator, raw: str, mine: str | None, client: str, joins: RateLimiter):
@@ -472,7 +465,7 @@ async def _ws_answer(coordinator: Coordinator, raw: str, mine: str | None, clien
         if mine is None:
             raise ServeError(401, "join or auth first")
         if isinstance(msg, WsStep):
-            return coordinator.submit(mine, msg.action), mine  # answered by _ws_step_reply
+            return coordinator.submit(mine, msg.action, msg.text), mine  # answered by _ws_step_reply
         if isinstance(msg, WsReset):
             view = coordinator.reset(mine, msg.text)
         elif isinstance(msg, WsState):

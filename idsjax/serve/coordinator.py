@@ -4,6 +4,10 @@ Transport-free (the HTTP and WebSocket layers in `idsjax.serve.app` call it), si
 asyncio loop. A game steps when every role reserved for remote agents (`players`) has submitted an
 action; the other roles are played by the server's opponent policies. Each agent sees only its own
 view: its observation, its reward, its legal ids, the step's end flags and its episode counters.
+
+The game served is a registered id, a scenario file (`scenario=`, in any `mode`) or a generated family
+(`generator=`: every episode of every game is played on a network drawn at its reset; each game's
+legal defenses, node names, text view and action wording follow its current network).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import jax
 import numpy as np
 
 import idsjax
+from idsjax.network import EMPTY
 from idsjax.policies import (
     ATTACKER,
     DEFENDER,
@@ -29,9 +34,10 @@ from idsjax.policies import (
     describe_defense,
     policy_name,
     resolve_policy,
-    scenario_names,
 )
 from idsjax.scenario import load_scenario
+from idsjax.scenario.generator import Family, named_family
+from idsjax.scenario.names import ScenarioNames, network_names, scenario_names
 from idsjax.serve.engine import BatchEngine, game_key
 from idsjax.serve.recorder import GameRecorder
 from idsjax.serve.text import text_view
@@ -57,6 +63,7 @@ class Agent:
     last_seen: float
     waiter: asyncio.Future | None = None
     client: str | None = None  # the address that joined it (None in-process: no share applies)
+    text: bool = False  # whether the answer to its pending step carries the text view
 
 
 @dataclass(eq=False)
@@ -84,6 +91,25 @@ class Game:
     closed: bool = False
     requested: tuple = (None, None)  # (players, seed) as the creator asked
     owner: str | None = None  # the address that created it
+    # A generated family's game: its current network's (node_mask, role), those of the network its
+    # last step was played on (the previous episode's when that step ended one), its legal defenses.
+    network: tuple | None = None
+    played_network: tuple | None = None
+    defense_legal: list | None = None
+
+
+def _family_names(env) -> ScenarioNames:
+    """A generated family's names before any game: ids by node index, roles unknown (each game's
+    network says which nodes exist and what they are)."""
+    n = env.shape.max_nodes
+    return ScenarioNames(
+        env_id=env.name,
+        node_ids=tuple(f"n{i}" for i in range(n)),
+        roles=(EMPTY,) * n,
+        attack_types=env.shape.attack_types,
+        reconnaissance=bool(env.shape.reconnaissance),
+        max_nodes=n,
+    )
 
 
 def _retrieved(future: asyncio.Future) -> None:
@@ -92,13 +118,18 @@ def _retrieved(future: asyncio.Future) -> None:
 
 
 class Coordinator:
-    """All games of one environment id (see the module docstring)."""
+    """All games of one game: a registered id, a scenario or a generated family (see the module
+    docstring). `scenario`: a file or `Scenario`; `generator`: a family name (`FAMILIES`, with
+    `generator_args` `K=V` overrides) or a `Family`; `mode` goes with either ('' two-agent, the default)."""
 
     def __init__(
         self,
         env_id: str = "idsgame-v3",
         *,
         scenario=None,
+        generator: str | Family | None = None,
+        generator_args=(),
+        mode: str | None = None,
         instance_seed: int = 0,
         max_games: int = 256,
         max_agents: int | None = None,
@@ -116,15 +147,34 @@ class Coordinator:
         if on_idle not in ON_IDLE:
             raise ValueError(f"on_idle must be one of {ON_IDLE}, got {on_idle!r}")
         self.scenario = None
-        if scenario is not None:  # a scenario file or object (docs/scenarios.md), played in its two-agent mode
-            if record_dir:
-                raise ValueError(
-                    "--record writes trajectories that replay registered ids only; leave it out with --scenario"
-                )
+        if scenario is not None and generator is not None:
+            raise ValueError("serve a scenario or a generator family, not both")
+        if mode is not None and scenario is None and generator is None:
+            raise ValueError("--mode goes with --scenario or --generator (a registered id names its mode)")
+        if generator_args and generator is None:
+            raise ValueError("--generator-arg goes with --generator")
+        suffix = f"-{mode}" if mode else ""
+        if scenario is not None:  # a scenario file or object (docs/scenarios.md), two-agent unless `mode`
             self.scenario = load_scenario(scenario)
-            self.env, self.params = idsjax.make_scenario(self.scenario, seed=instance_seed)
-            env_id = f"scenario:{self.scenario.name}"
+            self.env, self.params = idsjax.make_scenario(self.scenario, mode=mode or "", seed=instance_seed)
+            env_id = f"scenario:{self.scenario.name}{suffix}"
             self.config = scenario_names(self.env, self.params, self.scenario)
+        elif generator is not None:  # a network drawn at every reset: the instance seed plays no part
+            from idsjax.scenario.generated import GeneratedEnv
+
+            if isinstance(generator, str):
+                family, label = named_family(generator, generator_args), f"generated-{generator}"
+            elif isinstance(generator, Family):
+                if generator_args:
+                    raise ValueError("generator_args go with a family's name; set the fields of a Family directly")
+                family, label = generator, "generated"
+            else:
+                raise ValueError(f"generator must be a family's name or a Family, got {type(generator).__name__}")
+            made, _ = idsjax.make_generated(family, mode=mode or "")  # refuses a bad mode in one sentence
+            self.env = GeneratedEnv(made.family, made.mode, name=label + suffix)
+            self.params = self.env.default_params
+            env_id = self.env.name
+            self.config = _family_names(self.env)
         else:
             self.env, self.params = idsjax.make(env_id, seed=instance_seed)
             self.config = self.env.config
@@ -135,8 +185,15 @@ class Coordinator:
             side: resolve_policy(spec, side, self.env, self.params) for side, spec in self.opponent_specs.items()
         }
         self.engine = BatchEngine(
-            self.env, self.params, policies[ATTACKER], policies[DEFENDER], max_games=max_games, initial=initial_slots
+            self.env,
+            self.params,
+            policies[ATTACKER],
+            policies[DEFENDER],
+            max_games=max_games,
+            initial=initial_slots,
+            networks=bool(record_dir),  # a generated family's recording keeps every episode's network
         )
+        self.per_game = self.engine.per_game
         self.max_games = max_games
         self.max_agents = 2 * max_games if max_agents is None else max_agents
         # Fair shares: one address holds at most this many games (created by it) and agents, so that
@@ -157,7 +214,10 @@ class Coordinator:
         self.agents: dict[str, Agent] = {}
         self._ready: set[Game] = set()
         self._wake: asyncio.Event | None = None
-        self.defense_legal = np.flatnonzero(np.asarray(self.env.defense_mask(None, self.params))).tolist()
+        # One list for every game, except on a generated family (each game's own, from its network).
+        self.defense_legal = (
+            None if self.per_game else np.flatnonzero(np.asarray(self.env.defense_mask(None, self.params))).tolist()
+        )
         self.num_ids = {ATTACKER: self.config.num_attack_ids, DEFENDER: self.config.num_defense_actions}
         self.ticks = 0
         self.steps = 0
@@ -262,7 +322,14 @@ class Coordinator:
         )
         if self.record_dir:
             game.recorder = GameRecorder(
-                self.record_dir, game_id, self.env_id, self.instance_seed, seed, written=self.written
+                self.record_dir,
+                game_id,
+                self.env,
+                self.params,
+                self.instance_seed,
+                seed,
+                written=self.written,
+                scenario=self.scenario,
             )
         self.games[game_id] = game
         self._start_episode(game)
@@ -272,11 +339,14 @@ class Coordinator:
         out = self.engine.reset(game.slot, game.key, game.episode)
         self._set_views(game, out)
         if game.recorder is not None:
-            game.recorder.start(out["fresh"])
+            game.recorder.start(out["fresh"], out["reset_key"], out.get("network"))
 
     def _set_views(self, game: Game, out: dict, index=()) -> None:
         game.obs = {ATTACKER: out["obs_attacker"][index], DEFENDER: out["obs_defender"][index]}
         game.attack_legal = np.flatnonzero(out["attack_mask"][index]).tolist()
+        if self.per_game:
+            game.defense_legal = np.flatnonzero(out["defense_mask"][index]).tolist()
+            game.network = (out["node_mask"][index], out["role"][index])
 
     def agent(self, token) -> Agent:
         """The agent of `token` (refused with 401 otherwise); marks it active."""
@@ -286,8 +356,9 @@ class Coordinator:
         agent.last_seen = self.clock()
         return agent
 
-    def submit(self, token, action) -> asyncio.Future:
-        """Queue the agent's action for its game's next step; the future resolves to its next view."""
+    def submit(self, token, action, text: bool = False) -> asyncio.Future:
+        """Queue the agent's action for its game's next step; the future resolves to its next view
+        (with the text view when `text`)."""
         agent = self.agent(token)
         game, role = agent.game, agent.role
         if isinstance(action, bool) or not isinstance(action, int):
@@ -298,6 +369,7 @@ class Coordinator:
         if role in game.pending:
             raise ServeError(409, "you already acted in this step; wait for its result")
         game.pending[role] = action
+        agent.text = bool(text)
         agent.waiter = asyncio.get_running_loop().create_future()
         agent.waiter.add_done_callback(_retrieved)  # a client gone before its answer is no error to log
         self._check_ready(game)
@@ -322,12 +394,13 @@ class Coordinator:
             game.returns[:] = 0
             game.last = {}
             game.last_joint = None
+            game.played_network = None
             game.pending.clear()
             self._ready.discard(game)
             self._start_episode(game)
             for other in game.agents.values():
                 if other.waiter is not None and not other.waiter.done():
-                    view = self.view(game, other.role)
+                    view = self.view(game, other.role, other.text)
                     view["note"] = f"the {agent.role} reset the episode; your action was not played"
                     other.waiter.set_result(view)
                 other.waiter = None
@@ -468,6 +541,7 @@ class Coordinator:
                 bool(out["moved"][s]),
                 done,
                 who,
+                out["step_key"][s],
             )
         hacked, detected = bool(out["hacked"][s]) and done, bool(out["detected"][s]) and done
         for i, role in enumerate(SIDES):
@@ -483,6 +557,7 @@ class Coordinator:
                 "final_observation": out[f"final_obs_{role}"][s].tolist() if done else None,
             }
         game.last_joint = (a, d)
+        game.played_network = game.network
         game.t += 1
         game.episode_step += 1
         if done:
@@ -493,13 +568,18 @@ class Coordinator:
             game.episode_step = 0
             game.returns[:] = 0
             if game.recorder is not None:
-                game.recorder.start({f: v[s] for f, v in out["fresh"].items()})
+                network = out.get("network")
+                game.recorder.start(
+                    {f: v[s] for f, v in out["fresh"].items()},
+                    out["reset_key"][s],
+                    None if network is None else jax.tree.map(lambda x: x[s], network),
+                )
         self._set_views(game, out, s)
         game.pending.clear()
         now = self.clock()
         for agent in game.agents.values():
             if agent.waiter is not None and not agent.waiter.done():
-                agent.waiter.set_result(self.view(game, agent.role))
+                agent.waiter.set_result(self.view(game, agent.role, agent.text))
             agent.waiter = None
             agent.last_seen = now  # its idle time counts from the answer, not from its last message
 
@@ -514,7 +594,7 @@ class Coordinator:
             "episode": game.episode,
             "step": game.episode_step,
             "observation": game.obs[role].tolist(),
-            "legal_actions": game.attack_legal if role == ATTACKER else self.defense_legal,
+            "legal_actions": game.attack_legal if role == ATTACKER else self._defense_legal(game),
             "num_actions": self.num_ids[role],
             "reward": last["reward"] if last else 0.0,
             "done": last["done"] if last else False,
@@ -532,8 +612,21 @@ class Coordinator:
             "waiting_for": sorted(r for r in game.players if r not in game.pending),
         }
         if text:
-            view["text"] = text_view(self.config, view)
+            played = self.names(game, played=True) if game.played_network is not None else None
+            view["text"] = text_view(self.names(game), view, played=played)
         return view
+
+    def _defense_legal(self, game: Game) -> list:
+        return self.defense_legal if game.defense_legal is None else game.defense_legal
+
+    def names(self, game: Game | None = None, played: bool = False):
+        """What names nodes and sizes ids in `game` now (`played`: in the network its last step was
+        played on): the server's game's names, except on a generated family, whose every game has its
+        own network (indexed by node: an absent server is `-`). Without `game`, the server's."""
+        network = None if game is None else (game.played_network if played else game.network)
+        if network is None:
+            return self.config
+        return network_names(self.env_id, self.env.shape, *network)
 
     def frame_png(self, token) -> bytes:
         """The board as `idsjax.render` draws it for the agent's side, as PNG bytes."""
@@ -636,14 +729,22 @@ class Coordinator:
                 self.reap()
                 last_reap = self.clock()
 
-    def action_names(self) -> dict:
-        """{side: [the terminal game's wording of every id]}."""
+    def action_names(self, token=None) -> dict:
+        """{side: [the terminal game's wording of every id]}: of the server's game, or with a token, of
+        that agent's game now (on a generated family, its current network's nodes)."""
+        if token is not None:
+            game = self.agent(token).game
+            if game.network is not None:
+                return self._describe_ids(self.names(game))
         if not hasattr(self, "_action_names"):
-            self._action_names = {
-                ATTACKER: [describe_attack(self.config, i) for i in range(self.num_ids[ATTACKER])],
-                DEFENDER: [describe_defense(self.config, i) for i in range(self.num_ids[DEFENDER])],
-            }
+            self._action_names = self._describe_ids(self.config)
         return self._action_names
+
+    def _describe_ids(self, names) -> dict:
+        return {
+            ATTACKER: [describe_attack(names, i) for i in range(self.num_ids[ATTACKER])],
+            DEFENDER: [describe_defense(names, i) for i in range(self.num_ids[DEFENDER])],
+        }
 
     def stats(self) -> dict:
         return {

@@ -16,6 +16,13 @@ Randomness is a pure function of the game's seed, so a game can be replayed in-p
   next episode starts at once from its reset key.
 
 `step_keys` and `reset_key` below are those derivations; `tests/test_serve.py` replays with them.
+The tick and the reset also return the keys they used (`reset_key`, `step_key`), which a recording keeps
+so that `idsjax.trajectories.replay` plays it again bit for bit.
+
+A game whose state carries its network (a generated family draws one at every reset) also returns, per
+slot, the fresh network's `node_mask` and `role` (what names its nodes) and its defense mask (legal
+defenses differ between networks), and, when `networks=True` (a server that records), the whole
+network of every fresh state, which the recording keeps.
 """
 
 from __future__ import annotations
@@ -56,17 +63,26 @@ def _keep(state) -> dict:
     return {f: getattr(state, f) for f in RECORD_FIELDS}
 
 
-def _views(env, params, state) -> dict:
-    return {
+def _views(env, params, state, per_game: bool, networks: bool) -> dict:
+    out = {
         "obs_attacker": side_observation(env, state, ATTACKER),
         "obs_defender": side_observation(env, state, DEFENDER),
         "attack_mask": env.attack_mask(state, params),
     }
+    if per_game:  # each game its own network: its names and its legal defenses
+        out["defense_mask"] = env.defense_mask(state, params)
+        out["node_mask"] = state.network.scenario.node_mask
+        out["role"] = state.network.scenario.role
+        if networks:
+            out["network"] = state.network
+    return out
 
 
 def _tick(
     env,
     params,
+    per_game,
+    networks,
     attack_policy,
     defense_policy,
     states,
@@ -88,7 +104,8 @@ def _tick(
         a, d = jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
         stepped, rewards, info = joint_step(env, k_env, state, a, d, params)
         done = info["terminated"] | info["truncated"]
-        fresh = env.initial_state(reset_key(key, episode + 1), params)
+        k_reset = reset_key(key, episode + 1)
+        fresh = env.initial_state(k_reset, params)
         nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh, stepped)
         out = {
             "attack_action": a,
@@ -105,7 +122,9 @@ def _tick(
             "final_obs_defender": side_observation(env, stepped, DEFENDER),
             "stepped": _keep(stepped),
             "fresh": _keep(nxt),
-            **_views(env, params, nxt),
+            "step_key": k_env,
+            "reset_key": k_reset,  # the next episode's, where `done`
+            **_views(env, params, nxt, per_game, networks),
         }
         return nxt, out
 
@@ -114,24 +133,38 @@ def _tick(
     return states, out
 
 
-def _reset_slot(env, params, states, slot, key, episode):
-    state = env.initial_state(reset_key(key, episode), params)
+def _reset_slot(env, params, per_game, networks, states, slot, key, episode):
+    k_reset = reset_key(key, episode)
+    state = env.initial_state(k_reset, params)
     states = jax.tree.map(lambda s, n: s.at[slot].set(n), states, state)
-    return states, {**_views(env, params, state), "fresh": _keep(state)}
+    return states, {**_views(env, params, state, per_game, networks), "fresh": _keep(state), "reset_key": k_reset}
 
 
 class BatchEngine:
-    """Slots of one batched `EnvState`; `tick` steps a set of them, `reset` (re)starts one."""
+    """Slots of one batched `EnvState`; `tick` steps a set of them, `reset` (re)starts one.
+    `networks`: return every fresh state's network too (a recording server's, on a generated family)."""
 
-    def __init__(self, env, params, attack_policy, defense_policy, *, max_games: int, initial: int = 8):
+    def __init__(
+        self,
+        env,
+        params,
+        attack_policy,
+        defense_policy,
+        *,
+        max_games: int,
+        initial: int = 8,
+        networks: bool = False,
+    ):
         if max_games < 1:
             raise ValueError("max_games must be positive")
         self.env, self.params = env, params
         self.max_games = int(max_games)
         self.capacity = self.first = min(int(initial), self.max_games)
-        self._tick = jax.jit(partial(_tick, env, params, attack_policy, defense_policy))
-        self._reset = jax.jit(partial(_reset_slot, env, params))
         blank = env.initial_state(jax.random.PRNGKey(0), params)
+        self.per_game = hasattr(blank, "network")  # a generated family: each game its own network
+        networks = bool(networks) and self.per_game
+        self._tick = jax.jit(partial(_tick, env, params, self.per_game, networks, attack_policy, defense_policy))
+        self._reset = jax.jit(partial(_reset_slot, env, params, self.per_game, networks))
         self.states = jax.tree.map(lambda x: jnp.repeat(x[None], self.capacity, axis=0), blank)
         self._free = list(range(self.capacity - 1, -1, -1))
         self._compiled: dict[int, tuple] = {}  # capacity -> (tick, reset), compiled ahead of time

@@ -1,5 +1,10 @@
 """Per-game trajectory recording in `idsjax.trajectories`' format (one row per episode).
 
+A recording names its game as `Trajectories.of_game` does (a registered id, a scenario with its YAML, a
+generated family with the network each episode was played on) and keeps the keys each episode was
+reset and stepped with, so `idsjax.trajectories.load_trajectories` + `replay` play it again bit for bit
+without the server or its files.
+
 Files are `DIR/<game id>.<instance>.<part>.npz`: `instance` names one game instance (its UTC start time
 and a random part, e.g. `20261206T223000Z-1f2e3d4c`), so a game id played again, or by a server
 restarted on the same directory, starts a new series instead of overwriting an earlier one; `part`
@@ -13,6 +18,7 @@ import os
 import secrets
 import time
 
+import jax
 import numpy as np
 
 from idsjax.serve.engine import RECORD_FIELDS
@@ -22,13 +28,23 @@ FLUSH_EVERY = 32  # episodes kept in memory per game before they are written
 
 
 class GameRecorder:
-    """Collects one game's episodes on the host and writes them as `DIR/<game>.<part>.npz`."""
+    """Collects one game's episodes on the host and writes them as `DIR/<game>.<part>.npz`. `env`,
+    `params`: the game served (`scenario`: the `Scenario` it was made from, which names its nodes)."""
 
     def __init__(
-        self, directory: str, game_id: str, env_id: str, instance_seed: int, seed: int, written: list | None = None
+        self,
+        directory: str,
+        game_id: str,
+        env,
+        params,
+        instance_seed: int,
+        seed: int,
+        written: list | None = None,
+        scenario=None,
     ):
         self.directory, self.game_id = directory, game_id
-        self.env_id, self.instance_seed, self.seed = env_id, instance_seed, seed
+        self.env, self.params, self.scenario = env, params, scenario
+        self.instance_seed, self.seed = instance_seed, seed
         self.players = {"attacker": set(), "defender": set()}
         self.episodes: list[dict] = []
         self.current: dict | None = None
@@ -36,11 +52,18 @@ class GameRecorder:
         self.part = 0
         self.written = [] if written is None else written  # every path written (shared by a server's games)
 
-    def start(self, first: dict) -> None:
-        """A new episode from its first state (record fields of one slot)."""
+    def start(self, first: dict, reset_key, network=None) -> None:
+        """A new episode from its first state (record fields of one slot), the key that drew it and,
+        on a generated family, the network it drew (host arrays of one slot)."""
         if self.current is not None and self.current["steps"]:
             self.episodes.append(self.current)  # abandoned by a reset: kept, with its steps so far
-        self.current = {"states": [first], "steps": [], "end": (False, False, False)}
+        self.current = {
+            "states": [first],
+            "steps": [],
+            "end": (False, False, False),
+            "reset_key": np.asarray(reset_key, np.uint32),
+            "network": network,
+        }
 
     def step(
         self,
@@ -52,12 +75,17 @@ class GameRecorder:
         moved: bool,
         done: bool,
         players: dict,
+        step_key,
     ) -> None:
+        """One joint step of the current episode: the state it led to, what was played, and the
+        environment key it was stepped with."""
         for side, who in players.items():
             self.players[side].add(who)
         cur = self.current
         cur["states"].append(stepped)
-        cur["steps"].append((attack, defense, np.asarray(rewards, np.float32), attack_legal, moved))
+        cur["steps"].append(
+            (attack, defense, np.asarray(rewards, np.float32), attack_legal, moved, np.asarray(step_key, np.uint32))
+        )
         if done:
             cur["end"] = (bool(stepped["hacked"]), bool(stepped["detected"]), bool(stepped["timed_out"]))
             self.episodes.append(cur)
@@ -107,16 +135,13 @@ class GameRecorder:
         valid = np.zeros((b, t), bool)
         legal = np.zeros((b, t), bool)
         moved = np.zeros((b, t), bool)
+        reset_key = np.stack([e["reset_key"] for e in episodes])
+        # Zero after an episode's last step, as `idsjax.trajectories.record` keeps them.
+        step_key = np.zeros((b, t, reset_key.shape[-1]), np.uint32)
         for i, e in enumerate(episodes):
-            for j, (a, d, r, al, mv) in enumerate(e["steps"]):
-                attack[i, j], defense[i, j], rewards[i, j], valid[i, j], legal[i, j], moved[i, j] = (
-                    a,
-                    d,
-                    r,
-                    True,
-                    al,
-                    mv,
-                )
+            for j, (a, d, r, al, mv, k) in enumerate(e["steps"]):
+                attack[i, j], defense[i, j], rewards[i, j] = a, d, r
+                valid[i, j], legal[i, j], moved[i, j], step_key[i, j] = True, al, mv, k
         arrays.update(
             attack_action=attack, defense_action=defense, rewards=rewards, valid=valid, attack_legal=legal, moved=moved
         )
@@ -125,14 +150,21 @@ class GameRecorder:
         arrays["detected_final"] = np.array([e["end"][1] for e in episodes])
         arrays["timed_out_final"] = np.array([e["end"][2] for e in episodes])
         arrays["returns"] = rewards.sum(axis=1)
+        arrays["reset_key"], arrays["step_key"] = reset_key, step_key
+        networks = None
+        if episodes[0]["network"] is not None:  # a generated family: the network of every episode
+            networks = jax.tree.map(lambda *xs: np.stack(xs), *(e["network"] for e in episodes))
         names = {side: "+".join(sorted(who)) or "none" for side, who in self.players.items()}
-        return Trajectories(
-            env_id=self.env_id,
-            instance_seed=self.instance_seed,
+        return Trajectories.of_game(
+            self.env,
+            self.params,
+            arrays=arrays,
             seed=self.seed,
             attacker=names["attacker"],
             defender=names["defender"],
-            arrays=arrays,
+            instance_seed=self.instance_seed,
+            networks=networks,
+            scenario=self.scenario,
         )
 
 

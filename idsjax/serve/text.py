@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from idsjax.policies import ATTACKER, describe_attack, describe_defense, node_name
+from idsjax.scenario.names import ABSENT, ScenarioNames
 
 
 def _row_label(config, side: str, row: int, rows: int) -> str:
@@ -29,8 +30,16 @@ def _columns(config, side: str) -> str:
     return f"defense values of types 0-{a - 1}, then the detection value"
 
 
-def text_view(config, view: dict) -> str:
-    """A plain-text rendering of a view dict built by the coordinator."""
+def _absent(config, row: int, rows: int) -> bool:
+    """A node index the game's network leaves empty (a generated network's missing server)."""
+    return isinstance(config, ScenarioNames) and rows == config.num_nodes and config.node_ids[row] == ABSENT
+
+
+def text_view(config, view: dict, played=None) -> str:
+    """A plain-text rendering of a view dict built by the coordinator. `config` names the game's
+    network now; `played` (default `config`) the one the last step was played on, which differs when
+    that step ended an episode of a generated family (the next episode has a network of its own)."""
+    played = config if played is None else played
     side = view["role"]
     obs = np.asarray(view["observation"])
     lines = [
@@ -40,7 +49,7 @@ def text_view(config, view: dict) -> str:
     describe = describe_attack if side == ATTACKER else describe_defense
     if view["action"] is not None:
         lines.append(
-            f"Last step: you played {view['action']} ({describe(config, view['action'])}); "
+            f"Last step: you played {view['action']} ({describe(played, view['action'])}); "
             f"your reward {view['reward']:g}."
         )
         if view["done"]:
@@ -55,6 +64,8 @@ def text_view(config, view: dict) -> str:
             )
     lines.append(f"Your observation ({_columns(config, side)}):")
     for r in range(obs.shape[0]):
+        if _absent(config, r, obs.shape[0]):
+            continue  # an absent server: no values, nothing to act on
         lines.append(f"  {_row_label(config, side, r, obs.shape[0])}: {' '.join(str(int(v)) for v in obs[r])}")
     legal = view["legal_actions"]
     lines.append(f"Your legal actions ({len(legal)}; answer with one id):")

@@ -1,7 +1,8 @@
 // The browser game: join as a side, see the board as the renderer draws it for that side, click an action.
 "use strict";
 let token = null;
-let names = null;       // {attacker: [...], defender: [...]}: what each action id means
+let names = null;       // {attacker: [...], defender: [...]}: what each action id means in this game
+let namesEpisode = null; // the episode `names` was fetched in: a generated family's network changes with it
 let role = null;
 let busy = false;
 
@@ -29,7 +30,13 @@ async function refreshBoard() {
   if (old.startsWith("blob:")) URL.revokeObjectURL(old);
 }
 
-function show(view) {
+async function loadNames(view) {
+  names = await call("/actions", undefined, "GET");  // with the token: this game's wording now
+  namesEpisode = view.episode;
+}
+
+async function show(view) {
+  // The last action in the wording of the network it was played on (fetched before the new episode's).
   const last = view.action === null ? "" :
     ` · your last action ${view.action} (${names[role][view.action]}), reward ${view.reward}`;
   let end = "";
@@ -38,6 +45,7 @@ function show(view) {
     `step ${view.step}${last}${end} · return ${view.episode_return} · episodes ${view.episodes}, hacks ${view.hacks}, ` +
     `detections ${view.detections}`;
   $("text").textContent = view.text || "";
+  if (view.episode !== namesEpisode) await loadNames(view);
   const box = $("actions");
   box.textContent = "";
   for (const id of view.legal_actions) {
@@ -62,13 +70,13 @@ async function play(id) {
 $("start").onclick = async () => {
   try {
     showError(null);
-    if (!names) names = await call("/actions", undefined, "GET");
     role = $("side").value;
     const gameId = $("game-id").value.trim();
     const body = { role, text: true };
     if (gameId) body.game_id = gameId;
     const answer = await call("/join", body);
     token = answer.token;
+    await loadNames(answer.view);
     $("game-id").value = answer.view.game_id;
     $("setup").querySelectorAll("input, select, button").forEach((e) => e.disabled = true);
     $("game").hidden = false;
