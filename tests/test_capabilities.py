@@ -52,8 +52,8 @@ MATRIX = {
         "test_play, test_play_scenario, test_play_generated, test_render, test_render_scenario, test_render_generated",
     ),
     "trajectories (record, save, load, replay)": (YES, YES, YES, "test_trajectories, test_trajectories_any_game"),
-    "game server (`idsjax.serve`)": (YES, YES, NOT_BUILT, "test_serve, test_serve_e2e"),
-    "server `--record`": (YES, "refused: recordings replay registered ids", NOT_BUILT, "test_serve"),
+    "game server (`idsjax.serve`)": (YES, YES, YES, "test_serve, test_serve_e2e, test_serve_any_game"),
+    "server `--record`": (YES, YES, YES, "test_serve, test_serve_any_game"),
     "exact optimum vs defend-minimal (`baselines.evaluate`)": (
         YES,
         YES,
