@@ -287,9 +287,14 @@ def test_network_names_index_nodes_and_keep_every_scenario_files_names():
         scenario = load_scenario(path)
         env, params = idsjax.make_scenario(scenario)
         arrays = params.scenario
+        mask = np.asarray(arrays.node_mask)
+        # A file's nodes come first: its names are its nodes' ids (or n<i>) and roles, in file order.
+        assert mask[: len(scenario.nodes)].all() and not mask[len(scenario.nodes) :].any(), path
+        roles = tuple(int(r) for r in np.asarray(arrays.role)[: len(scenario.nodes)])
         for given in (scenario, None):
             want = scenario_names(env, params, given)
-            ids = None if given is None else [n.id for n in scenario.nodes]
+            ids = [n.id for n in scenario.nodes] if given is not None else [f"n{i}" for i in range(len(roles))]
+            assert (want.node_ids, want.roles, want.num_nodes) == (tuple(ids), roles, len(roles)), path
             got = network_names(want.env_id, env.shape, arrays.node_mask, arrays.role, ids)
             assert got == want, path
     # A generated network's absent servers leave gaps: node i is still node_ids[i].
