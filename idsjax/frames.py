@@ -173,10 +173,10 @@ def _scenario_board(env, params, scenario=None) -> _Board:
     xs = offset + ((pos[:, 0] - low[0]) * scale[0] + 0.5) * CELL_W
     ys = HEADER_H + (pos[:, 1] - low[1]) * scale[1] * CELL_H + 30
     names = env.names(params, scenario)
-    # Labelled by node index: a generated network's absent servers leave gaps among the real nodes.
+    # Labelled by node index (names are indexed by node: a generated network has gaps).
     labels = [""] * len(mask)
-    for k, i in enumerate(real):
-        labels[i] = f"{i} {names.node_ids[k]}" if scenario is not None else str(i)
+    for i in real:
+        labels[i] = f"{i} {names.node_ids[i]}" if scenario is not None else str(i)
     return _Board(
         config=names,
         height=height,

@@ -3,17 +3,13 @@ drive it (`idsjax.play` is the command line, `idsjax.play_view` the drawing)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 
 from idsjax.frames import network_params
-from idsjax.network import EMPTY
 from idsjax.policies import (
     ATTACKER,
     DEFENDER,
-    ScenarioNames,
     joint_step,
     legal_ids,
     resolve_policy,
@@ -24,19 +20,9 @@ from idsjax.policies import (
 def game_names(env, state, params, scenario=None):
     """What names nodes and sizes ids in the game `state` is played on: a registered id's
     `GameConfig`, a scenario's `ScenarioNames` (node ids from `scenario` when given). A generated
-    network's absent servers leave gaps among its node indices: its names are indexed by node, an
-    absent one named `-` with role EMPTY, so that node `i` is always `node_ids[i]`."""
-    network = network_params(env, state, params)
-    names = env.names(network, scenario)
-    if not isinstance(names, ScenarioNames):
-        return names
-    real = np.flatnonzero(np.asarray(network.scenario.node_mask))
-    if np.array_equal(real, np.arange(len(real))):  # a scenario file's nodes come first, padding after
-        return names
-    ids, roles = ["-"] * env.shape.max_nodes, [EMPTY] * env.shape.max_nodes
-    for k, i in enumerate(real):
-        ids[i], roles[i] = f"n{i}", names.roles[k]
-    return dataclasses.replace(names, node_ids=tuple(ids), roles=tuple(roles))
+    network's names are indexed by node (`idsjax.scenario.names.network_names`): an absent server is
+    `-` with role EMPTY, so that node `i` is always `node_ids[i]`."""
+    return env.names(network_params(env, state, params), scenario)
 
 
 class Game:

@@ -305,6 +305,9 @@ def test_network_names_index_nodes_and_keep_every_scenario_files_names():
         if mask.all():
             continue
         names = network_names("g", env.shape, mask, role)
+        assert env.names(env.initial_state(jax.random.PRNGKey(seed), params).network) == network_names(
+            env.name, env.shape, mask, role
+        )  # scenario_names, which env.names gives, is indexed by node too
         real = np.flatnonzero(mask)
         assert names.num_nodes == real[-1] + 1
         assert names.node_ids == tuple(f"n{i}" if m else "-" for i, m in enumerate(mask[: real[-1] + 1]))

@@ -59,19 +59,11 @@ def scenario_links(arrays) -> list[tuple[int, int, bool]]:
 
 
 def scenario_names(env, params, scenario=None) -> ScenarioNames:
-    """The `ScenarioNames` of a `ScenarioEnv` game; node ids from `scenario` (a `Scenario`), else `n<i>`."""
-    mask = np.asarray(params.scenario.node_mask)
-    roles = tuple(int(r) for r in np.asarray(params.scenario.role)[mask])
-    ids = tuple(n.id for n in scenario.nodes) if scenario is not None else tuple(f"n{i}" for i in range(len(roles)))
+    """The `ScenarioNames` of a `ScenarioEnv` game, indexed by node (`network_names`: a generated
+    network's absent servers are `-`); node ids from `scenario` (a `Scenario`), else `n<i>`."""
     title = f"{scenario.name} ({env.name})" if scenario is not None else env.name
-    return ScenarioNames(
-        env_id=title,
-        node_ids=ids,
-        roles=roles,
-        attack_types=env.shape.attack_types,
-        reconnaissance=bool(env.shape.reconnaissance),
-        max_nodes=env.shape.max_nodes,
-    )
+    ids = None if scenario is None else [n.id for n in scenario.nodes]
+    return network_names(title, env.shape, params.scenario.node_mask, params.scenario.role, ids)
 
 
 ABSENT = "-"  # the name of a node index the network leaves empty (a generated network's missing server)
