@@ -25,6 +25,45 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(_CACHE_MAX_BYTES))
 
 
+def _memory_maps() -> int | None:
+    """How many memory mappings this process holds (Linux), or None where that cannot be read."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return None
+
+
+def _map_limit() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65530  # Linux's default
+
+
+# Every program XLA:CPU loads maps its code into the process, and JAX keeps every compiled program of
+# every `jit` while the process lives. A test worker that compiles a few thousand programs (the slow
+# suite's 22 x 5 lockstep tests alone compile hundreds of large ones) runs past the kernel's limit on
+# mappings (vm.max_map_count, 65,530 by default), and the next mapping LLVM asks for fails: the
+# worker dies of a segmentation fault while loading a program (seen in the slow suite, in
+# `compilation_cache.get_executable_and_time` and `backend_compile_and_load`). Past a third of the
+# limit, the compiled programs are dropped between tests; the next test that needs one compiles it
+# again, or reads it from the persistent cache.
+_MAPS_BEFORE_CLEARING = _map_limit() // 3
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    yield
+    count = _memory_maps()
+    if count is not None and count > _MAPS_BEFORE_CLEARING:
+        import gc
+
+        jax.clear_caches()
+        gc.collect()
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
