@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import pytest
 
 from baselines import dqn, ppo, selfplay, tabular_q
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".jax_cache"  # conftest's persistent compilation cache: the subprocess compiles once too
 
 # Many short chunks (one update each), so that a signal sent when the first metrics row appears
 # lands well before the end of training.
@@ -127,7 +127,12 @@ def sigint_as_in_a_terminal():
 def interrupt(algo: str, argv: list[str], out: Path, signum: int, timeout: float = 240.0) -> tuple[int, str]:
     """Run `python -m baselines.<algo>` in a process of its own, send it `signum` as soon as the first
     metrics row is written, and return its exit code and stderr."""
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(CACHE / "interrupt"), "JAX_PLATFORMS": "cpu"}
+    # The trainer compiles into this session's persistent compilation cache (conftest's, locked across
+    # processes), so that the --resume and uninterrupted runs that follow in this process load the
+    # programs it compiled instead of compiling them again.
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    if jax.config.jax_compilation_cache_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(jax.config.jax_compilation_cache_dir)
     with sigint_as_in_a_terminal():
         proc = subprocess.Popen(
             [sys.executable, "-m", f"baselines.{algo}", *argv, "--output-dir", str(out)],
