@@ -119,6 +119,13 @@ def test_every_seed_of_a_trained_run(tmp_path_factory, capsys):
     assert abs(result["hack_probability"] - trained["eval_hack_probability"]) <= 3 * (
         result["hack_probability_se"] + trained["eval_hack_probability_se"]
     )
+    # Beside it, the optimum against the defender (the search may stop at --budget with bounds rather than
+    # meet): no trained attacker beats its upper bound.
+    best = result["optimum"]
+    assert best["lower"] <= best["upper"] and best["exact"] == (best["stopped"] is None), best
+    assert result["hack_probability"] <= best["upper"] + 3 * result["hack_probability_se"]
+    # One seed of the run; --no-optimum skips the search (the optimum does not depend on the attacker,
+    # and the call above has searched it once: each search takes seconds).
     one, _ = run(
         [
             "--attacker",
@@ -129,10 +136,12 @@ def test_every_seed_of_a_trained_run(tmp_path_factory, capsys):
             "50",
             "--seed-index",
             "1",
+            "--no-optimum",
         ],
         capsys,
     )
     assert one["seeds"] == 1 and one["games"] == 50
+    assert one["optimum"] is None and one["optimum_note"] == "not computed (--no-optimum)"
 
 
 @pytest.mark.parametrize(
