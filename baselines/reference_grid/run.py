@@ -589,6 +589,13 @@ def _run_all(configs: list[dict], args) -> list[dict]:
             args.parallel_factor,
         )
         results.append(s)
+        # A configuration's programs serve no other (a repeated one reads them back from the persistent
+        # cache): dropped, they give back the memory mappings XLA:CPU holds for every loaded program,
+        # which a whole grid in one process would otherwise run out of (vm.max_map_count; see
+        # tests/conftest.py).
+        import jax
+
+        jax.clear_caches()
         hp = s.get("final_eval_hack_probability")
         se = s.get("final_eval_hack_probability_se")
         what = (
