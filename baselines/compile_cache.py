@@ -4,7 +4,9 @@ A command that compiles the same programs again (a resumed grid, the league's mo
 them back from disk. The cache is given a size limit because that is what turns on JAX's file lock
 around every read and write: without one an entry is written in place, and a second process reading
 it meanwhile (two commands on one machine, a test suite beside a run) loads a truncated executable,
-which XLA's loader does not check, and dies of a segmentation fault.
+which XLA's loader does not check, and dies of a segmentation fault. The eviction that comes with the
+limit reads each entry's access time, which only a locked cache writes: give it a directory of its
+own (a cache written without the limit makes every later write fail with a warning).
 """
 
 from __future__ import annotations

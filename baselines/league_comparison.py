@@ -464,7 +464,7 @@ def main(argv=None) -> dict:
         # the evaluation and best-response programs do not depend on the mode: compiled once per env
         from baselines.compile_cache import use_persistent_cache
 
-        use_persistent_cache(Path(__file__).resolve().parent.parent / ".jax_cache" / "league_comparison")
+        use_persistent_cache(Path(__file__).resolve().parent.parent / ".jax_cache" / "league_comparison-lru")
     os.makedirs(args.output_dir, exist_ok=True)
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--report-only"]
     command = "python -m baselines.league_comparison " + " ".join(shlex.quote(a) for a in given)

@@ -8,7 +8,9 @@ import jax
 import jaxlib
 import pytest
 
-_CACHE = Path(__file__).resolve().parent.parent / ".jax_cache" / f"jaxlib-{jaxlib.__version__}"
+# "-lru": entries written with the lock on carry the access times its eviction reads; a directory from
+# before (no access times) would make every write fail.
+_CACHE = Path(__file__).resolve().parent.parent / ".jax_cache" / f"jaxlib-{jaxlib.__version__}-lru"
 # A size limit turns on JAX's file lock around every read and write of the cache. Without it (the
 # default, no limit) an entry is written in place, and a process that reads it meanwhile, another
 # xdist worker or a process a test started that compiled the same program, gets a truncated

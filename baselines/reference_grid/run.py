@@ -565,7 +565,7 @@ def _compilation_cache() -> None:
 
     from baselines.compile_cache import use_persistent_cache
 
-    use_persistent_cache(os.path.join(os.path.expanduser("~"), ".cache", "idsjax", f"jax-{jaxlib.__version__}"))
+    use_persistent_cache(os.path.join(os.path.expanduser("~"), ".cache", "idsjax", f"jax-{jaxlib.__version__}-lru"))
 
 
 def _run_all(configs: list[dict], args) -> list[dict]:
