@@ -77,35 +77,49 @@ SELFPLAY_TINY = [
 ]
 
 
-def argv_of(algo: str) -> list[str]:
-    """The command line of the shared run of `algo` (two checkpoints are kept: `--checkpoint-every`
-    only adds save points, it changes no result)."""
-    if algo == "ppo":
+# Self-play's tiny run on a user's own network (tests/test_selfplay_games.py): the run's name -> the
+# options naming its game, played two-agent with the shared tiny run's settings (less its --env).
+assert SELFPLAY_TINY[:2] == ["--env", "idsgame-v19"]
+SELFPLAY_GAMES = {
+    "selfplay-scenario": [
+        "--scenario",
+        str(Path(__file__).resolve().parents[1] / "scenarios/examples/office_dmz.yaml"),
+    ],
+    "selfplay-generated": ["--generator", "small"],
+}
+
+
+def argv_of(name: str) -> list[str]:
+    """The command line of the shared run `name` (an algorithm's, or one of SELFPLAY_GAMES; two
+    checkpoints are kept: `--checkpoint-every` only adds save points, it changes no result)."""
+    if name == "ppo":
         return PPO_ARGS + ["--checkpoint-every", "1024"]
-    if algo == "selfplay":
+    if name == "selfplay":
         return SELFPLAY_TINY + ["--mode", "pool", "--checkpoint-every", "256"]
-    return SMOKE + SMOKE_EXTRA[algo] + ["--env", SMOKE_ENV[algo], "--num-seeds", "2", "--checkpoint-every", "1024"]
+    if name in SELFPLAY_GAMES:
+        return SELFPLAY_TINY[2:] + SELFPLAY_GAMES[name] + ["--mode", "pool", "--checkpoint-every", "256"]
+    return SMOKE + SMOKE_EXTRA[name] + ["--env", SMOKE_ENV[name], "--num-seeds", "2", "--checkpoint-every", "1024"]
 
 
-def trained_run(tmp_path_factory, algo: str) -> tuple[Path, dict, str]:
-    """(run directory, its JSON result, its stdout) of the shared run of `algo`, trained on first use."""
+def trained_run(tmp_path_factory, name: str) -> tuple[Path, dict, str]:
+    """(run directory, its JSON result, its stdout) of the shared run `name`, trained on first use."""
     import importlib
 
     base = tmp_path_factory.getbasetemp()
     # Each xdist worker has its own base directory (.../popen-gwN) inside the session's, which they share.
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "kit_runs"
     root.mkdir(parents=True, exist_ok=True)
-    out = root / algo
+    out = root / name
     saved = out / "test_result.json"
     # One worker trains while the other waits for it (the lock dies with its process, so a worker that
     # crashed mid-run leaves the training to the next); the runs are only read afterwards.
-    with open(root / f"{algo}.lock", "w") as lock:
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not saved.is_file():
-            module = importlib.import_module(f"baselines.{algo}")
+            module = importlib.import_module(f"baselines.{name.split('-')[0]}")
             stdout = io.StringIO()
             with contextlib.redirect_stdout(stdout):
-                result = module.main(argv_of(algo) + ["--output-dir", str(out)])
+                result = module.main(argv_of(name) + ["--output-dir", str(out)])
             saved.write_text(json.dumps({"result": result, "stdout": stdout.getvalue()}))
     data = json.loads(saved.read_text())
     return out, data["result"], data["stdout"]

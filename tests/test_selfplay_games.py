@@ -17,19 +17,18 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from kit_runs import SELFPLAY_TINY, SELFPLAY_TINY_BR_GAMES
+from kit_runs import SELFPLAY_GAMES, SELFPLAY_TINY_BR_GAMES, argv_of, trained_run
 
 from baselines import selfplay
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "examples" / "office_dmz.yaml"
-# kind of game -> (its command-line options, the name the run gives it)
+# kind of game -> (its command-line options, the name the run gives it, the shared run's name in kit_runs)
 GAMES = {
-    "scenario file": (["--scenario", str(SCENARIO)], "scenario-office_dmz"),
-    "generated family": (["--generator", "small"], "generated-small"),
+    "scenario file": (SELFPLAY_GAMES["selfplay-scenario"], "scenario-office_dmz", "selfplay-scenario"),
+    "generated family": (SELFPLAY_GAMES["selfplay-generated"], "generated-small", "selfplay-generated"),
 }
-assert SELFPLAY_TINY[:2] == ["--env", "idsgame-v19"]
-TINY = SELFPLAY_TINY[2:]  # the shared tiny run's settings, without its game
+assert GAMES["scenario file"][0] == ["--scenario", str(SCENARIO)]
 
 
 # --- the command line (default suite) --------------------------------------------------------------
@@ -37,7 +36,7 @@ TINY = SELFPLAY_TINY[2:]  # the shared tiny run's settings, without its game
 
 @pytest.mark.parametrize("kind", GAMES)
 def test_the_game_is_named_and_played_two_agent(kind):
-    args, name = GAMES[kind]
+    args, name, _ = GAMES[kind]
     config = selfplay.parse_config([*args, "--mode", "pfsp"])
     assert config["env"] == name and config["mode"] == "pfsp"  # --mode stays the league's
     assert config["game_mode"] == "" and config["output_dir"] == os.path.join("runs", "selfplay", name, "seed0")
@@ -95,19 +94,11 @@ def _train(argv) -> tuple[dict, str]:
     return result, stdout.getvalue()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runs(tmp_path_factory):
-    """kind -> (run directory, result, stdout) of one tiny run per kind of game, trained on first use."""
-    trained = {}
-
-    def run(kind: str):
-        if kind not in trained:
-            out = tmp_path_factory.mktemp("selfplay_games") / kind.replace(" ", "_")
-            argv = [*TINY, *GAMES[kind][0], "--mode", "pool", "--checkpoint-every", "256", "--output-dir", str(out)]
-            trained[kind] = (out, *_train(argv))
-        return trained[kind]
-
-    return run
+    """kind -> (run directory, result, stdout) of one tiny run per kind of game, trained on first use
+    (tests/kit_runs.py: once per session, however xdist spreads these tests over its workers)."""
+    return lambda kind: trained_run(tmp_path_factory, GAMES[kind][2])
 
 
 def _se(p: float, n: int) -> float:
@@ -191,7 +182,7 @@ def test_the_run_loads_as_a_checkpoint_policy(kind, runs):
 def test_resume_matches_uninterrupted_on(kind, runs, tmp_path):
     full_dir, full, _ = runs(kind)
     part = tmp_path / "part"
-    argv = [*TINY, *GAMES[kind][0], "--mode", "pool", "--checkpoint-every", "256", "--output-dir", str(part)]
+    argv = [*argv_of(GAMES[kind][2]), "--output-dir", str(part)]  # the shared run's command line
     stopped, _ = _train([*argv, "--stop-after", "256"])
     assert stopped.get("stopped") and stopped["env_steps"] == 256
     resumed, _ = _train(["--resume", "--output-dir", str(part), "--no-progress"])
