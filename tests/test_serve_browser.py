@@ -81,7 +81,9 @@ def test_play_a_few_moves_by_clicking(url, tmp_path):
     # Selenium Manager cannot download anything here: the system chromedriver, by path.
     driver = webdriver.Chrome(service=Service(_chromedriver()), options=options)
     try:
-        wait = WebDriverWait(driver, 60)
+        # Patience, not a latency bound: on a fresh clone's cold compilation cache, under load, a first
+        # step once took longer than 60 s to show (the moves themselves are what this test checks).
+        wait = WebDriverWait(driver, 180)
         driver.get(url + "/")
         driver.find_element(By.ID, "game-id").send_keys("browser-game")
         Select(driver.find_element(By.ID, "side")).select_by_value("attacker")
