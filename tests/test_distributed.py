@@ -136,10 +136,14 @@ def test_ppo_command_line_on_two_devices(tmp_path):
     """`python -m baselines.ppo --devices 2` under two forced host devices, on a tiny budget: it trains
     the whole budget once (not once per device) and writes a run that loads on one device."""
     out = tmp_path / "run"
-    result = trained(
-        ["baselines.ppo", "--devices", "2", "--total-timesteps", "2048", "--num-envs", "16", "--num-steps", "16",
-         "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)]
+    # started as the tests below start theirs: it compiles with this session's XLA flags (make test's)
+    [(proc, stdout, err)] = outputs(
+        [start(["baselines.ppo", "--devices", "2", "--total-timesteps", "2048", "--num-envs", "16", "--num-steps",
+                "16", "--eval-episodes", "50", "--no-progress", "--output-dir", str(out)], tmp_path, 2)],
+        timeout=600,
     )  # fmt: skip
+    assert proc.returncode == 0, err[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
     assert result["env_steps"] == 2048  # 8 updates of 16 games x 16 steps, split over the devices
     assert_plays_on_one_device(out, result["env"])
 
@@ -252,14 +256,15 @@ TIMINGS = ("train_seconds", "compile_seconds", "steps_per_second")
 
 
 def start(args, cwd, forced_devices, **variables):
-    """`python -m ARGS` in `cwd`, with the test's compilation cache (pytest's conftest sets it)."""
+    """`python -m ARGS` in `cwd`, with the test's compilation cache (pytest's conftest sets it) and its
+    XLA flags (make test's optimisation level: the process compiles as the suite it runs in does)."""
     import jax
 
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={forced_devices}",
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={forced_devices}",
         **variables,
     }
     if jax.config.jax_compilation_cache_dir:

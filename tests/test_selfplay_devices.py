@@ -4,9 +4,16 @@ trains, resumes and saves runs that load on one device.
 
 Runs with several devices are subprocesses: the device count must be set before JAX starts."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from forced_devices import assert_plays_on_one_device, run_python, trained
+from forced_devices import assert_plays_on_one_device, trained
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Two updates of 16 games (4 pool games per side, 8 learner-vs-learner) per seed, 2 seeds, over two
 # CPU devices; saves every device's copy of the replicated parts and the sharded observations.
@@ -41,7 +48,16 @@ np.savez(sys.argv[1],
 
 
 def test_two_devices_play_their_own_games_and_keep_one_league(tmp_path):
-    done = run_python(["-c", WORKER, str(tmp_path / "out.npz"), "pool"])
+    # The worker makes its two devices itself (jax_num_cpu_devices), so it keeps this session's XLA flags
+    # (make test's optimisation level) and compilation cache: it compiles as the suite it runs in does.
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(tmp_path / "out.npz"), "pool"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(tmp_path / "out.npz") as z:
         d = {k: z[k] for k in z.files}
