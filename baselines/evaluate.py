@@ -19,7 +19,8 @@ attacker can reach against the defender, with what it means for the evaluated pl
 defender that reads only its own observation (on a registered id the defence bots, `random` or a
 trained defender; on a scenario file defend-minimal) in a game where the attacker learns only from
 its own attacks (a fixed layout and start, no reconnaissance, no local view). It searches deeper
-until the bounds meet, the game ends or `--budget` seconds are spent, and says which. Elsewhere the
+until the bounds meet, the game ends, `--budget` seconds are spent or the next step would hold more
+than `real_info.MAX_HISTORIES` defender histories in memory, and says which. Elsewhere the
 report says in a sentence why there is none. The last line on stdout is JSON.
 """
 
@@ -242,7 +243,7 @@ def optimum(args: dict, env, params, defender_spec: str, defender_seeds: int) ->
         "method": "real-information search (baselines.exploitability.real_info)",
         "horizon": row["horizon"],
         "seconds": row["seconds"],
-        "stopped": None if exact else "the time budget (--budget)",
+        "stopped": None if exact else row["stopped"],
     }
 
 
