@@ -30,10 +30,18 @@ def test_every_figure_the_report_shows_is_legible():
         assert width >= 1000 and height >= 250, (name, width, height)
 
 
-def test_every_substituted_id_is_explained_in_its_row():
+def per_version_rows() -> dict[str, str]:
+    """The per-version tables' rows by configuration: those under a "## vN" heading (the parallel-against-
+    faithful table after them also has 9 bars and starts with a configuration's path)."""
     lines = REPORT.read_text().splitlines()
-    # The per-version tables' rows (9 bars; the table beside the reference has other columns).
-    rows = {line.split("`")[1]: line for line in lines if line.startswith("| `v") and line.count("|") == 9}
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    first = next(i for i in headings if lines[i].startswith("## v"))
+    last = next(i for i in headings if i > first and not lines[i][3:].split()[0][1:].isdigit())
+    return {line.split("`")[1]: line for line in lines[first:last] if line.startswith("| `v") and line.count("|") == 9}
+
+
+def test_every_substituted_id_is_explained_in_its_row():
+    rows = per_version_rows()
     explained = 0
     for c in data.load_configs():
         m = map_config(c)
@@ -69,7 +77,7 @@ def _summaries() -> list[dict]:
 def test_no_probability_is_printed_with_a_zero_standard_error():
     text = REPORT.read_text()
     assert "± 0.000 " not in text and "± 0.000 |" not in text
-    rows = {line.split("`")[1]: line for line in text.splitlines() if line.startswith("| `v") and line.count("|") == 9}
+    rows = per_version_rows()
     checked = 0
     for s in _summaries():
         p = s["final_eval_hack_probability"]
@@ -138,11 +146,7 @@ def test_aggregates_are_rliable_iqm_of_the_learners_scores():
 
 
 def test_every_row_says_its_fraction_of_the_full_budget():
-    rows = {
-        line.split("`")[1]: line
-        for line in REPORT.read_text().splitlines()
-        if line.startswith("| `v") and line.count("|") == 9
-    }
+    rows = per_version_rows()
     for s in _summaries():
         fraction = s["steps_run"] / s["full_steps"]
         cell = rows[s["path"]].split("|")[8]
