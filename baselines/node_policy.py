@@ -2,16 +2,24 @@
 networks of any size, including sizes it never saw in training.
 
 Input per node: its observation row (attacker: attack values where visible, the own-node flag,
-reconnaissance extras; defender: defense values and detection) and its legal-action bits. The
-bits matter: no observation row says which nodes the attacker can reach (a generated network's
-attack values start at 0), the legal-action mask does. Node rows are embedded, pass `blocks`
-pre-norm transformer blocks (self-attention over the nodes, then a per-node MLP), and give
-`width` logits per node, flattened node-major: id `node * width + type`, the layout of both
-players' ids (`idsjax.actions`). The value head pools the nodes (mean and max) and reads one number.
+reconnaissance extras; defender: defense values and detection; with `idsjax.node_features.NodeFeatures`
+also the node's role, start, server or data, and its depth from the start) and its legal-action bits.
+The bits matter: no observation row says which nodes the attacker can reach (a generated network's
+attack values start at 0), the legal-action mask does. Node rows are embedded, pass `blocks` mixing
+layers, and give `width` logits per node, flattened node-major: id `node * width + type`, the layout
+of both players' ids (`idsjax.actions`). The value head pools the nodes (mean and max) and reads one
+number.
+
+Two mixers. "mean" (`MeanFieldBlock`, PPO's default): each node reads its own row and the mean row
+of the present nodes, one `hidden x hidden` product per node and layer; at PPO's defaults (16 units,
+one layer) it trains at about half the MLP's speed or better (benchmarks/NOTES.md). "attention"
+(`Block`): pre-norm transformer blocks, self-attention over the nodes then a per-node MLP, six such
+products per node and block plus the norms: about 20x slower than the MLP at 64 units and 2 blocks,
+which is what PPO's runs before `--node-mixer` trained.
 
 Rows that are all zero and have no legal id (padding, and nodes the player neither sees nor can
-act on) are left out of attention and pooling, so padding a network with more such rows leaves
-the policy and value unchanged. Permuting the nodes permutes the logits the same way (no
+act on) are left out of attention, means and pooling, so padding a network with more such rows
+leaves the policy and value unchanged. Permuting the nodes permutes the logits the same way (no
 positional input): the network has no notion of a node's index, only of what it sees there.
 """
 
@@ -57,28 +65,60 @@ class Block(nn.Module):
         return h + y
 
 
+def pool(h: jax.Array, present: jax.Array) -> jax.Array:
+    """[B, 2H]: the mean and the max of the present nodes' rows (zeros where none is present)."""
+    weight = present[..., None].astype(h.dtype)
+    mean = (h * weight).sum(1) / jnp.maximum(weight.sum(1), 1.0)
+    peak = jnp.where(present[..., None], h, -1e9).max(1)
+    peak = jnp.where(present.any(1)[:, None], peak, 0.0)
+    return jnp.concatenate([mean, peak], axis=-1)
+
+
+class MeanFieldBlock(nn.Module):
+    """One layer in which each node reads its own row and the mean row of the present nodes:
+    `relu(W h + U mean(h))`. Per node it costs one `hidden x hidden` product (the mean's is once per
+    game), where an attention block costs six and a layer norm's passes (see benchmarks/NOTES.md)."""
+
+    hidden: int
+
+    @nn.compact
+    def __call__(self, h, present):
+        weight = present[..., None].astype(h.dtype)
+        mean = (h * weight).sum(1) / jnp.maximum(weight.sum(1), 1.0)
+        ctx = nn.Dense(self.hidden, use_bias=False, kernel_init=scaled_init(np.sqrt(2)))(mean)  # once per game
+        return nn.relu(nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(h) + ctx[:, None])
+
+
+MIXERS = ("mean", "attention")
+
+
 class NodeActorCritic(nn.Module):
-    """`(obs int8[B, N, F], mask bool[B, N * width] | None) -> (logits [B, N * width], value [B])`."""
+    """`(obs int8[B, N, F], mask bool[B, N * width] | None) -> (logits [B, N * width], value [B])`.
+
+    `mixer`: how nodes see each other in each of the `blocks`: "mean" (`MeanFieldBlock`, the pooled
+    present nodes) or "attention" (`Block`, self-attention over them, `heads` heads)."""
 
     width: int  # action ids per node
     hidden: int = 64
     blocks: int = 2
     heads: int = 4
+    mixer: str = "attention"
 
     @nn.compact
     def __call__(self, obs, mask=None):
         x, present = node_inputs(obs, mask, self.width)
         h = nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(x)
+        if self.mixer != "attention":
+            h = nn.relu(h)  # (the attention blocks normalise first; the mean-field ones mix linearly)
         for _ in range(self.blocks):
-            h = Block(self.hidden, self.heads)(h, present)
-        h = nn.LayerNorm()(h)
+            if self.mixer == "attention":
+                h = Block(self.hidden, self.heads)(h, present)
+            else:
+                h = MeanFieldBlock(self.hidden)(h, present)
+        if self.mixer == "attention":
+            h = nn.LayerNorm()(h)
         logits = nn.Dense(self.width, kernel_init=scaled_init(0.01))(h)
-        weight = present[..., None].astype(jnp.float32)
-        mean = (h * weight).sum(1) / jnp.maximum(weight.sum(1), 1.0)
-        peak = jnp.where(present[..., None], h, -1e9).max(1)
-        peak = jnp.where(present.any(1)[:, None], peak, 0.0)
-        pooled = jnp.concatenate([mean, peak], axis=-1)
-        v = nn.tanh(nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(pooled))
+        v = nn.tanh(nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(pool(h, present)))
         value = nn.Dense(1, kernel_init=scaled_init(1.0))(v)
         return logits.reshape(obs.shape[0], -1), value.squeeze(-1)
 
@@ -99,10 +139,10 @@ def action_width(env, env_params, num_actions: int) -> int:
     return num_actions // shape[0]
 
 
-def actor_critic(env, env_params, num_actions: int, hidden: int, blocks: int):
+def actor_critic(env, env_params, num_actions: int, hidden: int, blocks: int, mixer: str = "attention"):
     """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical over legal ids, value)):
     the node-wise network in the trainers' policy form (`policy_gradient.masked_policy`'s)."""
-    network = NodeActorCritic(action_width(env, env_params, num_actions), hidden, blocks, heads_for(hidden))
+    network = NodeActorCritic(action_width(env, env_params, num_actions), hidden, blocks, heads_for(hidden), mixer)
 
     def init(key, obs):
         return network.init(key, obs, None)

@@ -41,8 +41,8 @@ HYPERPARAMETERS = {
     "max_grad_norm": (0.5, "pos", "gradient clip (global norm)"),
     "reward_scale": (0.1, "pos", "rewards are multiplied by this for learning (metrics stay unscaled)"),
     "eval_greedy": (False, "any", "evaluate the most likely action instead of sampling the policy"),
-    "hidden": (64, "pos", "units per hidden layer (--network nodes: per node)"),
-    "layers": (2, "pos", "hidden layers (--network nodes: transformer blocks over the nodes)"),
+    "hidden": (64, "pos", "units per hidden layer (--network nodes --node-mixer attention: per node)"),
+    "layers": (2, "pos", "hidden layers (--network nodes --node-mixer attention: transformer blocks over the nodes)"),
 }
 # Options of ppo's own command line that are not hyperparameters self-play's best responses share
 # (`baselines.selfplay` builds its parser from HYPERPARAMETERS, and has a --policy of its own).
@@ -51,8 +51,18 @@ OPTIONS = {
         "default": "mlp",
         "choices": ("mlp", "nodes"),
         "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
-        "network (self-attention over the nodes) that plays networks of any size (baselines.node_policy)",
+        "network (--node-mixer) that plays networks of any size (baselines.node_policy)",
     },
+    # The node-wise network's own shape (`baselines.node_policy`); a run saved before these options
+    # existed was the attention network at --hidden and --layers, and loads as that.
+    "node_mixer": {
+        "default": "mean",
+        "choices": ("mean", "attention"),
+        "help": "--network nodes: how nodes see each other; mean: each node reads the mean of the others "
+        "(fast); attention: a transformer over the nodes (at --hidden and --layers)",
+    },
+    "node_hidden": {"default": 16, "type": int, "help": "--network nodes with --node-mixer mean: units per node"},
+    "node_blocks": {"default": 1, "type": int, "help": "--network nodes with --node-mixer mean: mixing layers"},
     **cli.SCENARIO_OPTIONS,  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
 }
 
@@ -75,6 +85,9 @@ from baselines.trainer import Trainer, plan_updates
 def validate(config: dict) -> None:
     if (config["num_envs"] * config["num_steps"]) % config["num_minibatches"]:
         raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+    for name in ("node_hidden", "node_blocks"):
+        if config.get(name, 1) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {config[name]}")
     scenarios.resolve(config)
 
 
@@ -96,7 +109,11 @@ class Batch(NamedTuple):
 def actor_critic(config: dict, env, env_params, n_actions: int):
     """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical, value)) of `--network`."""
     if config.get("network", "mlp") == "nodes":
-        return node_policy.actor_critic(env, env_params, n_actions, config["hidden"], config["layers"])
+        mixer = config.get("node_mixer", "attention")
+        if mixer == "attention":
+            return node_policy.actor_critic(env, env_params, n_actions, config["hidden"], config["layers"], mixer)
+        hidden, blocks = config["node_hidden"], config["node_blocks"]
+        return node_policy.actor_critic(env, env_params, n_actions, hidden, blocks, mixer)
     network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
     return (lambda key, obs: network.init(key, networks.preprocess(obs))), policy_gradient.masked_policy(network)
 

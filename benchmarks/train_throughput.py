@@ -50,6 +50,7 @@ from benchmarks import _harness as h
 
 RESULTS_DIR = h.RESULTS_DIR / "train"
 ALGOS = ("ppo", "dqn", "selfplay")
+NETWORKS = ("mlp", "nodes")
 YARDSTICK = "CartPole-v1"
 DEFAULT_ENV = "idsgame-minimal_defense-v7"
 DEFAULT_SELFPLAY_ENV = "idsgame-v19"
@@ -162,6 +163,50 @@ def updates_per_call(steps_per_update: int, num_seeds: int, target_steps: int) -
     return max(1, min(MAX_UPDATES_PER_CALL, math.ceil(target_steps / (steps_per_update * num_seeds))))
 
 
+class Prepared:
+    """One trainer compiled and warmed up: `call()` runs K updates of every seed and returns its
+    wall and CPU seconds; `steps` environment steps per call."""
+
+    def __init__(self, algo: str, config: dict, env, env_params, target_steps: int, seed: int = 0):
+        trainer = trainer_module(algo).make_train(config, env, env_params)
+        seeds = config["num_seeds"]
+        self.k = updates_per_call(trainer.steps_per_update, seeds, target_steps)
+        self.steps_per_update = trainer.steps_per_update
+        k = self.k
+
+        def chunk(runner):
+            return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, k)
+
+        rngs = jax.random.split(jax.random.PRNGKey(seed), seeds)
+        init_c, self.compile_init_s = h.compile_timed(jax.vmap(trainer.init), rngs)
+        runner = init_c(rngs)
+        self.chunk_c, self.compile_update_s = h.compile_timed(jax.vmap(chunk), runner, donate=(0,))
+        self.runner, _ = jax.block_until_ready(self.chunk_c(runner))  # warmup
+        self.steps = seeds * k * trainer.steps_per_update
+        self.times: list[float] = []
+        self.cpu: list[float] = []
+
+    def call(self) -> None:
+        c0, t0 = time.process_time(), time.perf_counter()
+        self.runner, _ = jax.block_until_ready(self.chunk_c(self.runner))
+        self.times.append(time.perf_counter() - t0)
+        self.cpu.append(time.process_time() - c0)
+
+    def row(self) -> dict:
+        return {
+            "steps_per_update": self.steps_per_update,
+            "updates_per_call": self.k,
+            "steps_per_s": self.steps / statistics.median(self.times),
+            "best_steps_per_s": self.steps / min(self.times),
+            "steps_per_cpu_s": self.steps / max(statistics.median(self.cpu), 1e-9),
+            "compile_init_s": self.compile_init_s,
+            "compile_update_s": self.compile_update_s,
+            "program_mib": h.mib(h.program_bytes(self.chunk_c)),
+            "repeats": len(self.times),
+            "_runner": self.runner,
+        }
+
+
 def measure_training(
     algo: str,
     config: dict,
@@ -174,37 +219,32 @@ def measure_training(
 ) -> dict:
     """Compile, warm up once, then time calls of K updates of every seed until `repeats` calls and
     `min_seconds` of training; returns the row of the CSV (without the bound)."""
-    trainer = trainer_module(algo).make_train(config, env, env_params)
-    seeds = config["num_seeds"]
-    k = updates_per_call(trainer.steps_per_update, seeds, target_steps)
+    prepared = Prepared(algo, config, env, env_params, target_steps, seed)
+    while len(prepared.times) < repeats or (sum(prepared.times) < min_seconds and len(prepared.times) < 50):
+        prepared.call()
+    return prepared.row()
 
-    def chunk(runner):
-        return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, k)
 
-    rngs = jax.random.split(jax.random.PRNGKey(seed), seeds)
-    init_c, compile_init_s = h.compile_timed(jax.vmap(trainer.init), rngs)
-    runner = init_c(rngs)
-    chunk_c, compile_update_s = h.compile_timed(jax.vmap(chunk), runner, donate=(0,))
-    runner, metrics = jax.block_until_ready(chunk_c(runner))  # warmup
-    times, cpu = [], []
-    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 50):
-        c0, t0 = time.process_time(), time.perf_counter()
-        runner, metrics = jax.block_until_ready(chunk_c(runner))
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    steps = seeds * k * trainer.steps_per_update
-    return {
-        "steps_per_update": trainer.steps_per_update,
-        "updates_per_call": k,
-        "steps_per_s": steps / statistics.median(times),
-        "best_steps_per_s": steps / min(times),
-        "steps_per_cpu_s": steps / max(statistics.median(cpu), 1e-9),
-        "compile_init_s": compile_init_s,
-        "compile_update_s": compile_update_s,
-        "program_mib": h.mib(h.program_bytes(chunk_c)),
-        "repeats": len(times),
-        "_runner": runner,
-    }
+def measure_interleaved(prepared: dict[str, Prepared], repeats: int = 3, min_seconds: float = 1.0) -> dict:
+    """Time the compiled trainers in rounds, one call of each per round, until `repeats` rounds and
+    `min_seconds` of each: a load that comes and goes on a shared machine then slows every trainer
+    alike within a round. Returns each one's row, plus per round the steps/s of each."""
+    while True:
+        for p in prepared.values():
+            p.call()
+        rounds = len(next(iter(prepared.values())).times)
+        if rounds >= repeats and (min(sum(p.times) for p in prepared.values()) >= min_seconds or rounds >= 50):
+            break
+    rows = {label: p.row() for label, p in prepared.items()}
+    for label, p in prepared.items():
+        rows[label]["_round_steps_per_s"] = [p.steps / t for t in p.times]
+    return rows
+
+
+def ratio_in_rounds(row: dict, base: dict) -> tuple[float, float, float]:
+    """(median, lowest, highest) over the rounds of `row`'s steps/s over `base`'s in the same round."""
+    ratios = [a / b for a, b in zip(row["_round_steps_per_s"], base["_round_steps_per_s"], strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 # -- the arithmetic bound ---------------------------------------------------------------------------
@@ -319,6 +359,12 @@ def parse_args(argv):
         help=f"seeds trained together (default: {' '.join(map(str, DEFAULT_NUM_SEEDS))})",
     )
     p.add_argument("--no-yardstick", action="store_true", help=f"skip the same PPO on {YARDSTICK}")
+    p.add_argument(
+        "--networks",
+        nargs="+",
+        default=["mlp", "nodes"],
+        help="PPO's networks, timed interleaved: mlp, nodes (--network nodes at its defaults) (default: %(default)s)",
+    )
     p.add_argument("--no-bound", action="store_true", help="skip the matmul-rate measurement and the bound")
     p.add_argument(
         "--target-steps", type=int, default=2**17, help="environment steps per timed call (default: %(default)s)"
@@ -349,6 +395,9 @@ def parse_args(argv):
     for algo in args.algos:
         if algo not in ALGOS:
             p.error(f"--algos takes {', '.join(ALGOS)}, got {algo!r}")
+    for network in args.networks:
+        if network not in NETWORKS:
+            p.error(f"--networks takes {', '.join(NETWORKS)}, got {network!r}")
     for name in ("num_envs", "num_seeds"):
         bad = [v for v in getattr(args, name) if v <= 0]
         if bad:
@@ -368,17 +417,76 @@ def parse_args(argv):
     return args
 
 
-def runs(args) -> list[tuple[str, str, str]]:
-    """(algo, label, env id) of every trainer measured: PPO's yardstick right after PPO."""
+NODES_LABEL = "ppo (nodes)"
+
+
+def groups(args) -> list[list[tuple[str, str, str, tuple[str, ...]]]]:
+    """(algo, label, env id, extra options) of every trainer measured, in groups timed together
+    (interleaved): PPO's MLP with its node-wise network (`--networks`), then PPO's yardstick."""
     out = []
     for algo in args.algos:
         if algo == "selfplay":
-            out.append((algo, algo, args.selfplay_env))
+            out.append([(algo, algo, args.selfplay_env, ())])
             continue
-        out.append((algo, algo, args.env))
+        group = [(algo, algo, args.env, ())] if algo != "ppo" or "mlp" in args.networks else []
+        if algo == "ppo" and "nodes" in args.networks:
+            group.append((algo, NODES_LABEL, args.env, ("--network", "nodes")))
+        out.append(group)
         if algo == "ppo" and not args.no_yardstick:
-            out.append((algo, "ppo (CartPole)", YARDSTICK))
-    return out
+            out.append([(algo, "ppo (CartPole)", YARDSTICK, ())])
+    return [g for g in out if g]
+
+
+def runs(args) -> list[tuple[str, str, str]]:
+    """(algo, label, env id) of every trainer measured, in order."""
+    return [(algo, label, env_id) for group in groups(args) for algo, label, env_id, _ in group]
+
+
+def measure_group(args, group, n_envs: int, n_seeds: int) -> list[dict]:
+    """The rows of one group of trainers at one size, timed interleaved; a trainer that fails has
+    its error in its row and leaves the others measured."""
+    rows, prepared, configs = {}, {}, {}
+    for algo, label, env_id, extra in group:
+        rows[label] = {"algo": label, "env_id": env_id, "num_envs": n_envs, "num_seeds": n_seeds, "error": ""}
+        try:
+            config_env = args.env if env_id == YARDSTICK else env_id
+            configs[label] = trainer_config(algo, config_env, n_envs, n_seeds, extra)
+            env, env_params = make_env(env_id)
+            prepared[label] = Prepared(algo, configs[label], env, env_params, args.target_steps, args.seed)
+        except Exception as e:  # noqa: BLE001 - one failed size must not lose the others
+            rows[label]["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    measured = measure_interleaved(prepared, args.repeats, args.min_seconds) if prepared else {}
+    for algo, label, _, extra in group:
+        row = rows[label]
+        if label in measured:
+            m = measured[label]
+            runner = m.pop("_runner")
+            row.update(m)
+            if not args.no_bound and not extra:  # the bound counts a flat network's kernels once per sample
+                try:
+                    row.update(bound(algo, configs[label], runner))
+                except Exception as e:  # noqa: BLE001
+                    row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        if row["error"]:
+            print(f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}", file=sys.stderr, flush=True)
+        else:
+            compile_s = row["compile_init_s"] + row["compile_update_s"]
+            print(
+                f"  {label} num_envs {n_envs} seeds {n_seeds}: {row['steps_per_s']:,.0f} steps/s, "
+                f"compile {compile_s:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    if NODES_LABEL in measured and "ppo" in measured:
+        mid, low, high = ratio_in_rounds(rows[NODES_LABEL], rows["ppo"])
+        rows[NODES_LABEL].update(vs_mlp=mid, vs_mlp_low=low, vs_mlp_high=high)
+        print(
+            f"  node-wise ÷ MLP, {len(rows['ppo']['_round_steps_per_s'])} interleaved rounds: "
+            f"{mid:.2f} (lowest {low:.2f}, highest {high:.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return list(rows.values())
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -387,36 +495,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows: list[dict] = []
     for n_seeds in args.num_seeds:
         for n_envs in args.num_envs:
-            for algo, label, env_id in runs(args):
-                row = {"algo": label, "env_id": env_id, "num_envs": n_envs, "num_seeds": n_seeds}
-                try:
-                    config_env = args.env if env_id == YARDSTICK else env_id
-                    config = trainer_config(algo, config_env, n_envs, n_seeds)
-                    env, env_params = make_env(env_id)
-                    m = measure_training(
-                        algo, config, env, env_params, args.target_steps, args.repeats, args.min_seconds, args.seed
-                    )
-                    runner = m.pop("_runner")
-                    row.update(m)
-                    if not args.no_bound:
-                        row.update(bound(algo, config, runner))
-                    row["error"] = ""
-                except Exception as e:  # noqa: BLE001 - one failed size must not lose the others
-                    row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-                    print(
-                        f"  {label} num_envs {n_envs} seeds {n_seeds}: FAILED {row['error']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                else:
-                    compile_s = row["compile_init_s"] + row["compile_update_s"]
-                    print(
-                        f"  {label} num_envs {n_envs} seeds {n_seeds}: {row['steps_per_s']:,.0f} steps/s, "
-                        f"compile {compile_s:.1f} s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                rows.append(row)
+            for group in groups(args):
+                rows += measure_group(args, group, n_envs, n_seeds)
     add_ratios(rows)
     columns = [
         ("algo", "trainer"),
@@ -425,6 +505,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("steps_per_s", "steps/s"),
         ("steps_per_cpu_s", "steps/CPU-s"),
         ("vs_cartpole", "÷ CartPole"),
+        ("vs_mlp", "÷ MLP"),
         ("bound_steps_per_s", "bound steps/s"),
         ("fraction_of_bound", "of bound"),
         ("compile_update_s", "compile s"),
@@ -443,6 +524,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "best_steps_per_s",
         "steps_per_cpu_s",
         "vs_cartpole",
+        "vs_mlp",
+        "vs_mlp_low",
+        "vs_mlp_high",
         "flops_per_step",
         "rollout_matmul_gflops",
         "update_matmul_gflops",

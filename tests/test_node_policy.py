@@ -1,6 +1,8 @@
-"""The node-wise policy (`baselines.node_policy`): its id layout, equivariance under node
-permutations, any number of nodes, padding invariance, the legal-action mask, and that PPO with
-`--network nodes` learns on a small id."""
+"""The node-wise policy (`baselines.node_policy`), both mixers: its id layout, equivariance under node
+permutations, any number of nodes, padding invariance (also with the role and depth columns of
+`idsjax.node_features` on a real scenario), the legal-action mask, PPO's options for it (and a run
+saved before them loading as the attention network), that PPO with `--network nodes` learns on a
+small id, and that it trains at least half as fast as the MLP."""
 
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ WIDTH = 3
 FEATURES = 4
 
 
-@pytest.fixture(scope="module")
-def net():
-    network = node_policy.NodeActorCritic(width=WIDTH, hidden=16, blocks=2, heads=2)
+@pytest.fixture(scope="module", params=node_policy.MIXERS)
+def net(request):
+    network = node_policy.NodeActorCritic(width=WIDTH, hidden=16, blocks=2, heads=2, mixer=request.param)
     obs = jnp.zeros((1, 5, FEATURES), jnp.int8)
     params = jax.jit(network.init)(jax.random.PRNGKey(0), obs, None)
     return jax.jit(network.apply), params
@@ -97,6 +99,102 @@ def test_ppo_with_the_node_network_learns_v0():
     runner, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0))
     after = float(jax.jit(score)(runner)["hack_probability"])
     assert after > before + 0.15, (before, after)
+
+
+CHAIN = "scenarios/examples/chain_with_shortcut.yaml"  # 7 nodes: start, 5 servers, data
+
+
+@pytest.mark.parametrize("mixer", node_policy.MIXERS)
+def test_role_and_depth_columns_keep_the_invariances(mixer):
+    """On a real scenario with `idsjax.node_features`' columns: the policy reads them (they change
+    its output), permuting the nodes permutes the logits, and padding the network to 12 nodes (rows
+    all zero, no legal id, as `--max-nodes` pads) changes no real node's logit nor the value."""
+    from idsjax.node_features import NodeFeatures
+
+    def game(max_nodes):
+        env, params = idsjax.make_scenario(CHAIN, mode="minimal_defense", max_nodes=max_nodes)
+        env = NodeFeatures(env)
+        obs, state = env.reset(jax.random.PRNGKey(0), params)
+        return env, params, obs[None], env.legal_action_mask(state, params)[None]
+
+    env, params, obs, mask = game(7)
+    width = env.action_space(params).n // 7
+    network = node_policy.NodeActorCritic(width, hidden=16, blocks=2, heads=2, mixer=mixer)
+    p = network.init(jax.random.PRNGKey(1), obs, None)
+    apply = jax.jit(network.apply)
+    logits, value = apply(p, obs, mask)
+    blind, blind_value = apply(p, obs.at[..., -4:].set(0), mask)
+    assert float(jnp.abs(blind - logits).max()) > 1e-4 or float(jnp.abs(blind_value - value).max()) > 1e-4
+
+    perm = np.array([6, 3, 0, 5, 1, 4, 2])
+    ids = (perm[:, None] * width + np.arange(width)).reshape(-1)
+    logits_p, value_p = apply(p, obs[:, perm], mask[:, ids])
+    np.testing.assert_allclose(logits_p, logits[:, ids], atol=1e-5)
+    np.testing.assert_allclose(value_p, value, atol=1e-5)
+
+    _, _, obs12, mask12 = game(12)
+    assert not obs12[0, 7:].any() and not mask12[0, 7 * width :].any()
+    logits12, value12 = apply(p, obs12, mask12)
+    np.testing.assert_allclose(logits12[:, : 7 * width], logits, atol=1e-5)
+    np.testing.assert_allclose(value12, value, atol=1e-5)
+
+
+def test_ppo_node_options():
+    """--node-mixer and its shape reach the network; a run saved before these options existed (no
+    `node_mixer` in its configuration) builds the attention network at --hidden and --layers, as it
+    was trained."""
+    env, params = idsjax.make("idsgame-minimal_defense-v0")
+    obs, _ = env.reset(jax.random.PRNGKey(0), params)
+    n = env.action_space(params).n
+
+    def kernels(config):
+        init, _ = ppo.actor_critic(config, env, params, n)
+        p = init(jax.random.PRNGKey(0), obs[None])
+        return {"/".join(str(k.key) for k in path): leaf.shape for path, leaf in jax.tree_util.tree_leaves_with_path(p)}
+
+    base = ["--env", "idsgame-minimal_defense-v0", "--network", "nodes"]
+    mean = kernels(cli.parse_config(ppo, base + ["--node-hidden", "12", "--node-blocks", "3"]))
+    assert mean["params/Dense_0/kernel"][-1] == 12
+    assert sum(k.startswith("params/MeanFieldBlock_") and k.endswith("Dense_1/kernel") for k in mean) == 3
+    config = cli.parse_config(ppo, base + ["--node-mixer", "attention", "--hidden", "8", "--layers", "1"])
+    attention = kernels(config)
+    assert "params/Block_0/LayerNorm_0/scale" in attention and attention["params/Dense_0/kernel"][-1] == 8
+    legacy = {k: v for k, v in config.items() if not k.startswith("node_")}
+    assert kernels(legacy) == attention
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--node-mixer", "gnn"], "--node-mixer"),
+        (["--node-hidden", "0"], "--node-hidden must be positive"),
+        (["--node-blocks", "-1"], "--node-blocks must be positive"),
+        (["--node-hidden", "wide"], "--node-hidden"),
+    ],
+)
+def test_bad_node_options_exit_2(capsys, argv, says):
+    with pytest.raises(SystemExit) as err:
+        cli.parse_config(ppo, ["--network", "nodes", *argv])
+    assert err.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two trainers compiled and timed (about a minute)
+def test_node_network_trains_at_least_half_as_fast_as_the_mlp():
+    """PPO's defaults (`python -m baselines.ppo` on v7, 32 environments) with `--network nodes` train
+    at least half as many steps per second as with the MLP, timed in interleaved rounds
+    (`benchmarks.train_throughput`, which the machine's load slows alike within a round)."""
+    from benchmarks import train_throughput as tt
+
+    prepared = {}
+    for name, extra in (("mlp", ()), ("nodes", ("--network", "nodes"))):
+        config = tt.trainer_config("ppo", tt.DEFAULT_ENV, 32, 1, extra)
+        env, params = tt.make_env(tt.DEFAULT_ENV)
+        prepared[name] = tt.Prepared("ppo", config, env, params, 2**14)
+    rows = tt.measure_interleaved(prepared, repeats=7, min_seconds=3.0)
+    mid, low, high = tt.ratio_in_rounds(rows["nodes"], rows["mlp"])
+    print(f"\nnode-wise / MLP steps/s over {len(prepared['mlp'].times)} rounds: {mid:.2f} ({low:.2f}-{high:.2f})")
+    assert mid >= 0.5
 
 
 def test_bad_network_name_exit_2(capsys):
