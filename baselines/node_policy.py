@@ -75,8 +75,8 @@ def pool(h: jax.Array, present: jax.Array) -> jax.Array:
 
 
 class MeanFieldBlock(nn.Module):
-    """One layer in which each node reads its own row and the mean row of the present nodes:
-    `relu(W h + U mean(h))`. Per node it costs one `hidden x hidden` product (the mean's is once per
+    """One residual layer in which each node reads its own row and the mean row of the present nodes:
+    `h + relu(W h + U mean(h))`. Per node it costs one `hidden x hidden` product (the mean's is once per
     game), where an attention block costs six and a layer norm's passes (see benchmarks/NOTES.md)."""
 
     hidden: int
@@ -86,7 +86,7 @@ class MeanFieldBlock(nn.Module):
         weight = present[..., None].astype(h.dtype)
         mean = (h * weight).sum(1) / jnp.maximum(weight.sum(1), 1.0)
         ctx = nn.Dense(self.hidden, use_bias=False, kernel_init=scaled_init(np.sqrt(2)))(mean)  # once per game
-        return nn.relu(nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(h) + ctx[:, None])
+        return h + nn.relu(nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(h) + ctx[:, None])
 
 
 MIXERS = ("mean", "attention")
@@ -108,8 +108,6 @@ class NodeActorCritic(nn.Module):
     def __call__(self, obs, mask=None):
         x, present = node_inputs(obs, mask, self.width)
         h = nn.Dense(self.hidden, kernel_init=scaled_init(np.sqrt(2)))(x)
-        if self.mixer != "attention":
-            h = nn.relu(h)  # (the attention blocks normalise first; the mean-field ones mix linearly)
         for _ in range(self.blocks):
             if self.mixer == "attention":
                 h = Block(self.hidden, self.heads)(h, present)
