@@ -85,28 +85,34 @@ def test_a_network_outside_the_set_is_the_one_drawn_without_exclusion(tiny):
         np.testing.assert_array_equal(np.asarray(a)[outside], np.asarray(b)[outside])
 
 
-def test_auto_resets_of_a_rollout_never_play_an_excluded_network(tiny):
-    env, params, every = tiny
-    params = env.excluding(every[:3], params)
-    games, steps = 64, 64
+GAMES, STEPS = 64, 64
 
-    @jax.jit
-    def rollout(key):
-        k0, k1 = jax.random.split(key)
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k0, games), params)
 
+@functools.cache
+def _rollout(env):
+    """A jitted `(key, state, params) -> (final state, (done, in-jit hashes, networks) per step)` of
+    uniformly random legal actions: GAMES games of STEPS steps, auto-resets included."""
+
+    def run(key, state, params):
         def body(state, k):
             ka, ks = jax.random.split(k)
             mask = jax.vmap(env.legal_action_mask, in_axes=(0, None))(state, params)
             action = jax.random.categorical(ka, jnp.where(mask, 0.0, -jnp.inf))
             _, state, _, term, trunc, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(ks, games), state, action, params
+                jax.random.split(ks, GAMES), state, action, params
             )
             return state, (term | trunc, jax.vmap(env.network_hash)(state.network), state.network)
 
-        return jax.lax.scan(body, state, jax.random.split(k1, steps))
+        return jax.lax.scan(body, state, jax.random.split(key, STEPS))
 
-    final, (done, in_jit, networks) = rollout(jax.random.PRNGKey(9))
+    return jax.jit(run)
+
+
+def test_auto_resets_of_a_rollout_never_play_an_excluded_network(tiny):
+    env, params, every = tiny
+    params = env.excluding(every[:3], params)
+    state = jax.tree.map(lambda x: x[:GAMES], _reset_many(env, params))
+    final, (done, in_jit, networks) = _rollout(env)(jax.random.PRNGKey(9), state, params)
     assert int(np.asarray(done).sum()) >= 1000, "the check should see at least a thousand auto-resets"
     # The networks of every step's state, hashed on the host, are the in-jit hashes and none is excluded.
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), networks)
@@ -118,18 +124,16 @@ def test_auto_resets_of_a_rollout_never_play_an_excluded_network(tiny):
 
 def test_a_family_too_small_to_escape_its_set_is_flagged(tiny):
     env, params, every = tiny
-    params = env.excluding(every, params)  # every network of the family
-    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), 8), params)
+    state = _reset_many(env, env.excluding(every, params))  # every network of the family excluded
     assert np.asarray(state.exhausted).all()
     with pytest.raises(RuntimeError, match=f"no network outside it in {MAX_DRAWS} tries"):
         env.check_exclusion(state)
 
-    # The flag is sticky: a later auto-reset that found a network outside the set does not clear it.
-    fine = env.excluding(every[:1], params)
-    state = state.replace(done=jnp.ones_like(state.done))
-    reset = jax.vmap(env.auto_reset, in_axes=(0, 0, 0, None))
-    fresh = reset(jax.random.split(jax.random.PRNGKey(1), 8), state, state.done, fine)
-    assert np.asarray(fresh.exhausted).all()
+    # The flag is sticky: auto-resets that find a network outside a smaller set do not clear it.
+    state = jax.tree.map(lambda x: x[:GAMES], state)
+    final, (done, _, _) = _rollout(env)(jax.random.PRNGKey(9), state, env.excluding(every[:3], params))
+    assert np.asarray(done).any(axis=0).all(), "every game should have reset at least once"
+    assert np.asarray(final.exhausted).all()
 
 
 def test_without_exclusion_resets_are_todays_draws():
