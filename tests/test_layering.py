@@ -89,9 +89,9 @@ CORE = {
     "idsjax.bot_distributions", "idsjax.bots",
     "idsjax.config", "idsjax.env", "idsjax.layout", "idsjax.network", "idsjax.observations", "idsjax.registry",
     "idsjax.rewards", "idsjax.threefry", "idsjax.transition", "idsjax.types", "idsjax.versions",
-    "idsjax.scenario", "idsjax.scenario.arrays", "idsjax.scenario.builtin", "idsjax.scenario.env",
-    "idsjax.scenario.game", "idsjax.scenario.generated", "idsjax.scenario.generator", "idsjax.scenario.names",
-    "idsjax.scenario.schema",
+    "idsjax.scenario", "idsjax.scenario.arrays", "idsjax.scenario.builtin", "idsjax.scenario.canonical",
+    "idsjax.scenario.env", "idsjax.scenario.game", "idsjax.scenario.generated", "idsjax.scenario.generator", "idsjax.scenario.names",
+    "idsjax.scenario.schema", "idsjax.scenario.splits",
 }  # fmt: skip
 
 
