@@ -16,6 +16,12 @@ depth, legal-action masking with an all-true mask) on gymnax `CartPole-v1`, meas
 at every size. Its network differs only where the game does: 4 inputs and 2 actions where the idsjax
 id has its observation's size and its action count.
 
+The node-wise network (`--networks`, default both): PPO with `--network nodes` at its defaults on
+the same id and sizes, timed with PPO's MLP in interleaved rounds (one timed call of each per round;
+a shared machine's load then slows both alike within a round), and `vs_mlp` = the median over the
+rounds of its steps/s over the MLP's in the same round (`vs_mlp_low`, `vs_mlp_high`: the extremes).
+It has no bound (its kernels run once per node, not once per sample).
+
 The bound: the FLOPs of the network's dense layers per environment step (PPO: one forward in the
 rollout, then `update_epochs` x forward + backward, counted as 3 forwards, per sample; DQN: one
 forward per step, then per update `gradient_steps x batch_size` samples of forward + backward and one
