@@ -488,10 +488,15 @@ def test_league_report_says_which_runs_resumed_and_their_cpu_time():
     assert "not a compute time" in TIMES_NOTE
 
 
+# Games of each exploitability responder (selection and fresh): enough for the SE bound below to mean
+# something; 2,000 made this one test evaluate for minutes (about 60% of its time, cache warm).
+BR_GAMES = 200
+
+
 def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, capsys):
     """Two modes on a tiny budget (2 seeds), which also runs self-play's best-response path (one test, so
     the suite compiles it once): best responses trained as long as the policies they attack, evaluated
-    greedy and sampled on 2,000 games each, each reported exploitability per seed the fresh score of the
+    greedy and sampled on BR_GAMES games each, each reported exploitability per seed the fresh score of the
     responder (best response, scripted bots, pool members) that scored highest on the selection games,
     with its standard error, and the best response's own value beside it; then the
     command's per-seed rows, paired statistics, the report with what ran, the rewritten SELFPLAY-like
@@ -516,7 +521,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
         "--payoff-episodes",
         "2",
         "--br-eval-episodes",
-        "2000",
+        str(BR_GAMES),
         "--no-progress",
         "--output-dir",
         str(tmp_path / "out"),
@@ -544,7 +549,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
         assert any(k.startswith("bot:") for k in responders) and any(k.startswith("pool:") for k in responders)
         flip = (lambda p: 1 - np.asarray(p)) if side == "attacker" else np.asarray
         for how in ("greedy", "sampled", "greedy_fresh", "sampled_fresh"):
-            assert per_seed[f"br_{responder}_{how}"]["episodes"] == [2000, 2000]
+            assert per_seed[f"br_{responder}_{how}"]["episodes"] == [BR_GAMES, BR_GAMES]
         # per seed: the chosen responder's fresh score, not its selection score (its own fresh games)
         for s, by in enumerate(e["per_seed_by"]):
             if by.startswith("best_response:"):
@@ -558,7 +563,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
             assert e["per_seed_selected_on"][s] == pytest.approx(float(picked), abs=1e-4)
         assert result[name] == pytest.approx(np.mean(e["per_seed"]), abs=1e-4)
         se = np.sqrt(np.sum(np.square(e["per_seed_se"]))) / 2
-        assert result[f"{name}_se"] == pytest.approx(se, abs=1e-4) and 0 <= se <= 0.5 / np.sqrt(2000)
+        assert result[f"{name}_se"] == pytest.approx(se, abs=1e-4) and 0 <= se <= 0.5 / np.sqrt(BR_GAMES)
         # the trained best response's own value beside it, from its fresh games too
         own = e["best_response"]
         assert result[f"{name}_best_response"] == own["value"]
