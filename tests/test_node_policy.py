@@ -179,24 +179,6 @@ def test_bad_node_options_exit_2(capsys, argv, says):
     assert says in capsys.readouterr().err
 
 
-@pytest.mark.slow  # two trainers compiled and timed (about a minute)
-def test_node_network_trains_at_least_half_as_fast_as_the_mlp():
-    """PPO's defaults (`python -m baselines.ppo` on v7, 32 environments) with `--network nodes` train
-    at least half as many steps per second as with the MLP, timed in interleaved rounds
-    (`benchmarks.train_throughput`, which the machine's load slows alike within a round)."""
-    from benchmarks import train_throughput as tt
-
-    prepared = {}
-    for name, extra in (("mlp", ()), ("nodes", ("--network", "nodes"))):
-        config = tt.trainer_config("ppo", tt.DEFAULT_ENV, 32, 1, extra)
-        env, params = tt.make_env(tt.DEFAULT_ENV)
-        prepared[name] = tt.Prepared("ppo", config, env, params, 2**14)
-    rows = tt.measure_interleaved(prepared, repeats=7, min_seconds=3.0)
-    mid, low, high = tt.ratio_in_rounds(rows["nodes"], rows["mlp"])
-    print(f"\nnode-wise / MLP steps/s over {len(prepared['mlp'].times)} rounds: {mid:.2f} ({low:.2f}-{high:.2f})")
-    assert mid >= 0.5
-
-
 def test_bad_network_name_exit_2(capsys):
     with pytest.raises(SystemExit) as err:
         cli.parse_config(ppo, ["--network", "gnn"])
