@@ -228,6 +228,26 @@ def _plays(config: dict, trained_env, env, side: str) -> bool:
     return (obs_t, ids_t) == (obs, ids)
 
 
+def _feature_env(config: dict, env, refuse: Callable[[str], UsageError]):
+    """The environment through which a run reads `env`'s observations: `env` itself, or for a run
+    trained with `--node-features` (`config["node_features"]`) `env` wrapped in `NodeFeatures` where
+    the caller's is not already. A run trained without them is refused an environment that has them
+    (its policy would read columns it never saw)."""
+    from idsjax.node_features import NodeFeatures
+
+    has = isinstance(env, NodeFeatures)
+    if not config.get("node_features"):
+        if has:
+            raise refuse("it was trained without --node-features; give the environment without NodeFeatures")
+        return env
+    if has:
+        return env
+    try:
+        return NodeFeatures(env)
+    except ValueError as err:
+        raise refuse(f"it was trained with --node-features, and {str(err).rstrip('.')}") from None
+
+
 def load_run(output_dir: str, env, side: str | None = None, algo: str | None = None, seed_index: int = 0):
     """Check a run against the id and side it is to play, restore it, and return
     `(config, side, act, probs)` for one seed, where `act(key, obs[B], mask[B] | None) -> ids[B]` and
@@ -260,6 +280,7 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
         raise refuse(f"side must be 'attacker' or 'defender', got {side!r}")
     if side not in sides:
         raise refuse(f"it holds a {sides[0]} policy (trained on {config['env']}), which cannot play the {side}")
+    env = _feature_env(config, env, refuse)  # before the layout checks: the widths then compare equal
     if config.get("network") == "nodes" or env.version is None or trained_env.version is None:
         if not _plays(config, trained_env, env, side):
             (obs_t, ids_t), (obs, ids) = _side_layout(trained_env, side), _side_layout(env, side)
@@ -317,14 +338,19 @@ def load_policy(
     `--mask-illegal` takes its legal ids from `state`, or from `mask` where the caller has no state), e.g. for `idsjax.play --opponent
     checkpoint:PATH` or `idsjax.render`'s GIFs. Jittable.
 
+    A run trained with `--node-features` takes `env`'s own observations and adds the columns itself
+    (from the state; without one, on a fixed network only).
+
     `side` defaults to the run's learner (a self-play run needs it); `algo`, when given, must be the
     run's; `seed_index` picks one of its `--num-seeds` seeds. A mismatch of algorithm, side or
     version, or an unreadable run, raises UsageError with one sentence.
     """
     config, side, act, _ = load_run(output_dir, env, side, algo, seed_index)
     masked = bool(config.get("mask_illegal", False))
+    columns = _columns(config, env, env_params, output_dir)
 
     def policy(key, obs, state, mask=None):
+        obs = columns(obs, state)
         # A remote agent (the game server's clients) holds only its view: it passes the legal ids it
         # was sent as `mask` instead of the state.
         if not masked:
@@ -344,6 +370,31 @@ def load_policy(
     return policy
 
 
+def _columns(config: dict, env, params, output_dir: str) -> Callable:
+    """`(obs, state) -> obs` as the run reads it: `obs` itself, or with the node-feature columns of
+    the network `state` is played on, for a run trained with `--node-features` when the caller's
+    `env` gives its own observations (`load_run` has checked that the columns can be added). Without
+    the state (the game server's remote agents hold only their view), a fixed network's columns come
+    from `params`; a generated family's network is drawn into the state, so it is refused."""
+    from idsjax.node_features import NodeFeatures
+
+    if not config.get("node_features") or isinstance(env, NodeFeatures):
+        return lambda obs, state: obs
+    wrapped = NodeFeatures(env)
+    fixed_network = not hasattr(getattr(env, "unwrapped", env), "draw_network")  # GeneratedEnv draws one at each reset
+
+    def columns(obs, state):
+        if state is None and not fixed_network:
+            raise UsageError(
+                f"the run in {output_dir!r} was trained with --node-features on {getattr(env, 'name', 'a game')}, "
+                "whose network is drawn at each reset: pass the game state (its columns come from the network "
+                "in the state; a view and its legal ids do not name it)"
+            )
+        return wrapped.with_features(jnp.asarray(obs), state, params)
+
+    return columns
+
+
 def load_checkpoint_policy(path: str, env, params, side: str) -> Callable:
     """The `checkpoint` loader of the entry-point group `idsjax.policy_loaders`."""
     return load_policy(path, env, params, side=side)
@@ -355,8 +406,10 @@ def load_checkpoint_distribution(path: str, env, params, side: str, seed_index: 
     on the greedy id for DQN; uniform over the greedy ties for tabular Q). Jittable and vmappable."""
     config, side, _, probs = load_run(path, env, side, None, seed_index)
     masked = bool(config.get("mask_illegal", False))
+    columns = _columns(config, env, params, path)
 
     def probs_fn(obs, state):
+        obs = columns(obs, state)
         mask = _side_mask(env, params, state, side)[None] if masked else None
         return probs(jnp.asarray(obs)[None], mask)[0].astype(jnp.float32)
 

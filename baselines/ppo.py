@@ -11,6 +11,7 @@ both players and ends the game, so it is a terminal reward, not a cut to bootstr
     python -m baselines.ppo --env idsgame-maximal_attack-v7        # defender vs attack-maximal
     python -m baselines.ppo --scenario scenarios/examples/office_dmz.yaml --mode minimal_defense
     python -m baselines.ppo --generator small --network nodes       # a new network at every reset
+    python -m baselines.ppo --generator small --network nodes --node-features   # with roles and depth
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ OPTIONS = {
     },
     "node_hidden": {"default": 16, "type": int, "help": "--network nodes with --node-mixer mean: units per node"},
     "node_blocks": {"default": 1, "type": int, "help": "--network nodes with --node-mixer mean: mixing layers"},
+    # Off by default so that every run's observations stay the game's own; a run saved before this
+    # option existed has no such key and loads without the columns, as it was trained.
+    "node_features": {
+        "default": False,
+        "action": "store_true",
+        "help": "append each node's role (start, server, data) and depth to its observation row "
+        "(idsjax.node_features), in training, evaluation and wherever the checkpoint is loaded; any "
+        "--network, refused where the learner's rows are not nodes (local views)",
+    },
     **cli.SCENARIO_OPTIONS,  # --scenario FILE [--max-nodes N] | --generator NAME [--generator-arg K=V]; --mode
 }
 
@@ -89,6 +99,8 @@ def validate(config: dict) -> None:
         if config.get(name, 1) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {config[name]}")
     scenarios.resolve(config)
+    if config.get("node_features"):
+        scenarios.check_node_features(config)
 
 
 class Runner(NamedTuple):

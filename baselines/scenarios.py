@@ -81,7 +81,34 @@ def is_scenario_run(config: dict) -> bool:
 
 
 def make_env(config: dict):
-    """`(env, params)` of a configuration: its scenario, its generated family, or `idsjax.make(env)`."""
+    """`(env, params)` of a configuration: its scenario, its generated family, or `idsjax.make(env)`;
+    with `node_features` (`--node-features`), wrapped in `idsjax.node_features.NodeFeatures`, so that
+    training, the final evaluation and a checkpoint's loading all read the same columns."""
+    env, params = _game(config)
+    if config.get("node_features"):
+        from idsjax.node_features import NodeFeatures
+
+        env = NodeFeatures(env)  # ValueError where the rows are not nodes: `check_node_features` first
+    return env, params
+
+
+def check_node_features(config: dict) -> None:
+    """UsageError (one sentence) unless the game `config` names can carry node features: every row of
+    its learner's observation is a node (not a local view's slot). A registered id that does not exist
+    is left to the id's own check, which names it better."""
+    from idsjax.node_features import NodeFeatures
+
+    try:
+        env, _ = _game({"env_seed": 0, **config})
+    except ValueError:
+        return
+    try:
+        NodeFeatures(env)
+    except ValueError as err:
+        raise UsageError(f"--node-features: {err}") from None
+
+
+def _game(config: dict):
     import idsjax
 
     # A self-play run's `mode` is its league mode; the game's own mode is `game_mode` there.
