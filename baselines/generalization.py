@@ -110,6 +110,11 @@ def check(args) -> None:
 def ppo_config(args, network: str, env_id: str | None = None) -> dict:
     argv = ["--total-timesteps", str(args.timesteps), "--num-envs", str(args.num_envs)]
     argv += ["--num-seeds", str(args.seeds), "--network", network, "--chunks", "1", "--no-progress"]
+    if network == "nodes":
+        # The published experiment's node-wise network: the attention blocks at --hidden/--layers, as
+        # `--network nodes` was before its faster mean-field default (issue 26 item 3). The experiment
+        # that compares the node-wise variants (item 5) chooses its networks when it is re-run.
+        argv += ["--node-mixer", "attention"]
     return cli.parse_config(ppo, argv + (["--env", env_id] if env_id else []))
 
 
