@@ -6,6 +6,7 @@ directory and a lock, so a run is trained once per session, not once per worker.
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import io
 import json
@@ -123,3 +124,16 @@ def trained_run(tmp_path_factory, name: str) -> tuple[Path, dict, str]:
             saved.write_text(json.dumps({"result": result, "stdout": stdout.getvalue()}))
     data = json.loads(saved.read_text())
     return out, data["result"], data["stdout"]
+
+
+def last_json(capsys) -> dict:
+    """The JSON result a command printed as its last line on stdout (captured by pytest's `capsys`)."""
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def run_metrics(out) -> list[dict]:
+    """The rows of a run's `metrics.csv` without their wall times (the machine's, not the run's)."""
+    from baselines import logs
+
+    with open(os.path.join(out, logs.METRICS_FILE), newline="") as f:
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]

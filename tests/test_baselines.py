@@ -3,7 +3,6 @@ resume == uninterrupted, determinism, and the command line's errors (exit code 2
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -11,11 +10,11 @@ import shutil
 import jax
 import numpy as np
 import pytest
-from kit_runs import PPO_ARGS, SMOKE_ENV, trained_run
+from kit_runs import PPO_ARGS, SMOKE_ENV, last_json, run_metrics, trained_run
 from probe_envs import ProbeEnv
 
 import idsjax
-from baselines import actor_critic, cli, dqn, evaluation, logs, ppo, reinforce, tabular_q
+from baselines import actor_critic, cli, dqn, evaluation, ppo, reinforce, tabular_q
 
 ALGOS = {"ppo": ppo, "dqn": dqn, "tabular_q": tabular_q, "reinforce": reinforce, "actor_critic": actor_critic}
 
@@ -74,16 +73,6 @@ KEYS = {
 }
 
 
-def _last_json(capsys):
-    lines = capsys.readouterr().out.strip().splitlines()
-    return json.loads(lines[-1])
-
-
-def _metrics(path):
-    with open(os.path.join(path, logs.METRICS_FILE), newline="") as f:
-        return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
-
-
 def check_outputs(out, result, algo, env, episodes):
     assert KEYS <= set(result)
     assert result["algo"] == algo and result["env"] == env and result["eval_episodes"] == episodes
@@ -105,7 +94,7 @@ def check_outputs(out, result, algo, env, episodes):
     assert (out / "checkpoints").is_dir()
     saved = json.loads((out / "config.json").read_text())
     assert saved["algo"] == algo and saved["env"] == env
-    assert {int(r["seed"]) for r in _metrics(out)} == {0, 1}
+    assert {int(r["seed"]) for r in run_metrics(out)} == {0, 1}
 
 
 # PPO's smoke run is the uninterrupted run of the resume test below. The runs are shared with the
@@ -125,11 +114,11 @@ def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path
     full, uninterrupted, _ = trained_run(tmp_path_factory, "ppo")
     check_outputs(full, uninterrupted, "ppo", "idsgame-random_defense-v0", 100)
     ppo.main(RESUME_ARGS + ["--output-dir", str(split), "--stop-after", "2048", "--checkpoint-every", "1024"])
-    stopped = _last_json(capsys)
+    stopped = last_json(capsys)
     assert stopped.get("stopped") and stopped["env_steps"] == 2048
     ppo.main(["--resume", "--output-dir", str(split), "--no-progress"])
-    resumed = _last_json(capsys)
-    assert _metrics(full) == _metrics(split)
+    resumed = last_json(capsys)
+    assert run_metrics(full) == run_metrics(split)
     for key in ("env_steps", "eval_hack_probability", "eval_attacker_return", "eval_defender_return"):
         assert resumed[key] == uninterrupted[key], key
 
@@ -140,7 +129,7 @@ def test_ppo_command_resume_equals_uninterrupted_same_seed_same_metrics(tmp_path
     env, params = idsjax.make(config["env"])
     trainer = ppo.make_train(config, env, params)
     _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 2))
-    csv_rows = _metrics(full)
+    csv_rows = run_metrics(full)
     for name, values in metrics.items():
         from_csv = np.array([[float(r[name]) for r in csv_rows if int(r["seed"]) == s] for s in (0, 1)])
         exact = name in ("episodes", "hack_probability", "return", "attacker_return", "defender_return")

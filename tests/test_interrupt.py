@@ -7,7 +7,6 @@ cannot be resumed says so, to --resume and to a fresh run alike, and what to do 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from kit_runs import run_metrics
 
 from baselines import dqn, ppo, selfplay, tabular_q
 
@@ -102,11 +102,6 @@ SELFPLAY = [
 ]
 
 
-def metrics(out) -> list[dict]:
-    with open(os.path.join(out, "metrics.csv"), newline="") as f:
-        return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
-
-
 @contextlib.contextmanager
 def sigint_as_in_a_terminal():
     """While the trainer starts: SIGINT handled here rather than ignored, so that the trainer starts
@@ -168,7 +163,7 @@ def check_interrupted(algo: str, code: int, err: str, signum: int, out: Path, to
     assert last.startswith(f"python -m baselines.{algo}: interrupted ({name}) at "), err
     assert last.endswith(f"continue with python -m baselines.{algo} --resume --output-dir {out}"), err
     saved = sorted(int(n) for n in os.listdir(out / "checkpoints") if n.isdigit())
-    rows = metrics(out)
+    rows = run_metrics(out)
     assert saved and saved[-1] == max(int(r["update"]) for r in rows)
     steps = int(rows[-1]["env_steps"])
     assert 0 < steps < total_steps, f"the signal came too late to test a stop mid-run ({steps} of {total_steps})"
@@ -188,7 +183,7 @@ def test_ppo_sigint_without_checkpoints_then_resume_equals_uninterrupted(tmp_pat
     resumed = ppo.main(["--resume", "--output-dir", str(part), "--no-progress"])
     uninterrupted = ppo.main([*PPO, "--output-dir", str(full)])
     capsys.readouterr()
-    assert metrics(part) == metrics(full)
+    assert run_metrics(part) == run_metrics(full)
     for key in ("env_steps", "eval_hack_probability_per_seed", "eval_attacker_return", "eval_defender_return"):
         assert resumed[key] == uninterrupted[key], key
     assert resumed["resumed_at_env_steps"] == stopped_at * 4 * 16 and "resumed_at_env_steps" not in uninterrupted
@@ -203,7 +198,7 @@ def test_dqn_sigterm_without_checkpoints_then_resume_equals_uninterrupted(tmp_pa
     resumed = dqn.main(["--resume", "--output-dir", str(part), "--no-progress"])
     uninterrupted = dqn.main([*DQN, "--output-dir", str(full)])
     capsys.readouterr()
-    assert metrics(part) == metrics(full)
+    assert run_metrics(part) == run_metrics(full)
     for key in ("env_steps", "eval_hack_probability", "eval_attacker_return", "eval_defender_return"):
         assert resumed[key] == uninterrupted[key], key
 
@@ -216,7 +211,7 @@ def test_selfplay_sigint_without_checkpoints_then_resume_equals_uninterrupted(tm
     resumed = selfplay.main(["--resume", "--output-dir", str(part), "--no-progress"])
     uninterrupted = selfplay.main([*SELFPLAY, "--output-dir", str(full)])
     capsys.readouterr()
-    assert metrics(part) == metrics(full)
+    assert run_metrics(part) == run_metrics(full)
     assert resumed["resumed_at_env_steps"] == stopped_at * 8 * 8  # the report says where it resumed
     skip = {"train_seconds", "compile_seconds", "steps_per_second", "output_dir", "eval_seconds"}
     skip |= {"phase_seconds", "wall_seconds", "resumed_at_env_steps"}  # times, and the resume itself

@@ -6,16 +6,15 @@ nothing changed without the option (a run saved before it included); local views
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 
 import jax
 import numpy as np
 import pytest
+from kit_runs import last_json, run_metrics
 
 import idsjax
-from baselines import checkpoints, cli, evaluate, logs, ppo, scenarios
+from baselines import checkpoints, cli, evaluate, ppo, scenarios
 from baselines.errors import UsageError
 from idsjax.node_features import NodeFeatures, node_features
 
@@ -27,15 +26,6 @@ GAMES = {
 }
 TINY = ["--network", "nodes", "--total-timesteps", "1024", "--num-envs", "8", "--num-steps", "16"]
 TINY += ["--chunks", "2", "--eval-episodes", "20", "--no-progress", "--checkpoint-every", "512"]
-
-
-def _last_json(capsys) -> dict:
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-
-
-def _metrics(path) -> list[dict]:
-    with open(os.path.join(path, logs.METRICS_FILE), newline="") as f:
-        return [{k: v for k, v in r.items() if k != "wall_time"} for r in csv.DictReader(f)]
 
 
 def _exit_2(fn, capsys) -> str:
@@ -130,17 +120,17 @@ def test_a_run_with_columns_trains_resumes_and_plays_from_its_checkpoint(game, t
     argv, side = GAMES[game]
     full, split = tmp_path / "full", tmp_path / "split"
     ppo.main(TINY + argv + ["--node-features", "--output-dir", str(full)])
-    uninterrupted = _last_json(capsys)
+    uninterrupted = last_json(capsys)
     with open(full / checkpoints.CONFIG_FILE) as f:
         config = json.load(f)
     assert config["node_features"] is True and config["network"] == "nodes"
 
     ppo.main(TINY + argv + ["--node-features", "--output-dir", str(split), "--stop-after", "512"])
-    stopped = _last_json(capsys)
+    stopped = last_json(capsys)
     assert stopped.get("stopped") and stopped["env_steps"] == 512
     ppo.main(["--resume", "--output-dir", str(split), "--no-progress"])
-    resumed = _last_json(capsys)
-    assert _metrics(full) == _metrics(split)
+    resumed = last_json(capsys)
+    assert run_metrics(full) == run_metrics(split)
     for key in ("env_steps", "eval_hack_probability", "eval_attacker_return", "eval_defender_return"):
         assert resumed[key] == uninterrupted[key], key
 
@@ -169,7 +159,7 @@ def test_a_run_with_columns_trains_resumes_and_plays_from_its_checkpoint(game, t
 
     # baselines.evaluate loads it from the command line like any run.
     evaluate.main([f"--{side}", f"checkpoint:{full}", *argv, "--games", "20", "--no-optimum"])
-    report = _last_json(capsys)
+    report = last_json(capsys)
     assert report is not None
 
 
