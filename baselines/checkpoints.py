@@ -390,7 +390,7 @@ def _columns(config: dict, env, params, output_dir: str) -> Callable:
                 "whose network is drawn at each reset: pass the game state (its columns come from the network "
                 "in the state; a view and its legal ids do not name it)"
             )
-        return wrapped.with_features(jnp.asarray(obs), state, params)
+        return wrapped.observe(jnp.asarray(obs), state, params)
 
     return columns
 

@@ -122,10 +122,8 @@ def actor_critic(config: dict, env, env_params, n_actions: int):
     """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical, value)) of `--network`."""
     if config.get("network", "mlp") == "nodes":
         mixer = config.get("node_mixer", "attention")
-        if mixer == "attention":
-            return node_policy.actor_critic(env, env_params, n_actions, config["hidden"], config["layers"], mixer)
-        hidden, blocks = config["node_hidden"], config["node_blocks"]
-        return node_policy.actor_critic(env, env_params, n_actions, hidden, blocks, mixer)
+        shape = ("hidden", "layers") if mixer == "attention" else ("node_hidden", "node_blocks")
+        return node_policy.actor_critic(env, env_params, n_actions, *(config[k] for k in shape), mixer)
     network = networks.ActorCritic(n_actions, config["hidden"], config["layers"])
     return (lambda key, obs: network.init(key, networks.preprocess(obs))), policy_gradient.masked_policy(network)
 

@@ -36,7 +36,7 @@ from gymnax.environments import spaces
 
 from idsjax.arrays import ScenarioArrays, fixed
 from idsjax.network import DATA, SERVER, START
-from idsjax.wrappers import Wrapper
+from idsjax.wrappers import ObservationWrapper
 
 FEATURES = ("start", "server", "data", "depth")
 SCALE = 10  # the observations' value scale: a policy dividing by it reads 0…1
@@ -94,7 +94,7 @@ def _node_rows(env, side: str) -> bool:
     return not (side == "attacker" and shape.local_view) and env.observation_shape(side)[0] == shape.max_nodes
 
 
-class NodeFeatures(Wrapper):
+class NodeFeatures(ObservationWrapper):
     """`env` with `FEATURES` appended to every observation row (see the module docstring)."""
 
     columns = len(FEATURES)
@@ -116,15 +116,10 @@ class NodeFeatures(Wrapper):
             )
         super().__init__(env)
 
-    def with_features(self, obs, state, params):
+    def observe(self, obs, state, params):
+        """`obs` with the columns of the network `state` is played on."""
         feats = node_features(network_of(self._env, state, params))
         return jax.tree.map(lambda o: jnp.concatenate([o, jnp.asarray(feats, o.dtype)], axis=-1), obs)
-
-    @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key: jax.Array, params=None):
-        params = self._env.default_params if params is None else params
-        obs, state = self._env.reset(key, params)
-        return self.with_features(obs, state, params), state
 
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key: jax.Array, state, action, params=None):
@@ -132,16 +127,16 @@ class NodeFeatures(Wrapper):
         obs, next_state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
         # The final observation belongs to the game that just ended: on a generated family the
         # returned state may already hold the next network, so the pre-step state names the network.
-        info = {**info, "final_observation": self.with_features(info["final_observation"], state, params)}
-        return self.with_features(obs, next_state, params), next_state, reward, terminated, truncated, info
+        info = {**info, "final_observation": self.observe(info["final_observation"], state, params)}
+        return self.observe(obs, next_state, params), next_state, reward, terminated, truncated, info
 
     def get_obs(self, state, params=None, key=None):
         params = self._env.default_params if params is None else params
-        return self.with_features(self._env.get_obs(state, params, key), state, params)
+        return self.observe(self._env.get_obs(state, params, key), state, params)
 
     def side_observation(self, state, side: str, params=None):
         params = self._env.default_params if params is None else params
-        return self.with_features(self._env.side_observation(state, side, params), state, params)
+        return self.observe(self._env.side_observation(state, side, params), state, params)
 
     def observation_shape(self, side: str) -> tuple[int, ...]:
         rows, width = self._env.observation_shape(side)

@@ -94,7 +94,22 @@ class LegacyStepAPI(Wrapper):
         return obs, state, reward, terminated | truncated, info
 
 
-class ActionMaskObservation(Wrapper):
+class ObservationWrapper(Wrapper):
+    """A wrapper that changes what the learner observes: `observe(obs, state, params)` maps the wrapped
+    environment's observation of `state` to this one's. `reset` applies it; each subclass's `step` says
+    what its `final_observation` needs."""
+
+    def observe(self, obs, state, params):
+        raise NotImplementedError
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params=None):
+        params = self._env.default_params if params is None else params
+        obs, state = self._env.reset(key, params)
+        return self.observe(obs, state, params), state
+
+
+class ActionMaskObservation(ObservationWrapper):
     """The observation as `{"observation": obs, "action_mask": mask}`: `mask` is the learner's legal
     ids in the observed state (int8 0/1, as gymnasium and PettingZoo give masks; two-agent ids: a dict
     of both players' masks). The observation
@@ -104,12 +119,6 @@ class ActionMaskObservation(Wrapper):
 
     def observe(self, obs, state, params) -> dict:
         return {OBSERVATION: obs, ACTION_MASK: _as_int8(self._env.legal_action_mask(state, params))}
-
-    @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key: jax.Array, params=None):
-        params = self._env.default_params if params is None else params
-        obs, state = self._env.reset(key, params)
-        return self.observe(obs, state, params), state
 
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key: jax.Array, state, action, params=None):
@@ -146,4 +155,4 @@ def _mask_box(n: int) -> spaces.Box:
     return spaces.Box(jnp.asarray(0, jnp.int8), jnp.asarray(1, jnp.int8), (int(n),), jnp.dtype("int8"))
 
 
-__all__ = ["ACTION_MASK", "OBSERVATION", "ActionMaskObservation", "LegacyStepAPI", "Wrapper"]
+__all__ = ["ACTION_MASK", "OBSERVATION", "ActionMaskObservation", "LegacyStepAPI", "ObservationWrapper", "Wrapper"]
