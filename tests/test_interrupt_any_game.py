@@ -13,7 +13,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from test_interrupt import check_interrupted, interrupt, metrics
+from kit_runs import run_metrics
+from test_interrupt import check_interrupted, interrupt
 
 from baselines import actor_critic, ppo
 
@@ -71,7 +72,7 @@ TIMES = {"train_seconds", "compile_seconds", "steps_per_second", "eval_seconds",
 
 
 def same_run(part: Path, full: Path, resumed: dict, uninterrupted: dict) -> None:
-    assert metrics(part) == metrics(full)
+    assert run_metrics(part) == run_metrics(full)
     skip = TIMES | {"output_dir", "resumed_at_env_steps"}
     assert {k: v for k, v in resumed.items() if k not in skip} == {
         k: v for k, v in uninterrupted.items() if k not in skip
