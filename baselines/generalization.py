@@ -20,31 +20,23 @@ the results to baselines/results/generalization/, the committed files.
 
 from __future__ import annotations
 
+# ruff: noqa: E402
+# The command line first, imports after: run as the program, --help and a bad number answer before
+# JAX and the game load (as the trainers do through `baselines.cli.start`).
 import argparse
-import csv
-import json
 import os
-import platform
-import shutil
 import sys
-import time
 
-import jax
-import numpy as np
-
-from baselines import cli, evaluation, ppo, scenarios
 from baselines.errors import UsageError
-from baselines.host_loop import guarded, probability_summary, say
+from baselines.generalization_report import PUBLISHED_MD, PUBLISHED_RESULTS
 
 SIDES = {"attacker": "minimal_defense", "defender": "maximal_attack"}
 NETWORKS = ("mlp", "nodes")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PUBLISHED_MD = os.path.join(REPO, "baselines", "GENERALIZATION.md")
-PUBLISHED_RESULTS = os.path.join(REPO, "baselines", "results", "generalization")
 QUICK = {"timesteps": 2048, "seeds": 2, "eval_games": 64, "heldout": 8, "versions": "0"}
+POSITIVE = ("timesteps", "seeds", "num_envs", "eval_games", "heldout")
 
 
-def parse_args(argv):
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m baselines.generalization",
         description="Train on generated networks, evaluate on held-out, larger and built-in ones (issue 13).",
@@ -55,7 +47,7 @@ def parse_args(argv):
     p.add_argument("--num-envs", type=int, default=32, help="parallel games per seed in training")
     p.add_argument("--eval-games", type=int, default=1000, help="evaluation games per seed and cell")
     p.add_argument("--heldout", type=int, default=200, help="held-out networks drawn once for (a) and (b)")
-    p.add_argument("--family", default="small", help=f"training family: {', '.join(scenarios.PRESETS)}")
+    p.add_argument("--family", default="small", help="training family (a preset of baselines.scenarios.PRESETS)")
     p.add_argument("--large-family", default="large", help="the larger networks of (b)")
     p.add_argument("--versions", default="0,3,7", help="built-in versions of (c), comma-separated")
     p.add_argument("--sides", default="attacker,defender", help="attacker, defender or both")
@@ -68,6 +60,36 @@ def parse_args(argv):
         action="store_true",
         help="also write the report to baselines/GENERALIZATION.md and the results to baselines/results/generalization",
     )
+    return p
+
+
+def parse_early(argv) -> None:
+    """--help, an unknown option, a bad type or a non-positive count: one answer, exit 2, before JAX."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    for name in POSITIVE:
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+
+
+if __name__ == "__main__":
+    parse_early(sys.argv[1:])
+
+import csv
+import json
+import platform
+import shutil
+import time
+
+import jax
+import numpy as np
+
+from baselines import cli, evaluation, ppo, scenarios
+from baselines.host_loop import guarded, probability_summary, say
+
+
+def parse_args(argv):
+    p = build_parser()
     args = p.parse_args(argv)
     if args.md is None:
         args.md = os.path.join(args.output_dir, "GENERALIZATION.md")
@@ -82,7 +104,7 @@ def parse_args(argv):
 
 
 def check(args) -> None:
-    for name in ("timesteps", "seeds", "num_envs", "eval_games", "heldout"):
+    for name in POSITIVE:
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     args.train = scenarios.family_of(args.family, [])

@@ -18,6 +18,10 @@ import sys
 
 from baselines import statistics
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PUBLISHED_MD = os.path.join(REPO, "baselines", "GENERALIZATION.md")
+PUBLISHED_RESULTS = os.path.join(REPO, "baselines", "results", "generalization")
+
 POLICIES = ("mlp generalist", "nodes generalist", "mlp specialist")
 # What a row of `baselines.generalization` carries per seed, where it records it: each seed's hack
 # probability, on `games / seeds` evaluation games each.
@@ -129,13 +133,11 @@ def markdown(args, rows: list, meta: dict) -> str:
 
 def main(argv=None) -> str:
     """Rebuild the report from a run's `results.json` (no training): its command gives the settings."""
-    from baselines import generalization
-
     prog = "python -m baselines.generalization_report"
     p = argparse.ArgumentParser(prog=prog, description="Rebuild GENERALIZATION.md from a run's results.json.")
     p.add_argument(
         "--results",
-        default=os.path.join(generalization.PUBLISHED_RESULTS, "results.json"),
+        default=os.path.join(PUBLISHED_RESULTS, "results.json"),
         help="the run's results.json",
     )
     p.add_argument("--output", default=os.path.join("runs", "generalization", "GENERALIZATION.md"))
@@ -148,9 +150,11 @@ def main(argv=None) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         print(f"{prog}: error: {args.results} is not a results.json of baselines.generalization", file=sys.stderr)
         raise SystemExit(2) from None
+    from baselines import generalization  # after the arguments are read: it loads JAX and the game
+
     run_args = generalization.parse_args(shlex.split(command)[3:])  # "python -m baselines.generalization ..."
     text = markdown(run_args, rows, meta)
-    out = generalization.PUBLISHED_MD if args.publish else args.output
+    out = PUBLISHED_MD if args.publish else args.output
     if os.path.dirname(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:

@@ -108,3 +108,30 @@ def test_generator_family_names_match_the_presets():
 
     assert tuple(scenarios.PRESETS) == cli.GENERATOR_FAMILIES and scenarios.OPTIONS is cli.SCENARIO_OPTIONS
     assert scenarios.MODES == cli.MODES
+
+
+# The experiment and analysis commands answer --help before JAX too (self-play and exploitability build
+# their options from ppo's table, which loads with ppo's JAX imports, so they are not among them).
+COMMANDS = [
+    "generalization",
+    "generalization_report",
+    "league_comparison",
+    "reference_grid",
+    "reference_grid.report",
+    "evaluate",
+    "ceiling",
+    "results",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_experiment_commands_answer_help_without_jax(command):
+    result, out, err = _probe(f"baselines.{command}", "--help")
+    assert result == {"code": 0, "jax": False, "idsjax": False}, (result, err)
+    assert "usage:" in out
+
+
+def test_generalization_refuses_a_bad_count_without_jax():
+    result, _, err = _probe("baselines.generalization", "--timesteps", "0")
+    assert result == {"code": 2, "jax": False, "idsjax": False}, (result, err)
+    assert "--timesteps must be positive, got 0" in err, err
