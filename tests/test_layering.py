@@ -91,7 +91,7 @@ CORE = {
     "idsjax.rewards", "idsjax.threefry", "idsjax.transition", "idsjax.types", "idsjax.versions",
     "idsjax.scenario", "idsjax.scenario.arrays", "idsjax.scenario.builtin", "idsjax.scenario.canonical",
     "idsjax.scenario.env", "idsjax.scenario.game", "idsjax.scenario.generated", "idsjax.scenario.generator", "idsjax.scenario.names",
-    "idsjax.scenario.schema", "idsjax.scenario.splits",
+    "idsjax.scenario.mutations", "idsjax.scenario.schema", "idsjax.scenario.splits",
 }  # fmt: skip
 
 
