@@ -343,7 +343,7 @@ def test_best_response_shorter_than_the_policy_is_refused(tmp_path, capsys):
 
 
 def test_sign_flip_p_exact_values():
-    from baselines.league_comparison import sign_flip_p
+    from baselines.league_statistics import sign_flip_p
 
     # all five differences positive: only the observed pattern and its mirror are as extreme, 2 / 32
     assert sign_flip_p([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]) == pytest.approx(2 / 32)
@@ -358,7 +358,7 @@ def test_sign_flip_p_exact_values():
 
 
 def test_sign_flip_p_one_sided():
-    from baselines.league_comparison import sign_flip_p
+    from baselines.league_statistics import sign_flip_p
 
     # ten seeds all positive: only the observed pattern is as large, 1 / 1024 (the pre-registered test's floor)
     assert sign_flip_p([0.1] * 10, [0.0] * 10, "greater") == pytest.approx(1 / 1024)
@@ -371,7 +371,8 @@ def test_sign_flip_p_one_sided():
 
 
 def test_holm():
-    from baselines.league_comparison import holm, holm_floor
+    from baselines.league_report import holm_floor
+    from baselines.league_statistics import holm
 
     # one family of 54 comparisons (3 envs x 3 figures x 6 pairs): 10 seeds reach at best 54 x 2/1024 =
     # 0.105, so nothing can pass; 12 seeds reach 54 x 2/4096 = 0.026
@@ -394,7 +395,7 @@ def test_holm():
 def test_compare_uses_t_intervals_and_one_holm_family_over_everything():
     from scipy import stats
 
-    from baselines.league_comparison import compare, holm, sign_flip_p
+    from baselines.league_statistics import compare, holm, sign_flip_p
 
     rng = np.random.default_rng(3)
     rows = []
@@ -503,6 +504,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     file (the text before the heading kept), the payoff figure, the published copies; a second call
     reuses the finished runs."""
     from baselines import league_comparison as lc
+    from baselines import league_statistics
 
     md = tmp_path / "SELFPLAY.md"
     md.write_text("# Self-play\n\nkept text\n\n### League modes compared\n\nold results\n")
@@ -574,7 +576,7 @@ def test_league_comparison_command_tiny_and_the_best_response_path(tmp_path, cap
     for r in got["rows"]:
         assert r["env_steps"] == r["br_timesteps"] == 512
         assert r["defender_exploitability_by"] and r["attacker_exploitability_by"]
-    assert {(s["figure"], s["seeds"]) for s in got["stats"]} == {(f, 2) for f in lc.COMPARED}
+    assert {(s["figure"], s["seeds"]) for s in got["stats"]} == {(f, 2) for f in league_statistics.COMPARED}
     text = md.read_text()
     assert text.startswith("# Self-play\n\nkept text\n\n### League modes compared") and "old results" not in text
     assert "2 of the 2 planned" in text and "python -m baselines.league_comparison" in text
