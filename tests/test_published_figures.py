@@ -145,15 +145,15 @@ def test_reference_grid_report_is_the_committed_results(tmp_path, monkeypatch):
 def test_reference_grid_row_reproduces(tmp_path):
     """v0/minimal_defense/tabular_q_learning as the committed run that its row shows ran it (that run's
     command: its budget, seeds and mapping)."""
-    from baselines.reference_grid import data, report, run
+    from baselines.reference_grid import data, report, run, sections
     from baselines.reference_grid.mapping import full_budget_steps
 
     path = "v0/minimal_defense/tabular_q_learning"
-    every = report._load_jsonl(str(Path(report.RESULTS) / "summaries.jsonl"))
+    every = data.load_jsonl(str(Path(report.RESULTS) / "summaries.jsonl"))
     committed = data.headline(every)[path]
     config = next(c for c in data.load_configs() if c["path"] == path)
     made = []
-    for info in report.load_runs_info(report.RUN_INFO):
+    for info in sections.load_runs_info(report.RUN_INFO):
         grid = run.parse_args(shlex.split(info["command"])[3:])
         steps, _ = run.run_steps(full_budget_steps(config), grid.budget_scale, grid.max_steps)
         chosen = run.within_budget(run.select([config], grid.filter), grid.min_full_budget, grid.max_full_budget)
@@ -271,6 +271,8 @@ def _league():
 def test_league_report_is_the_committed_per_seed_rows():
     """The report's tables and its paired statistics, recomputed from the committed per-seed CSV, are
     the committed report, and SELFPLAY.md ends with it."""
+    from baselines import league_report, league_statistics
+
     league_comparison, args, command, rows, published = _league()
     status = []
     for env_id in args.envs:
@@ -293,10 +295,10 @@ def test_league_report_is_the_committed_per_seed_rows():
         if any(s["env"] == env_id and s["done"] for s in status)
     }
     args.selfplay_md = str(ROOT / args.selfplay_md)  # the figures' links are relative to it
-    stats = league_comparison.compare(rows, args.envs, args.modes)
-    assert league_comparison.report(args, command, rows, stats, status, figures) == published
+    stats = league_statistics.compare(rows, args.envs, args.modes)
+    assert league_report.report(args, command, rows, stats, status, figures) == published
     selfplay_md = (ROOT / "baselines" / "SELFPLAY.md").read_text()
-    assert selfplay_md.endswith(published) and league_comparison.HEADING in selfplay_md
+    assert selfplay_md.endswith(published) and league_report.HEADING in selfplay_md
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from baselines.reference_grid import data, report, run
+from baselines.reference_grid import data, report, run, sections
 
 PATH = "v7/minimal_defense/tabular_q_learning"
 
@@ -74,7 +74,7 @@ def test_the_full_budget_time_is_measured_or_estimated_from_the_largest_run():
     ],
 )
 def test_durations_read_at_a_glance(seconds, text):
-    assert report.fmt_duration(seconds) == text
+    assert sections.fmt_duration(seconds) == text
 
 
 def _write_run(root, s: dict, hack: float) -> None:
@@ -97,9 +97,9 @@ def test_collecting_a_run_keeps_the_other_runs_and_replaces_its_own(tmp_path):
     report.collect(str(second), str(results))
     # a new results folder starts from the committed runs (as every file the run did not make)
     mine = lambda s: s["path"] == PATH and s["run"]["steps_per_seed"] in (2_000, 100_000)  # noqa: E731
-    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
-    committed = report._load_jsonl(report.readable(report.RESULTS, "summaries.jsonl"))
-    assert {s["path"] for s in report._load_jsonl(str(results / "summaries.jsonl"))} == {s["path"] for s in committed}
+    rows = [s for s in data.load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
+    committed = data.load_jsonl(report.readable(report.RESULTS, "summaries.jsonl"))
+    assert {s["path"] for s in data.load_jsonl(str(results / "summaries.jsonl"))} == {s["path"] for s in committed}
     assert sorted((s["run"]["steps_per_seed"], s["final_eval_hack_probability"]) for s in rows) == [
         (2_000, 0.1),
         (100_000, 0.9),
@@ -107,7 +107,7 @@ def test_collecting_a_run_keeps_the_other_runs_and_replaces_its_own(tmp_path):
     # the same run collected again replaces its own summary and curves
     (second / PATH / run.SUMMARY).write_text(json.dumps(summary(100_000, p=0.8)))
     report.collect(str(second), str(results))
-    rows = [s for s in report._load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
+    rows = [s for s in data.load_jsonl(str(results / "summaries.jsonl")) if mine(s)]
     assert sorted(s["final_eval_hack_probability"] for s in rows) == [0.1, 0.8]
     with gzip.open(results / "curves.csv.gz", "rt", newline="") as f:
         curves = [r for r in csv.DictReader(f) if r["path"] == PATH and int(r["steps_per_seed"]) in (2_000, 100_000)]
@@ -129,16 +129,16 @@ def test_the_parallel_mapping_is_judged_against_the_faithful_one_by_the_equivale
         f["run"]["eval_episodes"] = q["run"]["eval_episodes"] = games
         return f, q
 
-    close = report.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.91, 0.90, 0.89, 0.90, 0.91]))
+    close = sections.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.91, 0.90, 0.89, 0.90, 0.91]))
     assert close["verdict"] == "equivalent" and close["on"] == "seeds" and close["speedup"] == 3.0
-    apart = report.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.50, 0.52, 0.49, 0.51, 0.50]))
+    apart = sections.mapping_comparison(*pair([0.90, 0.89, 0.91, 0.90, 0.90], [0.50, 0.52, 0.49, 0.51, 0.50]))
     assert apart["verdict"] == "different" and apart["difference"] == pytest.approx(-0.396)
     # every seed of a side ended at 1.0: no spread over seeds, so the pooled games decide
-    flat = report.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1_000))
+    flat = sections.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1_000))
     assert flat["on"] == "games" and flat["verdict"] == "equivalent"
-    few = report.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1))  # 5 games a side show nothing
+    few = sections.mapping_comparison(*pair([1.0] * 5, [1.0] * 5, games=1))  # 5 games a side show nothing
     assert few["verdict"] == "neither shown"
-    section = "\n".join(report.mapping_section(data.load_configs(), list(pair([0.9] * 4 + [0.8], [0.9] * 5))))
+    section = "\n".join(sections.mapping_section(data.load_configs(), list(pair([0.9] * 4 + [0.8], [0.9] * 5))))
     assert f"`{PATH}`" in section and "TOST" in section
 
 

@@ -132,3 +132,21 @@ def full_budget_estimate(runs: list[dict]) -> dict | None:
         "mapping": mapping_of(s),
         "from_steps": s["steps_run"],
     }
+
+
+# where the committed results live, relative to baselines/ (the report links its figures there)
+RESULTS_LINK = "results/reference_grid"
+
+
+def load_jsonl(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_json(path: str):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)

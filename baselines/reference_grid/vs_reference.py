@@ -9,7 +9,7 @@ itself, is stubbed when missing) on a few of the grid's tabular configurations w
 maps them (`idsjax_runs`), each seed on the reference run's own construction-time layout, with the
 same number of environment steps per seed as the reference's runs took on average. Writes
 `vs_reference.json` (and a figure) for the report: final evaluation hack probability mean ± SE per
-side, whether they are the same by an equivalence test with a stated margin (`report.equivalence`:
+side, whether they are the same by an equivalence test with a stated margin (`sections.equivalence`:
 two one-sided Welch t-tests on the seeds' final values, margin ±0.05, α = 0.05; or shown different, or
 neither), the learning curves and the wall-time ratio. They go to
 `<output-dir>/results/reference_grid/` (default output dir runs/reference_grid_report, where the
@@ -38,15 +38,8 @@ import numpy as np
 
 from baselines.reference_grid import data
 from baselines.reference_grid.mapping import parse_env
-from baselines.reference_grid.report import (
-    DEFAULT_OUTPUT,
-    add_destination_arguments,
-    equivalence,
-    equivalence_sentence,
-    note_without_rule,
-    readable,
-    results_dir,
-)
+from baselines.reference_grid.report import DEFAULT_OUTPUT, add_destination_arguments, readable, results_dir
+from baselines.reference_grid.sections import equivalence, equivalence_sentence, note_without_rule
 
 DEFAULT_PATHS = (
     "v0/minimal_defense/tabular_q_learning",
@@ -269,7 +262,7 @@ def main(argv=None) -> dict:
         p.error(f"not a single-agent tabular configuration of the grid: {', '.join(bad)}")
     if args.episodes <= 0 or args.evaluations <= 0 or args.num_seeds <= 0:
         p.error("--episodes, --evaluations and --num-seeds must be positive")
-    # the equivalence test (report.equivalence) compares the seeds' final values: one seed has no spread
+    # the equivalence test (sections.equivalence) compares the seeds' final values: one seed has no spread
     few = [x for x in args.paths if len(configs[x]["seeds"][: args.num_seeds]) < 2]
     if few:
         p.error(
@@ -386,7 +379,7 @@ def draw(rows: list[dict], results: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from baselines.reference_grid.report import FIGURE_DPI, FIGURE_WIDTH_INCHES
+    from baselines.reference_grid.style import FIGURE_DPI, FIGURE_WIDTH_INCHES
 
     cols = min(len(rows), 3)
     lines = (len(rows) + cols - 1) // cols
