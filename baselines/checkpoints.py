@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -324,10 +324,24 @@ def load_run(output_dir: str, env, side: str | None = None, algo: str | None = N
     runner = jax.tree.map(lambda x: x[seed_index], runner)
     if run_algo == "selfplay":
         act, probs = module.side_policy(config, trained_env, runner, side)
+    elif hasattr(trainer.act, "init_carry"):  # a policy with memory (`baselines.recurrent`)
+        act = BoundRecurrentAct(
+            lambda n: trainer.act.init_carry(runner, n),
+            lambda key, obs, mask, carry: trainer.act.step(runner, obs, mask, key, carry),
+        )
+        probs = None
     else:
         act = lambda key, obs, mask: trainer.act(runner, obs, mask, key)  # noqa: E731
         probs = lambda obs, mask: trainer.probs(runner, obs, mask)  # noqa: E731
     return config, side, act, probs
+
+
+class BoundRecurrentAct(NamedTuple):
+    """A restored run's policy with memory: `init_carry(n)`, `step(key, obs[B], mask[B] | None, carry)
+    -> (ids[B], carry)` (`load_run`'s `act` for a `--network gru` run)."""
+
+    init_carry: Callable[[int], Any]
+    step: Callable[..., tuple[Any, Any]]
 
 
 def load_policy(
@@ -341,6 +355,10 @@ def load_policy(
     A run trained with `--node-features` takes `env`'s own observations and adds the columns itself
     (from the state; without one, on a fixed network only).
 
+    A run with memory (`--network gru`) loads as an `idsjax.policies.RecurrentPolicy`: `step(key, obs,
+    state, carry, mask=None) -> (id, carry)` from `init_carry()`, reset by the caller where an episode
+    starts.
+
     `side` defaults to the run's learner (a self-play run needs it); `algo`, when given, must be the
     run's; `seed_index` picks one of its `--num-seeds` seeds. A mismatch of algorithm, side or
     version, or an unreadable run, raises UsageError with one sentence.
@@ -348,8 +366,9 @@ def load_policy(
     config, side, act, _ = load_run(output_dir, env, side, algo, seed_index)
     masked = bool(config.get("mask_illegal", False))
     columns = _columns(config, env, env_params, output_dir)
+    name = f"{config['algo']}:{os.path.basename(os.path.normpath(output_dir))}"
 
-    def policy(key, obs, state, mask=None):
+    def inputs(obs, state, mask):
         obs = columns(obs, state)
         # A remote agent (the game server's clients) holds only its view: it passes the legal ids it
         # was sent as `mask` instead of the state.
@@ -364,9 +383,23 @@ def load_policy(
             )
         else:
             mask = _side_mask(env, env_params, state, side)[None]
-        return act(key, jnp.asarray(obs)[None], mask)[0].astype(jnp.int32)
+        return jnp.asarray(obs)[None], mask
 
-    policy.__name__ = f"{config['algo']}:{os.path.basename(os.path.normpath(output_dir))}"
+    if isinstance(act, BoundRecurrentAct):
+        from idsjax.policies import RecurrentPolicy
+
+        def step(key, obs, state, carry, mask=None):
+            obs, mask = inputs(obs, state, mask)
+            ids, carry = act.step(key, obs, mask, jax.tree.map(lambda x: x[None], carry))
+            return ids[0].astype(jnp.int32), jax.tree.map(lambda x: x[0], carry)
+
+        return RecurrentPolicy(jax.tree.map(lambda x: x[0], act.init_carry(1)), step, name)
+
+    def policy(key, obs, state, mask=None):
+        obs, mask = inputs(obs, state, mask)
+        return act(key, obs, mask)[0].astype(jnp.int32)
+
+    policy.__name__ = name
     return policy
 
 
@@ -405,6 +438,12 @@ def load_checkpoint_distribution(path: str, env, params, side: str, seed_index: 
     samples from at evaluation (masked softmax for policy-gradient runs and self-play sides; one-hot
     on the greedy id for DQN; uniform over the greedy ties for tabular Q). Jittable and vmappable."""
     config, side, _, probs = load_run(path, env, side, None, seed_index)
+    if probs is None:
+        raise UsageError(
+            f"the run in {path!r} has memory (--network gru): its action distribution depends on the game so "
+            "far, not on the state alone, so exact exploitability (which reads one distribution per state) "
+            "does not apply"
+        )
     masked = bool(config.get("mask_illegal", False))
     columns = _columns(config, env, params, path)
 

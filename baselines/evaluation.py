@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from idsjax.policies import RecurrentPolicy
 from idsjax.rollout import Transition, rollout
 
 
@@ -34,14 +35,31 @@ def summarise(episodes) -> dict:
     return out
 
 
+def as_rollout_policy(env, env_params, act, runner, masked: bool):
+    """The trainer's `act` as `idsjax.rollout`'s batched policy: `(key, obs, state) -> ids`, or for a
+    policy with memory (`baselines.recurrent.RecurrentAct`, which has `init_carry`) a batched
+    `RecurrentPolicy` whose memory starts fresh in every game. The whole batch acts on one key, as in
+    training."""
+    if hasattr(act, "init_carry"):
+
+        def step(k, obs, state, carry):
+            return act.step(runner, obs, learner_mask(env, env_params, state, masked), k, carry)
+
+        one_game = jax.tree.map(lambda x: x[0], act.init_carry(runner, 1))
+        return RecurrentPolicy(one_game, step, "trained", batched=True)
+
+    def policy(k, obs, state):
+        return act(runner, obs, learner_mask(env, env_params, state, masked), k)
+
+    return policy
+
+
 def evaluate(env, env_params, act, runner, key: jax.Array, num_episodes: int, masked: bool) -> dict:
     """Play `num_episodes` games in parallel, one episode each, with the trained policy
     `act(runner, obs, mask, key)`: episodes, hack probability and mean returns (learner, attacker,
     defender) over the finished games."""
 
-    def policy(k, obs, state):
-        return act(runner, obs, learner_mask(env, env_params, state, masked), k)
-
+    policy = as_rollout_policy(env, env_params, act, runner, masked)
     episodes = rollout(
         env, env_params, policy, key, num_episodes, accumulate=_returns, outcome=lambda t: t.info["hacked"]
     )

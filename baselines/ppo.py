@@ -12,6 +12,11 @@ both players and ends the game, so it is a terminal reward, not a cut to bootstr
     python -m baselines.ppo --scenario scenarios/examples/office_dmz.yaml --mode minimal_defense
     python -m baselines.ppo --generator small --network nodes       # a new network at every reset
     python -m baselines.ppo --generator small --network nodes --node-features   # with roles and depth
+    python -m baselines.ppo --env idsgame-maximal_attack-v19 --network gru      # a defender with memory
+
+`--network gru` is a network choice rather than a flag of its own: memory is one more way to read the
+observations, exclusive with the node-wise network, and a run's `config.json` then names it in the one
+field every loader already reads (`baselines.recurrent` holds the recurrent trainer).
 """
 
 from __future__ import annotations
@@ -50,9 +55,10 @@ HYPERPARAMETERS = {
 OPTIONS = {
     "network": {
         "default": "mlp",
-        "choices": ("mlp", "nodes"),
+        "choices": ("mlp", "nodes", "gru"),
         "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
-        "network (--node-mixer) that plays networks of any size (baselines.node_policy)",
+        "network (--node-mixer) that plays networks of any size (baselines.node_policy); gru: a policy with "
+        "memory, a GRU of --hidden units reset at every episode's start (baselines.recurrent)",
     },
     # The node-wise network's own shape (`baselines.node_policy`); a run saved before these options
     # existed was the attention network at --hidden and --layers, and loads as that.
@@ -87,7 +93,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
-from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, scenarios
+from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, recurrent, scenarios
 from baselines.errors import UsageError
 from baselines.trainer import Trainer, plan_updates
 
@@ -95,6 +101,14 @@ from baselines.trainer import Trainer, plan_updates
 def validate(config: dict) -> None:
     if (config["num_envs"] * config["num_steps"]) % config["num_minibatches"]:
         raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+    if recurrent.is_recurrent(config):
+        if config["num_envs"] % config["num_minibatches"]:
+            raise UsageError(
+                "--network gru: --num-envs must be divisible by --num-minibatches (minibatches are whole "
+                "sequences of environments)"
+            )
+        if config.get("devices", 1) not in (1, None):
+            raise UsageError("--network gru trains on one device (--devices 1)")
     for name in ("node_hidden", "node_blocks"):
         if config.get(name, 1) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {config[name]}")
@@ -119,7 +133,10 @@ class Batch(NamedTuple):
 
 
 def actor_critic(config: dict, env, env_params, n_actions: int):
-    """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical, value)) of `--network`."""
+    """(init(key, obs) -> params, policy(params, obs, mask) -> (Categorical, value)) of `--network`
+    (the memoryless ones: `--network gru` is `baselines.recurrent`'s)."""
+    if recurrent.is_recurrent(config):
+        raise ValueError("--network gru has memory: its policy is baselines.recurrent.sequence_policy")
     if config.get("network", "mlp") == "nodes":
         mixer = config.get("node_mixer", "attention")
         shape = ("hidden", "layers") if mixer == "attention" else ("node_hidden", "node_blocks")
@@ -129,6 +146,8 @@ def actor_critic(config: dict, env, env_params, n_actions: int):
 
 
 def make_train(config: dict, env, env_params) -> Trainer:
+    if recurrent.is_recurrent(config):
+        return recurrent.make_train(config, env, env_params)
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
     num_updates, _ = plan_updates(config, steps_per_update)

@@ -40,6 +40,7 @@ from idsjax.policies import (
     default_policy,
     describe_attack,
     describe_defense,
+    is_recurrent,
     load_policy,
 )
 
@@ -86,7 +87,9 @@ def _parse_args(argv):
         )
     elif ":" in opp and not opp.startswith("bot:"):
         try:  # checkpoint:RUN_DIR and other loaders of the entry-point group idsjax.policy_loaders
-            opponent = jax.jit(load_policy(opp, other, env, params))  # loaders return jittable policies
+            opponent = load_policy(opp, other, env, params)
+            if not is_recurrent(opponent):  # a policy with memory is jitted step by step by the Game
+                opponent = jax.jit(opponent)  # loaders return jittable policies
         except PolicyLoadError as err:
             parser.error(f"--opponent {opp}: {err}")
     else:

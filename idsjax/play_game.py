@@ -10,6 +10,7 @@ from idsjax.frames import network_params
 from idsjax.policies import (
     ATTACKER,
     DEFENDER,
+    is_recurrent,
     joint_step,
     legal_ids,
     resolve_policy,
@@ -37,10 +38,16 @@ class Game:
         other = DEFENDER if side == ATTACKER else ATTACKER
         self.opponent_side = other
         self.opponent = resolve_policy(opponent, other, env, params)
-        opponent_fn = self.opponent
-        if not callable(opponent) or isinstance(opponent, str):
-            opponent_fn = jax.jit(self.opponent)
+        # An opponent with memory (`RecurrentPolicy`) steps with its carry, which starts fresh in every game.
+        self._opponent_memory = is_recurrent(self.opponent)
+        if self._opponent_memory:
+            opponent_fn = jax.jit(self.opponent.step)
+        else:
+            opponent_fn = self.opponent
+            if not callable(opponent) or isinstance(opponent, str):
+                opponent_fn = jax.jit(self.opponent)
         self._opponent_fn = opponent_fn
+        self.opponent_carry = None
         self._step = jax.jit(lambda k, s, a, d: joint_step(env, k, s, a, d, params))
         self._reset = jax.jit(lambda k: env.initial_state(k, params))
         self.key = jax.random.PRNGKey(seed)
@@ -50,6 +57,8 @@ class Game:
     def new_game(self):
         self.key, k = jax.random.split(self.key)
         self.state = self._reset(k)
+        if self._opponent_memory:
+            self.opponent_carry = self.opponent.init_carry()
         # A generated family draws a new network at every reset: its names change with it.
         self.config = self._config or game_names(self.env, self.state, self.params, self.scenario)
         self.returns = np.zeros(2)
@@ -74,7 +83,11 @@ class Game:
         """The human's id -> (attack id, defense id, rewards, info)."""
         self.key, k_opp, k_step = jax.random.split(self.key, 3)
         obs = side_observation(self.env, self.state, self.opponent_side, self.params)
-        other = int(self._opponent_fn(k_opp, obs, self.state))
+        if self._opponent_memory:
+            other, self.opponent_carry = self._opponent_fn(k_opp, obs, self.state, self.opponent_carry)
+            other = int(other)
+        else:
+            other = int(self._opponent_fn(k_opp, obs, self.state))
         a, d = (action, other) if self.side == ATTACKER else (other, action)
         self.state, rewards, info = self._step(k_step, self.state, np.int32(a), np.int32(d))
         rewards = np.asarray(rewards)

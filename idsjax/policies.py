@@ -15,6 +15,13 @@ A *policy* is one of
 
 Bots and `"random"` are pure JAX, so they run inside `jit`, `vmap` and `lax.scan`; callables must be
 too wherever they are used there (the trajectory recorder).
+
+A policy with memory (a recurrent network) is a `RecurrentPolicy`: its `step(key, obs, state, carry)
+-> (id, carry)` takes and returns what it remembers, `init_carry()` is the memory of a fresh game,
+and whoever plays it (`idsjax.rollout`, the trajectory recorder and `render`, `play`, the server)
+carries the memory from step to step and sets it back to `init_carry()` where an episode starts.
+Plain callables are policies without memory, unchanged; calling a `RecurrentPolicy` as one is
+refused (it would forget everything at every step).
 """
 
 from __future__ import annotations
@@ -35,6 +42,64 @@ ATTACKER, DEFENDER = "attacker", "defender"
 SIDES = (ATTACKER, DEFENDER)
 
 Policy = Callable[[jax.Array, Any, Any], jax.Array]
+
+
+class RecurrentPolicy:
+    """A policy with memory: `step(key, obs, state, carry) -> (action, carry)` from `init_carry()`.
+
+    `initial_carry` is one game's memory at an episode's start (any pytree of arrays). One-game
+    policies (what `resolve_policy` and the loaders return) act for one game; `per_game` (or
+    `batched()`) makes the batched form that `idsjax.rollout` takes, whose `init_carry(n)` holds `n`
+    games' memories on a leading axis. `step` must be pure JAX (it runs inside `jit` and `lax.scan`)."""
+
+    def __init__(self, initial_carry, step: Callable, name: str | None = None, batched: bool = False):
+        self.initial_carry = initial_carry
+        self._step = step
+        self.batched = batched
+        self.__name__ = name or "recurrent"
+
+    def init_carry(self, batch: int | None = None):
+        """One game's fresh memory, or `batch` of them stacked on a leading axis."""
+        if batch is None:
+            return self.initial_carry
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (batch, *jnp.shape(x))), self.initial_carry)
+
+    def step(self, key, obs, state, carry, **kwargs):
+        return self._step(key, obs, state, carry, **kwargs)
+
+    def reset(self, carry, start):
+        """`carry` with the games where `start` (bool, one per game; a scalar for one game) back at a fresh
+        memory: what a player does where an episode begins."""
+        start = jnp.asarray(start)
+        fresh = self.init_carry(start.shape[0]) if start.ndim else self.init_carry()
+
+        def pick(f, c):
+            return jnp.where(start.reshape(start.shape + (1,) * (jnp.ndim(c) - start.ndim)), f, c)
+
+        return jax.tree.map(pick, fresh, carry)
+
+    def per_game(self) -> RecurrentPolicy:
+        """The batched form of a one-game policy: one key per game (split as `idsjax.rollout.per_game`
+        splits it), everything else vmapped."""
+        if self.batched:
+            return self
+
+        def batched(key, obs, state, carry):
+            n = jax.tree.leaves(carry)[0].shape[0] if jax.tree.leaves(carry) else jax.tree.leaves(state)[0].shape[0]
+            return jax.vmap(self._step)(jax.random.split(key, n), obs, state, carry)
+
+        return RecurrentPolicy(self.initial_carry, batched, self.__name__, batched=True)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"the policy {self.__name__!r} has memory: play it with .step(key, obs, state, carry) from "
+            ".init_carry() (idsjax.rollout, render, play and the server carry it), not as (key, obs, state) -> id"
+        )
+
+
+def is_recurrent(policy) -> bool:
+    return isinstance(policy, RecurrentPolicy)
+
 
 ATTACK_BOTS = ("attack_maximal", "random_attack")
 DEFENSE_BOTS = ("defend_minimal", "random_defense")
@@ -170,9 +235,12 @@ def joint_step(env, key, state, attack_action, defense_action, params):
 
 
 def make_joint_policy_step(env, params, attacker_policy=None, defender_policy=None):
-    """A pure function `(key, state) -> (attack id, defense id)` for a pair of policy specs."""
+    """A pure function `(key, state) -> (attack id, defense id)` for a pair of policy specs; where a
+    side has memory, a `RecurrentPolicy` over the pair instead (`make_joint_recurrent_step`)."""
     attack_policy = resolve_policy(attacker_policy, ATTACKER, env, params)
     defense_policy = resolve_policy(defender_policy, DEFENDER, env, params)
+    if is_recurrent(attack_policy) or is_recurrent(defense_policy):
+        return _joint_recurrent(env, params, attack_policy, defense_policy)
 
     def choose(key, state):
         k_a, k_d = jax.random.split(key)
@@ -181,6 +249,28 @@ def make_joint_policy_step(env, params, attacker_policy=None, defender_policy=No
         return jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
 
     return choose
+
+
+def _memory(policy) -> RecurrentPolicy:
+    """`policy` as a `RecurrentPolicy`: itself, or a memoryless one with an empty carry."""
+    if is_recurrent(policy):
+        return policy
+    return RecurrentPolicy((), lambda key, obs, state, carry: (policy(key, obs, state), carry), policy_name(policy))
+
+
+def _joint_recurrent(env, params, attack_policy, defense_policy) -> RecurrentPolicy:
+    """`step(key, obs, state, (attacker's memory, defender's)) -> ((attack id, defense id), memories)`
+    for one game; the keys are split as `make_joint_policy_step` splits them (`obs` is unused: each
+    side reads its own view of `state`)."""
+    att, dfn = _memory(attack_policy), _memory(defense_policy)
+
+    def step(key, obs, state, carry):
+        k_a, k_d = jax.random.split(key)
+        a, c_a = att.step(k_a, side_observation(env, state, ATTACKER, params), state, carry[0])
+        d, c_d = dfn.step(k_d, side_observation(env, state, DEFENDER, params), state, carry[1])
+        return (jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)), (c_a, c_d)
+
+    return RecurrentPolicy((att.init_carry(), dfn.init_carry()), step, f"{att.__name__} vs {dfn.__name__}")
 
 
 # -- human-readable descriptions ----------------------------------------------------------------

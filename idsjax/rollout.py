@@ -10,6 +10,10 @@ policy, and what they keep of each step.
   the state after the last step kept).
 - `policy(key, obs, state) -> actions` acts for the whole batch at once (`obs`, `state` and the
   actions have a leading axis of `num_games`); `per_game` turns a one-game policy into one.
+- A policy with memory (`idsjax.policies.RecurrentPolicy`, batched: `per_game` of a one-game one)
+  starts every game from `init_carry(num_games)` and carries each game's memory from step to step;
+  a finished game's memory is frozen with it. Each game plays one episode, so no memory crosses an
+  episode's end.
 - A game ends at its first terminated or truncated step. Its later steps are still computed (a scan
   has a fixed length) but they are marked invalid, count for nothing, and leave its state and
   observation as they were after its last step: a finished game is frozen.
@@ -26,7 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from idsjax.policies import ATTACKER, DEFENDER, joint_step, side_observation
+from idsjax.policies import ATTACKER, DEFENDER, RecurrentPolicy, is_recurrent, joint_step, side_observation
 
 
 def episode_horizon(params) -> int:
@@ -61,7 +65,10 @@ class Episodes(NamedTuple):
 
 
 def per_game(policy: Callable) -> Callable:
-    """A one-game policy `(key, obs, state) -> id` as a batched one: one key per game, vmapped."""
+    """A one-game policy `(key, obs, state) -> id` as a batched one: one key per game, vmapped (a
+    `RecurrentPolicy`: its batched form, keys split the same way)."""
+    if is_recurrent(policy):
+        return policy.per_game()
 
     def batched(key, obs, state):
         n = jax.tree.leaves(state)[0].shape[0]
@@ -94,16 +101,24 @@ def rollout(
     steps = episode_horizon(env.default_params) if num_steps is None else int(num_steps)
     if n < 1 or steps < 1:
         raise ValueError(f"num_games and num_steps must be positive, got {n} and {steps}")
+    memory = is_recurrent(policy)
+    if memory and not policy.batched:
+        raise ValueError("rollout takes a batched policy: pass per_game(policy) for a one-game RecurrentPolicy")
     k_reset, k_run = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n), params)
 
-    def play(state, obs, alive, k) -> Transition:
+    def act(k, obs, state, carry):
+        if memory:
+            return policy.step(k, obs, state, carry)
+        return policy(k, obs, state), carry
+
+    def play(state, obs, alive, k, carry) -> tuple[Transition, Any]:
         k_act, k_env = jax.random.split(k)
-        action = policy(k_act, obs, state)
+        action, carry = act(k_act, obs, state, carry)
         next_obs, next_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(k_env, n), state, action, params
         )
-        return Transition(obs, state, action, reward, terminated | truncated, next_obs, next_state, info, alive)
+        return Transition(obs, state, action, reward, terminated | truncated, next_obs, next_state, info, alive), carry
 
     def keep(t: Transition):
         return (accumulate(t), None if outcome is None else outcome(t), None if record is None else record(t))
@@ -112,21 +127,23 @@ def rollout(
         return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(x) - 1)), x, y)
 
     def body(carry, k):
-        state, obs, alive, length, totals, outcomes = carry
-        t = play(state, obs, alive, k)
+        state, obs, alive, length, totals, outcomes, memories = carry
+        t, new_memories = play(state, obs, alive, k, memories)
+        memories = jax.tree.map(lambda new, old: where(alive, new, old), new_memories, memories)
         acc, out, rec = keep(t)
         ended = alive & t.done
         totals = jax.tree.map(lambda s, x: s + where(alive, x, 0).astype(s.dtype), totals, acc)
         outcomes = jax.tree.map(lambda o, x: where(ended, x, o), outcomes, out)
         state = jax.tree.map(lambda new, old: where(alive, new, old), t.next_state, state)
         obs = jax.tree.map(lambda new, old: where(alive, new, old), t.next_obs, obs)
-        return (state, obs, alive & ~t.done, length + alive, totals, outcomes), rec
+        return (state, obs, alive & ~t.done, length + alive, totals, outcomes, memories), rec
 
     alive = jnp.ones((n,), bool)
-    acc_shape, out_shape, _ = jax.eval_shape(lambda: keep(play(state, obs, alive, k_run)))
+    memories = policy.init_carry(n) if memory else ()
+    acc_shape, out_shape, _ = jax.eval_shape(lambda: keep(play(state, obs, alive, k_run, memories)[0]))
     zeros = lambda tree: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tree)  # noqa: E731
-    init = (state, obs, alive, jnp.zeros((n,), jnp.int32), zeros(acc_shape), zeros(out_shape))
-    (_, _, alive, length, totals, outcomes), records = jax.lax.scan(body, init, jax.random.split(k_run, steps))
+    init = (state, obs, alive, jnp.zeros((n,), jnp.int32), zeros(acc_shape), zeros(out_shape), memories)
+    (_, _, alive, length, totals, outcomes, _), records = jax.lax.scan(body, init, jax.random.split(k_run, steps))
     return Episodes(length, ~alive, totals, outcomes, records, state)
 
 
@@ -159,7 +176,14 @@ class JointGame:
 
 def joint_policy(choose: Callable) -> Callable:
     """`choose(key, state) -> (attack id, defense id)` for one game (`make_joint_policy_step`) as a
-    batched policy of `JointGame`."""
+    batched policy of `JointGame` (a `RecurrentPolicy` over the pair: a batched one, its memories carried)."""
+    if is_recurrent(choose):
+
+        def step(key, obs, state, carry):
+            (a, d), carry = choose.step(key, obs, state, carry)
+            return {ATTACKER: a, DEFENDER: d}, carry
+
+        return RecurrentPolicy(choose.initial_carry, step, choose.__name__).per_game()
 
     def one(key, obs, state):
         a, d = choose(key, state)

@@ -19,6 +19,12 @@ Randomness is a pure function of the game's seed, so a game can be replayed in-p
 The tick and the reset also return the keys they used (`reset_key`, `step_key`), which a recording keeps
 so that `idsjax.trajectories.replay` plays it again bit for bit.
 
+A server opponent with memory (`idsjax.policies.RecurrentPolicy`, e.g. `checkpoint:RUN_DIR` of a
+`--network gru` run) keeps one memory per slot beside the slot's state: fresh at every episode's start
+(the reset, and a tick whose step ends the episode), advanced at every step of the slot's game, also
+the steps an agent plays that side, so that a bot taking over a left agent's role knows the game so
+far. A memoryless policy's memory is empty and changes nothing.
+
 A game whose state carries its network (a generated family draws one at every reset) also returns, per
 slot, the fresh network's `node_mask` and `role` (what names its nodes) and its defense mask (legal
 defenses differ between networks), and, when `networks=True` (a server that records), the whole
@@ -34,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from idsjax.policies import ATTACKER, DEFENDER, joint_step, side_observation
+from idsjax.policies import ATTACKER, DEFENDER, RecurrentPolicy, is_recurrent, joint_step, side_observation
 from idsjax.trajectories import STATE_FIELDS
 
 # The state fields a recorded trajectory keeps: the library's trajectory format's own list.
@@ -78,6 +84,13 @@ def _views(env, params, state, per_game: bool, networks: bool) -> dict:
     return out
 
 
+def with_memory(policy) -> RecurrentPolicy:
+    """`policy` as a one-game `RecurrentPolicy`: itself, or a memoryless one with an empty carry."""
+    if is_recurrent(policy):
+        return policy
+    return RecurrentPolicy((), lambda key, obs, state, carry: (policy(key, obs, state), carry))
+
+
 def _tick(
     env,
     params,
@@ -86,6 +99,7 @@ def _tick(
     attack_policy,
     defense_policy,
     states,
+    memories,
     keys,
     t,
     episode,
@@ -97,16 +111,19 @@ def _tick(
 ):
     """Advance the `active` slots by one joint step (bots where `bot_*`), resetting those that end."""
 
-    def one(state, key, t, episode, attack, defense, bot_attack, bot_defense):
+    def one(state, memory, key, t, episode, attack, defense, bot_attack, bot_defense):
         k_att, k_def, k_env = step_keys(key, t)
-        a = jnp.where(bot_attack, attack_policy(k_att, side_observation(env, state, ATTACKER), state), attack)
-        d = jnp.where(bot_defense, defense_policy(k_def, side_observation(env, state, DEFENDER), state), defense)
+        bot_a, m_att = attack_policy.step(k_att, side_observation(env, state, ATTACKER), state, memory[0])
+        bot_d, m_def = defense_policy.step(k_def, side_observation(env, state, DEFENDER), state, memory[1])
+        a = jnp.where(bot_attack, bot_a, attack)
+        d = jnp.where(bot_defense, bot_d, defense)
         a, d = jnp.asarray(a, jnp.int32), jnp.asarray(d, jnp.int32)
         stepped, rewards, info = joint_step(env, k_env, state, a, d, params)
         done = info["terminated"] | info["truncated"]
         k_reset = reset_key(key, episode + 1)
         fresh = env.initial_state(k_reset, params)
         nxt = jax.tree.map(lambda r, s: jnp.where(done, r, s), fresh, stepped)
+        memory = (attack_policy.reset(m_att, done), defense_policy.reset(m_def, done))
         out = {
             "attack_action": a,
             "defense_action": d,
@@ -126,18 +143,27 @@ def _tick(
             "reset_key": k_reset,  # the next episode's, where `done`
             **_views(env, params, nxt, per_game, networks),
         }
-        return nxt, out
+        return (nxt, memory), out
 
-    nxt, out = jax.vmap(one)(states, keys, t, episode, attack, defense, bot_attack, bot_defense)
-    states = jax.tree.map(lambda n, s: jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, s), nxt, states)
-    return states, out
+    (nxt, new_memories), out = jax.vmap(one)(
+        states, memories, keys, t, episode, attack, defense, bot_attack, bot_defense
+    )
+
+    def pick(n, s):
+        return jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, s)
+
+    states = jax.tree.map(pick, nxt, states)
+    memories = jax.tree.map(pick, new_memories, memories)
+    return states, memories, out
 
 
-def _reset_slot(env, params, per_game, networks, states, slot, key, episode):
+def _reset_slot(env, params, per_game, networks, fresh_memory, states, memories, slot, key, episode):
     k_reset = reset_key(key, episode)
     state = env.initial_state(k_reset, params)
     states = jax.tree.map(lambda s, n: s.at[slot].set(n), states, state)
-    return states, {**_views(env, params, state, per_game, networks), "fresh": _keep(state), "reset_key": k_reset}
+    memories = jax.tree.map(lambda m, f: m.at[slot].set(f), memories, fresh_memory)
+    views = {**_views(env, params, state, per_game, networks), "fresh": _keep(state), "reset_key": k_reset}
+    return states, memories, views
 
 
 class BatchEngine:
@@ -163,9 +189,15 @@ class BatchEngine:
         blank = env.initial_state(jax.random.PRNGKey(0), params)
         self.per_game = hasattr(blank, "network")  # a generated family: each game its own network
         networks = bool(networks) and self.per_game
+        attack_policy, defense_policy = with_memory(attack_policy), with_memory(defense_policy)
+        self._fresh_memory = (attack_policy.init_carry(), defense_policy.init_carry())
         self._tick = jax.jit(partial(_tick, env, params, self.per_game, networks, attack_policy, defense_policy))
-        self._reset = jax.jit(partial(_reset_slot, env, params, self.per_game, networks))
+        self._reset = jax.jit(partial(_reset_slot, env, params, self.per_game, networks, self._fresh_memory))
         self.states = jax.tree.map(lambda x: jnp.repeat(x[None], self.capacity, axis=0), blank)
+        # Each slot's opponents' memories (empty for memoryless ones), set fresh by every reset.
+        self.memories = jax.tree.map(
+            lambda x: jnp.repeat(jnp.asarray(x)[None], self.capacity, axis=0), self._fresh_memory
+        )
         self._free = list(range(self.capacity - 1, -1, -1))
         self._compiled: dict[int, tuple] = {}  # capacity -> (tick, reset), compiled ahead of time
         self._lock = threading.Lock()
@@ -193,16 +225,17 @@ class BatchEngine:
             if capacity in self._compiled:
                 return
             shaped = jax.tree.map(lambda x: jax.ShapeDtypeStruct((capacity, *x.shape[1:]), x.dtype), self.states)
+            memories = jax.tree.map(lambda x: jax.ShapeDtypeStruct((capacity, *x.shape[1:]), x.dtype), self.memories)
 
             def vec(dtype, *shape):
                 return jax.ShapeDtypeStruct((capacity, *shape), dtype)
 
             i32, b = np.int32, np.bool_
             tick = self._tick.lower(
-                shaped, vec(np.uint32, 2), vec(i32), vec(i32), vec(i32), vec(i32), vec(b), vec(b), vec(b)
+                shaped, memories, vec(np.uint32, 2), vec(i32), vec(i32), vec(i32), vec(i32), vec(b), vec(b), vec(b)
             ).compile()
             scalar = jax.ShapeDtypeStruct((), i32)
-            reset = self._reset.lower(shaped, scalar, jax.ShapeDtypeStruct((2,), np.uint32), scalar).compile()
+            reset = self._reset.lower(shaped, memories, scalar, jax.ShapeDtypeStruct((2,), np.uint32), scalar).compile()
             self._compiled[capacity] = (tick, reset)
 
     @property
@@ -222,6 +255,7 @@ class BatchEngine:
                 return jnp.asarray(np.concatenate([x, np.repeat(x[:1], extra, axis=0)]))
 
             self.states = jax.tree.map(grow, self.states)
+            self.memories = jax.tree.map(grow, self.memories)  # the new slots' memories are set by their reset
             self._free = list(range(new - 1, self.capacity - 1, -1))
             self.capacity = new
         return self._free.pop()
@@ -232,13 +266,17 @@ class BatchEngine:
     def reset(self, slot: int, key: np.ndarray, episode: int) -> dict:
         """Start episode `episode` of the game with raw key `key` in `slot`; its first views (host arrays)."""
         reset = self._compiled[self.capacity][1] if self.capacity in self._compiled else self._reset
-        self.states, out = reset(self.states, np.int32(slot), np.asarray(key, np.uint32), np.int32(episode))
+        self.states, self.memories, out = reset(
+            self.states, self.memories, np.int32(slot), np.asarray(key, np.uint32), np.int32(episode)
+        )
         return jax.device_get(out)
 
     def tick(self, keys, t, episode, attack, defense, bot_attack, bot_defense, active) -> dict:
         """Step the `active` slots (arrays of length `capacity`); per-slot results as host arrays."""
         tick = self._compiled[self.capacity][0] if self.capacity in self._compiled else self._tick
-        self.states, out = tick(self.states, keys, t, episode, attack, defense, bot_attack, bot_defense, active)
+        self.states, self.memories, out = tick(
+            self.states, self.memories, keys, t, episode, attack, defense, bot_attack, bot_defense, active
+        )
         return jax.device_get(out)
 
     def warm_up(self) -> None:
