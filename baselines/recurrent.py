@@ -134,8 +134,20 @@ class SequenceBatch(NamedTuple):
     target: jax.Array
 
 
-def make_train(config: dict, env, env_params) -> Trainer:
-    """PPO with the GRU actor-critic (see the module docstring); `config` as `baselines.ppo`'s."""
+class Parts(NamedTuple):
+    """The recurrent trainer's pieces: `collect(runner)` is the rollout that `update` learns from
+    (`(runner, steps, resets, log_probs, values, initial memories)`), `policy` the sequence policy."""
+
+    init: Callable
+    collect: Callable
+    update: Callable
+    policy: Callable
+    act: RecurrentAct
+    num_updates: int
+
+
+def build(config: dict, env, env_params) -> Parts:
+    """The pieces of `make_train` (`Parts`)."""
     n_envs, n_steps = config["num_envs"], config["num_steps"]
     steps_per_update = n_envs * n_steps
     num_updates, _ = plan_updates(config, steps_per_update)
@@ -190,9 +202,15 @@ def make_train(config: dict, env, env_params) -> Trainer:
             config["ent_coef"],
         )
 
-    def update(runner: Runner):
+    def collect(runner: Runner):
+        """One rollout: (runner after it, its steps, the reset flag each step started with, log-probs,
+        values, and the memories it started from)."""
         h0 = runner.hidden
         runner, (steps, resets, log_prob, values) = jax.lax.scan(env_step, runner, None, n_steps)
+        return runner, steps, resets, log_prob, values, h0
+
+    def update(runner: Runner):
+        runner, steps, resets, log_prob, values, h0 = collect(runner)
         _, _, last_value = policy(
             runner.train_state.params, runner.hidden, runner.env.obs[None], runner.reset[None], None
         )
@@ -211,12 +229,18 @@ def make_train(config: dict, env, env_params) -> Trainer:
         ts, info = policy_gradient.minibatch_epochs(runner.train_state, batch, loss_fn, k_epochs, epochs, n_mb)
         return runner._replace(train_state=ts, rng=rng), {**env_steps.episode_metrics(steps), **info}
 
+    return Parts(init, collect, update, policy, evaluation_act(policy, hidden, config["eval_greedy"]), num_updates)
+
+
+def make_train(config: dict, env, env_params) -> Trainer:
+    """PPO with the GRU actor-critic (see the module docstring); `config` as `baselines.ppo`'s."""
+    parts = build(config, env, env_params)
     return Trainer(
-        init=init,
-        update=update,
-        act=evaluation_act(policy, hidden, config["eval_greedy"]),
-        num_updates=num_updates,
-        steps_per_update=steps_per_update,
+        init=parts.init,
+        update=parts.update,
+        act=parts.act,
+        num_updates=parts.num_updates,
+        steps_per_update=config["num_envs"] * config["num_steps"],
         probs=None,  # a policy with memory has no distribution per state
     )
 

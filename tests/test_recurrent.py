@@ -348,3 +348,35 @@ def test_gru_sigint_then_resume_equals_uninterrupted(tmp_path, capsys):
         assert resumed[key] == uninterrupted[key], key
     assert resumed["resumed_at_env_steps"] == stopped_at * 4 * 16
     assert json.loads((part / "eval.json").read_text()) == json.loads((full / "eval.json").read_text())
+
+
+def test_the_training_rollout_resets_where_episodes_ended_and_the_update_replays_it():
+    env, params = idsjax.make(ENV)
+    config = {**ppo.ENV_DEFAULTS, **{k: v[0] for k, v in ppo.HYPERPARAMETERS.items()}}
+    config.update(network="gru", hidden=8, num_envs=4, num_steps=24, num_minibatches=2, total_timesteps=96, chunks=1)
+    parts = recurrent.build(config, env, params)
+
+    @jax.jit
+    def run(key):
+        runner = parts.init(key)
+        runner, steps, resets, log_prob, values, h0 = parts.collect(runner)
+        mask = steps.mask
+        _, pi, replayed_values = parts.policy(runner.train_state.params, h0, steps.obs, resets, mask)
+        _, leaky, _ = parts.policy(runner.train_state.params, h0, steps.obs, jnp.zeros_like(resets), mask)
+        replayed = (pi.log_prob(steps.action), replayed_values, leaky.log_prob(steps.action))
+        return steps.done, resets, log_prob, values, replayed, runner.reset
+
+    done, resets, log_prob, values, (replayed, replayed_values, leaky), last_reset = run(jax.random.PRNGKey(0))
+    done, resets = np.asarray(done), np.asarray(resets)
+    assert done[:-1].any(), "no episode ended inside the rollout: the test checks nothing"
+    # Each step starts from a fresh memory exactly where the previous step ended an episode (the first
+    # step of a run starts fresh too), and the runner keeps the last flags for the next rollout.
+    np.testing.assert_array_equal(resets[1:], done[:-1])
+    assert resets[0].all()
+    np.testing.assert_array_equal(np.asarray(last_reset), done[-1])
+    # Replaying the sequences from their initial memories with those resets gives the rollout's own
+    # log-probabilities and values: the update learns from the policy that acted.
+    np.testing.assert_allclose(replayed, log_prob, atol=1e-5)
+    np.testing.assert_allclose(replayed_values, values, atol=1e-5)
+    # Replayed without the resets, the memories of ended games leak into the next ones and differ.
+    assert np.abs(np.asarray(leaky) - np.asarray(log_prob)).max() > 1e-4
