@@ -380,3 +380,42 @@ def test_the_training_rollout_resets_where_episodes_ended_and_the_update_replays
     np.testing.assert_allclose(replayed_values, values, atol=1e-5)
     # Replayed without the resets, the memories of ended games leak into the next ones and differ.
     assert np.abs(np.asarray(leaky) - np.asarray(log_prob)).max() > 1e-4
+
+
+# -- the memory experiment's comparison ---------------------------------------------------------------
+def _fake_run(path, network, hack, games=400, **changes):
+    config = {"algo": "ppo", "env": "idsgame-maximal_attack-v19", "seed": 0, "num_seeds": len(hack)}
+    config |= {"total_timesteps": 1000, "num_envs": 8, "num_steps": 8, "eval_episodes": games, "hidden": 16}
+    config |= {"network": network, **changes}
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config))
+    per_seed = [{"episodes": games, "hack_probability": p} for p in hack]
+    (path / "eval.json").write_text(json.dumps({"per_seed": per_seed}))
+    return str(path)
+
+
+@pytest.mark.slow  # rliable's bootstraps (20,000 resamples each): ~50 s on the loaded 2-core machine
+def test_compare_pairs_seeds(tmp_path):
+    mlp = _fake_run(tmp_path / "mlp", "mlp", [0.30, 0.20, 0.25])
+    gru = _fake_run(tmp_path / "gru", "gru", [0.20, 0.15, 0.25])
+    out = recurrent.compare_runs(mlp, gru)
+    assert out["side"] == "defender" and out["seeds"] == 3
+    np.testing.assert_allclose(out["paired_difference"]["per_seed"], [-0.10, -0.05, 0.0], atol=1e-9)
+    assert out["paired_difference"]["mean"] == pytest.approx(-0.05)
+    low, high = out["paired_difference"]["t95"]
+    assert low < -0.05 < high
+    assert out["hack_probability"]["memoryless_se_per_seed"][0] == pytest.approx(np.sqrt(0.3 * 0.7 / 400), abs=1e-4)
+    # The defender's score is 1 - hack probability: the recurrent arm is never worse here.
+    assert out["probability_of_improvement_recurrent_over_memoryless_95ci"][0] > 0.5
+
+
+def test_compare_refuses_what_is_not_a_pair(tmp_path, capsys):
+    mlp = _fake_run(tmp_path / "mlp", "mlp", [0.30, 0.20, 0.25])
+    gru = _fake_run(tmp_path / "gru", "gru", [0.20, 0.15, 0.25])
+    for argv, why in (
+        ([gru, mlp], "memoryless run first"),
+        ([mlp, _fake_run(tmp_path / "g2", "gru", [0.2, 0.2, 0.2], total_timesteps=5)], "differ in total_timesteps"),
+        ([mlp, str(tmp_path / "none")], "no finished run"),
+    ):
+        assert recurrent.main(["--compare", *argv]) == 2
+        assert why in capsys.readouterr().err
