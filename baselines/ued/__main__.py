@@ -1,0 +1,5 @@
+"""`python -m baselines.ued`."""
+
+from baselines.ued.run import main
+
+main()
