@@ -60,6 +60,14 @@ OPTIONS = {
         "network (--node-mixer) that plays networks of any size (baselines.node_policy); gru: a policy with "
         "memory, a GRU of --hidden units reset at every episode's start (baselines.recurrent)",
     },
+    # The control of the memory experiment (baselines/MEMORY.md): what the GRU gains from its
+    # architecture alone. A run saved before this option existed has no such key: it has memory.
+    "memoryless_gru": {
+        "default": False,
+        "action": "store_true",
+        "help": "--network gru: wipe the memory before every step (the same network without memory, the "
+        "control of a memory experiment)",
+    },
     # The node-wise network's own shape (`baselines.node_policy`); a run saved before these options
     # existed was the attention network at --hidden and --layers, and loads as that.
     "node_mixer": {
@@ -101,6 +109,8 @@ from baselines.trainer import Trainer, plan_updates
 def validate(config: dict) -> None:
     if (config["num_envs"] * config["num_steps"]) % config["num_minibatches"]:
         raise UsageError("--num-envs x --num-steps must be divisible by --num-minibatches")
+    if config.get("memoryless_gru") and not recurrent.is_recurrent(config):
+        raise UsageError("--memoryless-gru goes with --network gru")
     if recurrent.is_recurrent(config):
         if config["num_envs"] % config["num_minibatches"]:
             raise UsageError(

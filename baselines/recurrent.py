@@ -155,6 +155,7 @@ def build(config: dict, env, env_params) -> Parts:
     masked = config["mask_illegal"]
     n_actions = env.action_space(env_params).n
     hidden = config["hidden"]
+    memory = not config.get("memoryless_gru", False)
     network = GRUActorCritic(n_actions, hidden)
     policy = sequence_policy(network)
 
@@ -172,19 +173,24 @@ def build(config: dict, env, env_params) -> Parts:
         ts = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
         return Runner(ts, carry, rng, h, jnp.ones((n_envs,), bool))
 
+    def starts(runner: Runner):
+        # The memoryless control wipes the memory before every step: the same network, no memory.
+        return runner.reset if memory else jnp.ones_like(runner.reset)
+
     def env_step(runner: Runner, _):
         rng, k_act, k_env = jax.random.split(runner.rng, 3)
         mask = env_steps.legal_mask(env, env_params, runner.env, masked)
+        reset = starts(runner)
         h, pi, value = policy(
             runner.train_state.params,
             runner.hidden,
             runner.env.obs[None],
-            runner.reset[None],
+            reset[None],
             None if mask is None else mask[None],
         )
         action = pi.sample(seed=k_act)[0]
         carry, step = env_steps.step_envs(env, env_params, runner.env, action, k_env, mask)
-        out = (step, runner.reset, pi.log_prob(action[None])[0], value[0])
+        out = (step, reset, pi.log_prob(action[None])[0], value[0])
         return Runner(runner.train_state, carry, rng, h, step.done), out
 
     def loss_fn(params, b: SequenceBatch):
@@ -212,7 +218,7 @@ def build(config: dict, env, env_params) -> Parts:
     def update(runner: Runner):
         runner, steps, resets, log_prob, values, h0 = collect(runner)
         _, _, last_value = policy(
-            runner.train_state.params, runner.hidden, runner.env.obs[None], runner.reset[None], None
+            runner.train_state.params, runner.hidden, runner.env.obs[None], starts(runner)[None], None
         )
         advantage, target = policy_gradient.gae(
             steps.reward * config["reward_scale"],
@@ -229,7 +235,8 @@ def build(config: dict, env, env_params) -> Parts:
         ts, info = policy_gradient.minibatch_epochs(runner.train_state, batch, loss_fn, k_epochs, epochs, n_mb)
         return runner._replace(train_state=ts, rng=rng), {**env_steps.episode_metrics(steps), **info}
 
-    return Parts(init, collect, update, policy, evaluation_act(policy, hidden, config["eval_greedy"]), num_updates)
+    act = evaluation_act(policy, hidden, config["eval_greedy"], memory)
+    return Parts(init, collect, update, policy, act, num_updates)
 
 
 def make_train(config: dict, env, env_params) -> Trainer:
@@ -245,15 +252,17 @@ def make_train(config: dict, env, env_params) -> Trainer:
     )
 
 
-def evaluation_act(policy, hidden: int, greedy: bool) -> RecurrentAct:
-    """The trainer's `act` (`RecurrentAct`): one step of the memory and the action of a batch of games."""
+def evaluation_act(policy, hidden: int, greedy: bool, memory: bool = True) -> RecurrentAct:
+    """The trainer's `act` (`RecurrentAct`): one step of the memory and the action of a batch of games
+    (without `memory`, the memoryless control's: wiped before every step)."""
 
     def init_carry(runner, n: int):
         return initial_hidden(hidden, n)
 
     def step(runner, obs, mask, key, carry):
-        no_reset = jnp.zeros((1, obs.shape[0]), bool)  # the caller resets a new episode's carry
-        h, pi, _ = policy(runner.train_state.params, carry, obs[None], no_reset, None if mask is None else mask[None])
+        # The caller resets a new episode's carry; the memoryless control wipes it at every step.
+        reset = jnp.full((1, obs.shape[0]), not memory)
+        h, pi, _ = policy(runner.train_state.params, carry, obs[None], reset, None if mask is None else mask[None])
         # The distribution of one time step, so that sampling draws exactly as a one-step policy would.
         step_pi = distrax.Categorical(logits=pi.logits[0])
         return jnp.where(greedy, step_pi.mode(), step_pi.sample(seed=key)), h
@@ -287,8 +296,15 @@ def compare_runs(memoryless_dir: str, recurrent_dir: str) -> dict:
         return config, ev
 
     (c_a, e_a), (c_b, e_b) = read(memoryless_dir), read(recurrent_dir)
-    if c_a.get("network", "mlp") == "gru" or c_b.get("network") != "gru":
-        raise UsageError("give the memoryless run first and the --network gru run second")
+
+    def has_memory(config):
+        return config.get("network") == "gru" and not config.get("memoryless_gru", False)
+
+    if has_memory(c_a) or not has_memory(c_b):
+        raise UsageError(
+            "give the memoryless run first (--network mlp, or --network gru --memoryless-gru) and the "
+            "--network gru run second"
+        )
     same = ("algo", "env", "seed", "num_seeds", "total_timesteps", "num_envs", "num_steps", "eval_episodes", "hidden")
     differ = [k for k in same if c_a.get(k) != c_b.get(k)]
     if differ:
@@ -316,6 +332,8 @@ def compare_runs(memoryless_dir: str, recurrent_dir: str) -> dict:
         "seeds": c_a["num_seeds"],
         "eval_games_per_seed": games[0],
         "memoryless_run": memoryless_dir,
+        "memoryless_network": c_a.get("network", "mlp")
+        + (" (memory wiped every step)" if c_a.get("memoryless_gru") else ""),
         "recurrent_run": recurrent_dir,
         "hack_probability": {
             "memoryless_per_seed": rounded(p[0]),

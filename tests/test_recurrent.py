@@ -419,3 +419,29 @@ def test_compare_refuses_what_is_not_a_pair(tmp_path, capsys):
     ):
         assert recurrent.main(["--compare", *argv]) == 2
         assert why in capsys.readouterr().err
+
+
+def test_the_memoryless_control_wipes_the_memory_before_every_step(capsys):
+    env, params = idsjax.make(ENV)
+    config = {**ppo.ENV_DEFAULTS, **{k: v[0] for k, v in ppo.HYPERPARAMETERS.items()}}
+    config.update(network="gru", hidden=8, num_envs=4, num_steps=8, num_minibatches=2, total_timesteps=32, chunks=1)
+
+    def acts(memoryless):
+        parts = recurrent.build({**config, "memoryless_gru": memoryless}, env, params)
+        runner = parts.init(jax.random.PRNGKey(0))
+        _, _, resets, _, _, _ = parts.collect(runner)
+        obs = runner.env.obs
+        outs = [
+            parts.act.step(runner, obs, None, jax.random.PRNGKey(1), carry)[1]
+            for carry in (jnp.zeros((4, 8)), jax.random.normal(jax.random.PRNGKey(2), (4, 8)))
+        ]
+        return np.asarray(resets), outs
+
+    resets, (fresh, remembered) = acts(True)
+    assert resets.all()
+    np.testing.assert_allclose(fresh, remembered, atol=1e-6)  # what it remembered changes nothing
+    resets, (fresh, remembered) = acts(False)
+    assert not resets[1:].all() and np.abs(fresh - remembered).max() > 1e-4
+    with pytest.raises(SystemExit) as e:
+        ppo.main(["--env", ENV, "--memoryless-gru", "--output-dir", "/nonexistent/x"])
+    assert e.value.code == 2 and "--memoryless-gru goes with --network gru" in capsys.readouterr().err
