@@ -46,7 +46,8 @@ def play_episodes(
     and yield them one after the other, frame by frame: `(state, last_action, rewards, info)`, first
     the reset state with `None`s, then one entry per joint step up to the game's end (no auto-reset).
     Any game: a registered id, a scenario, a generated family (whose states carry each game's
-    network). Policies as in `idsjax.policies`; callables must be jittable."""
+    network). Policies as in `idsjax.policies`; callables must be jittable; a policy with memory
+    (`RecurrentPolicy`, e.g. `checkpoint:RUN_DIR` of a `--network gru` run) starts each game afresh."""
     from idsjax.trajectories import record
 
     traj = record((env, params), attacker_policy, defender_policy, num_games=episodes, max_steps=max_steps, seed=seed)

@@ -13,7 +13,8 @@ replay them step for step, and draw them.
 
 `record` plays `num_games` games of one game (a registered id, or the `(env, params)` pair of an id,
 a scenario or a generated family) with a pair of policies (bot names, `"random"`, `"SCHEME:ARG"` such
-as `checkpoint:RUN_DIR`, or jittable callables `(key, obs, state) -> id`; see `idsjax.policies`)
+as `checkpoint:RUN_DIR`, jittable callables `(key, obs, state) -> id`, or policies with memory,
+`idsjax.policies.RecurrentPolicy`, whose memory starts fresh in every game; see `idsjax.policies`)
 through `idsjax.rollout` in one jitted `lax.scan` over `max_steps` joint steps (default: the longest
 possible episode, `idsjax.rollout.episode_horizon`), each game exactly one episode: a finished game is
 frozen and its later steps are marked invalid.
