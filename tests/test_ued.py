@@ -282,3 +282,15 @@ def test_resume_equals_uninterrupted(tmp_path, capsys):
     assert run_metrics(full) == run_metrics(split)
     for key in ("env_steps", "eval_heldout_hack_probability", "eval_family_hack_probability"):
         assert resumed[key] == uninterrupted[key], key
+
+
+@pytest.mark.slow
+def test_two_devices_share_one_buffer(tmp_path):
+    """`--devices 2` (forced CPU devices): each device plays half the games on the levels both drew
+    alike, the scores are gathered into one buffer, and the whole budget is trained once."""
+    from forced_devices import trained
+
+    out = tmp_path / "two"
+    result = trained(["baselines.ued", *TINY, "--side", "attacker", "--method", "accel", "--devices", "2",
+                      "--output-dir", str(out)])  # fmt: skip
+    _check_run(out, result, "attacker", "accel", updates=8)
