@@ -2,7 +2,8 @@
 # The memory experiment (baselines/MEMORY.md): PPO with memory (--network gru) against two controls
 # without it, at the same budget, seeds and hyperparameters: the MLP (--network mlp) and the same GRU
 # network with its memory wiped before every step (--network gru --memoryless-gru), on v19's defender
-# (vs attack_maximal) and attacker (vs defend_minimal) and v20's defender; then the paired comparisons.
+# (vs attack_maximal) and attacker (vs defend_minimal), v20's defender, and v9's defender (fixed values and
+# start: the check of why); then the paired comparisons (ENVS="ID ..." runs other ids).
 # Resumable: a run that holds a checkpoint is continued with --resume, a finished one is skipped.
 # Usage: baselines/results/memory/run.sh [RUNS_DIR]
 set -euo pipefail
@@ -11,7 +12,7 @@ RUNS=${1:-runs/memory}
 PY=${PY:-.venv/bin/python}
 COMMON=(--total-timesteps 500000 --num-envs 64 --num-steps 32 --num-minibatches 4 --num-seeds 5
         --seed 0 --hidden 64 --eval-episodes 2000 --checkpoint-every 100000 --chunks 10 --no-progress)
-for env in ${ENVS:-idsgame-maximal_attack-v19 idsgame-minimal_defense-v19 idsgame-maximal_attack-v20}; do
+for env in ${ENVS:-idsgame-maximal_attack-v19 idsgame-minimal_defense-v19 idsgame-maximal_attack-v20 idsgame-maximal_attack-v9}; do
   for arm in mlp gru gru_memoryless; do
     out="$RUNS/$env/$arm"
     case $arm in
