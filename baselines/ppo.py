@@ -58,7 +58,8 @@ OPTIONS = {
         "choices": ("mlp", "nodes", "gru"),
         "help": "mlp: separate policy and value MLPs on the flattened observation; nodes: one node-wise "
         "network (--node-mixer) that plays networks of any size (baselines.node_policy); gru: a policy with "
-        "memory, a GRU of --hidden units reset at every episode's start (baselines.recurrent)",
+        "memory, a GRU of --hidden units reset at every episode's start, with one-layer heads (--layers does "
+        "not apply; baselines.recurrent)",
     },
     # The control of the memory experiment (baselines/MEMORY.md): what the GRU gains from its
     # architecture alone. A run saved before this option existed has no such key: it has memory.
