@@ -309,9 +309,12 @@ def make_train(config: dict, env: GeneratedEnv, env_params) -> Trainer:
 
 # -- several devices (`--devices`): nothing of a runner is a device's share -----------------------------
 def _specs(runner_shape: Any) -> Any:
+    """One replicated spec for the whole runner (a prefix): the games live inside an update, the
+    learners and the buffer are the same on every device."""
     from jax.sharding import PartitionSpec as P
 
-    return jax.tree.map(lambda _: P(), runner_shape, is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    del runner_shape
+    return P()
 
 
 def _replicate(runner: Runner) -> Runner:
