@@ -273,7 +273,8 @@ def make_train(config: dict, env: GeneratedEnv, env_params) -> Trainer:
             updated = sampler_def.update_batch(replay_sampler, slots, score, {"max_return": max_return})
             sampler = jax.tree.map(lambda u, i: jnp.where(kind == REPLAY, u, i), updated, inserted)
         replayed = jnp.where(kind == REPLAY, slots, runner.replayed)
-        filled = jnp.arange(sampler_def.capacity) < sampler["size"]
+        # Buffered levels with a real score (a replay that finished no episode leaves the floor).
+        filled = (jnp.arange(sampler_def.capacity) < sampler["size"]) & (sampler["scores"] > SCORE_FLOOR)
         real = score > SCORE_FLOOR
         steps = env_steps.Step(
             *([None] * 8),
