@@ -18,8 +18,8 @@ One update (jaxued's single-file scripts, in one program per seed):
    player still has something to learn; the floor if either side finished no episode);
 4. PPO's clipped update of each learner (`baselines.policy_gradient`), applied on every update for
    DR and PLR, on replay updates only for robust PLR and ACCEL (no gradient on fresh or edited levels);
-5. the buffer: new and mutated levels inserted by score (`LevelSampler.insert_batch`, duplicates
-   refused), replayed levels' scores and best returns updated (`update_batch`).
+5. the buffer: new and mutated levels inserted by score (`LevelSampler.insert_batch`; a level
+   already buffered is rescored in place, not added twice), replayed levels' scores and best returns updated (`update_batch`).
 
 Every kind computes all three level choices and one rollout, and selects: under `vmap` over seeds a
 `lax.cond` would run every branch anyway. On several devices (`--devices`), every device draws the
