@@ -16,16 +16,26 @@ import os
 import shlex
 import sys
 
+import numpy as np
+
 from baselines import statistics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLISHED_MD = os.path.join(REPO, "baselines", "GENERALIZATION.md")
 PUBLISHED_RESULTS = os.path.join(REPO, "baselines", "results", "generalization")
 
-POLICIES = ("mlp generalist", "nodes generalist", "mlp specialist")
+SPECIALIST = "mlp specialist"
 # What a row of `baselines.generalization` carries per seed, where it records it: each seed's hack
 # probability, on `games / seeds` evaluation games each.
 PER_SEED = "hack_probability_per_seed"
+# The aggregates' bootstrap: resamples and the seed of its generator (so the report rebuilds exactly).
+AGGREGATE_REPS, AGGREGATE_SEED = 20_000, 0
+
+
+def policies(rows: list) -> list[str]:
+    """The report's columns: the generalists in the order they ran, then the specialist."""
+    names = list(dict.fromkeys(r["policy"] for r in rows))
+    return [p for p in names if p != SPECIALIST] + ([SPECIALIST] if SPECIALIST in names else [])
 
 
 def fmt_cell(row: dict | None) -> str:
@@ -36,16 +46,83 @@ def fmt_cell(row: dict | None) -> str:
     p = float(row["hack_probability"])
     if p in (0.0, 1.0) and row.get("games"):
         return statistics.probability_text(p, int(row["games"]))  # an SE of 0 would say nothing
-    return f"{p:.3f} ± {float(row['se']):.3f}"
+    se = float(row["se"])
+    if se < 0.0005:  # three decimals would print "0.000 ± 0.000" for a few games in thousands
+        return f"{p:.4f} ± {se:.4f}"
+    return f"{p:.3f} ± {se:.3f}"
 
 
 def table(rows: list, side: str) -> list[str]:
+    columns = policies(rows)
     targets = list(dict.fromkeys(r["target"] for r in rows if r["side"] == side))
     cells = {(r["target"], r["policy"]): r for r in rows if r["side"] == side}
-    lines = ["| target | " + " | ".join(POLICIES) + " |", "|---" * (len(POLICIES) + 1) + "|"]
+    lines = ["| target | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for t in targets:
-        lines.append(f"| {t} | " + " | ".join(fmt_cell(cells.get((t, p))) for p in POLICIES) + " |")
+        lines.append(f"| {t} | " + " | ".join(fmt_cell(cells.get((t, p))) for p in columns) + " |")
     return lines
+
+
+def side_scores(rows: list, side: str) -> tuple[list[str], dict]:
+    """(targets, {policy: seeds x targets}) over the targets every generalist of `side` played, the
+    score being the side's own win probability per seed: the hack probability for the attacker, one
+    minus it for the defender."""
+    generalists = [p for p in policies(rows) if p != SPECIALIST]
+    cells = {(r["target"], r["policy"]): r for r in rows if r["side"] == side and r.get(PER_SEED)}
+    targets = [
+        t
+        for t in dict.fromkeys(r["target"] for r in rows if r["side"] == side)
+        if all((t, p) in cells for p in generalists)
+    ]
+    scores = {}
+    for p in generalists:
+        if not targets:
+            break
+        m = np.array([[float(x) for x in cells[(t, p)][PER_SEED]] for t in targets]).T  # seeds x targets
+        scores[p] = m if side == "attacker" else 1.0 - m
+    return targets, scores
+
+
+def aggregates_section(rows: list) -> list[str]:
+    """Per side, each generalist's interquartile mean and mean over seeds x common targets with rliable's
+    stratified bootstrap 95% intervals, and the probability that one policy's run beats another's."""
+    out = [
+        "## Aggregates (rliable)",
+        "",
+        "Each generalist's score over its seeds and the targets every generalist of the side played: the",
+        "side's own win probability per seed and target (the attacker's hack probability; for the defender,",
+        "one minus it). Interquartile mean (IQM) and mean with stratified bootstrap 95% intervals (seeds",
+        f"resampled within each target, {AGGREGATE_REPS:,} resamples), and the probability of improvement",
+        "P(X > Y): the chance that a run of X scores above a run of Y on a target drawn at random.",
+        "",
+    ]
+    shown = False
+    for side in dict.fromkeys(r["side"] for r in rows):
+        targets, scores = side_scores(rows, side)
+        if len(scores) < 1 or not targets:
+            continue
+        shown = True
+        seeds = next(iter(scores.values())).shape[0]
+        agg = statistics.aggregate_intervals(scores, ("iqm", "mean"), reps=AGGREGATE_REPS, seed=AGGREGATE_SEED)
+        out += [
+            f"**{side.capitalize()}s**, {seeds} seeds x {len(targets)} targets ({', '.join(targets)}):",
+            "",
+            "| policy | IQM [95% CI] | mean [95% CI] |",
+            "|---|---|---|",
+        ]
+        for p, a in agg.items():
+            (iqm, ilo, ihi), (mean, mlo, mhi) = a["iqm"], a["mean"]
+            out.append(f"| {p} | {iqm:.3f} [{ilo:.3f}, {ihi:.3f}] | {mean:.3f} [{mlo:.3f}, {mhi:.3f}] |")
+        names = list(scores)
+        pairs = [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]]
+        if pairs:
+            out += ["", "| X | Y | P(X > Y) [95% CI] |", "|---|---|---|"]
+            for x, y in pairs:
+                poi, lo, hi = statistics.probability_of_improvement(
+                    scores[x], scores[y], reps=AGGREGATE_REPS, seed=AGGREGATE_SEED
+                )
+                out.append(f"| {x} | {y} | {poi:.3f} [{lo:.3f}, {hi:.3f}] |")
+        out.append("")
+    return out if shown else []
 
 
 def per_seed_section(rows: list, seeds: int) -> list[str]:
@@ -88,32 +165,38 @@ def per_seed_section(rows: list, seeds: int) -> list[str]:
 
 def markdown(args, rows: list, meta: dict) -> str:
     versions = ", ".join(f"v{v}" for v in args.version_list)
+    shapes = ", ".join(f"`{s}`" for s in args.shape_list)
     out = [
-        "# Generalization to unseen networks (issue 13)",
+        "# Generalization to unseen networks (issues 13 and 26)",
         "",
         f"PPO policies trained on networks generated afresh at every reset (family `{args.family}`, "
         f"`baselines.scenarios.PRESETS`: up to {args.train.max_layers} server layers of up to "
-        f"{args.train.max_width} servers, {args.train.max_nodes} padded nodes, v3's numbers) and evaluated on "
-        f"(a) {args.heldout} held-out networks of the same family, drawn once from another key (held out by "
-        "key, not by construction: a small family repeats some topologies), (b) "
-        f"{args.heldout} larger networks of family `{args.large_family}` (up to {args.large.max_nodes} nodes; "
-        f"the node-wise network only: the MLP's input size is fixed), (c) the built-in {versions} in their "
-        "scenario form (padded to the family's size for the MLP), beside a specialist: the same MLP trained "
-        "on that version alone (its registered id, the same game) with the same budget.",
+        f"{args.train.max_width} servers, {args.train.max_nodes} padded nodes, v3's numbers; domain "
+        "randomisation) and evaluated on sets that no training reset ever played, by construction "
+        "(`idsjax.scenario.splits`): every network of every set, and every built-in version, has its "
+        "canonical hash excluded from training, and the run fails if a reset found no network outside "
+        f"them. The sets: (a) {args.heldout} distinct networks of the family itself; (b) {args.heldout} "
+        f"distinct networks of each variation {shapes} of the family (`idsjax.scenario.splits."
+        "FAMILY_VARIATIONS`; the MLP plays only those of its own size, since its input size is fixed); (c) "
+        f"the built-in {versions} in their scenario form (padded to the family's size for the MLP), beside "
+        "a specialist: the same MLP trained on that version alone (its registered id, the same game) with "
+        "the same budget.",
         "",
         f"Budget: {args.timesteps:,} environment steps per seed for every training run, {args.seeds} seeds "
         f"(vmapped), {args.num_envs} games per seed. Every cell: hack probability, mean over the {args.seeds} "
         f"seeds, ± its standard error from the evaluation games ({args.eval_games:,} games per seed, "
         "binomial, given the trained seeds and the fixed held-out sets; it leaves out the spread across "
-        "seeds, which the per-seed values below show where recorded; where no game or every game was hacked, "
-        "the rule-of-three 95% bound instead). The attacker wants it high, the defender low. `mlp`: separate "
-        "policy and value MLPs on the flattened observation; `nodes`: `baselines.node_policy` (self-attention "
-        "over the nodes, shared weights, legal-action bits as input).",
+        "seeds, which the per-seed values and the aggregates below show; where no game or every game was "
+        "hacked, the rule-of-three 95% bound instead). The attacker wants it high, the defender low. `mlp`: "
+        "separate policy and value MLPs on the flattened observation; `nodes`: `baselines.node_policy` "
+        "(shared weights over the node rows, each node reading the mean of the others) with every node's "
+        "role and depth appended to its row (`idsjax.node_features`). `dr`: domain randomisation.",
         "",
     ]
     titles = {"attacker": "Attackers (against defend-minimal)", "defender": "Defenders (against attack-maximal)"}
     for side in dict.fromkeys(r["side"] for r in rows):
         out += [f"## {titles[side]}", "", *table(rows, side), ""]
+    out += aggregates_section(rows)
     out += per_seed_section(rows, args.seeds)
     secs = ", ".join(f"{k} {v:.0f} s" for k, v in meta["train_seconds"].items())
     out += [

@@ -66,6 +66,9 @@ def test_generator_config_names_the_game_and_its_family():
         (["--family", "huge"], "not a generator family"),
         (["--sides", "referee"], "--sides"),
         (["--timesteps", "0"], "--timesteps must be positive"),
+        (["--shapes", "taller"], "--shapes expects"),
+        (["--networks", "gnn"], "--networks expects"),
+        (["--methods", "plr"], "--methods expects"),
     ],
 )
 def test_generalization_refusals_exit_2(argv, message, capsys):
@@ -136,7 +139,8 @@ def test_generalization_end_to_end(tmp_path):
     rows = generalization.main(["--quick", "--output-dir", str(out), "--md", str(md)])
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(rows) == 2 * (2 * 3 + 1)  # per side: 2 generalists x 3 targets, 1 specialist
+    # per side: 2 generalists x (the family's held-out set, --quick's 1 shape, 1 version), 1 specialist
+    assert len(table) == len(rows) == 2 * (2 * 3 + 1)
     cells = [r for r in table if r["hack_probability"] != ""]
     for r in cells:
         p, se, games = float(r["hack_probability"]), float(r["se"]), int(r["games"])
@@ -151,7 +155,10 @@ def test_generalization_end_to_end(tmp_path):
     assert {r["note"] for r in table if r["hack_probability"] == ""} == {"the MLP's input size is fixed"}
     text = md.read_text()
     assert "Attackers (against defend-minimal)" in text and "Defenders (against attack-maximal)" in text
-    assert "python -m baselines.generalization --quick" in text
+    assert "python -m baselines.generalization --quick" in text and "## Aggregates (rliable)" in text
+    # the MLP plays the sets of its own size only: the family's and the denser one
+    mlp = {r["target"] for r in table if r["policy"] == "mlp dr" and r["hack_probability"] != ""}
+    assert mlp == {"held-out small", "denser", "v0 (scenario)"}, mlp
     meta = json.loads((out / "results.json").read_text())
     assert meta["seeds"] == 2 and meta["eval_games_per_seed"] == 64
 
@@ -223,3 +230,66 @@ def test_a_cell_of_zero_or_one_prints_the_rule_of_three():
 
     assert fmt_cell({"hack_probability": 0.0, "se": 0.0, "games": 3000}) == "0 of 3,000 games (95% upper bound 0.0010)"
     assert fmt_cell({"hack_probability": 0.002, "se": 0.001, "games": 3000}) == "0.002 ± 0.001"
+    # 2 of 5,000 games: three decimals would read "0.000 ± 0.000", as if nothing were known
+    assert fmt_cell({"hack_probability": 0.0004, "se": 0.0003, "games": 5000}) == "0.0004 ± 0.0003"
+
+
+# --- held out by construction (issue 26 item 4 in the experiment) ----------------------------------
+
+
+def test_the_shapes_are_the_family_variations():
+    from idsjax.scenario.splits import FAMILY_VARIATIONS
+
+    assert set(generalization.SHAPES) == set(FAMILY_VARIATIONS)
+
+
+def test_every_evaluated_network_is_excluded_from_training():
+    """The sets' networks, and the built-in versions as the experiment plays them (padded for the MLP
+    too), are all in the exclusion set under which the training family resets."""
+    from idsjax.scenario.canonical import as_ints, hash_networks
+
+    args = generalization.parse_args(["--heldout", "4", "--shapes", "denser,larger", "--versions", "0,3,7"])
+    for side in generalization.SIDES:
+        base = jax.random.fold_in(jax.random.PRNGKey(args.seed), list(generalization.SIDES).index(side))
+        train_env, train_params, pools, splits = generalization.side_splits(args, side, base)
+        excluded = set(as_ints(train_params.exclude))
+        assert [p.name for p in pools] == ["held-out small", *args.shape_list]
+        for pool in pools:
+            assert pool.size == args.heldout and set(as_ints(pool.hashes)) <= excluded, pool.name
+        for v in args.version_list:
+            for pad in (None, train_env.shape.max_nodes):
+                env, params = generalization.builtin_env(v, generalization.SIDES[side], pad)
+                assert as_ints(hash_networks(params, env.shape))[0] in excluded, (side, v, pad)
+                assert generalization._excluded(env, params, splits)
+
+
+def test_a_padded_version_is_the_same_game():
+    """The MLP's padded v3 plays the unpadded one's network: the same construction-time layout."""
+    small, _ = generalization.builtin_env(3, "minimal_defense", None)
+    padded_env, padded = generalization.builtin_env(3, "minimal_defense", 12)
+    _, unpadded = generalization.builtin_env(3, "minimal_defense", None)
+    n = small.shape.max_nodes
+    assert padded_env.shape.max_nodes == 12
+    np.testing.assert_array_equal(np.asarray(padded.initial_attack)[:n], np.asarray(unpadded.initial_attack))
+    np.testing.assert_array_equal(np.asarray(padded.initial_defense)[:n], np.asarray(unpadded.initial_defense))
+    assert not np.asarray(padded.scenario.node_mask)[n:].any()
+
+
+def test_aggregates_rank_a_policy_that_wins_every_seed_above_one_that_never_does():
+    from baselines import generalization_report
+
+    def rows(policy, per_seed):
+        return [
+            {"side": "defender", "target": t, "policy": policy, "hack_probability": float(np.mean(per_seed)),
+             "se": 0.01, "games": 300, "note": "", "hack_probability_per_seed": per_seed}
+            for t in ("held-out small", "denser")
+        ]  # fmt: skip
+
+    strong, weak = rows("nodes dr", [0.01, 0.02, 0.03]), rows("mlp dr", [0.5, 0.6, 0.7])
+    targets, scores = generalization_report.side_scores(strong + weak, "defender")
+    assert targets == ["held-out small", "denser"]
+    np.testing.assert_allclose(scores["nodes dr"][:, 0], [0.99, 0.98, 0.97])  # the defender's score: 1 - p
+    text = "\n".join(generalization_report.aggregates_section(strong + weak))
+    assert "| nodes dr | mlp dr | 1.000 [1.000, 1.000] |" in text, text
+    iqm_line = next(x for x in text.splitlines() if x.startswith("| mlp dr | "))
+    assert iqm_line.startswith("| mlp dr | 0.400 "), iqm_line  # the IQM of 0.5, 0.4, 0.3 twice: 0.4

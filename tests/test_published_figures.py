@@ -194,21 +194,24 @@ def test_generalization_report_is_the_committed_results():
 
 def test_readme_generalization_table_is_the_committed_results():
     """The README's copy of the table (both sides in one, shorter target names) holds the same cells."""
-    from baselines.generalization_report import POLICIES, fmt_cell
+    from baselines.generalization_report import fmt_cell, policies
 
     _, args, meta = _generalization()
     cells = {(r["side"], r["target"], r["policy"]): r for r in meta["rows"]}
     readme_targets = {
         "held-out generated": f"held-out {args.family}",
-        "larger generated (≤ 27 nodes)": f"larger ({args.large_family})",
+        "denser (same size)": "denser",
+        **{s: s for s in ("deeper", "wider", "larger")},
         **{f"v{v}": f"v{v} (scenario)" for v in args.version_list},
     }
+    columns = [(s, p) for s in ("attacker", "defender") for p in policies(meta["rows"])]
     for line in README.splitlines():
         shown = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("| ") or shown[0] not in readme_targets:
             continue
         target = readme_targets.pop(shown[0])
-        for column, (side, policy) in enumerate((s, p) for s in ("attacker", "defender") for p in POLICIES):
+        assert len(shown) == 1 + len(columns), line
+        for column, (side, policy) in enumerate(columns):
             row = cells.get((side, target, policy))
             expected = fmt_cell(row) if row is not None and row.get("hack_probability", "") != "" else None
             if expected is not None:
