@@ -6,15 +6,16 @@
 # start: the check of why); then the paired comparisons (ENVS="ID ..." runs other ids).
 # Resumable: a run that holds a checkpoint is continued with --resume, a finished one is skipped.
 # Usage: baselines/results/memory/run.sh [RUNS_DIR]; STEPS=N sets another budget per seed (its
-# comparisons are written with a .N suffix beside the 500k ones).
+# comparisons are written with a .N suffix beside the 500k ones); EXTRA="FLAGS" adds ppo flags to every
+# arm, TAG=.NAME names their comparisons.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 RUNS=${1:-runs/memory}
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-500000}
-TAG=$([ "$STEPS" = 500000 ] || echo ".$STEPS")
+TAG=${TAG:-$([ "$STEPS" = 500000 ] || echo ".$STEPS")}
 COMMON=(--total-timesteps "$STEPS" --num-envs 64 --num-steps 32 --num-minibatches 4 --num-seeds 5
-        --seed 0 --hidden 64 --eval-episodes 2000 --checkpoint-every 100000 --chunks 10 --no-progress)
+        --seed 0 --hidden 64 --eval-episodes 2000 --checkpoint-every 100000 --chunks 10 --no-progress ${EXTRA:-})
 for env in ${ENVS:-idsgame-maximal_attack-v19 idsgame-minimal_defense-v19 idsgame-maximal_attack-v20 idsgame-maximal_attack-v9}; do
   for arm in mlp gru gru_memoryless; do
     out="$RUNS/$env/$arm"
