@@ -164,7 +164,7 @@ def _runner_specs(runner_shape) -> Any:
     return type(runner_shape)(**specs)
 
 
-def _combine_metrics(metrics: dict) -> dict:
+def combine_metrics(metrics: dict) -> dict:
     """Per-device metrics as one figure: counts summed, everything else averaged over the devices that
     have it (a device with no finished episode reports NaN)."""
     out = {}
@@ -190,7 +190,7 @@ class Layout(NamedTuple):
 
 
 # PPO's and DQN's runners: `train_state`, `env` (and DQN's `buffer`, `target_params`).
-SINGLE_LEARNER = Layout(_runner_specs, replicate_learner, _combine_metrics)
+SINGLE_LEARNER = Layout(_runner_specs, replicate_learner, combine_metrics)
 
 
 def make_train(

@@ -324,4 +324,4 @@ def _replicate(runner: Runner) -> Runner:
     return runner._replace(train_state=states, level_rng=distributed.from_first_device(runner.level_rng))
 
 
-MESH_LAYOUT = distributed.Layout(_specs, _replicate, distributed._combine_metrics)
+MESH_LAYOUT = distributed.Layout(_specs, _replicate, distributed.combine_metrics)
