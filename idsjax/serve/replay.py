@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from idsjax.policies import ATTACKER, DEFENDER, joint_step, resolve_policy, side_observation
-from idsjax.serve.engine import game_key, reset_key, step_keys
+from idsjax.serve.engine import game_key, reset_key, step_keys, with_memory
 
 
 def replay(env, params, seed: int, actions, bots: dict | None = None) -> list[dict]:
@@ -18,7 +18,12 @@ def replay(env, params, seed: int, actions, bots: dict | None = None) -> list[di
     sides the server's opponent played. Per step: the joint action, both rewards, the end flags, and
     each side's observation after the step (the next episode's first one when the step ended one)."""
     bots = dict(bots or {})
-    policies = {side: jax.jit(resolve_policy(spec, side, env, params)) for side, spec in bots.items()}
+    # As the engine plays them: each bot with its memory (a checkpoint of a --network gru run), fresh at
+    # every episode's start and advanced at every step; a memoryless bot's memory is empty.
+    policies = {side: with_memory(resolve_policy(spec, side, env, params)) for side, spec in bots.items()}
+    acts = {side: jax.jit(p.step) for side, p in policies.items()}
+    resets = {side: jax.jit(p.reset) for side, p in policies.items()}
+    memory = {side: p.init_carry() for side, p in policies.items()}
     step = jax.jit(lambda k, s, a, d: joint_step(env, k, s, a, d, params))
     start = jax.jit(lambda k: env.initial_state(k, params))
     key = game_key(seed)
@@ -30,7 +35,8 @@ def replay(env, params, seed: int, actions, bots: dict | None = None) -> list[di
         chosen = dict(given)
         for side, k in ((ATTACKER, k_att), (DEFENDER, k_def)):
             if side in policies:
-                chosen[side] = int(policies[side](k, side_observation(env, state, side), state))
+                action, memory[side] = acts[side](k, side_observation(env, state, side), state, memory[side])
+                chosen[side] = int(action)
         a, d = np.int32(chosen[ATTACKER]), np.int32(chosen[DEFENDER])
         stepped, rewards, info = step(k_env, state, a, d)
         done = bool(info["terminated"]) or bool(info["truncated"])
@@ -47,6 +53,7 @@ def replay(env, params, seed: int, actions, bots: dict | None = None) -> list[di
                 s: np.asarray(side_observation(env, stepped, s)).tolist() for s in (ATTACKER, DEFENDER)
             },
         }
+        memory = {side: resets[side](m, done) for side, m in memory.items()}
         if done:
             episode += 1
             state = start(reset_key(key, episode))
