@@ -424,7 +424,7 @@ def test_compare_uses_t_intervals_and_one_holm_family_over_everything():
 
 
 def test_conclusions_say_plainly_when_nothing_survives_the_family():
-    from baselines.league_comparison import conclusions
+    from baselines.league_report import conclusions
 
     def row(p, p_holm, diff=0.02):
         return {"env": "v", "figure": "f", "mode_a": "a", "mode_b": "b", "diff": diff,
@@ -447,7 +447,7 @@ def test_conclusions_say_plainly_when_nothing_survives_the_family():
 def test_replication_verdict_follows_the_preregistered_test():
     from argparse import Namespace
 
-    from baselines.league_comparison import PREREGISTERED, replication
+    from baselines.league_statistics import PREREGISTERED, replication
 
     pre = PREREGISTERED
     args = Namespace(seed=pre["seed"], seeds=pre["seeds"], envs=[pre["env"]], modes=["naive", "pfsp"])
@@ -480,7 +480,7 @@ def test_replication_verdict_follows_the_preregistered_test():
 def test_league_report_says_which_runs_resumed_and_their_cpu_time():
     """A resumed run's wall time counts only its last invocation, and every wall time counts pauses:
     the report says where a run resumed and gives CPU time where the run recorded it."""
-    from baselines.league_comparison import TIMES_NOTE, run_times
+    from baselines.league_report import TIMES_NOTE, run_times
 
     assert run_times({"wall_seconds": 3545.5, "cpu_seconds": None, "resumed_at": 500736}) == (
         "3546 s wall, resumed at 500,736 steps per seed"
