@@ -318,7 +318,13 @@ def settings_or_exit(module: str) -> tuple[dict | None, list[str]]:
 
 # The trainers' command lines that join a multi-process run, and those that refuse one.
 MULTI_PROCESS = ("baselines.ppo", "baselines.dqn")
-ONE_PROCESS = ("baselines.tabular_q", "baselines.reinforce", "baselines.actor_critic", "baselines.selfplay")
+ONE_PROCESS = (
+    "baselines.tabular_q",
+    "baselines.reinforce",
+    "baselines.actor_critic",
+    "baselines.selfplay",
+    "baselines.ued",
+)
 # option -> the environment variable that gives it when the option is absent
 PROCESS_OPTIONS = {
     "coordinator_address": "JAX_COORDINATOR_ADDRESS",

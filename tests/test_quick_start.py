@@ -75,7 +75,7 @@ def test_one_process_trainers_refuse_a_multi_process_run_without_jax():
 
 def test_selfplay_refuses_a_multi_process_run():
     """Self-play trains in one process: the JAX_* variables of a multi-process run are refused in one
-    sentence (its package loads JAX first, so this answer is not quick; it never joins)."""
+    sentence, before JAX loads; it never joins."""
     variables = {"JAX_COORDINATOR_ADDRESS": "127.0.0.1:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"}
     result, _, err = _probe("baselines.selfplay", **variables)
     assert result["code"] == 2 and "selfplay trains in one process" in err, (result, err)
@@ -110,9 +110,11 @@ def test_generator_family_names_match_the_presets():
     assert scenarios.MODES == cli.MODES
 
 
-# The experiment and analysis commands answer --help before JAX too (self-play and exploitability build
-# their options from ppo's table, which loads with ppo's JAX imports, so they are not among them).
+# The experiment and analysis commands answer --help before JAX too (exploitability, one module that
+# loads the game with its options, is not among them yet).
 COMMANDS = [
+    "selfplay",
+    "ued",
     "generalization",
     "generalization_report",
     "league_comparison",
@@ -129,6 +131,20 @@ def test_experiment_commands_answer_help_without_jax(command):
     result, out, err = _probe(f"baselines.{command}", "--help")
     assert result == {"code": 0, "jax": False, "idsjax": False}, (result, err)
     assert "usage:" in out
+
+
+@pytest.mark.parametrize(
+    "command, args, sentence",
+    [
+        ("selfplay", ["--num-envs", "0"], "--num-envs must be positive, got 0"),
+        ("selfplay", ["--mode", "league"], "invalid choice: 'league'"),
+        ("ued", ["--num-envs", "0"], "--num-envs must be positive, got 0"),
+    ],
+)
+def test_selfplay_and_ued_refuse_bad_arguments_without_jax(command, args, sentence):
+    result, _, err = _probe(f"baselines.{command}", *args)
+    assert result == {"code": 2, "jax": False, "idsjax": False}, (result, err)
+    assert sentence in err, err
 
 
 def test_generalization_refuses_a_bad_count_without_jax():

@@ -58,57 +58,75 @@ loop), `best_response`, `evaluation` (every evaluation game through `idsjax.roll
 (payoff matrix files) and `run` (the host side: `main`).
 """
 
-from baselines.selfplay.best_response import (
-    FrozenOpponentEnv,
-    FrozenParams,
-    best_response_steps,
-    bot_opponent,
-    make_best_response,
-    network_opponent,
-)
-from baselines.selfplay.config import (
-    ALGO,
-    ENV_DEFAULTS,
-    HYPERPARAMETERS,
-    MODES,
-    OPPONENT_BOTS,
-    POLICIES,
-    SIDES,
-    check_env_id,
-    make_game,
-    parse_config,
-    payoff_games,
-    resolve_game,
-    split_envs,
-    validate,
-)
-from baselines.selfplay.evaluation import bot_actor, make_evaluate, mixed_actor, play, policy_actor
-from baselines.selfplay.league import (
-    League,
-    Pool,
-    draw_opponents,
-    pfsp_weights,
-    pool_get,
-    pool_init,
-    pool_insert,
-    pool_sample,
-    quality_weights,
-    sampling_probs,
-    solve_zero_sum,
-    with_probs,
-)
-from baselines.selfplay.policies import (
-    Autoregressive,
-    AutoregressiveActorCritic,
-    Policy,
-    dist_probs,
-    make_policy,
-    masks,
-    side_policies,
-)
-from baselines.selfplay.report import write_payoff
-from baselines.selfplay.run import main, train_best_response
-from baselines.selfplay.trainer import Runner, make_train, side_policy
+# The package loads its modules when a name is first used (PEP 562), so `python -m baselines.selfplay
+# --help` answers before JAX loads (its `__main__` reads the command line first).
+_HOMES = {
+    "ALGO": "config",
+    "ENV_DEFAULTS": "config",
+    "HYPERPARAMETERS": "config",
+    "MODES": "config",
+    "OPPONENT_BOTS": "config",
+    "POLICIES": "config",
+    "SIDES": "config",
+    "Autoregressive": "policies",
+    "AutoregressiveActorCritic": "policies",
+    "FrozenOpponentEnv": "best_response",
+    "FrozenParams": "best_response",
+    "League": "league",
+    "Policy": "policies",
+    "Pool": "league",
+    "Runner": "trainer",
+    "best_response_steps": "best_response",
+    "bot_opponent": "best_response",
+    "make_best_response": "best_response",
+    "network_opponent": "best_response",
+    "bot_actor": "evaluation",
+    "check_env_id": "config",
+    "dist_probs": "policies",
+    "draw_opponents": "league",
+    "main": "run",
+    "make_evaluate": "evaluation",
+    "make_game": "config",
+    "make_policy": "policies",
+    "make_train": "trainer",
+    "masks": "policies",
+    "mixed_actor": "evaluation",
+    "parse_config": "config",
+    "payoff_games": "config",
+    "pfsp_weights": "league",
+    "play": "evaluation",
+    "policy_actor": "evaluation",
+    "pool_get": "league",
+    "pool_init": "league",
+    "pool_insert": "league",
+    "pool_sample": "league",
+    "quality_weights": "league",
+    "resolve_game": "config",
+    "sampling_probs": "league",
+    "side_policies": "policies",
+    "side_policy": "trainer",
+    "solve_zero_sum": "league",
+    "split_envs": "config",
+    "train_best_response": "run",
+    "validate": "config",
+    "with_probs": "league",
+    "write_payoff": "report",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ALGO",

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from baselines import ppo, scenarios
-from baselines.cli import SCENARIO_OPTIONS, build_parser, check_config, explicit_flags, finish_config, known_env
-from baselines.distributed import local_config
+# Loads without JAX (PPO's tables, the command line's helpers), so that `python -m baselines.selfplay`
+# answers --help and argument errors at once; the game, the devices and the scenarios load when a
+# configuration is checked against them.
+from baselines import ppo_options
+from baselines.cli import (
+    SCENARIO_OPTIONS,
+    build_parser,
+    check_config,
+    check_numbers,
+    explicit_flags,
+    finish_config,
+    known_env,
+)
 from baselines.errors import UsageError
 
 ALGO = "selfplay"
@@ -15,7 +25,7 @@ SIDES = ("attacker", "defender")
 OPPONENT_BOTS = {"attacker": ("random_defense", "defend_minimal"), "defender": ("random_attack", "attack_maximal")}
 
 ENV_DEFAULTS = {"env": "idsgame-v19", "total_timesteps": 100_000, "num_envs": 32, "mask_illegal": True, "chunks": 20}
-_PPO = {k: v for k, v in ppo.HYPERPARAMETERS.items() if k != "eval_greedy"}
+_PPO = {k: v for k, v in ppo_options.HYPERPARAMETERS.items() if k != "eval_greedy"}
 HYPERPARAMETERS = {
     **_PPO,
     "mode": ("pool", "any", "league mode: " + " | ".join(MODES)),
@@ -54,6 +64,8 @@ def validate(config: dict) -> None:
     resolve_game(config)
     devices = config.get("devices", 1)
     if devices > 1:  # each device trains a run of its own share of the games (baselines.distributed)
+        from baselines.distributed import local_config
+
         local = local_config(config, devices)
         try:
             _validate(local)
@@ -124,6 +136,8 @@ def resolve_game(config: dict) -> None:
     named = config.get("scenario") is not None or config.get("generator") is not None
     if named and "env" in given:
         raise UsageError("--env names a registered game and --scenario or --generator another; give one of them")
+    from baselines import scenarios
+
     game = {**config, "mode": TWO_AGENT, "cli_flags": given}
     scenarios.resolve(game)  # also refuses --max-nodes or --generator-arg without their game
     if not named:
@@ -137,6 +151,8 @@ def make_game(config: dict):
     """`(env, params)` of a run's configuration: the two-agent id, or its scenario or generated family
     in the two-agent mode (the environment `baselines.scenarios.make_env` builds, whose `mode` is the
     game's, not the league's)."""
+    from baselines import scenarios
+
     return scenarios.make_env({"env_seed": 0, **config, "mode": TWO_AGENT})
 
 
@@ -153,7 +169,7 @@ def check_env_id(env_id: str) -> None:
         raise UsageError(f"{env_id!r}: attack ids are not node x type; self-play does not support it")
 
 
-def parse_config(argv) -> dict:
+def selfplay_parser():
     parser = build_parser(ALGO, HYPERPARAMETERS, ENV_DEFAULTS, OPTIONS)
     parser.description = (
         "Self-play PPO for both players of a two-agent idsjax game (idsgame-vN, a scenario file or a "
@@ -166,6 +182,23 @@ def parse_config(argv) -> dict:
             action.choices = MODES
         elif action.dest == "policy":
             action.choices = POLICIES
+    return parser
+
+
+def parse_early(argv) -> None:
+    """--help, an unknown option, a bad type or number, or settings that cannot train: one answer, exit 2,
+    before JAX and the game load (`python -m baselines.selfplay`; `parse_config` then checks the game)."""
+    parser = selfplay_parser()
+    config = vars(parser.parse_args(argv))
+    try:
+        check_numbers(config, HYPERPARAMETERS)
+        _validate(config)
+    except UsageError as e:
+        parser.error(str(e))
+
+
+def parse_config(argv) -> dict:
+    parser = selfplay_parser()
     config = vars(parser.parse_args(argv))
     config["cli_flags"] = explicit_flags(parser, argv)
     try:

@@ -3,7 +3,7 @@ hyperparameters, and the autocurriculum's own, with their checks (`validate`).""
 
 from __future__ import annotations
 
-from baselines import ppo, scenarios
+from baselines import ppo_options as ppo  # PPO's tables, without JAX: --help answers at once
 from baselines.cli import GENERATOR_FAMILIES, MODES
 from baselines.errors import UsageError
 
@@ -95,5 +95,7 @@ def validate(config: dict) -> None:
         raise UsageError(f"--mode {mode} has a learning {'defender' if side == 'attacker' else 'attacker'}; "
                          f"--side {side} plays {' or '.join(SIDE_MODES[side])}")  # fmt: skip
     config["mode"] = mode
+    from baselines import scenarios
+
     scenarios.resolve(config)  # the family (--generator-arg checked), and the game's name
     config["env"] = f"generated-{config['generator']}-{mode or 'two_agent'}"
