@@ -41,7 +41,9 @@ def _env() -> dict[str, str]:
 def _commands(out: Path) -> dict[str, list[str]]:
     grid = out / "grid"
     return {
-        "generalization": ["baselines.generalization", "--quick", "--sides", "attacker", "--output-dir", str(out)],
+        "generalization": [
+            "baselines.generalization", "--quick", "--sides", "attacker", "--networks", "mlp", "--output-dir", str(out),
+        ],
         "league_comparison": [
             "baselines.league_comparison",
             "--envs", "idsgame-v3", "--modes", "naive", "pool", "--seeds", "2", "--total-timesteps", "128",
