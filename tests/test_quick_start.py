@@ -110,9 +110,9 @@ def test_generator_family_names_match_the_presets():
     assert scenarios.MODES == cli.MODES
 
 
-# The experiment and analysis commands answer --help before JAX too (exploitability, one module that
-# loads the game with its options, is not among them yet).
+# The experiment and analysis commands answer --help before JAX too.
 COMMANDS = [
+    "exploitability",
     "selfplay",
     "ued",
     "generalization",
