@@ -29,7 +29,7 @@ SPECIALIST = "mlp specialist"
 # probability, on `games / seeds` evaluation games each.
 PER_SEED = "hack_probability_per_seed"
 # The aggregates' bootstrap: resamples and the seed of its generator (so the report rebuilds exactly).
-AGGREGATE_REPS, AGGREGATE_SEED = 20_000, 0
+AGGREGATE_REPS, AGGREGATE_SEED = 2_000, 0
 
 
 def policies(rows: list) -> list[str]:
