@@ -9,6 +9,7 @@ from collections.abc import Callable
 import distrax
 import jax
 import jax.numpy as jnp
+import optax
 
 from baselines.networks import mask_logits, preprocess
 
@@ -98,3 +99,15 @@ def minibatch_epochs(train_state, batch, loss_fn: Callable, key, epochs: int, nu
 
     (train_state, _), info = jax.lax.scan(epoch, (train_state, key), None, epochs)
     return train_state, jax.tree.map(jnp.mean, info)
+
+
+def ppo_optimizer(config: dict, num_updates: int, num_minibatches: int, epochs: int):
+    """PPO's optimiser: the global gradient norm clipped to `max_grad_norm`, then Adam (eps 1e-5) at
+    `lr`, annealed linearly to 0 over `num_updates` updates of `num_minibatches x epochs` steps when
+    `anneal_lr`."""
+
+    def schedule(count):
+        frac = 1.0 - (count // (num_minibatches * epochs)) / num_updates
+        return config["lr"] * frac if config["anneal_lr"] else config["lr"]
+
+    return optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))

@@ -35,7 +35,6 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training.train_state import TrainState
 
 from baselines import checkpoints, env_steps, host_loop, networks, node_policy, policy_gradient, recurrent, scenarios
@@ -103,11 +102,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
     n_actions = env.action_space(env_params).n
     init_params, policy = actor_critic(config, env, env_params, n_actions)
 
-    def schedule(count):
-        frac = 1.0 - (count // (n_mb * epochs)) / num_updates
-        return config["lr"] * frac if config["anneal_lr"] else config["lr"]
-
-    tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
+    tx = policy_gradient.ppo_optimizer(config, num_updates, n_mb, epochs)
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)

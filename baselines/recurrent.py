@@ -31,7 +31,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax.training.train_state import TrainState
 
 from baselines import env_steps, policy_gradient
@@ -159,11 +158,7 @@ def build(config: dict, env, env_params) -> Parts:
     network = GRUActorCritic(n_actions, hidden)
     policy = sequence_policy(network)
 
-    def schedule(count):
-        frac = 1.0 - (count // (n_mb * epochs)) / num_updates
-        return config["lr"] * frac if config["anneal_lr"] else config["lr"]
-
-    tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
+    tx = policy_gradient.ppo_optimizer(config, num_updates, n_mb, epochs)
 
     def init(rng):
         rng, k_net, k_env = jax.random.split(rng, 3)

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training.train_state import TrainState
 from jax.sharding import PartitionSpec as P
 
@@ -65,11 +64,7 @@ def make_train(config: dict, env, env_params) -> Trainer:
     total = (lambda x: jax.lax.psum(x, axis)) if axis else (lambda x: x)  # noqa: E731
     mean = (lambda tree: jax.tree.map(lambda x: jax.lax.pmean(x, axis), tree)) if axis else (lambda tree: tree)  # noqa: E731
 
-    def schedule(count):
-        frac = 1.0 - (count // (n_mb * epochs)) / num_updates
-        return config["lr"] * frac if config["anneal_lr"] else config["lr"]
-
-    tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
+    tx = policy_gradient.ppo_optimizer(config, num_updates, n_mb, epochs)
 
     def init(rng):
         rng, k_att, k_def, k_env, k_opp = jax.random.split(rng, 5)

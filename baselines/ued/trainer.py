@@ -33,7 +33,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training.train_state import TrainState
 
 from baselines import distributed, env_steps, policy_gradient
@@ -99,11 +98,7 @@ def make_train(config: dict, env: GeneratedEnv, env_params) -> Trainer:
     sampler_def = level_sampler(config)
     nodes = config.get("network") == "nodes"
 
-    def schedule(count):
-        frac = 1.0 - (count // (n_mb * epochs)) / num_updates
-        return config["lr"] * frac if config["anneal_lr"] else config["lr"]
-
-    tx = optax.chain(optax.clip_by_global_norm(config["max_grad_norm"]), optax.adam(schedule, eps=1e-5))
+    tx = policy_gradient.ppo_optimizer(config, num_updates, n_mb, epochs)
     policies = {}
     for side in sides:
         shaped = GeneratedEnv(env.family, SIDE_MODES[side]) if len(sides) > 1 else env
