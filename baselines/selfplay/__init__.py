@@ -58,6 +58,8 @@ loop), `best_response`, `evaluation` (every evaluation game through `idsjax.roll
 (payoff matrix files) and `run` (the host side: `main`).
 """
 
+from baselines.lazy import lazy_exports
+
 # The package loads its modules when a name is first used (PEP 562), so `python -m baselines.selfplay
 # --help` answers before JAX loads (its `__main__` reads the command line first).
 _HOMES = {
@@ -114,19 +116,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
-
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 __all__ = [
     "ALGO",
